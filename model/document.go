@@ -1,0 +1,63 @@
+package model
+
+import "time"
+
+// Providers are the dialects emitop speaks.
+var Providers = []string{"alegra", "sv-dte", "certifactu", "factus", "alforse"}
+
+// KnownProvider reports whether name is one of Providers.
+func KnownProvider(name string) bool {
+	for _, p := range Providers {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Account is one configured provider account, as operators name it.
+type Account struct {
+	Name     string // unique; what operators see and type
+	Provider string // one of Providers
+}
+
+// Document is one document (invoice, DTE, bill, payment) of an account as emitop last saw it.
+type Document struct {
+	Account   string
+	Provider  string
+	ID        string // the provider's id: what its endpoints take
+	Number    string // the number a person reads (prefix + number, numeroControl, series)
+	Status    Status
+	Problem   *Problem // the last problem decoded for it; nil when none
+	Attempts  int      // emissions emitop has recorded for it
+	FirstSeen time.Time
+	Changed   time.Time // when its status or problem last changed
+}
+
+// Health is an account's reachability as the poller judges it.
+type Health string
+
+// Account health: down after 3 failed polls in a row, up again after 2 good ones.
+const (
+	HealthUp       Health = "up"
+	HealthDegraded Health = "degraded" // a poll failed, or a window is spent
+	HealthDown     Health = "down"
+)
+
+// AccountState is what one poll learned of one account.
+type AccountState struct {
+	Account      Account
+	Health       Health
+	Windows      []Window
+	PollInterval time.Duration // the interval the poller currently uses
+	LastPoll     time.Time     // when the last poll finished; zero before the first
+	Err          string        // the last poll's error, sanitized; "" when it succeeded
+	Documents    []Document    // pending and rejected documents
+}
+
+// Snapshot is the state of every account after one poll: what the poller publishes to
+// the dashboard and to SSH sessions.
+type Snapshot struct {
+	At       time.Time
+	Accounts []AccountState
+}

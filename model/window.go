@@ -1,0 +1,92 @@
+package model
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Unknown marks a window figure (limit, remaining) that the provider did not state.
+const Unknown = -1
+
+// Window is one rate-limit window of an account as a response described it: for example
+// sv-dte's "short" window, 3 requests per second.
+type Window struct {
+	Name      string        // lower-case; "" for an unnamed window
+	Limit     int           // requests allowed per window; Unknown when not stated
+	Remaining int           // requests left; Unknown when not stated
+	Reset     time.Duration // time until the window resets, from Observed; negative when not stated
+	Observed  time.Time     // when the response was received (server clock when it said)
+}
+
+// HasReset reports whether the window's reset time is known.
+func (w Window) HasReset() bool { return w.Reset >= 0 }
+
+// Spent reports whether the window has no requests left.
+func (w Window) Spent() bool { return w.Remaining == 0 }
+
+// ResetIn is the time left until the window resets, seen at now. It is never negative;
+// with no known reset it is zero.
+func (w Window) ResetIn(now time.Time) time.Duration {
+	if !w.HasReset() {
+		return 0
+	}
+	left := w.Reset
+	if !w.Observed.IsZero() {
+		left -= now.Sub(w.Observed)
+	}
+	if left < 0 {
+		return 0
+	}
+	return left
+}
+
+// CeilSeconds rounds d up to whole seconds: a wait is never shortened by rounding.
+func CeilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+type windowJSON struct {
+	Name         string `json:"name"`
+	Limit        *int   `json:"limit"`
+	Remaining    *int   `json:"remaining"`
+	ResetSeconds *int64 `json:"reset_seconds"`
+}
+
+// MarshalJSON writes {name, limit, remaining, reset_seconds}; a figure the provider did
+// not state is null, and reset_seconds is rounded up.
+func (w Window) MarshalJSON() ([]byte, error) {
+	out := windowJSON{Name: w.Name}
+	if w.Limit != Unknown {
+		out.Limit = &w.Limit
+	}
+	if w.Remaining != Unknown {
+		out.Remaining = &w.Remaining
+	}
+	if w.HasReset() {
+		s := CeilSeconds(w.Reset)
+		out.ResetSeconds = &s
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (w *Window) UnmarshalJSON(b []byte) error {
+	var in windowJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*w = Window{Name: in.Name, Limit: Unknown, Remaining: Unknown, Reset: -1}
+	if in.Limit != nil {
+		w.Limit = *in.Limit
+	}
+	if in.Remaining != nil {
+		w.Remaining = *in.Remaining
+	}
+	if in.ResetSeconds != nil {
+		w.Reset = time.Duration(*in.ResetSeconds) * time.Second
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+// Package poller talks to the providers: one file per dialect (its decoder, its code
+// table, its endpoints), the rate-limit governor, the polling loop and the retry engine.
+package poller
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"emitop/model"
+)
+
+// MaxBody is the most of a response body emitop reads; the rest is ignored.
+const MaxBody = 1 << 20
+
+// Response is one provider HTTP response as the decoders see it.
+type Response struct {
+	Status   int
+	Method   string // of the request; "" when not known
+	Header   http.Header
+	Body     []byte    // at most MaxBody bytes
+	Received time.Time // local clock when the response arrived; zero means now
+}
+
+// finding is what a dialect reads out of one response body, before the shared steps
+// (catalog, class, verdict, wait, windows, sanitizing) turn it into a Problem.
+type finding struct {
+	code    string
+	message string
+	fields  []string
+	class   model.Class // "" leaves the class to the catalog or the HTTP status
+	verdict model.Verdict
+	wait    time.Duration // a wait the body states (Certifactu retry_after)
+	hasWait bool
+}
+
+// dialect is one provider's way of speaking.
+type dialect struct {
+	name    string
+	catalog map[string]model.Guidance // by code
+	// body decodes a response body. It must accept any bytes without panicking.
+	body func(status int, body []byte) finding
+}
+
+var dialects = map[string]*dialect{}
+
+// register adds a dialect; each dialect's file calls it from init.
+func register(d *dialect) { dialects[d.name] = d }
+
+// Dialects lists the providers that have a decoder, sorted.
+func Dialects() []string {
+	names := make([]string, 0, len(dialects))
+	for n := range dialects {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Decode turns one response of provider into a Problem (class ok when all is well). It
+// fails only for a provider it does not know; any body, however broken, decodes.
+func Decode(provider string, r Response) (model.Problem, error) {
+	d, ok := dialects[provider]
+	if !ok {
+		return model.Problem{}, fmt.Errorf("unknown provider %q (known: %s)", provider, strings.Join(Dialects(), ", "))
+	}
+	body := r.Body
+	if len(body) > MaxBody {
+		body = body[:MaxBody]
+	}
+	return d.finish(r, d.body(r.Status, body)), nil
+}
+
+// finish applies the steps every dialect shares: the rate-limit windows and wait from the
+// headers, the guidance for the code, the class and verdict, and sanitizing.
+func (d *dialect) finish(r Response, f finding) model.Problem {
+	now := responseTime(r)
+	p := model.Problem{
+		Provider: d.name,
+		Status:   r.Status,
+		Method:   strings.ToUpper(r.Method),
+		Code:     model.Line(f.code, 80),
+		Message:  model.Sanitize(f.message, true),
+		Windows:  Windows(r.Header, now),
+	}
+	for _, field := range f.fields {
+		p.Fields = append(p.Fields, model.Line(field, 200))
+	}
+	if wait, ok := WaitHint(r.Header, p.Windows, now); ok {
+		p.Wait, p.HasWait = wait, true
+	}
+	if f.hasWait && (!p.HasWait || f.wait > p.Wait) {
+		p.Wait, p.HasWait = f.wait, true
+	}
+	g, known := d.catalog[f.code]
+	p.Class = f.class
+	if known && g.Class != "" {
+		p.Class = g.Class
+	}
+	if p.Class == "" {
+		p.Class = model.ClassForStatus(r.Status)
+	}
+	p.Verdict = f.verdict
+	if known && g.Verdict != "" {
+		p.Verdict = g.Verdict
+	}
+	if p.Verdict == "" {
+		p.Verdict = model.VerdictFor(p.Class, r.Method, p.HasWait)
+	}
+	if p.Class == model.ClassRateLimited && !p.Verdict.Valid() {
+		p.Verdict = model.VerdictWait
+	}
+	def := model.ClassGuidance[p.Class]
+	p.Meaning, p.Action = def.Meaning, def.Action
+	if known {
+		if g.Meaning != "" {
+			p.Meaning = g.Meaning
+		}
+		if g.Action != "" {
+			p.Action = g.Action
+		}
+	}
+	return p
+}
+
+// responseTime is when the response was received, by the local clock.
+func responseTime(r Response) time.Time {
+	if r.Received.IsZero() {
+		return time.Now()
+	}
+	return r.Received
+}
