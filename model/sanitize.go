@@ -86,4 +86,3 @@ func isBidiControl(r rune) bool {
 	}
 	return false
 }
-
