@@ -280,7 +280,8 @@ func joinPath(parts ...string) string {
 
 // svdteDocument reads one DTE as the gateway lists or shows it (the answer's fields plus
 // "dte", the DTE as last emitted). ok is false when raw is not a DTE. f carries the
-// Ministry's code and reasons when the DTE was rejected; f.class is empty otherwise.
+// Ministry's code and reasons when the DTE was rejected, or accepted with observations
+// (class ok); f.class is empty otherwise.
 func svdteDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	var r svdteReply
 	if !jsonObject(raw, &r) {
@@ -310,6 +311,9 @@ func svdteDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	switch r.estado() {
 	case "PROCESADO":
 		doc.Status = model.StatusAccepted
+		if len(rawTexts(r.Observaciones)) > 0 {
+			f = r.answer()
+		}
 	case "RECHAZADO":
 		doc.Status = model.StatusRejected
 		f = r.answer()
