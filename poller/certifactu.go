@@ -98,8 +98,8 @@ type certifactuReply struct {
 	AEAT         json.RawMessage `json:"aeat"`
 }
 
-// fastAPIError is one entry of a FastAPI validation detail.
-type fastAPIError struct {
+// certifactuDetailError is one entry of a FastAPI validation detail.
+type certifactuDetailError struct {
 	Loc json.RawMessage `json:"loc"`
 	Msg json.RawMessage `json:"msg"`
 }
@@ -110,7 +110,7 @@ func certifactuBody(status int, body []byte) finding {
 	if !jsonObject(body, &r) {
 		return finding{}
 	}
-	if !has(r.Detail) && !has(r.Code) && (has(r.Status) || has(r.AEAT)) {
+	if !rawPresent(r.Detail) && !rawPresent(r.Code) && (rawPresent(r.Status) || rawPresent(r.AEAT)) {
 		_, f := r.invoice()
 		return f
 	}
@@ -125,15 +125,15 @@ func certifactuBody(status int, body []byte) finding {
 	}
 	lines := []string{rawText(r.Detail)}
 	for _, raw := range rawList(r.Detail) {
-		var e fastAPIError
+		var e certifactuDetailError
 		if !jsonObject(raw, &e) {
 			continue
 		}
-		path := fastAPIPath(e.Loc)
+		path := certifactuLoc(e.Loc)
 		if path != "" {
 			f.fields = append(f.fields, path)
 		}
-		lines = append(lines, joinPathMessage(path, rawText(e.Msg)))
+		lines = append(lines, certifactuLine(path, rawText(e.Msg)))
 	}
 	if id := rawText(r.ExistingID); id != "" {
 		lines = append(lines, "existing_id: "+id)
@@ -146,17 +146,17 @@ func certifactuBody(status int, body []byte) finding {
 	return f
 }
 
-// joinPathMessage writes "path: message", or whichever is there.
-func joinPathMessage(path, msg string) string {
+// certifactuLine writes "path: message", or whichever is there.
+func certifactuLine(path, msg string) string {
 	if path == "" || msg == "" {
 		return path + msg
 	}
 	return path + ": " + msg
 }
 
-// fastAPIPath is the dotted field of a FastAPI loc, without its leading "body", "query",
+// certifactuLoc is the dotted field of a FastAPI loc, without its leading "body", "query",
 // "path" or "header".
-func fastAPIPath(loc json.RawMessage) string {
+func certifactuLoc(loc json.RawMessage) string {
 	parts := rawTexts(loc)
 	if len(parts) > 1 {
 		switch parts[0] {

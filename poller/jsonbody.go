@@ -108,6 +108,16 @@ func dotPath(p string) string {
 	return strings.Join(kept, ".")
 }
 
+// rawPresent reports whether a raw field is present and not null.
+func rawPresent(raw json.RawMessage) bool {
+	return len(raw) > 0 && string(raw) != "null"
+}
+
+// joinPath joins the non-empty parts of a dotted path.
+func joinPath(parts ...string) string {
+	return dotPath(strings.Join(parts, "."))
+}
+
 // joinLines joins the non-empty texts, one per line.
 func joinLines(texts ...string) string {
 	kept := make([]string, 0, len(texts))

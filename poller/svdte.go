@@ -112,13 +112,13 @@ func svdteBody(status int, body []byte) finding {
 		f.message = joinLines(f.message, suggestion)
 		return f
 	}
-	if has(r.Esperado) || has(r.Recibido) {
-		return finding{code: svdteTotals, message: joinLines(rawText(r.Mensaje)+figures(
-			figure{"esperado", r.Esperado}, figure{"recibido", r.Recibido}, figure{"diferencia", r.Diferencia}), suggestion)}
+	if rawPresent(r.Esperado) || rawPresent(r.Recibido) {
+		return finding{code: svdteTotals, message: joinLines(rawText(r.Mensaje)+svdteFigures(
+			svdteFigure{"esperado", r.Esperado}, svdteFigure{"recibido", r.Recibido}, svdteFigure{"diferencia", r.Diferencia}), suggestion)}
 	}
-	if has(r.Usado) || has(r.Limite) {
-		return finding{code: svdteQuota, message: joinLines(rawText(r.Mensaje)+figures(
-			figure{"usado", r.Usado}, figure{"limite", r.Limite}, figure{"plan", r.Plan}), suggestion)}
+	if rawPresent(r.Usado) || rawPresent(r.Limite) {
+		return finding{code: svdteQuota, message: joinLines(rawText(r.Mensaje)+svdteFigures(
+			svdteFigure{"usado", r.Usado}, svdteFigure{"limite", r.Limite}, svdteFigure{"plan", r.Plan}), suggestion)}
 	}
 	message := joinLines(append(rawTexts(r.Message), rawText(r.Mensaje), suggestion)...)
 	code := httpCode(status)
@@ -131,19 +131,14 @@ func svdteBody(status int, body []byte) finding {
 	return finding{code: code, message: message}
 }
 
-// has reports whether a raw field is present and not null.
-func has(raw json.RawMessage) bool {
-	return len(raw) > 0 && string(raw) != "null"
-}
-
-// figure is one named figure of a body, such as the quota's "usado".
-type figure struct {
+// svdteFigure is one named figure of a body, such as the quota's "usado".
+type svdteFigure struct {
 	name  string
 	value json.RawMessage
 }
 
-// figures writes a body's figures as " (name value, ...)", skipping absent ones.
-func figures(fs ...figure) string {
+// svdteFigures writes a body's figures as " (name value, ...)", skipping absent ones.
+func svdteFigures(fs ...svdteFigure) string {
 	var parts []string
 	for _, f := range fs {
 		if v := rawText(f.value); v != "" {
@@ -222,13 +217,13 @@ func (r *svdteReply) fieldErrors() (finding, bool) {
 		}
 		field := dotPath(rawText(e.Campo))
 		switch {
-		case has(e.Path):
+		case rawPresent(e.Path):
 			schema = true
 			field = dotPath(rawText(e.Path))
-		case has(e.Item):
+		case rawPresent(e.Item):
 			items = true
 			field = joinPath("items", svdteIndex(e.Item), field)
-		case has(e.Pago):
+		case rawPresent(e.Pago):
 			payments = true
 			field = joinPath("pagos", svdteIndex(e.Pago), field)
 		}
@@ -271,11 +266,6 @@ func svdteIndex(raw json.RawMessage) string {
 		return strconv.Itoa(n - 1)
 	}
 	return s
-}
-
-// joinPath joins the non-empty parts of a dotted path.
-func joinPath(parts ...string) string {
-	return dotPath(strings.Join(parts, "."))
 }
 
 // svdteDocument reads one DTE as the gateway lists or shows it (the answer's fields plus
