@@ -1,0 +1,139 @@
+package poller
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// maxEntries caps how many entries of a provider's error list a decoder reads: enough for
+// any real document, and a hostile body cannot make a finding grow without bound.
+const maxEntries = 50
+
+// jsonObject decodes body into v when body is one JSON object. It reports false for
+// anything else (HTML, empty, truncated, a bare array or scalar), so the caller can leave
+// the class to the HTTP status. Decoders give v only json.RawMessage fields, so a value of
+// an unexpected type never fails the whole body.
+func jsonObject(body []byte, v any) bool {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return false
+	}
+	return json.Unmarshal(body, v) == nil
+}
+
+// rawText is the text of a JSON scalar: a string unquoted, a number or a boolean as
+// written; "" for null, an object, an array or nothing.
+func rawText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return s
+	case '{', '[', 'n':
+		return ""
+	}
+	return string(raw)
+}
+
+// rawTexts is the text of a scalar, or of each scalar in an array (at most maxEntries),
+// skipping empty ones.
+func rawTexts(raw json.RawMessage) []string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		if s := rawText(raw); s != "" {
+			return []string{s}
+		}
+		return nil
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil
+	}
+	var out []string
+	for _, item := range items {
+		if len(out) == maxEntries {
+			break
+		}
+		if s := rawText(item); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// rawList is the elements of a JSON array (at most maxEntries); nil for anything else.
+func rawList(raw json.RawMessage) []json.RawMessage {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil
+	}
+	var items []json.RawMessage
+	if json.Unmarshal(raw, &items) != nil {
+		return nil
+	}
+	if len(items) > maxEntries {
+		items = items[:maxEntries]
+	}
+	return items
+}
+
+// dotPath writes a field path the dotted way emitop shows every field (items.0.price):
+// a JSON pointer ("/receptor/nit"), a bracketed path ("lines[0].price", `a["b"]`) and a
+// dotted one all come out the same. Underscores are part of a key, never a separator.
+func dotPath(p string) string {
+	p = strings.TrimSpace(p)
+	var parts []string
+	if rest, ok := strings.CutPrefix(p, "/"); ok {
+		for _, seg := range strings.Split(rest, "/") {
+			parts = append(parts, strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~"))
+		}
+	} else {
+		p = strings.NewReplacer("[", ".", "]", "", `"`, "", "'", "").Replace(p)
+		parts = strings.Split(p, ".")
+	}
+	kept := parts[:0]
+	for _, part := range parts {
+		if part = strings.TrimSpace(part); part != "" {
+			kept = append(kept, part)
+		}
+	}
+	return strings.Join(kept, ".")
+}
+
+// rawPresent reports whether a raw field is present and not null.
+func rawPresent(raw json.RawMessage) bool {
+	return len(raw) > 0 && string(raw) != "null"
+}
+
+// joinPath joins the non-empty parts of a dotted path.
+func joinPath(parts ...string) string {
+	return dotPath(strings.Join(parts, "."))
+}
+
+// joinLines joins the non-empty texts, one per line.
+func joinLines(texts ...string) string {
+	kept := make([]string, 0, len(texts))
+	for _, t := range texts {
+		if t = strings.TrimSpace(t); t != "" {
+			kept = append(kept, t)
+		}
+	}
+	return strings.Join(kept, "\n")
+}
+
+// httpCode names a JSON error body that fits none of a dialect's shapes by its HTTP
+// status, so the dialect's table can give that status the provider's documented meaning.
+func httpCode(status int) string {
+	if status < 400 {
+		return ""
+	}
+	return "HTTP_" + strconv.Itoa(status)
+}
