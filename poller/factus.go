@@ -3,7 +3,6 @@ package poller
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -76,27 +75,23 @@ var factusCatalog = map[string]model.Guidance{
 }
 
 // factusTexts places the messages that carry no code, by a phrase they contain (lower
-// case). It applies to 4xx responses only; the first match wins, so the phrases naming
+// case), in 4xx responses; the first match wins, so the phrases naming
 // wrong credentials come before those naming a failed token.
-var factusTexts = []struct {
-	phrase  string
-	class   model.Class
-	verdict model.Verdict
-}{
+var factusTexts = []phraseClass{
 	// 409 "Se encontró una factura pendiente por enviar a la DIAN": an earlier bill with this
 	// reference_code is still on its way; check it rather than create another.
-	{"pendiente por enviar", model.ClassProcessing, model.VerdictVerify},
+	{0, "pendiente por enviar", model.ClassProcessing, model.VerdictVerify},
 	// The reference_code is Factus's idempotency key: a duplicate means a bill exists.
-	{"duplicate invoice reference", model.ClassDuplicate, model.VerdictReconcile},
-	{"duplicate reference", model.ClassDuplicate, model.VerdictReconcile},
-	{"invalid credentials", model.ClassAuth, model.VerdictEscalate},
-	{"incorrect username or password", model.ClassAuth, model.VerdictEscalate},
-	{"credentials were incorrect", model.ClassAuth, model.VerdictEscalate},
-	{"no se pudo obtener el token", model.ClassAuth, model.VerdictReauth},
-	{"no se pudo refrescar el token", model.ClassAuth, model.VerdictReauth},
-	{"invalid refresh token", model.ClassAuth, model.VerdictReauth},
-	{"could not validate credentials", model.ClassAuth, model.VerdictReauth},
-	{"not found", model.ClassNotFound, ""},
+	{0, "duplicate invoice reference", model.ClassDuplicate, model.VerdictReconcile},
+	{0, "duplicate reference", model.ClassDuplicate, model.VerdictReconcile},
+	{0, "invalid credentials", model.ClassAuth, model.VerdictEscalate},
+	{0, "incorrect username or password", model.ClassAuth, model.VerdictEscalate},
+	{0, "credentials were incorrect", model.ClassAuth, model.VerdictEscalate},
+	{0, "no se pudo obtener el token", model.ClassAuth, model.VerdictReauth},
+	{0, "no se pudo refrescar el token", model.ClassAuth, model.VerdictReauth},
+	{0, "invalid refresh token", model.ClassAuth, model.VerdictReauth},
+	{0, "could not validate credentials", model.ClassAuth, model.VerdictReauth},
+	{0, "not found", model.ClassNotFound, ""},
 }
 
 // factusEnvelope is every top-level key a Factus body may have; polymorphic ones stay raw.
@@ -144,15 +139,15 @@ var (
 // factusBody decodes any Factus body; bytes that are not a JSON object give no finding.
 func factusBody(status int, body []byte) finding {
 	var env factusEnvelope
-	if !factusUnmarshal(body, &env) {
+	if !lenientJSON(body, &env) {
 		return finding{}
 	}
 	var f finding
 	switch {
 	case len(env.Detail) > 0 && string(env.Detail) != "null":
 		f = factusDetail(env.Detail)
-	case factusString(env.Error) != "":
-		f.code = factusString(env.Error)
+	case jsonText(env.Error) != "":
+		f.code = jsonText(env.Error)
 		f.message = env.ErrorDescription
 		if f.message == "" {
 			f.message = env.Message
@@ -160,8 +155,8 @@ func factusBody(status int, body []byte) finding {
 	default:
 		f = factusEnvelopeFinding(env)
 	}
-	if status >= 400 && status < 500 && f.class == "" {
-		f.class, f.verdict = factusTextClass(f.message)
+	if f.class == "" {
+		f.class, f.verdict = classByPhrase(factusTexts, status, f.message)
 	}
 	return f
 }
@@ -176,7 +171,7 @@ func factusEnvelopeFinding(env factusEnvelope) finding {
 		var data struct {
 			Errors json.RawMessage `json:"errors"`
 		}
-		if factusUnmarshal(env.Data, &data) {
+		if lenientJSON(env.Data, &data) {
 			errs = data.Errors
 		}
 	}
@@ -184,10 +179,10 @@ func factusEnvelopeFinding(env factusEnvelope) finding {
 	top, topFields := factusErrors(env.Errors)
 	lines = append(lines, top...)
 	for _, field := range topFields {
-		fields = factusAppendField(fields, field)
+		fields = addField(fields, field)
 	}
 	rf := factusRuleFinding(factusRules(append([]string{env.Message}, lines...)), len(fields) > 0)
-	return finding{code: rf.code, class: rf.class, fields: fields, message: factusJoin(env.Message, lines)}
+	return finding{code: rf.code, class: rf.class, fields: fields, message: joinLines(env.Message, lines)}
 }
 
 // factusRuleFinding picks the code among DIAN rules: rule 90 (a duplicate) first, then the
@@ -213,14 +208,14 @@ func factusRuleFinding(rules []dianRule, hasFields bool) finding {
 // factusDetail reads FastAPI's "detail": a text, or a list of validation errors whose
 // loc is the field path.
 func factusDetail(raw json.RawMessage) finding {
-	if s := factusString(raw); s != "" {
+	if s := jsonText(raw); s != "" {
 		return finding{message: s}
 	}
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '[' {
 		return finding{message: string(raw)}
 	}
 	var items []fastAPIError
-	factusUnmarshal(raw, &items)
+	lenientJSON(raw, &items)
 	var f finding
 	var lines []string
 	for _, it := range items {
@@ -232,7 +227,7 @@ func factusDetail(raw json.RawMessage) finding {
 		}
 		line := it.Msg
 		if path != "" {
-			f.fields = factusAppendField(f.fields, path)
+			f.fields = addField(f.fields, path)
 			if !strings.HasPrefix(it.Msg, path) {
 				line = path + ": " + it.Msg
 			}
@@ -252,7 +247,7 @@ func factusDetail(raw json.RawMessage) finding {
 func fastAPIPath(loc []json.RawMessage) string {
 	var parts []string
 	for i, raw := range loc {
-		seg := factusString(raw)
+		seg := jsonText(raw)
 		if seg == "" {
 			var n json.Number
 			if json.Unmarshal(raw, &n) != nil {
@@ -275,12 +270,12 @@ func fastAPIPath(loc []json.RawMessage) string {
 // paths (with a list or a text of messages) or DIAN rule ids (with the rule's text). It
 // returns one line per message, prefixed by its field, and the fields in order.
 func factusErrors(raw json.RawMessage) (lines, fields []string) {
-	if pairs := factusPairs(raw); pairs != nil {
+	if pairs := jsonPairs(raw); pairs != nil {
 		for _, p := range pairs {
-			msgs := factusStrings(p.value)
+			msgs := jsonTexts(p.value)
 			rule := len(msgs) > 0 && dianRulePattern.MatchString(msgs[0])
 			if !rule {
-				fields = factusAppendField(fields, factusFieldPath(p.key))
+				fields = addField(fields, factusFieldPath(p.key))
 			}
 			for _, m := range msgs {
 				if rule {
@@ -292,7 +287,7 @@ func factusErrors(raw json.RawMessage) (lines, fields []string) {
 		}
 		return lines, fields
 	}
-	return factusStrings(raw), nil
+	return jsonTexts(raw), nil
 }
 
 // factusFieldPath turns a bracketed field key ("items[0][price]") into a dotted path.
@@ -325,28 +320,17 @@ func factusRules(texts []string) []dianRule {
 	return rules
 }
 
-// factusTextClass places a message without a code by the phrases of factusTexts.
-func factusTextClass(msg string) (model.Class, model.Verdict) {
-	low := strings.ToLower(msg)
-	for _, t := range factusTexts {
-		if strings.Contains(low, t.phrase) {
-			return t.class, t.verdict
-		}
-	}
-	return "", ""
-}
-
 // factusBillOf finds the bill in a data value: {"bill":{...}} or the bill itself, known
 // by its number or its reference_code.
 func factusBillOf(data json.RawMessage) (factusBill, bool) {
 	var wrap struct {
 		Bill json.RawMessage `json:"bill"`
 	}
-	if factusUnmarshal(data, &wrap) && len(wrap.Bill) > 0 && string(wrap.Bill) != "null" {
+	if lenientJSON(data, &wrap) && len(wrap.Bill) > 0 && string(wrap.Bill) != "null" {
 		data = wrap.Bill
 	}
 	var b factusBill
-	if !factusUnmarshal(data, &b) || b.Number == "" && b.ReferenceCode == "" {
+	if !lenientJSON(data, &b) || b.Number == "" && b.ReferenceCode == "" {
 		return factusBill{}, false
 	}
 	return b, true
@@ -360,7 +344,7 @@ func factusBillIn(raw []byte) (factusBill, bool) {
 	var env struct {
 		Data json.RawMessage `json:"data"`
 	}
-	if !factusUnmarshal(raw, &env) {
+	if !lenientJSON(raw, &env) {
 		return factusBill{}, false
 	}
 	return factusBillOf(env.Data)
@@ -406,7 +390,7 @@ func factusReferenceCode(raw []byte) string {
 
 // factusBillStatus reads a bill's status, a number or a string, as text.
 func factusBillStatus(raw json.RawMessage) string {
-	if s := factusString(raw); s != "" {
+	if s := jsonText(raw); s != "" {
 		return strings.TrimSpace(s)
 	}
 	var n json.Number
@@ -417,98 +401,4 @@ func factusBillStatus(raw json.RawMessage) string {
 		return strconv.FormatInt(i, 10)
 	}
 	return n.String()
-}
-
-// factusPair is one key of a JSON object, in the order the body gave it.
-type factusPair struct {
-	key   string
-	value json.RawMessage
-}
-
-// factusPairs reads a JSON object keeping its keys' order; nil when raw is not an object.
-func factusPairs(raw json.RawMessage) []factusPair {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	pairs := []factusPair{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return pairs
-		}
-		key, ok := t.(string)
-		if !ok {
-			return pairs
-		}
-		var v json.RawMessage
-		if dec.Decode(&v) != nil {
-			return pairs
-		}
-		pairs = append(pairs, factusPair{key, v})
-	}
-	return pairs
-}
-
-// factusStrings reads a text or a list of texts; other values give none.
-func factusStrings(raw json.RawMessage) []string {
-	if s := factusString(raw); s != "" {
-		return []string{s}
-	}
-	var list []json.RawMessage
-	if json.Unmarshal(raw, &list) != nil {
-		return nil
-	}
-	var out []string
-	for _, item := range list {
-		if s := factusString(item); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// factusString is raw as a JSON string, or "".
-func factusString(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
-}
-
-// factusUnmarshal decodes raw into v as far as the types allow: a value of an unexpected
-// type is skipped, not fatal. It reports whether raw was JSON at all.
-func factusUnmarshal(raw []byte, v any) bool {
-	if len(raw) == 0 {
-		return false
-	}
-	err := json.Unmarshal(raw, v)
-	var typeErr *json.UnmarshalTypeError
-	return err == nil || errors.As(err, &typeErr)
-}
-
-// factusAppendField adds a non-empty field once.
-func factusAppendField(fields []string, field string) []string {
-	if field == "" {
-		return fields
-	}
-	for _, f := range fields {
-		if f == field {
-			return fields
-		}
-	}
-	return append(fields, field)
-}
-
-// factusJoin adds lines under a message, one per line.
-func factusJoin(msg string, lines []string) string {
-	if len(lines) == 0 {
-		return msg
-	}
-	all := strings.Join(lines, "\n")
-	if msg == "" {
-		return all
-	}
-	return msg + "\n" + all
 }
