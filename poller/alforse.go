@@ -295,8 +295,8 @@ func alforseDomain(e alforseError) finding {
 		for _, field := range append(details.Fields, details.Field) {
 			f.fields = addField(f.fields, field)
 		}
-		if d := string(e.Details); d != "{}" {
-			f.message = joinLines(f.message, []string{"details: " + compactText(e.Details)})
+		if d := compactText(e.Details); d != "{}" {
+			f.message = joinLines(f.message, []string{"details: " + d})
 		}
 	}
 	return f

@@ -94,9 +94,9 @@ var factusTexts = []phraseClass{
 	{0, "not found", model.ClassNotFound, ""},
 }
 
-// factusEnvelope is every top-level key a Factus body may have; polymorphic ones stay raw.
+// factusEnvelope is the top-level keys of a Factus body that carry a problem; polymorphic
+// ones stay raw. Its "status" word ("Validation error", "Conflict") repeats the HTTP status.
 type factusEnvelope struct {
-	Status           string          `json:"status"`
 	Message          string          `json:"message"`
 	Data             json.RawMessage `json:"data"`
 	Detail           json.RawMessage `json:"detail"`
@@ -105,12 +105,11 @@ type factusEnvelope struct {
 	ErrorDescription string          `json:"error_description"`
 }
 
-// factusBill is a Factus bill as the list and show endpoints return it.
+// factusBill is what emitop reads of a Factus bill as the list and show endpoints return it.
 type factusBill struct {
 	Number        string          `json:"number"`
 	ReferenceCode string          `json:"reference_code"`
 	Status        json.RawMessage `json:"status"` // 1 validated, 0 pending; a number or a string
-	CUFE          string          `json:"cufe"`
 	Errors        json.RawMessage `json:"errors"` // DIAN rule texts: a list or a map by rule
 }
 
@@ -125,11 +124,12 @@ type fastAPIError struct {
 type dianRule struct {
 	id        string
 	rejection bool // the text says "Rechazo"; otherwise it is a notification
-	text      string
 }
 
 var (
-	dianRulePattern = regexp.MustCompile(`(?i)\bregla\s*:?\s*([a-z0-9]+)`)
+	// dianRulePattern finds "Regla: FAD06" or "Regla 90": a rule id holds a digit, so that
+	// "reglas de validación" names no rule.
+	dianRulePattern = regexp.MustCompile(`(?i)\bregla(?:\s*:\s*|\s+)([a-z]*[0-9][a-z0-9]*)\b`)
 	// factusSnakeField finds a field named at the start of a message, as in
 	// "payment_due_date es obligatorio cuando ...": only snake_case names count, so that an
 	// ordinary first word is never taken for a field.
@@ -309,11 +309,9 @@ func factusRules(texts []string) []dianRule {
 			if i+1 < len(locs) {
 				end = locs[i+1][0]
 			}
-			seg := t[loc[0]:end]
 			rules = append(rules, dianRule{
 				id:        t[loc[2]:loc[3]],
-				rejection: strings.Contains(strings.ToLower(seg), "rechazo"),
-				text:      seg,
+				rejection: strings.Contains(strings.ToLower(t[loc[0]:end]), "rechazo"),
 			})
 		}
 	}

@@ -154,6 +154,12 @@ var factusCases = []factusCase{
 		model.ClassAuth, model.VerdictReauth, "", nil},
 	{"not found on a 5xx stays a server error", 500, "GET", `{"detail":"Invoice not found"}`,
 		model.ClassServer, model.VerdictRetry, "", nil},
+	{"the word reglas names no rule", 422, "POST",
+		`{"status":"Validation error","message":"Incumple las reglas de validación","data":{"errors":["El campo numbering_range_id es obligatorio"]}}`,
+		model.ClassValidation, model.VerdictFix, "", nil},
+	{"rule without a colon", 422, "POST",
+		`{"status":"Validation error","message":"Documento con errores","data":{"errors":["Regla 90 Rechazo: Documento procesado anteriormente"]}}`,
+		model.ClassDuplicate, model.VerdictReconcile, "90", nil},
 	{"wrong types skipped", 422, "POST", `{"status":7,"message":["x"],"data":{"errors":{"a[b]":[1,"Requerido"]}}}`,
 		model.ClassValidation, model.VerdictFix, "", []string{"a.b"}},
 }
