@@ -12,13 +12,13 @@ import (
 // Limits that keep hostile headers cheap: a response describing more windows than this,
 // or structured fields longer than this, is read only up to the cap.
 const (
-	maxWindows     = 32
-	maxFieldLen    = 8 << 10
-	maxFieldItems  = 64
-	maxWindowName  = 32
-	maxWait        = 24 * time.Hour // a header claiming years is absurd; a day is already long
-	maxCount       = 1<<31 - 1
-	saturateNumber = 1e17 // a parsed number stops growing here: beyond any epoch in ms
+	rlMaxWindows    = 32
+	rlMaxFieldLen   = 8 << 10
+	rlMaxFieldItems = 64
+	rlMaxName       = 32
+	maxWait         = 24 * time.Hour // a header claiming years is absurd; a day is already long
+	rlMaxCount      = 1<<31 - 1
+	rlSaturate      = 1e17 // a parsed number stops growing here: beyond any epoch in ms
 )
 
 // Windows reads every rate-limit window a response's headers describe (PROVIDERS.md,
@@ -41,13 +41,13 @@ func Windows(h http.Header, now time.Time) []model.Window {
 			policy = vals
 		case strings.EqualFold(key, "ratelimit"):
 			structured = vals
-		case hasPrefixFold(key, "x-rate-limit-"):
+		case headerHasPrefix(key, "x-rate-limit-"):
 			ws.field(key[len("x-rate-limit-"):], vals[0])
-		case hasPrefixFold(key, "x-ratelimit-"):
+		case headerHasPrefix(key, "x-ratelimit-"):
 			ws.field(key[len("x-ratelimit-"):], vals[0])
-		case hasPrefixFold(key, "ratelimit-"):
+		case headerHasPrefix(key, "ratelimit-"):
 			ws.field(key[len("ratelimit-"):], vals[0])
-		case hasPrefixFold(key, "retry-after-"):
+		case headerHasPrefix(key, "retry-after-"):
 			name := key[len("retry-after-"):]
 			if name == "" {
 				continue
@@ -80,7 +80,7 @@ func WaitHint(h http.Header, windows []model.Window, now time.Time) (wait time.D
 	}
 	var clock time.Time
 	for key, vals := range h {
-		if len(vals) == 0 || !hasPrefixFold(key, "retry-after") {
+		if len(vals) == 0 || !headerHasPrefix(key, "retry-after") {
 			continue
 		}
 		if len(key) > len("retry-after") && key[len("retry-after")] != '-' {
@@ -107,23 +107,23 @@ type windowSet struct {
 	list       []model.Window
 }
 
-// get is the window called name (any case), added when new; nil once maxWindows exist.
-func (s *windowSet) get(name string) *window {
-	if len(name) > maxWindowName {
-		name = name[:maxWindowName]
+// get is the window called name (any case), added when new; nil once rlMaxWindows exist.
+func (s *windowSet) get(name string) *windowFigures {
+	if len(name) > rlMaxName {
+		name = name[:rlMaxName]
 	}
 	for i := range s.list {
 		if strings.EqualFold(s.list[i].Name, name) {
-			return (*window)(&s.list[i])
+			return (*windowFigures)(&s.list[i])
 		}
 	}
 	clean := model.Line(strings.ToLower(name), 0)
 	for i := range s.list {
 		if s.list[i].Name == clean {
-			return (*window)(&s.list[i])
+			return (*windowFigures)(&s.list[i])
 		}
 	}
-	if len(s.list) >= maxWindows {
+	if len(s.list) >= rlMaxWindows {
 		return nil
 	}
 	if s.list == nil {
@@ -132,7 +132,7 @@ func (s *windowSet) get(name string) *window {
 	s.list = append(s.list, model.Window{
 		Name: clean, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: s.now,
 	})
-	return (*window)(&s.list[len(s.list)-1])
+	return (*windowFigures)(&s.list[len(s.list)-1])
 }
 
 // field reads one "<Field>[-<name>]" header such as Limit, Remaining-short, Reset-long.
@@ -140,13 +140,13 @@ func (s *windowSet) field(rest, val string) {
 	kind, name, _ := strings.Cut(rest, "-")
 	switch {
 	case strings.EqualFold(kind, "limit"):
-		if n, ok := parseCount(val); ok {
+		if n, ok := parseHeaderCount(val); ok {
 			if w := s.get(name); w != nil {
 				w.setLimit(n)
 			}
 		}
 	case strings.EqualFold(kind, "remaining"):
-		if n, ok := parseCount(val); ok {
+		if n, ok := parseHeaderCount(val); ok {
 			if w := s.get(name); w != nil {
 				w.setRemaining(n)
 			}
@@ -167,12 +167,12 @@ func (s *windowSet) field(rest, val string) {
 func (s *windowSet) structured(vals []string, policy bool) {
 	items := 0
 	for _, v := range vals {
-		if len(v) > maxFieldLen {
-			v = v[:maxFieldLen]
+		if len(v) > rlMaxFieldLen {
+			v = v[:rlMaxFieldLen]
 		}
-		for v != "" && items < maxFieldItems {
+		for v != "" && items < rlMaxFieldItems {
 			var member string
-			member, v = nextMember(v)
+			member, v = nextSFMember(v)
 			items++
 			s.member(strings.TrimSpace(member), policy)
 		}
@@ -186,7 +186,7 @@ func (s *windowSet) member(m string, policy bool) {
 	}
 	var name, params string
 	if m[0] == '"' {
-		name, params = unquote(m)
+		name, params = unquoteSF(m)
 	} else {
 		bare, rest, _ := strings.Cut(m, ";")
 		bare = strings.TrimSpace(bare)
@@ -195,7 +195,7 @@ func (s *windowSet) member(m string, policy bool) {
 			return
 		}
 		params = rest
-		if n, ok := parseCount(bare); ok {
+		if n, ok := parseHeaderCount(bare); ok {
 			if policy {
 				if w := s.get(""); w != nil {
 					w.setLimit(n)
@@ -212,11 +212,11 @@ func (s *windowSet) member(m string, policy bool) {
 		key, val, _ := strings.Cut(strings.TrimSpace(p), "=")
 		switch {
 		case policy && key == "q":
-			if n, ok := parseCount(val); ok {
+			if n, ok := parseHeaderCount(val); ok {
 				limit = n
 			}
 		case !policy && key == "r":
-			if n, ok := parseCount(val); ok {
+			if n, ok := parseHeaderCount(val); ok {
 				remaining = n
 			}
 		case !policy && key == "t":
@@ -244,13 +244,13 @@ func (s *windowSet) dictMember(key, val string) {
 	val, _, _ = strings.Cut(val, ";")
 	switch strings.ToLower(key) {
 	case "limit":
-		if n, ok := parseCount(val); ok {
+		if n, ok := parseHeaderCount(val); ok {
 			if w := s.get(""); w != nil {
 				w.setLimit(n)
 			}
 		}
 	case "remaining":
-		if n, ok := parseCount(val); ok {
+		if n, ok := parseHeaderCount(val); ok {
 			if w := s.get(""); w != nil {
 				w.setRemaining(n)
 			}
@@ -265,29 +265,29 @@ func (s *windowSet) dictMember(key, val string) {
 }
 
 // window adds the cautious merge rules to model.Window.
-type window model.Window
+type windowFigures model.Window
 
-func (w *window) setLimit(n int) {
+func (w *windowFigures) setLimit(n int) {
 	if w.Limit == model.Unknown || n < w.Limit {
 		w.Limit = n
 	}
 }
 
-func (w *window) setRemaining(n int) {
+func (w *windowFigures) setRemaining(n int) {
 	if w.Remaining == model.Unknown || n < w.Remaining {
 		w.Remaining = n
 	}
 }
 
-func (w *window) setReset(d time.Duration) {
+func (w *windowFigures) setReset(d time.Duration) {
 	if d > w.Reset {
 		w.Reset = d
 	}
 }
 
-// nextMember splits off the first comma-separated member of a structured field, keeping
+// nextSFMember splits off the first comma-separated member of a structured field, keeping
 // commas inside quoted strings.
-func nextMember(v string) (member, rest string) {
+func nextSFMember(v string) (member, rest string) {
 	quoted := false
 	for i := 0; i < len(v); i++ {
 		switch c := v[i]; {
@@ -302,10 +302,10 @@ func nextMember(v string) (member, rest string) {
 	return v, ""
 }
 
-// unquote reads the structured-field string at the start of m (which begins with a
+// unquoteSF reads the structured-field string at the start of m (which begins with a
 // quote) and returns it with what follows it, from its first parameter on. An unclosed
 // string runs to the end of m.
-func unquote(m string) (s, params string) {
+func unquoteSF(m string) (s, params string) {
 	end, escaped := len(m), false
 	for i := 1; i < len(m); i++ {
 		if m[i] == '\\' {
@@ -343,14 +343,14 @@ func parseRetryAfter(v string, clock time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return clampWait(t.Sub(clock)), true
+	return capWait(t.Sub(clock)), true
 }
 
 // parseReset reads a reset, disambiguated by size: above 10^12 epoch milliseconds, above
 // 10^9 epoch seconds, else seconds from now. Fractions of a second are kept; signs,
 // exponents and other text make it unreadable.
 func parseReset(v string, clock time.Time) (time.Duration, bool) {
-	secs, frac, ok := parseNumber(v)
+	secs, frac, ok := parseHeaderNumber(v)
 	if !ok {
 		return 0, false
 	}
@@ -358,26 +358,26 @@ func parseReset(v string, clock time.Time) (time.Duration, bool) {
 	case secs > 1e15: // epoch milliseconds past the year 33000: absurd
 		return maxWait, true
 	case secs > 1e12:
-		return clampWait(time.UnixMilli(int64(secs)).Sub(clock)), true
+		return capWait(time.UnixMilli(int64(secs)).Sub(clock)), true
 	case secs > 1e9:
-		return clampWait(time.Unix(int64(secs), int64(frac)).Sub(clock)), true
+		return capWait(time.Unix(int64(secs), int64(frac)).Sub(clock)), true
 	}
-	return clampWait(time.Duration(secs)*time.Second + frac), true
+	return capWait(time.Duration(secs)*time.Second + frac), true
 }
 
-// parseCount reads a whole non-negative count (a limit or remaining), capped at maxCount.
-func parseCount(v string) (int, bool) {
-	n, frac, ok := parseNumber(v)
+// parseHeaderCount reads a whole non-negative count (a limit or remaining), capped at rlMaxCount.
+func parseHeaderCount(v string) (int, bool) {
+	n, frac, ok := parseHeaderNumber(v)
 	if !ok || frac != 0 {
 		return 0, false
 	}
-	return int(min(n, maxCount)), true
+	return int(min(n, rlMaxCount)), true
 }
 
-// parseNumber reads digits with an optional fraction from the first comma-separated
+// parseHeaderNumber reads digits with an optional fraction from the first comma-separated
 // element of v (proxies sometimes join repeated headers). The whole part saturates
 // instead of overflowing.
-func parseNumber(v string) (whole int64, frac time.Duration, ok bool) {
+func parseHeaderNumber(v string) (whole int64, frac time.Duration, ok bool) {
 	v, _, _ = strings.Cut(v, ",")
 	v = strings.TrimSpace(v)
 	intPart, fracPart, hasDot := strings.Cut(v, ".")
@@ -389,7 +389,7 @@ func parseNumber(v string) (whole int64, frac time.Duration, ok bool) {
 		if c < '0' || c > '9' {
 			return 0, 0, false
 		}
-		if whole < saturateNumber {
+		if whole < rlSaturate {
 			whole = whole*10 + int64(c-'0')
 		}
 	}
@@ -405,8 +405,8 @@ func parseNumber(v string) (whole int64, frac time.Duration, ok bool) {
 	return whole, frac, true
 }
 
-// clampWait keeps a wait between zero and maxWait.
-func clampWait(d time.Duration) time.Duration {
+// capWait keeps a wait between zero and maxWait.
+func capWait(d time.Duration) time.Duration {
 	return max(0, min(d, maxWait))
 }
 
@@ -420,7 +420,7 @@ func serverClock(h http.Header, now time.Time) time.Time {
 	return now
 }
 
-// hasPrefixFold is strings.HasPrefix ignoring ASCII case; prefix must be lower-case.
-func hasPrefixFold(s, prefix string) bool {
+// headerHasPrefix is strings.HasPrefix ignoring ASCII case; prefix must be lower-case.
+func headerHasPrefix(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
