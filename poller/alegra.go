@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -103,47 +101,104 @@ var alegraLegal = map[string]model.Status{
 	"STAMPED_AND_CANCELLED":                  model.StatusCancelled,
 }
 
+// alegraScalar is a JSON string, number or boolean read as text (a list of strings joins
+// with newlines); objects and null read as "". Polymorphic fields (id, code, message)
+// decode into it without a copy of their raw bytes.
+type alegraScalar string
+
+func (s *alegraScalar) UnmarshalJSON(b []byte) error {
+	*s = alegraScalar(alegraText(b))
+	return nil
+}
+
+// alegraDetail is "details" read in place: its text and the fields it names.
+type alegraDetail struct {
+	text   string
+	fields []string
+}
+
+func (d *alegraDetail) UnmarshalJSON(b []byte) error {
+	d.text, d.fields = alegraDetails(b)
+	return nil
+}
+
 // alegraError is an error object, bare, wrapped in "error", or one entry of the stamp
-// answer's "error" array. Polymorphic fields stay raw.
+// answer's "error" array.
 type alegraError struct {
-	ID      json.RawMessage `json:"id"`
-	Code    json.RawMessage `json:"code"`
-	Message json.RawMessage `json:"message"`
-	Details json.RawMessage `json:"details"`
+	ID      alegraScalar `json:"id"`
+	Code    alegraScalar `json:"code"`
+	Message alegraScalar `json:"message"`
+	Details alegraDetail `json:"details"`
+}
+
+// alegraErrors is an "error" member: an object (a wrapped error), a list (the stamp
+// answer's failures) or a text.
+type alegraErrors struct {
+	kind byte // '{', '[', '"'; 0 when absent
+	list []alegraError
+	text string
+}
+
+func (e *alegraErrors) UnmarshalJSON(b []byte) error {
+	e.kind = alegraKind(b)
+	switch e.kind {
+	case '{':
+		e.list = make([]alegraError, 1)
+		alegraUnmarshal(b, &e.list[0])
+	case '[':
+		alegraUnmarshal(b, &e.list)
+	case '"':
+		e.text = alegraText(b)
+	default:
+		e.kind = 0
+	}
+	return nil
+}
+
+// alegraWarning is one of stamp.warnings: a text or an error object.
+type alegraWarning alegraError
+
+func (w *alegraWarning) UnmarshalJSON(b []byte) error {
+	if alegraKind(b) == '{' {
+		alegraUnmarshal(b, (*alegraError)(w))
+		return nil
+	}
+	w.Message = alegraScalar(alegraText(b))
+	return nil
+}
+
+type alegraStamp struct {
+	LegalStatus string          `json:"legalStatus"`
+	Error       alegraErrors    `json:"error"`
+	Warnings    []alegraWarning `json:"warnings"`
 }
 
 // alegraBody is every top-level shape Alegra answers with: an error, a wrapped error, a
 // stamp answer, or an invoice.
 type alegraBody struct {
 	alegraError
-	Error json.RawMessage `json:"error"`
-	Data  json.RawMessage `json:"data"`
-	Stamp json.RawMessage `json:"stamp"`
-}
-
-type alegraStamp struct {
-	LegalStatus string            `json:"legalStatus"`
-	Error       json.RawMessage   `json:"error"`
-	Warnings    []json.RawMessage `json:"warnings"`
+	Error alegraErrors `json:"error"`
+	Data  []struct{}   `json:"data"` // counted, not read
+	Stamp *alegraStamp `json:"stamp"`
 }
 
 type alegraInvoice struct {
-	ID             json.RawMessage `json:"id"`
-	Status         string          `json:"status"`
+	ID             alegraScalar `json:"id"`
+	Status         string       `json:"status"`
 	NumberTemplate struct {
-		Prefix     string          `json:"prefix"`
-		Number     json.RawMessage `json:"number"`
-		FullNumber string          `json:"fullNumber"`
+		Prefix     string       `json:"prefix"`
+		Number     alegraScalar `json:"number"`
+		FullNumber string       `json:"fullNumber"`
 	} `json:"numberTemplate"`
-	Stamp json.RawMessage `json:"stamp"`
+	Stamp *alegraStamp `json:"stamp"`
 }
 
 // alegraUnmarshal decodes what it can: a field of an unexpected type is skipped, broken
 // JSON leaves v empty. It reports whether anything was read.
 func alegraUnmarshal(b []byte, v any) bool {
 	err := json.Unmarshal(b, v)
-	var typeErr *json.UnmarshalTypeError
-	return err == nil || errors.As(err, &typeErr)
+	_, typeErr := err.(*json.UnmarshalTypeError)
+	return err == nil || typeErr
 }
 
 // decodeAlegra reads any Alegra response body.
@@ -157,19 +212,17 @@ func decodeAlegra(status int, body []byte) finding {
 		return finding{}
 	}
 	var f finding
-	switch alegraKind(b.Error) {
+	switch b.Error.kind {
 	case '[':
-		f = alegraStampAnswer(status, b.Data, b.Error)
+		f = alegraStampAnswer(status, len(b.Data), b.Error.list)
 	case '{':
-		var e alegraError
-		alegraUnmarshal(b.Error, &e)
-		f = alegraFinding(e)
+		f = alegraFinding(b.Error.list[0])
 	case '"':
-		f.message = alegraText(b.Error)
-		f.code = alegraText(b.Code)
+		f.message = b.Error.text
+		f.code = strings.ToUpper(string(b.Code))
 	default:
 		f = alegraFinding(b.alegraError)
-		if f.code == "" && f.message == "" && alegraKind(b.Stamp) == '{' {
+		if f.code == "" && f.message == "" && b.Stamp != nil {
 			f = alegraStampProblem(b.Stamp)
 		}
 	}
@@ -179,63 +232,55 @@ func decodeAlegra(status int, body []byte) finding {
 
 // alegraFinding reads the code, message and details of one error object.
 func alegraFinding(e alegraError) finding {
-	f := finding{code: strings.ToUpper(alegraText(e.Code)), message: alegraText(e.Message)}
-	switch alegraKind(e.Details) {
-	case '"', '[', '{':
-		detail, fields := alegraDetails(e.Details)
-		if detail != "" {
-			f.message = strings.TrimSpace(f.message + "\n" + detail)
-		}
-		f.fields = fields
+	f := finding{code: strings.ToUpper(string(e.Code)), message: string(e.Message), fields: e.Details.fields}
+	if e.Details.text != "" {
+		f.message = strings.TrimSpace(f.message + "\n" + e.Details.text)
 	}
 	return f
 }
 
+// alegraDetailItem is one entry of a "details" list: a text or a {field, message}.
+type alegraDetailItem struct {
+	Field   string       `json:"field"`
+	Path    string       `json:"path"`
+	Message alegraScalar `json:"message"`
+}
+
+func (d *alegraDetailItem) UnmarshalJSON(b []byte) error {
+	if alegraKind(b) == '{' {
+		type plain alegraDetailItem
+		alegraUnmarshal(b, (*plain)(d))
+		return nil
+	}
+	d.Message = alegraScalar(alegraText(b))
+	return nil
+}
+
 // alegraDetails reads "details": a text, a list of texts or of {field, message}
-// objects, or an object of field → message.
-func alegraDetails(raw json.RawMessage) (string, []string) {
+// objects, or an object of field → message (kept in the order sent).
+func alegraDetails(raw []byte) (string, []string) {
+	var lines, fields []string
 	switch alegraKind(raw) {
 	case '"':
 		return alegraText(raw), nil
 	case '{':
-		var m map[string]json.RawMessage
-		alegraUnmarshal(raw, &m)
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var lines []string
-		var fields []string
-		for _, k := range keys {
+		alegraMembers(raw, func(key, val []byte) {
+			k := alegraText(key)
 			fields = append(fields, alegraPath(k))
-			if t := alegraText(m[k]); t != "" {
+			if t := alegraText(val); t != "" {
 				lines = append(lines, k+": "+t)
 			}
-		}
-		return strings.Join(lines, "\n"), fields
-	}
-	var items []json.RawMessage
-	alegraUnmarshal(raw, &items)
-	var lines, fields []string
-	for _, it := range items {
-		if alegraKind(it) != '{' {
-			if t := alegraText(it); t != "" {
-				lines = append(lines, t)
+		})
+	case '[':
+		var items []alegraDetailItem
+		alegraUnmarshal(raw, &items)
+		for _, it := range items {
+			if p := cmp.Or(it.Field, it.Path); p != "" {
+				fields = append(fields, alegraPath(p))
 			}
-			continue
-		}
-		var d struct {
-			Field   string          `json:"field"`
-			Path    string          `json:"path"`
-			Message json.RawMessage `json:"message"`
-		}
-		alegraUnmarshal(it, &d)
-		if p := cmp.Or(d.Field, d.Path); p != "" {
-			fields = append(fields, alegraPath(p))
-		}
-		if t := alegraText(d.Message); t != "" {
-			lines = append(lines, t)
+			if it.Message != "" {
+				lines = append(lines, string(it.Message))
+			}
 		}
 	}
 	return strings.Join(lines, "\n"), fields
@@ -243,25 +288,21 @@ func alegraDetails(raw json.RawMessage) (string, []string) {
 
 // alegraStampAnswer reads POST /invoices/stamp's answer: the first failure's code and
 // message, with how many invoices failed. All successes is no problem.
-func alegraStampAnswer(status int, data, errs json.RawMessage) finding {
-	var failed []alegraError
-	alegraUnmarshal(errs, &failed)
+func alegraStampAnswer(status, succeeded int, failed []alegraError) finding {
 	if len(failed) == 0 {
 		return finding{}
 	}
-	var ok []json.RawMessage
-	alegraUnmarshal(data, &ok)
 	f := alegraFinding(failed[0])
 	ids := make([]string, 0, min(len(failed), 10))
 	for _, e := range failed[:min(len(failed), 10)] {
-		ids = append(ids, alegraText(e.ID))
+		ids = append(ids, string(e.ID))
 	}
 	more := ""
 	if len(failed) > len(ids) {
 		more = ", …"
 	}
 	f.message = strings.TrimSpace(f.message + "\n" + strconv.Itoa(len(failed)) + " of " +
-		strconv.Itoa(len(failed)+len(ok)) + " invoices failed to stamp (ids " + strings.Join(ids, ", ") + more + ")")
+		strconv.Itoa(len(failed)+succeeded) + " invoices failed to stamp (ids " + strings.Join(ids, ", ") + more + ")")
 	if _, known := alegraCatalog[f.code]; !known && status >= 200 && status < 300 {
 		f.class = model.ClassUnknown // a refused stamp on a 200: nothing says whether it landed
 	}
@@ -270,35 +311,26 @@ func alegraStampAnswer(status int, data, errs json.RawMessage) finding {
 
 // alegraStampProblem reads an invoice's stamp: a rejected one is a problem, with the code
 // and message of stamp.error, else of its warnings.
-func alegraStampProblem(raw json.RawMessage) finding {
-	var s alegraStamp
-	alegraUnmarshal(raw, &s)
-	if strings.ToUpper(s.LegalStatus) != "STAMPED_AND_REJECTED" {
+func alegraStampProblem(s *alegraStamp) finding {
+	if !strings.EqualFold(s.LegalStatus, "STAMPED_AND_REJECTED") {
 		return finding{}
 	}
 	f := finding{class: model.ClassRejected}
-	switch alegraKind(s.Error) {
+	switch s.Error.kind {
 	case '{':
-		var e alegraError
-		alegraUnmarshal(s.Error, &e)
-		g := alegraFinding(e)
+		g := alegraFinding(s.Error.list[0])
 		f.code, f.message, f.fields = g.code, g.message, g.fields
 	case '"':
-		f.message = alegraText(s.Error)
+		f.message = s.Error.text
 	}
 	if f.message == "" && f.code == "" {
 		var lines []string
 		for _, w := range s.Warnings {
-			if alegraKind(w) == '{' {
-				var e alegraError
-				alegraUnmarshal(w, &e)
-				if f.code == "" {
-					f.code = strings.ToUpper(alegraText(e.Code))
-				}
-				w = e.Message
+			if f.code == "" {
+				f.code = strings.ToUpper(string(w.Code))
 			}
-			if t := alegraText(w); t != "" {
-				lines = append(lines, t)
+			if w.Message != "" {
+				lines = append(lines, string(w.Message))
 			}
 		}
 		f.message = strings.Join(lines, "\n")
@@ -358,17 +390,16 @@ func alegraDocument(raw []byte) (model.Document, finding, bool) {
 	if len(raw) == 0 || raw[0] != '{' || !alegraUnmarshal(raw, &inv) {
 		return model.Document{}, finding{}, false
 	}
-	doc := model.Document{Provider: "alegra", ID: alegraText(inv.ID), Status: model.StatusUnknown}
+	doc := model.Document{Provider: "alegra", ID: string(inv.ID), Status: model.StatusUnknown}
 	nt := inv.NumberTemplate
 	doc.Number = nt.FullNumber
 	if doc.Number == "" {
-		doc.Number = nt.Prefix + alegraText(nt.Number)
+		doc.Number = nt.Prefix + string(nt.Number)
 	}
-	var stamp alegraStamp
-	if alegraKind(inv.Stamp) == '{' {
-		alegraUnmarshal(inv.Stamp, &stamp)
+	legal := ""
+	if inv.Stamp != nil {
+		legal = strings.ToUpper(strings.TrimSpace(inv.Stamp.LegalStatus))
 	}
-	legal := strings.ToUpper(strings.TrimSpace(stamp.LegalStatus))
 	switch st := strings.ToLower(inv.Status); {
 	case st == "void":
 		doc.Status = model.StatusCancelled
@@ -387,9 +418,84 @@ func alegraDocument(raw []byte) (model.Document, finding, bool) {
 	return doc, f, true
 }
 
+// alegraMembers calls fn with the raw key and value of each member of the JSON object
+// obj, in order. obj comes from a document encoding/json already validated; on anything
+// else it stops early without harm.
+func alegraMembers(obj []byte, fn func(key, val []byte)) {
+	i := alegraSkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = alegraSkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return
+		}
+		kEnd := alegraValueEnd(obj, i)
+		key := obj[i:kEnd]
+		i = alegraSkipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = alegraSkipSpace(obj, i+1)
+		vEnd := alegraValueEnd(obj, i)
+		if vEnd <= i {
+			return
+		}
+		fn(key, obj[i:vEnd])
+		i = alegraSkipSpace(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+func alegraSkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// alegraValueEnd is the index just past the JSON value starting at b[i].
+func alegraValueEnd(b []byte, i int) int {
+	depth, inString := 0, false
+	for j := i; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case inString:
+			if c == '\\' {
+				j++
+			} else if c == '"' {
+				inString = false
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return j // the end of the object holding a bare value
+			}
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return j
+		}
+	}
+	return len(b)
+}
+
 // alegraKind is the first byte of a JSON value ('{', '[', '"', a digit...), 0 for none
 // or null.
-func alegraKind(raw json.RawMessage) byte {
+func alegraKind(raw []byte) byte {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || raw[0] == 'n' {
 		return 0
@@ -399,12 +505,15 @@ func alegraKind(raw json.RawMessage) byte {
 
 // alegraText is a JSON string, number or boolean as text; a list of strings joined by
 // newlines; "" for anything else.
-func alegraText(raw json.RawMessage) string {
+func alegraText(raw []byte) string {
 	raw = bytes.TrimSpace(raw)
 	switch alegraKind(raw) {
 	case 0, '{':
 		return ""
 	case '"':
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			return strings.TrimSpace(string(raw[1 : len(raw)-1]))
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return ""

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -160,7 +161,7 @@ func TestAlegraShapes(t *testing.T) {
 		{name: "details object names fields", status: 400, method: "POST",
 			body:  `{"error":{"message":"Datos inválidos","code":1,"details":{"items[0].price":"must be positive","client.identification":"required"}}}`,
 			class: model.ClassValidation, verdict: model.VerdictFix, code: "1", message: "items[0].price: must be positive",
-			fields: []string{"client.identification", "items.0.price"}},
+			fields: []string{"items.0.price", "client.identification"}},
 		{name: "details list", status: 400, method: "POST",
 			body:  `{"message":"Datos inválidos","details":[{"field":"numberTemplate/id","message":"required"},"otro"]}`,
 			class: model.ClassValidation, verdict: model.VerdictFix, message: "required\notro", fields: []string{"numberTemplate.id"}},
@@ -264,13 +265,47 @@ func checkProblem(t *testing.T, p model.Problem) {
 	}
 }
 
+// checkMembers compares alegraMembers with encoding/json on a valid object.
+func checkMembers(t *testing.T, b []byte) {
+	t.Helper()
+	var want map[string]json.RawMessage
+	if !json.Valid(b) || json.Unmarshal(b, &want) != nil || want == nil {
+		return
+	}
+	got := map[string]bool{}
+	alegraMembers(b, func(key, val []byte) {
+		var k string
+		if json.Unmarshal(key, &k) != nil || !json.Valid(val) {
+			t.Fatalf("member %q: %q not a key and a value", key, val)
+		}
+		got[k] = true
+	})
+	if len(got) != len(want) {
+		t.Fatalf("alegraMembers saw %v, encoding/json %d keys", got, len(want))
+	}
+}
+
+func TestAlegraMembers(t *testing.T) {
+	for _, b := range []string{
+		`{}`, ` { "a" : 1 , "b":"x}\"," , "c":{"d":[1,{"e":"]"}]}, "f":[], "g":null,"h":-1.5e3,"i":true}`,
+		`{"\u0061b":{"x":"}"}}`, `{"a":1}`,
+	} {
+		checkMembers(t, []byte(b))
+	}
+	var n int
+	alegraMembers([]byte(`{"a":1,"b":`), func(_, _ []byte) { n++ })
+	if n != 1 {
+		t.Fatalf("truncated object: %d members, want 1", n)
+	}
+}
+
 func FuzzDecodeAlegra(f *testing.F) {
 	for _, s := range []string{
 		`{"message":"x","code":"AEP6009","details":{"a[0]":"b"}}`,
 		`{"error":{"message":"m","code":3246}}`,
 		`{"data":[{"id":"1","success":true}],"error":[{"id":2,"code":"EPR500","message":"DIAN"}]}`,
 		`{"id":"8","status":"open","numberTemplate":{"prefix":"FE","number":8},"stamp":{"legalStatus":"STAMPED_AND_REJECTED","error":{"code":"AEP6011","message":"x"},"warnings":[1,{"code":2}]}}`,
-		`{"message":"AEP1001 \u001b[31m\r\u009b"}`, "<html>", "", `{"error":[1,"x",null]}`, `{"message":["a",1]}`,
+		`{"message":"AEP1001 \u001b[31m\r\u009b"}`, "<html>", `{"a":{"b":"}\""},"c":[1,"]"],"d":2}`, "", `{"error":[1,"x",null]}`, `{"message":["a",1]}`,
 	} {
 		f.Add(400, s)
 	}
@@ -280,6 +315,7 @@ func FuzzDecodeAlegra(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkProblem(t, p)
+		checkMembers(t, []byte(body))
 		doc, fd, problem := alegraDocument([]byte(body))
 		if problem && (doc.Status != model.StatusRejected || fd.class != model.ClassRejected) {
 			t.Fatalf("problem on a %s document: %+v", doc.Status, fd)
