@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,44 +74,62 @@ func Decode(provider string, r Response) (model.Problem, error) {
 	return d.finish(r, d.body(r.Status, body)), nil
 }
 
+// Caps on what one finding may carry into a Problem.
+const (
+	maxMessage = 8 << 10
+	maxFields  = 50
+)
+
+// httpStatusKey is the catalog key of an HTTP status: a dialect's table may give guidance for
+// "HTTP 429" beside its own codes. It applies when the body named no known code and set
+// no class of its own.
+func httpStatusKey(status int) string { return "HTTP " + strconv.Itoa(status) }
+
 // finish applies the steps every dialect shares: the rate-limit windows and wait from the
 // headers, the guidance for the code, the class and verdict, and sanitizing.
 func (d *dialect) finish(r Response, f finding) model.Problem {
 	now := responseTime(r)
+	msg := f.message
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage]
+	}
 	p := model.Problem{
 		Provider: d.name,
 		Status:   r.Status,
-		Method:   strings.ToUpper(r.Method),
+		Method:   model.Line(strings.ToUpper(r.Method), 16),
 		Code:     model.Line(f.code, 80),
-		Message:  model.Sanitize(f.message, true),
+		Message:  model.Sanitize(msg, true),
 		Windows:  Windows(r.Header, now),
 	}
-	for _, field := range f.fields {
-		p.Fields = append(p.Fields, model.Line(field, 200))
+	if len(f.fields) > 0 {
+		p.Fields = make([]string, 0, min(len(f.fields), maxFields))
+		for _, field := range f.fields[:min(len(f.fields), maxFields)] {
+			p.Fields = append(p.Fields, model.Line(field, 200))
+		}
 	}
 	if wait, ok := WaitHint(r.Header, p.Windows, now); ok {
 		p.Wait, p.HasWait = wait, true
 	}
 	if f.hasWait && (!p.HasWait || f.wait > p.Wait) {
-		p.Wait, p.HasWait = f.wait, true
+		p.Wait, p.HasWait = capWait(f.wait), true
 	}
 	g, known := d.catalog[f.code]
+	if !known && f.class == "" {
+		g, known = d.catalog[httpStatusKey(r.Status)]
+	}
 	p.Class = f.class
 	if known && g.Class != "" {
 		p.Class = g.Class
 	}
-	if p.Class == "" {
+	if !p.Class.Valid() {
 		p.Class = model.ClassForStatus(r.Status)
 	}
 	p.Verdict = f.verdict
 	if known && g.Verdict != "" {
 		p.Verdict = g.Verdict
 	}
-	if p.Verdict == "" {
+	if !p.Verdict.Valid() {
 		p.Verdict = model.VerdictFor(p.Class, r.Method, p.HasWait)
-	}
-	if p.Class == model.ClassRateLimited && !p.Verdict.Valid() {
-		p.Verdict = model.VerdictWait
 	}
 	def := model.ClassGuidance[p.Class]
 	p.Meaning, p.Action = def.Meaning, def.Action

@@ -2,105 +2,412 @@ package poller
 
 import (
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
 	"emitop/model"
 )
 
-// Windows reads every rate-limit window a response's headers describe. now is when the
-// response was received; an epoch reset is measured against the Date header when present.
+// Limits that keep hostile headers cheap: a response describing more windows than this,
+// or structured fields longer than this, is read only up to the cap.
+const (
+	rlMaxWindows    = 32
+	rlMaxFieldLen   = 8 << 10
+	rlMaxFieldItems = 64
+	rlMaxName       = 32
+	maxWait         = 24 * time.Hour // a header claiming years is absurd; a day is already long
+	rlMaxCount      = 1<<31 - 1
+	rlSaturate      = 1e17 // a parsed number stops growing here: beyond any epoch in ms
+)
+
+// Windows reads every rate-limit window a response's headers describe (PROVIDERS.md,
+// "Rate-limit headers"): X-Rate-Limit-*, X-RateLimit-* and RateLimit-* with an optional
+// per-window suffix (-short, -medium...), Retry-After-<name>, and the structured RateLimit
+// and RateLimit-Policy fields. now is when the response was received; an epoch reset is
+// measured against the Date header when present. Names are lower-case, "" for an unnamed
+// window; the result is sorted by name. When two headers state the same figure, the
+// cautious one wins (lowest limit and remaining, latest reset), so the result does not
+// depend on header order.
 func Windows(h http.Header, now time.Time) []model.Window {
-	clock := serverClock(h, now)
-	byName := map[string]*model.Window{}
-	var order []string
-	get := func(name string) *model.Window {
-		if w, ok := byName[name]; ok {
-			return w
-		}
-		w := &model.Window{Name: name, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: now}
-		byName[name] = w
-		order = append(order, name)
-		return w
-	}
+	ws := windowSet{now: now, clock: serverClock(h, now)}
+	var policy, structured []string
 	for key, vals := range h {
 		if len(vals) == 0 {
 			continue
 		}
-		k := strings.ToLower(key)
-		for _, prefix := range []string{"x-rate-limit-", "x-ratelimit-", "ratelimit-"} {
-			rest, ok := strings.CutPrefix(k, prefix)
-			if !ok {
+		switch {
+		case strings.EqualFold(key, "ratelimit-policy"):
+			policy = vals
+		case strings.EqualFold(key, "ratelimit"):
+			structured = vals
+		case headerHasPrefix(key, "x-rate-limit-"):
+			ws.field(key[len("x-rate-limit-"):], vals[0])
+		case headerHasPrefix(key, "x-ratelimit-"):
+			ws.field(key[len("x-ratelimit-"):], vals[0])
+		case headerHasPrefix(key, "ratelimit-"):
+			ws.field(key[len("ratelimit-"):], vals[0])
+		case headerHasPrefix(key, "retry-after-"):
+			name := key[len("retry-after-"):]
+			if name == "" {
 				continue
 			}
-			field, name, _ := strings.Cut(rest, "-")
-			n, err := strconv.ParseInt(strings.TrimSpace(vals[0]), 10, 64)
-			if err != nil || n < 0 {
-				break
+			if d, ok := parseRetryAfter(vals[0], ws.clock); ok {
+				if w := ws.get(name); w != nil {
+					w.setRemaining(0) // NestJS names the throttler that refused
+					w.setReset(d)
+				}
 			}
-			switch field {
-			case "limit":
-				get(name).Limit = clampInt(n)
-			case "remaining":
-				get(name).Remaining = clampInt(n)
-			case "reset":
-				get(name).Reset = resetDuration(n, clock)
-			}
-			break
 		}
 	}
-	out := make([]model.Window, 0, len(order))
-	for _, name := range order {
-		out = append(out, *byName[name])
+	ws.structured(policy, true)
+	ws.structured(structured, false)
+	if len(ws.list) == 0 {
+		return nil
 	}
-	return out
+	slices.SortFunc(ws.list, func(a, b model.Window) int { return strings.Compare(a.Name, b.Name) })
+	return ws.list
 }
 
-// WaitHint is the longest explicit wait in the headers: Retry-After, Retry-After-<name>,
-// and the reset of every spent window.
-func WaitHint(h http.Header, windows []model.Window, now time.Time) (time.Duration, bool) {
-	var wait time.Duration
-	found := false
+// WaitHint is the longest explicit wait in the headers: Retry-After (delta seconds or an
+// HTTP-date), Retry-After-<name>, and the reset of every spent window. ok is false when
+// nothing said how long to wait. Every wait is capped at a day.
+func WaitHint(h http.Header, windows []model.Window, now time.Time) (wait time.Duration, ok bool) {
 	take := func(d time.Duration) {
-		if !found || d > wait {
-			wait, found = d, true
+		if !ok || d > wait {
+			wait, ok = d, true
 		}
 	}
+	var clock time.Time
 	for key, vals := range h {
-		k := strings.ToLower(key)
-		if k != "retry-after" && !strings.HasPrefix(k, "retry-after-") || len(vals) == 0 {
+		if len(vals) == 0 || !headerHasPrefix(key, "retry-after") {
 			continue
 		}
-		if d, ok := parseRetryAfter(vals[0], serverClock(h, now)); ok {
+		if len(key) > len("retry-after") && key[len("retry-after")] != '-' {
+			continue
+		}
+		if clock.IsZero() {
+			clock = serverClock(h, now)
+		}
+		if d, found := parseRetryAfter(vals[0], clock); found {
 			take(d)
 		}
 	}
 	for _, w := range windows {
 		if w.Spent() && w.HasReset() {
-			take(w.Reset)
+			take(min(w.Reset, maxWait))
 		}
 	}
-	return wait, found
+	return wait, ok
 }
 
-// parseRetryAfter reads delta seconds or an HTTP-date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		return secondsDuration(n), true
+// windowSet gathers windows by name while the headers are read.
+type windowSet struct {
+	now, clock time.Time
+	list       []model.Window
+}
+
+// get is the window called name (any case), added when new; nil once rlMaxWindows exist.
+func (s *windowSet) get(name string) *windowFigures {
+	if len(name) > rlMaxName {
+		name = name[:rlMaxName]
 	}
-	t, err := http.ParseTime(v)
+	for i := range s.list {
+		if strings.EqualFold(s.list[i].Name, name) {
+			return (*windowFigures)(&s.list[i])
+		}
+	}
+	clean := model.Line(strings.ToLower(name), 0)
+	for i := range s.list {
+		if s.list[i].Name == clean {
+			return (*windowFigures)(&s.list[i])
+		}
+	}
+	if len(s.list) >= rlMaxWindows {
+		return nil
+	}
+	if s.list == nil {
+		s.list = make([]model.Window, 0, 4)
+	}
+	s.list = append(s.list, model.Window{
+		Name: clean, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: s.now,
+	})
+	return (*windowFigures)(&s.list[len(s.list)-1])
+}
+
+// field reads one "<Field>[-<name>]" header such as Limit, Remaining-short, Reset-long.
+func (s *windowSet) field(rest, val string) {
+	kind, name, _ := strings.Cut(rest, "-")
+	switch {
+	case strings.EqualFold(kind, "limit"):
+		if n, ok := parseHeaderCount(val); ok {
+			if w := s.get(name); w != nil {
+				w.setLimit(n)
+			}
+		}
+	case strings.EqualFold(kind, "remaining"):
+		if n, ok := parseHeaderCount(val); ok {
+			if w := s.get(name); w != nil {
+				w.setRemaining(n)
+			}
+		}
+	case strings.EqualFold(kind, "reset"):
+		if d, ok := parseReset(val, s.clock); ok {
+			if w := s.get(name); w != nil {
+				w.setReset(d)
+			}
+		}
+	}
+}
+
+// structured reads the RateLimit-Policy (policy true) or RateLimit field: items like
+// `"default";q=100;w=60` and `"default";r=0;t=17`, joined by name; draft-07 integer
+// policies (`100;w=60`) and the older dictionary `limit=100, remaining=0, reset=17` name
+// the unnamed window.
+func (s *windowSet) structured(vals []string, policy bool) {
+	items := 0
+	for _, v := range vals {
+		if len(v) > rlMaxFieldLen {
+			v = v[:rlMaxFieldLen]
+		}
+		for v != "" && items < rlMaxFieldItems {
+			var member string
+			member, v = nextSFMember(v)
+			items++
+			s.member(strings.TrimSpace(member), policy)
+		}
+	}
+}
+
+// member reads one list member of a structured rate-limit field.
+func (s *windowSet) member(m string, policy bool) {
+	if m == "" {
+		return
+	}
+	var name, params string
+	if m[0] == '"' {
+		name, params = unquoteSF(m)
+	} else {
+		bare, rest, _ := strings.Cut(m, ";")
+		bare = strings.TrimSpace(bare)
+		if key, val, isDict := strings.Cut(bare, "="); isDict {
+			s.dictMember(strings.TrimSpace(key), val)
+			return
+		}
+		params = rest
+		if n, ok := parseHeaderCount(bare); ok {
+			if policy {
+				if w := s.get(""); w != nil {
+					w.setLimit(n)
+				}
+			}
+			return
+		}
+		name = bare
+	}
+	limit, remaining, reset := -1, -1, time.Duration(-1)
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		key, val, _ := strings.Cut(strings.TrimSpace(p), "=")
+		switch {
+		case policy && key == "q":
+			if n, ok := parseHeaderCount(val); ok {
+				limit = n
+			}
+		case !policy && key == "r":
+			if n, ok := parseHeaderCount(val); ok {
+				remaining = n
+			}
+		case !policy && key == "t":
+			if d, ok := parseReset(val, s.clock); ok {
+				reset = d
+			}
+		}
+	}
+	if limit < 0 && remaining < 0 && reset < 0 {
+		return
+	}
+	if w := s.get(name); w != nil {
+		if limit >= 0 {
+			w.setLimit(limit)
+		}
+		if remaining >= 0 {
+			w.setRemaining(remaining)
+		}
+		w.setReset(reset)
+	}
+}
+
+// dictMember reads one member of the older `RateLimit: limit=100, remaining=0, reset=17`.
+func (s *windowSet) dictMember(key, val string) {
+	val, _, _ = strings.Cut(val, ";")
+	switch strings.ToLower(key) {
+	case "limit":
+		if n, ok := parseHeaderCount(val); ok {
+			if w := s.get(""); w != nil {
+				w.setLimit(n)
+			}
+		}
+	case "remaining":
+		if n, ok := parseHeaderCount(val); ok {
+			if w := s.get(""); w != nil {
+				w.setRemaining(n)
+			}
+		}
+	case "reset":
+		if d, ok := parseReset(val, s.clock); ok {
+			if w := s.get(""); w != nil {
+				w.setReset(d)
+			}
+		}
+	}
+}
+
+// window adds the cautious merge rules to model.Window.
+type windowFigures model.Window
+
+func (w *windowFigures) setLimit(n int) {
+	if w.Limit == model.Unknown || n < w.Limit {
+		w.Limit = n
+	}
+}
+
+func (w *windowFigures) setRemaining(n int) {
+	if w.Remaining == model.Unknown || n < w.Remaining {
+		w.Remaining = n
+	}
+}
+
+func (w *windowFigures) setReset(d time.Duration) {
+	if d > w.Reset {
+		w.Reset = d
+	}
+}
+
+// nextSFMember splits off the first comma-separated member of a structured field, keeping
+// commas inside quoted strings.
+func nextSFMember(v string) (member, rest string) {
+	quoted := false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return v[:i], v[i+1:]
+		}
+	}
+	return v, ""
+}
+
+// unquoteSF reads the structured-field string at the start of m (which begins with a
+// quote) and returns it with what follows it, from its first parameter on. An unclosed
+// string runs to the end of m.
+func unquoteSF(m string) (s, params string) {
+	end, escaped := len(m), false
+	for i := 1; i < len(m); i++ {
+		if m[i] == '\\' {
+			escaped = true
+			i++
+			continue
+		}
+		if m[i] == '"' {
+			end = i
+			_, params, _ = strings.Cut(m[i+1:], ";")
+			break
+		}
+	}
+	s = m[1:end]
+	if !escaped {
+		return s, params
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b = append(b, s[i])
+	}
+	return string(b), params
+}
+
+// parseRetryAfter reads a Retry-After value: seconds (or, by their size, an epoch) or an
+// HTTP-date, measured against clock. The result is never negative and at most a day.
+func parseRetryAfter(v string, clock time.Time) (time.Duration, bool) {
+	if d, ok := parseReset(v, clock); ok {
+		return d, true
+	}
+	t, err := http.ParseTime(strings.TrimSpace(v))
 	if err != nil {
 		return 0, false
 	}
-	if d := t.Sub(now); d > 0 {
-		return d, true
+	return capWait(t.Sub(clock)), true
+}
+
+// parseReset reads a reset, disambiguated by size: above 10^12 epoch milliseconds, above
+// 10^9 epoch seconds, else seconds from now. Fractions of a second are kept; signs,
+// exponents and other text make it unreadable.
+func parseReset(v string, clock time.Time) (time.Duration, bool) {
+	secs, frac, ok := parseHeaderNumber(v)
+	if !ok {
+		return 0, false
 	}
-	return 0, true
+	switch {
+	case secs > 1e15: // epoch milliseconds past the year 33000: absurd
+		return maxWait, true
+	case secs > 1e12:
+		return capWait(time.UnixMilli(int64(secs)).Sub(clock)), true
+	case secs > 1e9:
+		return capWait(time.Unix(int64(secs), int64(frac)).Sub(clock)), true
+	}
+	return capWait(time.Duration(secs)*time.Second + frac), true
+}
+
+// parseHeaderCount reads a whole non-negative count (a limit or remaining), capped at rlMaxCount.
+func parseHeaderCount(v string) (int, bool) {
+	n, frac, ok := parseHeaderNumber(v)
+	if !ok || frac != 0 {
+		return 0, false
+	}
+	return int(min(n, rlMaxCount)), true
+}
+
+// parseHeaderNumber reads digits with an optional fraction from the first comma-separated
+// element of v (proxies sometimes join repeated headers). The whole part saturates
+// instead of overflowing.
+func parseHeaderNumber(v string) (whole int64, frac time.Duration, ok bool) {
+	v, _, _ = strings.Cut(v, ",")
+	v = strings.TrimSpace(v)
+	intPart, fracPart, hasDot := strings.Cut(v, ".")
+	if intPart == "" || hasDot && fracPart == "" {
+		return 0, 0, false
+	}
+	for i := 0; i < len(intPart); i++ {
+		c := intPart[i]
+		if c < '0' || c > '9' {
+			return 0, 0, false
+		}
+		if whole < rlSaturate {
+			whole = whole*10 + int64(c-'0')
+		}
+	}
+	scale := time.Second / 10
+	for i := 0; i < len(fracPart); i++ {
+		c := fracPart[i]
+		if c < '0' || c > '9' {
+			return 0, 0, false
+		}
+		frac += time.Duration(c-'0') * scale
+		scale /= 10
+	}
+	return whole, frac, true
+}
+
+// capWait keeps a wait between zero and maxWait.
+func capWait(d time.Duration) time.Duration {
+	return max(0, min(d, maxWait))
 }
 
 // serverClock is the response's Date header when it has a valid one, else now.
@@ -113,41 +420,7 @@ func serverClock(h http.Header, now time.Time) time.Time {
 	return now
 }
 
-// maxWait caps any stated wait: a header claiming years is absurd, a day is already long.
-const maxWait = 24 * time.Hour
-
-// resetDuration disambiguates a reset by size: epoch ms, epoch s, or delta seconds.
-func resetDuration(n int64, clock time.Time) time.Duration {
-	var at time.Time
-	switch {
-	case n > 1e12:
-		at = time.UnixMilli(n)
-	case n > 1e9:
-		at = time.Unix(n, 0)
-	default:
-		return secondsDuration(n)
-	}
-	d := at.Sub(clock)
-	if d < 0 {
-		return 0
-	}
-	if d > maxWait {
-		return maxWait
-	}
-	return d
-}
-
-func secondsDuration(n int64) time.Duration {
-	if n > int64(maxWait/time.Second) {
-		return maxWait
-	}
-	return time.Duration(n) * time.Second
-}
-
-func clampInt(n int64) int {
-	const maxInt = 1 << 31
-	if n > maxInt {
-		return maxInt
-	}
-	return int(n)
+// headerHasPrefix is strings.HasPrefix ignoring ASCII case; prefix must be lower-case.
+func headerHasPrefix(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

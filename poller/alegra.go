@@ -1,0 +1,543 @@
+package poller
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"emitop/model"
+)
+
+// The alegra dialect: Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000).
+func init() {
+	register(&dialect{name: "alegra", catalog: alegraCatalog, body: decodeAlegra})
+}
+
+// alegraCatalog is the guidance for Alegra's stamping codes (seed 000, "Stamping
+// failures") and its HTTP statuses. AEP6012–6017 name their fields in the seed's order.
+// Upstream codes leave the verdict to the method: verify after a stamp, retry a read.
+var alegraCatalog = map[string]model.Guidance{
+	"AEP1001": {Class: model.ClassCertificate, Verdict: model.VerdictEscalate,
+		Meaning: "The digital signing certificate is invalid.",
+		Action:  "Renew or upload the digital certificate in Alegra's settings, then stamp again."},
+	"AEP1003": {Class: model.ClassCertificate, Verdict: model.VerdictEscalate,
+		Meaning: "The digital signing certificate is missing.",
+		Action:  "Upload the digital certificate in Alegra's settings, then stamp again."},
+	"AEP1005": {Class: model.ClassCertificate, Verdict: model.VerdictEscalate,
+		Meaning: "The digital signing certificate has expired.",
+		Action:  "Renew the digital certificate and upload it in Alegra's settings, then stamp again."},
+	"AEP6008": {Class: model.ClassPermission, Verdict: model.VerdictEscalate,
+		Meaning: "The company is not authorised by DIAN to emit electronic invoices.",
+		Action:  "Complete DIAN enablement (habilitación), then stamp again."},
+	"AEP6009": {Class: model.ClassDuplicate, Verdict: model.VerdictReconcile,
+		Meaning: "DIAN refused the number as a duplicate (Rule 90): a document with it was already processed.",
+		Action:  "Load the existing invoice and its stamp; never re-emit this number."},
+	"AEP6011": {Class: model.ClassValidation, Verdict: model.VerdictFix,
+		Meaning: "The number is outside the authorised resolution range (Rule 90).",
+		Action:  "Move the invoice to a numbering template with a valid resolution range; never re-emit this number."},
+	"AEP6012": alegraMissing("the organisation type (natural or legal person)"),
+	"AEP6013": alegraMissing("the identification type"),
+	"AEP6014": alegraMissing("the name"),
+	"AEP6015": alegraMissing("the tax regime"),
+	"AEP6016": alegraMissing("the email"),
+	"AEP6017": alegraMissing("the address"),
+	"AEP2011": {Class: model.ClassProcessing, Verdict: model.VerdictVerify,
+		Meaning: "The invoice was already sent and is still being processed: it may have been emitted.",
+		Action:  "Read GET /invoices/{id} and check stamp.legalStatus before stamping again."},
+	"3246": {Class: model.ClassProcessing, Verdict: model.VerdictVerify,
+		Meaning: "The invoice is already in certification with DIAN.",
+		Action:  "Wait, then read GET /invoices/{id} and check stamp.legalStatus; do not stamp it again meanwhile."},
+	"EPR500": {Class: model.ClassUpstream,
+		Meaning: "Alegra could not communicate with DIAN.",
+		Action:  "Read GET /invoices/{id} and check stamp.legalStatus; stamp again only if it did not land."},
+	"EPR503": {Class: model.ClassUpstream,
+		Meaning: "DIAN did not answer in time.",
+		Action:  "Read GET /invoices/{id} and check stamp.legalStatus; stamp again only if it did not land."},
+	"HTTP 400": {
+		Meaning: "Bad request: the body is malformed or misses required fields.",
+		Action:  "Read the message, which usually names the field; for documents check the country's requirements (resolution, identification type, regime)."},
+	"HTTP 401": {
+		Meaning: "Authentication failed: wrong email or token.",
+		Action:  "Check the account's email and API token, then repeat."},
+	"HTTP 402": {
+		Meaning: "Payment required: the plan does not include this action, or the account is suspended.",
+		Action:  "Ask the account owner to upgrade the Alegra plan, or avoid this endpoint."},
+	"HTTP 403": {
+		Meaning: "The user lacks the permission for this action.",
+		Action:  "Check the user's role and permissions in Alegra."},
+	"HTTP 404": {
+		Meaning: "The id does not exist, or the account is suspended.",
+		Action:  "Verify the id with a list; if it should exist, check the account."},
+	"HTTP 405": {
+		Meaning: "The endpoint does not support this method: a client bug.",
+		Action:  "Report it; do not repeat the request."},
+	"HTTP 429": {
+		Meaning: "The plan's per-minute ceiling is reached (150 requests a minute per user).",
+		Action:  "Wait for the X-Rate-Limit window to reset, then repeat; slow down."},
+	"HTTP 500": {
+		Meaning: "Alegra failed unexpectedly.",
+		Action:  "Reads may be repeated; after a stamp, read the invoice's stamp.legalStatus before stamping again."},
+	"HTTP 503": {
+		Meaning: "Alegra is unavailable (maintenance).",
+		Action:  "Repeat later; after a stamp, read the invoice's stamp.legalStatus before stamping again."},
+}
+
+func alegraMissing(what string) model.Guidance {
+	return model.Guidance{Class: model.ClassValidation, Verdict: model.VerdictFix,
+		Meaning: "A field DIAN requires is missing: " + what + " of the customer or company.",
+		Action:  "Add it to the contact or the invoice, then stamp again."}
+}
+
+// alegraLegal maps stamp.legalStatus to the unified document status.
+var alegraLegal = map[string]model.Status{
+	"PENDING":                                model.StatusPending,
+	"STAMPED_AND_WAITING_RESPONSE":           model.StatusPending,
+	"STAMPED_AND_ACCEPTED":                   model.StatusAccepted,
+	"STAMPED_AND_ACCEPTED_WITH_OBSERVATIONS": model.StatusAccepted,
+	"STAMPED_AND_REJECTED":                   model.StatusRejected,
+	"CANCELLED_AND_WAITING_RESPONSE":         model.StatusCancelled,
+	"STAMPED_AND_CANCELLED":                  model.StatusCancelled,
+}
+
+// alegraScalar is a JSON string, number or boolean read as text (a list of strings joins
+// with newlines); objects and null read as "". Polymorphic fields (id, code, message)
+// decode into it without a copy of their raw bytes.
+type alegraScalar string
+
+func (s *alegraScalar) UnmarshalJSON(b []byte) error {
+	*s = alegraScalar(alegraText(b))
+	return nil
+}
+
+// alegraDetail is "details" read in place: its text and the fields it names.
+type alegraDetail struct {
+	text   string
+	fields []string
+}
+
+func (d *alegraDetail) UnmarshalJSON(b []byte) error {
+	d.text, d.fields = alegraDetails(b)
+	return nil
+}
+
+// alegraError is an error object, bare, wrapped in "error", or one entry of the stamp
+// answer's "error" array.
+type alegraError struct {
+	ID      alegraScalar `json:"id"`
+	Code    alegraScalar `json:"code"`
+	Message alegraScalar `json:"message"`
+	Details alegraDetail `json:"details"`
+}
+
+// alegraErrors is an "error" member: an object (a wrapped error), a list (the stamp
+// answer's failures) or a text.
+type alegraErrors struct {
+	kind byte // '{', '[', '"'; 0 when absent
+	list []alegraError
+	text string
+}
+
+func (e *alegraErrors) UnmarshalJSON(b []byte) error {
+	e.kind = alegraKind(b)
+	switch e.kind {
+	case '{':
+		e.list = make([]alegraError, 1)
+		alegraUnmarshal(b, &e.list[0])
+	case '[':
+		alegraUnmarshal(b, &e.list)
+	case '"':
+		e.text = alegraText(b)
+	default:
+		e.kind = 0
+	}
+	return nil
+}
+
+// alegraWarning is one of stamp.warnings: a text or an error object.
+type alegraWarning alegraError
+
+func (w *alegraWarning) UnmarshalJSON(b []byte) error {
+	if alegraKind(b) == '{' {
+		alegraUnmarshal(b, (*alegraError)(w))
+		return nil
+	}
+	w.Message = alegraScalar(alegraText(b))
+	return nil
+}
+
+type alegraStamp struct {
+	LegalStatus string          `json:"legalStatus"`
+	Error       alegraErrors    `json:"error"`
+	Warnings    []alegraWarning `json:"warnings"`
+}
+
+// alegraBody is every top-level shape Alegra answers with: an error, a wrapped error, a
+// stamp answer, or an invoice.
+type alegraBody struct {
+	alegraError
+	Error alegraErrors `json:"error"`
+	Data  []struct{}   `json:"data"` // counted, not read
+	Stamp *alegraStamp `json:"stamp"`
+}
+
+type alegraInvoice struct {
+	ID             alegraScalar `json:"id"`
+	Status         string       `json:"status"`
+	NumberTemplate struct {
+		Prefix     string       `json:"prefix"`
+		Number     alegraScalar `json:"number"`
+		FullNumber string       `json:"fullNumber"`
+	} `json:"numberTemplate"`
+	Stamp *alegraStamp `json:"stamp"`
+}
+
+// alegraUnmarshal decodes what it can: a field of an unexpected type is skipped, broken
+// JSON leaves v empty. It reports whether anything was read.
+func alegraUnmarshal(b []byte, v any) bool {
+	err := json.Unmarshal(b, v)
+	_, typeErr := err.(*json.UnmarshalTypeError)
+	return err == nil || typeErr
+}
+
+// decodeAlegra reads any Alegra response body.
+func decodeAlegra(status int, body []byte) finding {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return finding{} // HTML, empty, a list: the status says it all
+	}
+	var b alegraBody
+	if !alegraUnmarshal(body, &b) {
+		return finding{}
+	}
+	var f finding
+	switch b.Error.kind {
+	case '[':
+		f = alegraStampAnswer(status, len(b.Data), b.Error.list)
+	case '{':
+		f = alegraFinding(b.Error.list[0])
+	case '"':
+		f.message = b.Error.text
+		f.code = strings.ToUpper(string(b.Code))
+	default:
+		f = alegraFinding(b.alegraError)
+		if f.code == "" && f.message == "" && b.Stamp != nil {
+			f = alegraStampProblem(b.Stamp)
+		}
+	}
+	alegraCodeFromMessage(&f)
+	return f
+}
+
+// alegraFinding reads the code, message and details of one error object.
+func alegraFinding(e alegraError) finding {
+	f := finding{code: strings.ToUpper(string(e.Code)), message: string(e.Message), fields: e.Details.fields}
+	if e.Details.text != "" {
+		f.message = strings.TrimSpace(f.message + "\n" + e.Details.text)
+	}
+	return f
+}
+
+// alegraDetailItem is one entry of a "details" list: a text or a {field, message}.
+type alegraDetailItem struct {
+	Field   string       `json:"field"`
+	Path    string       `json:"path"`
+	Message alegraScalar `json:"message"`
+}
+
+func (d *alegraDetailItem) UnmarshalJSON(b []byte) error {
+	if alegraKind(b) == '{' {
+		type plain alegraDetailItem
+		alegraUnmarshal(b, (*plain)(d))
+		return nil
+	}
+	d.Message = alegraScalar(alegraText(b))
+	return nil
+}
+
+// alegraDetails reads "details": a text, a list of texts or of {field, message}
+// objects, or an object of field → message (kept in the order sent).
+func alegraDetails(raw []byte) (string, []string) {
+	var lines, fields []string
+	switch alegraKind(raw) {
+	case '"':
+		return alegraText(raw), nil
+	case '{':
+		alegraMembers(raw, func(key, val []byte) {
+			k := alegraText(key)
+			fields = append(fields, alegraPath(k))
+			if t := alegraText(val); t != "" {
+				lines = append(lines, k+": "+t)
+			}
+		})
+	case '[':
+		var items []alegraDetailItem
+		alegraUnmarshal(raw, &items)
+		for _, it := range items {
+			if p := cmp.Or(it.Field, it.Path); p != "" {
+				fields = append(fields, alegraPath(p))
+			}
+			if it.Message != "" {
+				lines = append(lines, string(it.Message))
+			}
+		}
+	}
+	return strings.Join(lines, "\n"), fields
+}
+
+// alegraStampAnswer reads POST /invoices/stamp's answer: the first failure's code and
+// message, with how many invoices failed. All successes is no problem.
+func alegraStampAnswer(status, succeeded int, failed []alegraError) finding {
+	if len(failed) == 0 {
+		return finding{}
+	}
+	f := alegraFinding(failed[0])
+	ids := make([]string, 0, min(len(failed), 10))
+	for _, e := range failed[:min(len(failed), 10)] {
+		ids = append(ids, string(e.ID))
+	}
+	more := ""
+	if len(failed) > len(ids) {
+		more = ", …"
+	}
+	f.message = strings.TrimSpace(f.message + "\n" + strconv.Itoa(len(failed)) + " of " +
+		strconv.Itoa(len(failed)+succeeded) + " invoices failed to stamp (ids " + strings.Join(ids, ", ") + more + ")")
+	if _, known := alegraCatalog[f.code]; !known && status >= 200 && status < 300 {
+		f.class = model.ClassUnknown // a refused stamp on a 200: nothing says whether it landed
+	}
+	return f
+}
+
+// alegraStampProblem reads an invoice's stamp: a rejected one is a problem, with the code
+// and message of stamp.error, else of its warnings.
+func alegraStampProblem(s *alegraStamp) finding {
+	if !strings.EqualFold(s.LegalStatus, "STAMPED_AND_REJECTED") {
+		return finding{}
+	}
+	f := finding{class: model.ClassRejected}
+	switch s.Error.kind {
+	case '{':
+		g := alegraFinding(s.Error.list[0])
+		f.code, f.message, f.fields = g.code, g.message, g.fields
+	case '"':
+		f.message = s.Error.text
+	}
+	if f.message == "" && f.code == "" {
+		var lines []string
+		for _, w := range s.Warnings {
+			if f.code == "" {
+				f.code = strings.ToUpper(string(w.Code))
+			}
+			if w.Message != "" {
+				lines = append(lines, string(w.Message))
+			}
+		}
+		f.message = strings.Join(lines, "\n")
+	}
+	return f
+}
+
+// alegraCodeFromMessage takes a stamping code from the message text when the body gave
+// none, or gave one the catalog does not know.
+func alegraCodeFromMessage(f *finding) {
+	if _, known := alegraCatalog[f.code]; known && f.code != "" {
+		return
+	}
+	c := alegraCodeIn(f.message)
+	if _, known := alegraCatalog[c]; c != "" && (f.code == "" || known) {
+		f.code = c
+	}
+}
+
+// alegraCodeIn finds the first \b(AEP\d{3,5}|EPR\d{3})\b in s.
+func alegraCodeIn(s string) string {
+	for i := 0; i+6 <= len(s); i++ {
+		if i > 0 && alegraWordByte(s[i-1]) {
+			continue
+		}
+		var lo, hi int
+		switch s[i : i+3] {
+		case "AEP":
+			lo, hi = 3, 5
+		case "EPR":
+			lo, hi = 3, 3
+		default:
+			continue
+		}
+		n := 0
+		for i+3+n < len(s) && s[i+3+n] >= '0' && s[i+3+n] <= '9' {
+			n++
+		}
+		end := i + 3 + n
+		if n >= lo && n <= hi && (end == len(s) || !alegraWordByte(s[end])) {
+			return s[i:end]
+		}
+	}
+	return ""
+}
+
+func alegraWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// alegraDocument maps one invoice object of GET /invoices to a Document, with the
+// finding its state carries when it has a problem (a rejected stamp). Account is left to
+// the caller. ok is false for bytes that are not an invoice object.
+func alegraDocument(raw []byte) (model.Document, finding, bool) {
+	raw = bytes.TrimSpace(raw)
+	var inv alegraInvoice
+	if len(raw) == 0 || raw[0] != '{' || !alegraUnmarshal(raw, &inv) {
+		return model.Document{}, finding{}, false
+	}
+	doc := model.Document{Provider: "alegra", ID: string(inv.ID), Status: model.StatusUnknown}
+	nt := inv.NumberTemplate
+	doc.Number = nt.FullNumber
+	if doc.Number == "" {
+		doc.Number = nt.Prefix + string(nt.Number)
+	}
+	legal := ""
+	if inv.Stamp != nil {
+		legal = strings.ToUpper(strings.TrimSpace(inv.Stamp.LegalStatus))
+	}
+	switch st := strings.ToLower(inv.Status); {
+	case st == "void":
+		doc.Status = model.StatusCancelled
+	case legal != "":
+		if s, ok := alegraLegal[legal]; ok {
+			doc.Status = s
+		}
+	case st == "draft" || st == "open" || st == "closed":
+		doc.Status = model.StatusDraft // never stamped
+	}
+	if doc.Status != model.StatusRejected {
+		return doc, finding{}, false
+	}
+	f := alegraStampProblem(inv.Stamp)
+	alegraCodeFromMessage(&f)
+	return doc, f, true
+}
+
+// alegraMembers calls fn with the raw key and value of each member of the JSON object
+// obj, in order. obj comes from a document encoding/json already validated; on anything
+// else it stops early without harm.
+func alegraMembers(obj []byte, fn func(key, val []byte)) {
+	i := alegraSkipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = alegraSkipSpace(obj, i)
+		if i >= len(obj) || obj[i] != '"' {
+			return
+		}
+		kEnd := alegraValueEnd(obj, i)
+		key := obj[i:kEnd]
+		i = alegraSkipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = alegraSkipSpace(obj, i+1)
+		vEnd := alegraValueEnd(obj, i)
+		if vEnd <= i {
+			return
+		}
+		fn(key, obj[i:vEnd])
+		i = alegraSkipSpace(obj, vEnd)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+func alegraSkipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// alegraValueEnd is the index just past the JSON value starting at b[i].
+func alegraValueEnd(b []byte, i int) int {
+	depth, inString := 0, false
+	for j := i; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case inString:
+			if c == '\\' {
+				j++
+			} else if c == '"' {
+				inString = false
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return j // the end of the object holding a bare value
+			}
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return j
+		}
+	}
+	return len(b)
+}
+
+// alegraKind is the first byte of a JSON value ('{', '[', '"', a digit...), 0 for none
+// or null.
+func alegraKind(raw []byte) byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] == 'n' {
+		return 0
+	}
+	return raw[0]
+}
+
+// alegraText is a JSON string, number or boolean as text; a list of strings joined by
+// newlines; "" for anything else.
+func alegraText(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	switch alegraKind(raw) {
+	case 0, '{':
+		return ""
+	case '"':
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			return strings.TrimSpace(string(raw[1 : len(raw)-1]))
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return strings.TrimSpace(s)
+	case '[':
+		var items []json.RawMessage
+		alegraUnmarshal(raw, &items)
+		lines := make([]string, 0, len(items))
+		for _, it := range items {
+			if alegraKind(it) == '"' {
+				lines = append(lines, alegraText(it))
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	return string(raw)
+}
+
+// alegraPath turns a field name such as items[0].price into the dotted items.0.price.
+func alegraPath(p string) string {
+	if !strings.ContainsAny(p, "[]/") {
+		return p
+	}
+	p = strings.NewReplacer("[", ".", "]", "", "/", ".").Replace(p)
+	return strings.Trim(strings.ReplaceAll(p, "..", "."), ".")
+}
