@@ -35,16 +35,16 @@ var certifactuCodes = map[string]model.Guidance{
 	certifactuDuplicate:  {Class: model.ClassDuplicate, Verdict: model.VerdictReconcile, Meaning: "Certifactu already holds an invoice with this series number for this issuer; its id is in the message.", Action: "Load the existing invoice by that id; never resend the same series number."},
 	certifactuRateLimit:  {Class: model.ClassRateLimited, Verdict: model.VerdictWait, Meaning: "The key's rate limit (100 requests a minute) is spent.", Action: "Wait retry_after seconds, then repeat."},
 
-	"HTTP_400": {Class: model.ClassValidation, Verdict: model.VerdictFix, Meaning: "The request's data is wrong: bad format or missing fields.", Action: "Correct the request, then resend."},
-	"HTTP_401": {Class: model.ClassAuth, Verdict: model.VerdictReauth, Meaning: "The API key is missing or invalid.", Action: "Check the account's X-API-Key, then repeat."},
-	"HTTP_403": {Class: model.ClassPermission, Verdict: model.VerdictEscalate, Meaning: "The API key may not do this (for example, the issuer NIF is not its own).", Action: "Ask the account owner for the permission, or use the right account."},
-	"HTTP_404": {Class: model.ClassNotFound, Meaning: "The invoice or resource does not exist.", Action: "Check the invoice id and the account."},
-	"HTTP_409": {Class: model.ClassConflict, Verdict: model.VerdictFix, Meaning: "The request conflicts with the current state: a duplicate invoice or a blocked series.", Action: "Look for an existing invoice with this series number; if the series is blocked, ask the account owner or use another series."},
-	"HTTP_422": {Class: model.ClassValidation, Verdict: model.VerdictFix, Meaning: "The data is well formed but breaks a business rule.", Action: "Correct the invoice as the detail says, then resend."},
-	"HTTP_429": {Class: model.ClassRateLimited, Meaning: "The key's rate limit (100 requests a minute) is spent.", Action: "Wait until the window resets, then repeat."},
-	"HTTP_500": {Class: model.ClassServer, Meaning: "Certifactu failed unexpectedly.", Action: "Read the invoice's status before resending a write; reads may be retried; tell support if it persists."},
-	"HTTP_502": {Class: model.ClassUpstream, Meaning: "Certifactu could not reach AEAT or VIES.", Action: "Read the invoice's status, then submit again only if it did not reach AEAT."},
-	"HTTP_503": {Class: model.ClassUnavailable, Meaning: "Certifactu is briefly unavailable.", Action: "Wait and repeat; read a submission's status before resending it."},
+	"HTTP 400": {Class: model.ClassValidation, Verdict: model.VerdictFix, Meaning: "The request's data is wrong: bad format or missing fields.", Action: "Correct the request, then resend."},
+	"HTTP 401": {Class: model.ClassAuth, Verdict: model.VerdictReauth, Meaning: "The API key is missing or invalid.", Action: "Check the account's X-API-Key, then repeat."},
+	"HTTP 403": {Class: model.ClassPermission, Verdict: model.VerdictEscalate, Meaning: "The API key may not do this (for example, the issuer NIF is not its own).", Action: "Ask the account owner for the permission, or use the right account."},
+	"HTTP 404": {Class: model.ClassNotFound, Meaning: "The invoice or resource does not exist.", Action: "Check the invoice id and the account."},
+	"HTTP 409": {Class: model.ClassConflict, Verdict: model.VerdictFix, Meaning: "The request conflicts with the current state: a duplicate invoice or a blocked series.", Action: "Look for an existing invoice with this series number; if the series is blocked, ask the account owner or use another series."},
+	"HTTP 422": {Class: model.ClassValidation, Verdict: model.VerdictFix, Meaning: "The data is well formed but breaks a business rule.", Action: "Correct the invoice as the detail says, then resend."},
+	"HTTP 429": {Class: model.ClassRateLimited, Meaning: "The key's rate limit (100 requests a minute) is spent.", Action: "Wait until the window resets, then repeat."},
+	"HTTP 500": {Class: model.ClassServer, Meaning: "Certifactu failed unexpectedly.", Action: "Read the invoice's status before resending a write; reads may be retried; tell support if it persists."},
+	"HTTP 502": {Class: model.ClassUpstream, Meaning: "Certifactu could not reach AEAT or VIES.", Action: "Read the invoice's status, then submit again only if it did not reach AEAT."},
+	"HTTP 503": {Class: model.ClassUnavailable, Meaning: "Certifactu is briefly unavailable.", Action: "Wait and repeat; read a submission's status before resending it."},
 }
 
 // aeatFamily is a range of AEAT VeriFactu response codes that mean the same thing.
@@ -115,9 +115,6 @@ func certifactuBody(status int, body []byte) finding {
 		return f
 	}
 	f := finding{code: strings.TrimSpace(rawText(r.Code))}
-	if f.code == "" {
-		f.code = httpCode(status)
-	}
 	for _, field := range rawTexts(r.Field) {
 		if p := dotPath(field); p != "" {
 			f.fields = append(f.fields, p)

@@ -28,7 +28,8 @@ type Response struct {
 // finding is what a dialect reads out of one response body, before the shared steps
 // (catalog, class, verdict, wait, windows, sanitizing) turn it into a Problem.
 type finding struct {
-	code    string
+	code    string // the provider's or authority's own code, shown to the operator
+	key     string // a catalog key for a body shape that carries no code; never shown
 	message string
 	fields  []string
 	class   model.Class // "" leaves the class to the catalog or the HTTP status
@@ -113,7 +114,11 @@ func (d *dialect) finish(r Response, f finding) model.Problem {
 	if f.hasWait && (!p.HasWait || f.wait > p.Wait) {
 		p.Wait, p.HasWait = capWait(f.wait), true
 	}
-	g, known := d.catalog[f.code]
+	key := f.code
+	if key == "" {
+		key = f.key
+	}
+	g, known := d.catalog[key]
 	if !known && f.class == "" {
 		g, known = d.catalog[httpStatusKey(r.Status)]
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
 
 	"emitop/model"
@@ -130,15 +129,6 @@ func joinLines(texts ...string) string {
 		}
 	}
 	return strings.Join(kept, "\n")
-}
-
-// httpCode names a JSON error body that fits none of a dialect's shapes by its HTTP
-// status, so the dialect's table can give that status the provider's documented meaning.
-func httpCode(status int) string {
-	if status < 400 {
-		return ""
-	}
-	return "HTTP_" + strconv.Itoa(status)
 }
 
 // phraseClass places a message that carries no code by a phrase it contains.

@@ -18,7 +18,8 @@ func init() {
 }
 
 // The gateway gives its own errors no code, only a shape and a message. emitop names
-// each shape the gateway documents so the table below can say what it means.
+// each shape the gateway documents so the table below can say what it means; the names
+// are catalog keys (finding.key), never shown as the provider's code.
 const (
 	svdteKeyExpired = "API_KEY_EXPIRED"  // 401 "API Key expirada"
 	svdteKeyDeleted = "API_KEY_DELETED"  // 401 "API Key eliminada"
@@ -53,12 +54,12 @@ var svdteCatalog = map[string]model.Guidance{
 	svdteQuota:      {Class: model.ClassPlan, Verdict: model.VerdictEscalate, Meaning: "The account's monthly DTE quota is spent.", Action: "Ask the account owner to upgrade the plan, or wait for next month's quota."},
 
 	// The HTTP statuses the gateway documents, for JSON bodies of no known shape.
-	"HTTP_400": {Class: model.ClassValidation, Verdict: model.VerdictFix, Meaning: "The request has invalid or missing parameters.", Action: "Check the payload's structure, correct it, then resend."},
-	"HTTP_401": {Class: model.ClassAuth, Verdict: model.VerdictReauth, Meaning: "The API key is missing or invalid.", Action: "Check the account's X-API-Key, then repeat."},
-	"HTTP_403": {Class: model.ClassPlan, Verdict: model.VerdictEscalate, Meaning: "The gateway refused the request; it documents 403 only for a spent monthly DTE quota.", Action: "Check the account's plan and quota with its owner."},
-	"HTTP_404": {Class: model.ClassNotFound, Meaning: "The resource does not exist, or the endpoint is wrong.", Action: "Check the codigoGeneracion and the account's base URL."},
-	"HTTP_429": {Class: model.ClassRateLimited, Meaning: "A rate-limit window is exhausted (3/s, 20/10 s, 100/min); the gateway blocks the key for the whole window.", Action: "Wait until the window resets, then repeat."},
-	"HTTP_500": {Class: model.ClassServer, Meaning: "The gateway or the Ministry failed unexpectedly, without the Ministry's answer.", Action: "Query the DTE's status before resending an emission; reads may be retried with backoff (5 s, 10 s, 20 s)."},
+	"HTTP 400": {Class: model.ClassValidation, Verdict: model.VerdictFix, Meaning: "The request has invalid or missing parameters.", Action: "Check the payload's structure, correct it, then resend."},
+	"HTTP 401": {Class: model.ClassAuth, Verdict: model.VerdictReauth, Meaning: "The API key is missing or invalid.", Action: "Check the account's X-API-Key, then repeat."},
+	"HTTP 403": {Class: model.ClassPlan, Verdict: model.VerdictEscalate, Meaning: "The gateway refused the request; it documents 403 only for a spent monthly DTE quota.", Action: "Check the account's plan and quota with its owner."},
+	"HTTP 404": {Class: model.ClassNotFound, Meaning: "The resource does not exist, or the endpoint is wrong.", Action: "Check the codigoGeneracion and the account's base URL."},
+	"HTTP 429": {Class: model.ClassRateLimited, Meaning: "A rate-limit window is exhausted (3/s, 20/10 s, 100/min); the gateway blocks the key for the whole window.", Action: "Wait until the window resets, then repeat."},
+	"HTTP 500": {Class: model.ClassServer, Meaning: "The gateway or the Ministry failed unexpectedly, without the Ministry's answer.", Action: "Query the DTE's status before resending an emission; reads may be retried with backoff (5 s, 10 s, 20 s)."},
 }
 
 // svdteReply is every JSON shape the gateway answers with, merged: NestJS errors
@@ -113,22 +114,22 @@ func svdteBody(status int, body []byte) finding {
 		return f
 	}
 	if rawPresent(r.Esperado) || rawPresent(r.Recibido) {
-		return finding{code: svdteTotals, message: joinLines(rawText(r.Mensaje)+svdteFigures(
+		return finding{key: svdteTotals, message: joinLines(rawText(r.Mensaje)+svdteFigures(
 			svdteFigure{"esperado", r.Esperado}, svdteFigure{"recibido", r.Recibido}, svdteFigure{"diferencia", r.Diferencia}), suggestion)}
 	}
 	if rawPresent(r.Usado) || rawPresent(r.Limite) {
-		return finding{code: svdteQuota, message: joinLines(rawText(r.Mensaje)+svdteFigures(
+		return finding{key: svdteQuota, message: joinLines(rawText(r.Mensaje)+svdteFigures(
 			svdteFigure{"usado", r.Usado}, svdteFigure{"limite", r.Limite}, svdteFigure{"plan", r.Plan}), suggestion)}
 	}
 	message := joinLines(append(rawTexts(r.Message), rawText(r.Mensaje), suggestion)...)
-	code := httpCode(status)
+	key := ""
 	switch lower := strings.ToLower(message); {
 	case strings.Contains(lower, "api key expirada"):
-		code = svdteKeyExpired
+		key = svdteKeyExpired
 	case strings.Contains(lower, "api key eliminada"):
-		code = svdteKeyDeleted
+		key = svdteKeyDeleted
 	}
-	return finding{code: code, message: message}
+	return finding{key: key, message: message}
 }
 
 // svdteFigure is one named figure of a body, such as the quota's "usado".
@@ -246,13 +247,11 @@ func (r *svdteReply) fieldErrors() (finding, bool) {
 	}
 	switch {
 	case schema:
-		f.code = svdteSchema
+		f.key = svdteSchema
 	case payments:
-		f.code = svdtePayments
+		f.key = svdtePayments
 	case items:
-		f.code = svdteItems
-	default:
-		f.code = httpCode(400)
+		f.key = svdteItems
 	}
 	f.message = joinLines(lines...)
 	return f, true

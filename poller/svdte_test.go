@@ -15,7 +15,7 @@ var svdteCases = []decodeCase{
 	{"seed 401 unauthorized", 401, "POST", nil, `{
   "message": "Unauthorized",
   "statusCode": 401
-}`, decodeWant{class: model.ClassAuth, verdict: model.VerdictReauth, code: "HTTP_401", message: "Unauthorized"}},
+}`, decodeWant{class: model.ClassAuth, verdict: model.VerdictReauth, code: "", message: "Unauthorized"}},
 	{"seed 400 item price", 400, "POST", nil, `{
   "mensaje": "📝 Items inválidos",
   "errores": [
@@ -27,16 +27,16 @@ var svdteCases = []decodeCase{
     }
   ],
   "statusCode": 400
-}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "ITEMS_INVALID",
+}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "",
 		fields: []string{"items.0.precioUni"}, message: "items.0.precioUni = -10: El precio unitario debe ser mayor o igual a 0"}},
 	{"seed 401 expired key", 401, "POST", nil, `{
   "message": "API Key expirada",
   "statusCode": 401
-}`, decodeWant{class: model.ClassAuth, verdict: model.VerdictReauth, code: "API_KEY_EXPIRED", message: "API Key expirada"}},
+}`, decodeWant{class: model.ClassAuth, verdict: model.VerdictReauth, code: "", message: "API Key expirada"}},
 	{"seed 401 deleted key", 401, "GET", nil, `{
   "message": "API Key eliminada",
   "statusCode": 401
-}`, decodeWant{class: model.ClassAuth, verdict: model.VerdictEscalate, code: "API_KEY_DELETED", message: "API Key eliminada"}},
+}`, decodeWant{class: model.ClassAuth, verdict: model.VerdictEscalate, code: "", message: "API Key eliminada"}},
 	{"seed 400 items", 400, "POST", nil, `{
   "mensaje": "📝 Items inválidos",
   "errores": [
@@ -53,7 +53,7 @@ var svdteCases = []decodeCase{
     }
   ],
   "statusCode": 400
-}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "ITEMS_INVALID",
+}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "",
 		fields: []string{"items.0.cantidad", "items.1.descripcion"}, message: "📝 Items inválidos\nitems.0.cantidad = 0: La cantidad debe ser mayor a 0\nitems.1.descripcion: La descripción es requerida"}},
 	{"seed 400 payments", 400, "POST", nil, `{
   "mensaje": "💰 Pagos inválidos",
@@ -67,7 +67,7 @@ var svdteCases = []decodeCase{
   ],
   "sugerencia": "Revise los montos de los pagos",
   "statusCode": 400
-}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "PAYMENTS_INVALID",
+}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "",
 		fields: []string{"pagos.0.montoPago"}, message: "pagos.0.montoPago = -100: El monto de pago debe ser mayor a 0\nRevise los montos de los pagos"}},
 	{"seed 400 totals", 400, "POST", nil, `{
   "mensaje": "🧮 Totales incorrectos",
@@ -76,7 +76,7 @@ var svdteCases = []decodeCase{
   "diferencia": 1.50,
   "sugerencia": "La diferencia excede la tolerancia de $0.01",
   "statusCode": 400
-}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "TOTALS_MISMATCH",
+}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "",
 		message: "🧮 Totales incorrectos (esperado 150.00, recibido 148.50, diferencia 1.50)\nLa diferencia excede la tolerancia de $0.01"}},
 	{"seed 400 schema", 400, "POST", nil, `{
   "mensaje": "❌ El DTE no cumple con el schema JSON del Ministerio de Hacienda",
@@ -88,7 +88,7 @@ var svdteCases = []decodeCase{
     }
   ],
   "statusCode": 400
-}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "SCHEMA_INVALID",
+}`, decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "",
 		fields: []string{"receptor.numDocumento"}, message: "receptor.numDocumento: must match pattern \"^[0-9]{4}-[0-9]{6}-[0-9]{3}-[0-9]$\" (expected: NIT con formato 0614-010190-103-1)"}},
 	{"seed 403 quota", 403, "POST", nil, `{
   "mensaje": "🚫 Cuota de DTEs agotada",
@@ -97,7 +97,7 @@ var svdteCases = []decodeCase{
   "plan": "FREE",
   "sugerencia": "Actualiza tu plan para emitir más DTEs este mes",
   "statusCode": 403
-}`, decodeWant{class: model.ClassPlan, verdict: model.VerdictEscalate, code: "QUOTA_EXHAUSTED",
+}`, decodeWant{class: model.ClassPlan, verdict: model.VerdictEscalate, code: "",
 		message: "🚫 Cuota de DTEs agotada (usado 30, limite 30, plan FREE)\nActualiza tu plan"}},
 	{"seed 500 ministry rejection", 500, "POST", nil, `{
   "estado": "RECHAZADO",
@@ -115,10 +115,10 @@ var svdteCases = []decodeCase{
 	{"seed 429 throttler", 429, "POST", nil, `{
   "message": "ThrottlerException: Too Many Requests",
   "statusCode": 429
-}`, decodeWant{class: model.ClassRateLimited, verdict: model.VerdictWait, code: "HTTP_429", message: "ThrottlerException"}},
+}`, decodeWant{class: model.ClassRateLimited, verdict: model.VerdictWait, code: "", message: "ThrottlerException"}},
 	{"429 with stock NestJS retry header", 429, "POST", http.Header{"Retry-After-Short": {"1"}},
 		`{"message":"ThrottlerException: Too Many Requests","statusCode":429}`,
-		decodeWant{class: model.ClassRateLimited, verdict: model.VerdictWait, code: "HTTP_429", hasWait: true, wait: time.Second}},
+		decodeWant{class: model.ClassRateLimited, verdict: model.VerdictWait, code: "", hasWait: true, wait: time.Second}},
 
 	// The Ministry's codes, as the gateway and the Ministry document them.
 	{"001 processed", 200, "POST", nil, `{"estado":"PROCESADO","codigoGeneracion":"A1B2C3D4-E5F6-4890-ABCD-EF1234567890","numeroControl":"DTE-01-M001P001-000000000000001","selloRecibido":"2025A1B2C3","fhProcesamiento":"16/01/2025 10:30:05","codigoMsg":"001","descripcionMsg":"RECIBIDO","observaciones":[],"clasificaMsg":"10"}`,
@@ -144,19 +144,19 @@ var svdteCases = []decodeCase{
 
 	// The statuses of seed 001 when the body is the gateway's plain NestJS shape.
 	{"404 nest", 404, "GET", nil, `{"message":"Cannot GET /factura/x","error":"Not Found","statusCode":404}`,
-		decodeWant{class: model.ClassNotFound, verdict: model.VerdictFix, code: "HTTP_404", message: "Cannot GET"}},
+		decodeWant{class: model.ClassNotFound, verdict: model.VerdictFix, code: "", message: "Cannot GET"}},
 	{"403 nest", 403, "POST", nil, `{"message":"Forbidden resource","statusCode":403}`,
-		decodeWant{class: model.ClassPlan, verdict: model.VerdictEscalate, code: "HTTP_403", message: "Forbidden"}},
+		decodeWant{class: model.ClassPlan, verdict: model.VerdictEscalate, code: "", message: "Forbidden"}},
 	{"400 nest list", 400, "POST", nil, `{"message":["dte must be an object","tipoDte should not be empty"],"error":"Bad Request","statusCode":400}`,
-		decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "HTTP_400", message: "dte must be an object\ntipoDte should not be empty"}},
+		decodeWant{class: model.ClassValidation, verdict: model.VerdictFix, code: "", message: "dte must be an object\ntipoDte should not be empty"}},
 
 	// The method rule: a 500 without the Ministry's answer.
 	{"500 nest on GET", 500, "GET", nil, `{"statusCode":500,"message":"Internal server error"}`,
-		decodeWant{class: model.ClassServer, verdict: model.VerdictRetry, code: "HTTP_500", message: "Internal server error"}},
+		decodeWant{class: model.ClassServer, verdict: model.VerdictRetry, code: "", message: "Internal server error"}},
 	{"500 nest on POST", 500, "POST", nil, `{"statusCode":500,"message":"Internal server error"}`,
-		decodeWant{class: model.ClassServer, verdict: model.VerdictVerify, code: "HTTP_500", message: "Internal server error"}},
+		decodeWant{class: model.ClassServer, verdict: model.VerdictVerify, code: "", message: "Internal server error"}},
 	{"500 nest, method unknown", 500, "", nil, `{"statusCode":500,"message":"Internal server error"}`,
-		decodeWant{class: model.ClassServer, verdict: model.VerdictVerify, code: "HTTP_500", message: "Internal server error"}},
+		decodeWant{class: model.ClassServer, verdict: model.VerdictVerify, code: "", message: "Internal server error"}},
 
 	// Bodies that are not JSON: the status decides.
 	{"html 502 on POST", 502, "POST", nil, "<html><body><h1>502 Bad Gateway</h1></body></html>",
