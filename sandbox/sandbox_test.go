@@ -774,3 +774,48 @@ func TestConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHandlers measures the cost of the handlers themselves (no network): a page of
+// 30 alegra invoices, a page of 50 sv-dte answers, and a certifactu resubmission.
+func BenchmarkHandlers(b *testing.B) {
+	s, err := New(Options{Seed: 1, Scenario: "storm", NoFaults: true, Limits: Limits{
+		Alegra: Rate{1 << 30, time.Minute}, Certifactu: Rate{1 << 30, time.Minute},
+		SVDTE: []Throttler{{"short", 1 << 30, time.Second}},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler()
+	accs := map[string]Account{}
+	for _, a := range s.Accounts() {
+		accs[a.Name] = a
+	}
+	cf := s.byName["cf-madrid"].docs[0].id
+	cases := []struct {
+		name, method, path string
+		set                func(*http.Request)
+	}{
+		{"alegra-list", "GET", "/alegra/api/v1/invoices?limit=30", func(r *http.Request) {
+			r.SetBasicAuth(accs["alegra-co"].Credentials["email"], accs["alegra-co"].Credentials["token"])
+		}},
+		{"svdte-list", "GET", "/sv-dte/factura?pageSize=50", func(r *http.Request) {
+			r.Header.Set("X-API-Key", accs["sv-main"].Credentials["api_key"])
+		}},
+		{"certifactu-submit", "POST", "/certifactu/v1/invoices/" + cf + "/submit", func(r *http.Request) {
+			r.Header.Set("X-API-Key", accs["cf-madrid"].Credentials["api_key"])
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				req := httptest.NewRequest(c.method, c.path, nil)
+				c.set(req)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code >= 500 && c.method == "GET" {
+					b.Fatalf("%d", w.Code)
+				}
+			}
+		})
+	}
+}
