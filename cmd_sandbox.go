@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"emitop/sandbox"
+)
+
+func init() {
+	register("sandbox", "serve the five providers, simulated, for demos and tests", runSandbox)
+}
+
+func runSandbox(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8700", "address to listen on")
+	scenario := fs.String("scenario", "demo", "calm, demo or storm")
+	seed := fs.Uint64("seed", 1, "seed of every random choice: same seed, same documents and faults")
+	configOut := fs.String("config-out", "", "write a ready emitop config for the sandbox's accounts to this file")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	sb, err := sandbox.New(sandbox.Options{Scenario: *scenario, Seed: *seed})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	base, err := sb.Start(*listen)
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	accounts := sb.Accounts()
+	fmt.Fprintf(stdout, "sandbox: scenario %s, seed %d, serving on %s\n", *scenario, *seed, base)
+	for _, a := range accounts {
+		fmt.Fprintf(stdout, "  %-13s %-10s %s  %s\n", a.Name, a.Provider, a.BaseURL, credentialLine(a.Credentials))
+	}
+	if *configOut != "" {
+		if err := os.WriteFile(*configOut, []byte(sandboxConfig(accounts)), 0o600); err != nil {
+			return fmt.Errorf("write config: %w", err)
+		}
+		fmt.Fprintf(stdout, "config written to %s\n", *configOut)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	sb.Shutdown(shut)
+	return nil
+}
+
+// credentialLine shows an account's sandbox credentials, sorted by key. They are the
+// sandbox's own throwaway values, printed so that a person can try the endpoints by hand.
+func credentialLine(creds map[string]string) string {
+	keys := make([]string, 0, len(creds))
+	for k := range creds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+creds[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// credentialKeys are the config keys of each provider's credentials, in config order.
+var credentialKeys = map[string][]string{
+	"alegra":     {"email", "token"},
+	"sv-dte":     {"api_key"},
+	"certifactu": {"api_key"},
+	"factus":     {"client_id", "client_secret", "username", "password"},
+	"alforse":    {"email", "password"},
+}
+
+// sandboxConfig is an emitop config (TOML) for the accounts, credentials included.
+func sandboxConfig(accounts []sandbox.Account) string {
+	var b strings.Builder
+	b.WriteString("# emitop config for the sandbox (emitop sandbox --config-out); the credentials are the sandbox's.\n")
+	for _, a := range accounts {
+		fmt.Fprintf(&b, "\n[[account]]\nname = %s\nprovider = %s\nbase_url = %s\n",
+			strconv.Quote(a.Name), strconv.Quote(a.Provider), strconv.Quote(a.BaseURL))
+		for _, k := range credentialKeys[a.Provider] {
+			fmt.Fprintf(&b, "%s = %s\n", k, strconv.Quote(a.Credentials[k]))
+		}
+		b.WriteString("timeout = \"30s\"\npoll_interval = \"5s\"\nreserve = 0.1\n")
+	}
+	return b.String()
+}
