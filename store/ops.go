@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"emitop/model"
@@ -271,17 +272,40 @@ func problemJSON(p *model.Problem) (sql.NullString, error) {
 	return sql.NullString{String: string(b), Valid: true}, nil
 }
 
-// parseProblem decodes what problemJSON stored.
+// parseProblem decodes what problemJSON stored. Documents share a handful of rejection
+// reasons and decoding is most of the cost of a history read, so decoded problems are
+// memoized by their JSON; each caller gets its own copy.
 func parseProblem(s sql.NullString) (*model.Problem, error) {
 	if !s.Valid {
 		return nil, nil
 	}
-	var p model.Problem
-	if err := json.Unmarshal([]byte(s.String), &p); err != nil {
-		return nil, fmt.Errorf("decode problem: %w", err)
+	decoded.mu.Lock()
+	p, ok := decoded.m[s.String]
+	decoded.mu.Unlock()
+	if !ok {
+		p = new(model.Problem)
+		if err := json.Unmarshal([]byte(s.String), p); err != nil {
+			return nil, fmt.Errorf("decode problem: %w", err)
+		}
+		decoded.mu.Lock()
+		if len(decoded.m) >= maxDecoded {
+			clear(decoded.m)
+		}
+		decoded.m[s.String] = p
+		decoded.mu.Unlock()
 	}
-	return &p, nil
+	c := *p
+	c.Fields, c.Windows = slices.Clone(p.Fields), slices.Clone(p.Windows)
+	return &c, nil
 }
+
+// maxDecoded bounds the memo of decoded problems; it starts afresh when full.
+const maxDecoded = 1024
+
+var decoded = struct {
+	mu sync.Mutex
+	m  map[string]*model.Problem
+}{m: map[string]*model.Problem{}}
 
 // problemColumns are the problem's fields kept in their own columns, for filters.
 func problemColumns(p *model.Problem) (class, verdict, code string) {

@@ -187,6 +187,10 @@ func TestProblemRoundTrip(t *testing.T) {
 		!slices.Equal(d.Problem.Fields, p.Fields) || d.Problem.Class != model.ClassRejected {
 		t.Fatalf("problem = %+v", d.Problem)
 	}
+	d.Problem.Fields[0], d.Problem.Code = "changed", "changed" // a caller's copy
+	if again, _ := s.Document(context.Background(), "a", "1"); again.Problem.Code != "004" || again.Problem.Fields[0] != "items.0.price" {
+		t.Fatalf("a caller changed the stored problem: %+v", again.Problem)
+	}
 	var class, verdict, code string
 	if err := s.read.QueryRow(`SELECT class, verdict, code FROM documents`).Scan(&class, &verdict, &code); err != nil {
 		t.Fatal(err)
