@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -57,7 +58,8 @@ func (o accountOp) apply(t *txn) error { return t.ensureAccount(o.Name, o.Provid
 // UpsertDocument records a document as polled at at. The store compares it with the stored
 // row: a new document gets a "seen" event, a changed status a "status" event, a changed
 // problem (class, verdict, code, status, message or fields) a "problem" event; raw (capped
-// at model.MaxRaw) goes on that event. Anything else only refreshes the number. The
+// at model.MaxRaw) goes on that event. Anything else only refreshes the number and
+// provider (an empty one keeps what is stored). The
 // document's Attempts is ignored: the retry ledger owns it (see RecordIntent).
 func UpsertDocument(d model.Document, raw []byte, at time.Time) Op {
 	return upsertOp{doc: d, raw: capRaw(raw), at: at}
@@ -97,6 +99,10 @@ func (o upsertOp) apply(t *txn) error {
 	var status, number, provider string
 	var stored sql.NullString
 	err = t.stmt(sDocGet).QueryRowContext(t.ctx, d.Account, d.ID).Scan(&status, &stored, &number, &provider)
+	if err == nil { // a listing that omits the number or provider keeps the stored one
+		d.Number = cmp.Or(d.Number, number)
+		d.Provider = cmp.Or(d.Provider, provider)
+	}
 	kind := ""
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -136,6 +136,7 @@ func TestDocumentChangeDetection(t *testing.T) {
 		{"another code", doc(model.StatusRejected, rejection("005", "Sello inválido")), KindProblem},
 		{"problem cleared", doc(model.StatusRejected, nil), KindProblem},
 		{"accepted", doc(model.StatusAccepted, nil), KindStatus},
+		{"listing without number", model.Document{Account: "sv-main", ID: "DTE-1", Status: model.StatusAccepted}, ""},
 	}
 	for i, st := range steps {
 		at := t0.Add(time.Duration(i) * time.Minute)
@@ -161,7 +162,7 @@ func TestDocumentChangeDetection(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.Status != model.StatusAccepted || d.Problem != nil || !d.FirstSeen.Equal(t0) ||
-		!d.Changed.Equal(t0.Add(7*time.Minute)) || d.Provider != "sv-dte" {
+		!d.Changed.Equal(t0.Add(7*time.Minute)) || d.Provider != "sv-dte" || d.Number != "DTE-01-0001" {
 		t.Fatalf("document row: %+v", d)
 	}
 	evs, err := s.Events(context.Background(), EventFilter{Account: "sv-main"})
