@@ -1,0 +1,143 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"emitop/model"
+)
+
+func TestLeasesAreExclusiveAcrossStoresAndExpire(t *testing.T) {
+	a := openTest(t)
+	b := openAt(t, a.Path()) // as a second process would
+	clock := t0
+	for _, s := range []*Store{a, b} {
+		s.now = func() time.Time { return clock }
+	}
+	ctx := context.Background()
+	acquire := func(s *Store, holder string) bool {
+		t.Helper()
+		ok, err := s.AcquireLease(ctx, "sv-main", "DTE-1", holder, time.Minute)
+		if err != nil {
+			t.Fatalf("AcquireLease(%s): %v", holder, err)
+		}
+		return ok
+	}
+	steps := []struct {
+		name    string
+		s       *Store
+		holder  string
+		advance time.Duration
+		want    bool
+	}{
+		{"a takes it", a, "a", 0, true},
+		{"b is refused", b, "b", 0, false},
+		{"a renews", a, "a", 30 * time.Second, true},
+		{"b still refused before the renewed expiry", b, "b", 59 * time.Second, false},
+		{"b takes it once expired", b, "b", time.Second, true},
+		{"a is refused now", a, "a", 0, false},
+	}
+	for _, st := range steps {
+		clock = clock.Add(st.advance)
+		if got := acquire(st.s, st.holder); got != st.want {
+			t.Fatalf("%s: got %v", st.name, got)
+		}
+	}
+	if err := a.ReleaseLease(ctx, "sv-main", "DTE-1", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if acquire(a, "a") {
+		t.Fatal("a's release freed b's lease")
+	}
+	if err := b.ReleaseLease(ctx, "sv-main", "DTE-1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if !acquire(a, "a") {
+		t.Fatal("released lease not free")
+	}
+	if ok, err := a.AcquireLease(ctx, "sv-main", "DTE-2", "b", time.Minute); err != nil || !ok {
+		t.Fatalf("another document's lease: %v, %v", ok, err)
+	}
+}
+
+func TestIntentsNeedTheLeaseAndSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "emitop.db")
+	s := openAt(t, path)
+	clock := t0
+	s.now = func() time.Time { return clock }
+	ctx := context.Background()
+	in := Intent{Account: "sv-main", DocID: "DTE-1", Holder: "host:1", Kind: "retry", Request: "POST /dte DTE-01-0001"}
+	if _, err := s.RecordIntent(ctx, in); !errors.Is(err, ErrLeaseNotHeld) {
+		t.Fatalf("intent without a lease: %v", err)
+	}
+	if ok, err := s.AcquireLease(ctx, "sv-main", "DTE-1", "host:1", time.Minute); !ok || err != nil {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	// The document is stored before the first intent; the second document after it.
+	enqueue(t, s, UpsertDocument(model.Document{Account: "sv-main", ID: "DTE-1", Status: model.StatusRejected}, nil, t0))
+	flush(t, s)
+	first, err := s.RecordIntent(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.RecordIntent(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SettleIntent(ctx, first, "rejected", rejection("005", "Sello inválido"), bytes.Repeat([]byte("r"), model.MaxRaw+1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SettleIntent(ctx, first, "accepted", nil, nil); err == nil {
+		t.Fatal("settled twice")
+	}
+	if ok, _ := s.AcquireLease(ctx, "sv-main", "DTE-9", "host:1", time.Minute); !ok {
+		t.Fatal("lease on DTE-9")
+	}
+	ninth, err := s.RecordIntent(ctx, Intent{Account: "sv-main", DocID: "DTE-9", Holder: "host:1", Kind: "emit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(2 * time.Minute) // the lease expires: no more intents
+	if _, err := s.RecordIntent(ctx, in); !errors.Is(err, ErrLeaseNotHeld) {
+		t.Fatalf("intent on an expired lease: %v", err)
+	}
+	// Close without settling, as a crash would leave it.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, path)
+	open, err := s.OpenIntents(ctx, "sv-main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 2 || open[0].ID != second || open[1].ID != ninth || open[0].Request != in.Request ||
+		!open[0].At.Equal(t0) || open[0].Holder != "host:1" || open[0].Kind != "retry" {
+		t.Fatalf("open intents after reopen: %+v", open)
+	}
+	if all, _ := s.OpenIntents(ctx, ""); len(all) != 2 {
+		t.Fatalf("all open intents: %d", len(all))
+	}
+	hist, err := s.Intents(ctx, "sv-main", "DTE-1")
+	if err != nil || len(hist) != 2 || hist[0].Outcome != "rejected" || hist[0].Settled.IsZero() ||
+		hist[0].Problem == nil || hist[0].Problem.Code != "005" || !hist[1].Settled.IsZero() {
+		t.Fatalf("intents of DTE-1: %+v, %v", hist, err)
+	}
+	var raw []byte
+	if err := s.read.QueryRow(`SELECT raw FROM intents WHERE id = ?`, first).Scan(&raw); err != nil || len(raw) != model.MaxRaw {
+		t.Fatalf("settled raw: %d bytes, %v", len(raw), err)
+	}
+	// Attempts count intents, whether the document row came before or after them.
+	enqueue(t, s, UpsertDocument(model.Document{Account: "sv-main", ID: "DTE-9", Status: model.StatusPending}, nil, t0))
+	flush(t, s)
+	for id, want := range map[string]int{"DTE-1": 2, "DTE-9": 1} {
+		d, err := s.Document(ctx, "sv-main", id)
+		if err != nil || d.Attempts != want {
+			t.Errorf("%s: attempts %d, want %d (%v)", id, d.Attempts, want, err)
+		}
+	}
+}
