@@ -199,13 +199,17 @@ func (g *Governor) admit(kind Kind, now time.Time) (wake time.Time, ok bool) {
 		}
 		w.prune(now)
 		usable := g.usable(w.limit)
-		if w.used(g.inflight) >= usable {
+		if w.used(g.inflight) >= usable && !w.probe(now, g.inflight, usable) {
 			ok = false
 			if len(w.ledger) > 0 {
 				earliest(w.ledger[0].at.Add(w.length))
 			}
 			if w.foreign > 0 {
-				earliest(w.seen.Add(w.length))
+				if w.resetAt.After(now) {
+					earliest(w.resetAt)
+				} else {
+					earliest(w.seen.Add(w.length))
+				}
 			}
 			continue
 		}
@@ -238,6 +242,13 @@ func (w *window) prune(now time.Time) {
 	if w.foreign > 0 && !now.Before(w.seen.Add(w.length)) {
 		w.foreign = 0
 	}
+}
+
+// probe reports whether one request may go to refresh a server figure that the server's
+// own reset has made stale: when others' spending alone blocks the window and nothing is
+// in flight, one request asks the server what is left instead of waiting a whole window.
+func (w *window) probe(now time.Time, inflight, usable int) bool {
+	return w.foreign > 0 && !w.resetAt.IsZero() && !now.Before(w.resetAt) && inflight == 0 && len(w.ledger) < usable
 }
 
 // used is how much of the window is spent as far as anyone can tell: this client's own
