@@ -151,8 +151,8 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 		if res != nil {
 			res.Attempts = attempts
 		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
+		if err != nil && ctx.Err() != nil {
+			return res, err // the caller gave up; a *SendError still says whether it was sent
 		}
 		if err == nil && res.Response.Status == http.StatusUnauthorized && c.auth.renews() && !renewed {
 			renewed = true

@@ -256,6 +256,7 @@ func (s *oauthServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestClientTokens(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		provider, read, write string
 		creds                 map[string]string

@@ -63,6 +63,7 @@ func lowerBound(n int, g *Governor, ts []throttler) time.Duration {
 // sliding-log limiter: no 429 at all, never more than the usable share of any window,
 // polling never more than half of it.
 func TestPaceNestThrottler(t *testing.T) {
+	t.Parallel()
 	ts := []throttler{{"short", 5, 100 * time.Millisecond}, {"medium", 30, time.Second}}
 	lim := newNestLimiter(ts...)
 	srv := httptest.NewServer(lim)
@@ -95,6 +96,7 @@ func TestPaceNestThrottler(t *testing.T) {
 // TestPaceOtherClient: another client spends the same budget directly; the governor sees
 // it in the headers and slows down instead of causing 429s.
 func TestPaceOtherClient(t *testing.T) {
+	t.Parallel()
 	ts := []throttler{{"short", 5, 100 * time.Millisecond}, {"medium", 30, time.Second}}
 	lim := newNestLimiter(ts...)
 	srv := httptest.NewServer(lim)
@@ -150,6 +152,7 @@ func TestPaceOtherClient(t *testing.T) {
 // TestPaceExpressLearned: an account with no documented windows learns a fixed-window
 // limiter's from its headers (epoch reset, Date, RateLimit fields) without a 429.
 func TestPaceExpressLearned(t *testing.T) {
+	t.Parallel()
 	lim := &expressLimiter{limit: 40, window: time.Second}
 	srv := httptest.NewServer(lim)
 	defer srv.Close()
