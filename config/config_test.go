@@ -1,0 +1,264 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const pubKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIiRAAv5lXf6nLTKRwegI1hs9d/vmUKf9v386PmY0CNx ana@desk"
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var testEnv = envOf(map[string]string{
+	"SV_API_KEY": "sk_user_secret1", "HOME": "/home/op", "EMPTY": "",
+})
+
+const good = `[store]
+path = "/var/lib/emitop/emitop.db"
+
+[[account]]
+name = "sv-main"
+provider = "sv-dte"
+base_url = "https://dte.example.sv/api/"
+api_key = "${SV_API_KEY}"
+timeout = "10s"
+poll_interval = "1m"
+reserve = 0.2
+[account.paths]
+list = "/factura"
+
+[[account]]
+name = "alegra-co"
+provider = "alegra"
+email = "ops@example.co"
+token = "tok-123"
+reserve = 0
+
+[[account]]
+name = "factus"
+provider = "factus"
+base_url = "http://127.0.0.1:8080"
+client_id = "cid"
+client_secret = "csecret"
+username = "u@example.co"
+password = "pw"
+
+[[operator]]
+name = "ana"
+role = "operator"
+keys = ["` + pubKey + `"]
+
+[[operator]]
+name = "ben"
+role = "viewer"
+keys_file = "/etc/emitop/ben.pub"
+
+[serve]
+idle_timeout = "45m"
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse([]byte(good), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "/var/lib/emitop/emitop.db" || c.Serve.IdleTimeout != 45*time.Minute {
+		t.Errorf("store/serve = %+v %+v", c.Store, c.Serve)
+	}
+	if len(c.Accounts) != 3 || len(c.Operators) != 2 {
+		t.Fatalf("accounts %d operators %d", len(c.Accounts), len(c.Operators))
+	}
+	sv := c.Accounts[0]
+	want := Account{Name: "sv-main", Provider: "sv-dte", BaseURL: "https://dte.example.sv/api", Timeout: 10 * time.Second, PollInterval: time.Minute, Reserve: 0.2, Line: 4}
+	if sv.Name != want.Name || sv.Provider != want.Provider || sv.BaseURL != want.BaseURL || sv.Timeout != want.Timeout ||
+		sv.PollInterval != want.PollInterval || sv.Reserve != want.Reserve || sv.Line != want.Line {
+		t.Errorf("sv = %+v", sv)
+	}
+	if got := sv.Credentials.Get("api_key"); got != "sk_user_secret1" {
+		t.Errorf("api_key = %q", got)
+	}
+	if sv.Path("list", "/x") != "/factura" || sv.Path("show", "/factura/{id}") != "/factura/{id}" {
+		t.Errorf("paths %v", sv.Paths)
+	}
+	al := c.Accounts[1]
+	if al.BaseURL != "https://api.alegra.com/api/v1" || al.Reserve != 0 || al.Timeout != DefaultTimeout || al.PollInterval != DefaultPollInterval {
+		t.Errorf("alegra defaults = %+v", al)
+	}
+	if c.Accounts[2].Reserve != DefaultReserve {
+		t.Errorf("default reserve %v", c.Accounts[2].Reserve)
+	}
+	if c.Operators[0].Role != RoleOperator || c.Operators[1].KeysFile != "/etc/emitop/ben.pub" {
+		t.Errorf("operators %+v", c.Operators)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse(nil, testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Path != "/home/op/.local/state/emitop/emitop.db" || c.Serve.IdleTimeout != DefaultIdleTimeout {
+		t.Errorf("defaults: %+v %+v", c.Store, c.Serve)
+	}
+	c, err = Parse(nil, envOf(map[string]string{"XDG_STATE_HOME": "/st"}))
+	if err != nil || c.Store.Path != "/st/emitop/emitop.db" {
+		t.Errorf("xdg state: %v %v", c, err)
+	}
+}
+
+// TestParseProblems checks that each mistake gives one line naming its place, and that
+// all of a file's mistakes are reported together.
+func TestParseProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []string // each must appear, one per issue, in order
+	}{
+		{"syntax", "[[account]]\nname = \n", []string{"2: expected value"}},
+		{"unknown provider", "[[account]]\nname = \"a\"\nprovider = \"sv-dtee\"\nbase_url = \"https://x\"\n",
+			[]string{`3: account "a": unknown provider "sv-dtee" (one of alegra, sv-dte, certifactu, factus, alforse)`}},
+		{"unknown keys", "colour = 1\n[[account]]\nname = \"a\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n\n[[account]]\nname = \"b\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\nfrequency = 3\n[extra]\nx = 1\n[serve]\nidel_timeout = \"1m\"\n",
+			[]string{`1: unknown key "colour"`, `13: unknown key "account.frequency"`, `14: unknown key "extra"`, `17: unknown key "serve.idel_timeout"`}},
+		{"duplicate name", "[[account]]\nname = \"a\"\nprovider = \"alegra\"\nemail = \"e\"\ntoken = \"t\"\n[[account]]\nname = \"a\"\nprovider = \"alegra\"\nemail = \"e\"\ntoken = \"t\"\n",
+			[]string{`6: account "a": name already used by the account on line 1`}},
+		{"missing credentials", "[[account]]\nname = \"f\"\nprovider = \"factus\"\nbase_url = \"https://x\"\nclient_id = \"c\"\n",
+			[]string{`1: account "f": missing credential client_secret`, `1: account "f": missing credential username`, `1: account "f": missing credential password`}},
+		{"unset variable", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\n\napi_key = \"${NOPE_KEY}\"\n",
+			[]string{`6: account "s": api_key: environment variable NOPE_KEY is not set`}},
+		{"empty credential", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"${EMPTY}\"\n",
+			[]string{`5: account "s": api_key is empty`}},
+		{"foreign credential", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\npassword = \"p\"\n",
+			[]string{`6: account "s": password does not apply to provider sv-dte`}},
+		{"bad durations", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\ntimeout = \"30 seconds\"\npoll_interval = 30\n[serve]\nidle_timeout = \"-1m\"\n",
+			[]string{`6: account "s": timeout: bad duration "30 seconds"`, `7: account "s": poll_interval: want a duration in quotes`, `9: serve.idle_timeout: duration "-1m" must be positive`}},
+		{"reserve", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\nreserve = 1\n[[account]]\nname = \"t\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\nreserve = -0.1\n",
+			[]string{`6: account "s": reserve 1 is outside [0, 1)`, `12: account "t": reserve -0.1 is outside [0, 1)`}},
+		{"base_url", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"ftp://x\"\napi_key = \"k\"\n[[account]]\nname = \"t\"\nprovider = \"sv-dte\"\napi_key = \"k\"\n[[account]]\nname = \"u\"\nprovider = \"sv-dte\"\nbase_url = \"https://me:hunter2@x\"\napi_key = \"k\"\n",
+			[]string{`4: account "s": base_url "ftp://x" is not an http(s) URL`, `6: account "t": missing base_url`, `13: account "u": base_url must not carry user info`}},
+		{"paths", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n[account.paths]\nlist = \"factura\"\n",
+			[]string{`7: account "s": paths.list "factura" must start with /`}},
+		{"nameless", "[[account]]\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n",
+			[]string{`1: account #1: missing name`}},
+		{"operators", "[[operator]]\nname = \"ana\"\nrole = \"admin\"\nkeys = [\"ssh-ed25519 nope\"]\n[[operator]]\nname = \"ana\"\nrole = \"viewer\"\n",
+			[]string{`3: operator "ana": unknown role "admin"`, `4: operator "ana": keys[0] is not an SSH public key`, `5: operator "ana": no keys and no keys_file`, `5: operator "ana": name already used by the operator on line 1`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.toml), testEnv)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("got %d problems, want %d:\n%s", len(lines), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("problem %d = %q, want prefix %q", i, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestSecretsNeverPrinted checks every way a credential could leak into a log line.
+func TestSecretsNeverPrinted(t *testing.T) {
+	c, err := Parse([]byte(good), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("loaded", "account", c.Accounts[0], "creds", c.Accounts[0].Credentials)
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("loaded", "creds", c.Accounts[0].Credentials)
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]string{
+		"%v": fmt.Sprintf("%v", c), "%+v": fmt.Sprintf("%+v", *c), "%#v": fmt.Sprintf("%#v", *c),
+		"%s": fmt.Sprintf("%s", c.Accounts[2].Credentials), "%q": fmt.Sprintf("%q", c.Accounts[1].Credentials),
+		"json": string(js), "slog": logs.String(),
+	}
+	for how, out := range outputs {
+		for _, secret := range []string{"sk_user_secret1", "tok-123", "csecret", "cid", "ops@example.co"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s leaks %q: %s", how, secret, out)
+			}
+		}
+		if !strings.Contains(out, redacted) {
+			t.Errorf("%s does not say %s: %s", how, redacted, out)
+		}
+	}
+	_, err = Parse([]byte(strings.Replace(good, `token = "tok-123"`, `token = "tok-123"`+"\napi_key = \"tok-456\"", 1)), testEnv)
+	if err == nil || strings.Contains(err.Error(), "tok-456") {
+		t.Errorf("error leaks a value or is missing: %v", err)
+	}
+}
+
+func TestLocateAndLoad(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("EMITOP_CONFIG", "")
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	if p, found := Locate(""); p != filepath.Join(dir, "emitop", "config.toml") || found {
+		t.Errorf("Locate = %q %v", p, found)
+	}
+	file := filepath.Join(dir, "emitop", "config.toml")
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("[store]\npath = \"h.db\"\n[[operator]]\nname = \"b\"\nrole = \"viewer\"\nkeys_file = \"b.pub\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p, found := Locate(""); p != file || !found {
+		t.Errorf("Locate = %q %v", p, found)
+	}
+	other := filepath.Join(dir, "other.toml")
+	t.Setenv("EMITOP_CONFIG", other)
+	if p, found := Locate(""); p != other || found {
+		t.Errorf("Locate with EMITOP_CONFIG = %q %v", p, found)
+	}
+	if p, _ := Locate("/flag.toml"); p != "/flag.toml" {
+		t.Errorf("Locate with flag = %q", p)
+	}
+	c, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Path != file || c.Store.Path != filepath.Join(dir, "emitop", "h.db") || c.Operators[0].KeysFile != filepath.Join(dir, "emitop", "b.pub") {
+		t.Errorf("Load: %+v", c)
+	}
+	if err := os.WriteFile(other, []byte("[[account]]\nname = \"x\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(other)
+	if err == nil || !strings.HasPrefix(err.Error(), other+":1: account \"x\": missing provider") {
+		t.Errorf("Load error = %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "absent.toml")); err == nil {
+		t.Error("Load of a missing file succeeded")
+	}
+}
+
+// FuzzParse checks that no input panics and that a rejected one always says why.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("[[account]]\nname = \"a\"\nfoo = 1\n[account.paths]\nx = 1\n"))
+	f.Add([]byte("[[account]]\n[[account]]\nname=1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := Parse(data, testEnv)
+		if err != nil && strings.TrimSpace(err.Error()) == "" {
+			t.Fatal("empty error")
+		}
+	})
+}

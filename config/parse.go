@@ -1,0 +1,346 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/crypto/ssh"
+
+	"emitop/model"
+)
+
+// CredentialNames lists, per provider, the credentials an account of it must have.
+var CredentialNames = map[string][]string{
+	"alegra":     {"email", "token"},
+	"sv-dte":     {"api_key"},
+	"certifactu": {"api_key"},
+	"factus":     {"client_id", "client_secret", "username", "password"},
+	"alforse":    {"email", "password"},
+}
+
+// defaultBaseURL is the documented base of the providers that publish one.
+var defaultBaseURL = map[string]string{
+	"alegra":  "https://api.alegra.com/api/v1",
+	"alforse": "https://api.alforse.com/api/v1",
+}
+
+type rawConfig struct {
+	Store struct {
+		Path string `toml:"path"`
+	} `toml:"store"`
+	Account  []rawAccount  `toml:"account"`
+	Operator []rawOperator `toml:"operator"`
+	Serve    struct {
+		IdleTimeout any `toml:"idle_timeout"`
+	} `toml:"serve"`
+}
+
+type rawAccount struct {
+	Name         string            `toml:"name"`
+	Provider     string            `toml:"provider"`
+	BaseURL      string            `toml:"base_url"`
+	Timeout      any               `toml:"timeout"`
+	PollInterval any               `toml:"poll_interval"`
+	Reserve      *float64          `toml:"reserve"`
+	Paths        map[string]string `toml:"paths"`
+
+	Email        *string `toml:"email"`
+	Token        *string `toml:"token"`
+	APIKey       *string `toml:"api_key"`
+	ClientID     *string `toml:"client_id"`
+	ClientSecret *string `toml:"client_secret"`
+	Username     *string `toml:"username"`
+	Password     *string `toml:"password"`
+}
+
+func (r *rawAccount) credentials() map[string]*string {
+	return map[string]*string{
+		"email": r.Email, "token": r.Token, "api_key": r.APIKey, "client_id": r.ClientID,
+		"client_secret": r.ClientSecret, "username": r.Username, "password": r.Password,
+	}
+}
+
+type rawOperator struct {
+	Name     string   `toml:"name"`
+	Role     string   `toml:"role"`
+	Keys     []string `toml:"keys"`
+	KeysFile string   `toml:"keys_file"`
+}
+
+// Parse reads a configuration from data; env looks up the ${VAR} references of
+// credentials (os.LookupEnv in production). Every problem found is reported, one Issue
+// each, in an *Error.
+func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
+	var raw rawConfig
+	md, err := toml.Decode(string(data), &raw)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{Issues: []Issue{{Line: pe.Position.Line, Message: pe.Message}}}
+		}
+		return nil, &Error{Issues: []Issue{{Message: strings.TrimPrefix(err.Error(), "toml: ")}}}
+	}
+	p := &parser{src: newSource(data), env: env}
+	p.undecoded(md)
+	c := &Config{
+		Store: Store{Path: raw.Store.Path},
+		Serve: Serve{IdleTimeout: p.duration(raw.Serve.IdleTimeout, DefaultIdleTimeout, "serve.idle_timeout", p.src.tableKeyLine("serve", "idle_timeout"))},
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = defaultStorePath(env)
+	}
+	seen := map[string]int{}
+	for i := range raw.Account {
+		a := p.account(i, &raw.Account[i])
+		if a.Name != "" {
+			if line, dup := seen[a.Name]; dup {
+				p.add(a.Line, "account %q: name already used by the account on line %d", a.Name, line)
+			} else {
+				seen[a.Name] = a.Line
+			}
+		}
+		c.Accounts = append(c.Accounts, a)
+	}
+	ops := map[string]int{}
+	for i := range raw.Operator {
+		o := p.operator(i, &raw.Operator[i])
+		if o.Name != "" {
+			if line, dup := ops[o.Name]; dup {
+				p.add(o.Line, "operator %q: name already used by the operator on line %d", o.Name, line)
+			} else {
+				ops[o.Name] = o.Line
+			}
+		}
+		c.Operators = append(c.Operators, o)
+	}
+	if len(p.issues) > 0 {
+		sort.SliceStable(p.issues, func(i, j int) bool { return p.issues[i].Line < p.issues[j].Line })
+		return nil, &Error{Issues: p.issues}
+	}
+	return c, nil
+}
+
+type parser struct {
+	src    source
+	env    func(string) (string, bool)
+	issues []Issue
+}
+
+func (p *parser) add(line int, format string, a ...any) {
+	p.issues = append(p.issues, Issue{Line: line, Message: fmt.Sprintf(format, a...)})
+}
+
+// undecoded reports every key emitop does not know, at its line.
+func (p *parser) undecoded(md toml.MetaData) {
+	unknown := map[string]bool{}
+	for _, k := range md.Undecoded() {
+		unknown[k.String()] = true
+	}
+	if len(unknown) == 0 {
+		return
+	}
+	index := map[string]int{} // array table name → index of the current element
+	for _, k := range md.Keys() {
+		if len(k) == 1 && (k[0] == "account" || k[0] == "operator") && md.Type(k...) == "ArrayHash" {
+			index[k[0]]++
+		}
+		if !unknown[k.String()] || len(k) > 1 && unknown[k[:len(k)-1].String()] {
+			continue // known, or inside an unknown table already reported
+		}
+		line := 0
+		if n := index[k[0]]; n > 0 && len(k) > 1 {
+			line = p.src.elementKeyLine(k[0], n-1, k[1])
+		} else if len(k) > 1 {
+			line = p.src.tableKeyLine(k[0], k[1])
+		} else if line = p.src.topKeyLine(k[0]); line == 0 {
+			line = p.src.tableLine(k[0])
+		}
+		p.add(line, "unknown key %q", k.String())
+	}
+}
+
+func (p *parser) account(i int, r *rawAccount) Account {
+	line := p.src.header("account", i)
+	a := Account{
+		Name: r.Name, Provider: r.Provider, BaseURL: strings.TrimRight(r.BaseURL, "/"),
+		Reserve: DefaultReserve, Paths: r.Paths, Line: line,
+	}
+	label := fmt.Sprintf("account %q", r.Name)
+	if r.Name == "" {
+		label = fmt.Sprintf("account #%d", i+1)
+		p.add(line, "%s: missing name", label)
+	}
+	keyLine := func(key string) int { return p.src.elementKeyLine("account", i, key) }
+	known := model.KnownProvider(r.Provider)
+	switch {
+	case r.Provider == "":
+		p.add(line, "%s: missing provider (one of %s)", label, strings.Join(model.Providers, ", "))
+	case !known:
+		p.add(keyLine("provider"), "%s: unknown provider %q (one of %s)", label, r.Provider, strings.Join(model.Providers, ", "))
+	}
+	if a.BaseURL == "" {
+		a.BaseURL = defaultBaseURL[r.Provider]
+	}
+	if a.BaseURL == "" {
+		if known {
+			p.add(line, "%s: missing base_url (%s publishes no default)", label, r.Provider)
+		}
+	} else if msg := checkBaseURL(a.BaseURL); msg != "" {
+		p.add(keyLine("base_url"), "%s: base_url %s", label, msg)
+	}
+	a.Timeout = p.duration(r.Timeout, DefaultTimeout, label+": timeout", keyLine("timeout"))
+	a.PollInterval = p.duration(r.PollInterval, DefaultPollInterval, label+": poll_interval", keyLine("poll_interval"))
+	if r.Reserve != nil {
+		a.Reserve = *r.Reserve
+		if a.Reserve < 0 || a.Reserve >= 1 {
+			p.add(keyLine("reserve"), "%s: reserve %g is outside [0, 1)", label, a.Reserve)
+		}
+	}
+	for name, path := range r.Paths {
+		if !strings.HasPrefix(path, "/") {
+			p.add(p.src.elementKeyLine("account", i, name), "%s: paths.%s %q must start with /", label, name, path)
+		}
+	}
+	a.Credentials = p.credentials(label, line, r, keyLine)
+	return a
+}
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// credentials checks that the account has exactly the credentials its provider needs and
+// expands their ${VAR} references. Messages name variables, never values.
+func (p *parser) credentials(label string, line int, r *rawAccount, keyLine func(string) int) Credentials {
+	need, known := CredentialNames[r.Provider]
+	values := map[string]string{}
+	given := r.credentials()
+	names := make([]string, 0, len(given))
+	for name := range given {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v := given[name]
+		if v == nil {
+			continue
+		}
+		if known && !contains(need, name) {
+			p.add(keyLine(name), "%s: %s does not apply to provider %s (it takes %s)", label, name, r.Provider, strings.Join(need, ", "))
+			continue
+		}
+		val, unset := expand(*v, p.env)
+		for _, name2 := range unset {
+			p.add(keyLine(name), "%s: %s: environment variable %s is not set", label, name, name2)
+		}
+		if len(unset) > 0 {
+			continue
+		}
+		if val == "" {
+			p.add(keyLine(name), "%s: %s is empty", label, name)
+			continue
+		}
+		values[name] = val
+	}
+	for _, name := range need {
+		if given[name] == nil {
+			p.add(line, "%s: missing credential %s (%s needs %s)", label, name, r.Provider, strings.Join(need, ", "))
+		}
+	}
+	return NewCredentials(values)
+}
+
+func (p *parser) operator(i int, r *rawOperator) Operator {
+	line := p.src.header("operator", i)
+	o := Operator{Name: r.Name, Role: r.Role, Keys: r.Keys, KeysFile: r.KeysFile, Line: line}
+	label := fmt.Sprintf("operator %q", r.Name)
+	if r.Name == "" {
+		label = fmt.Sprintf("operator #%d", i+1)
+		p.add(line, "%s: missing name", label)
+	}
+	keyLine := func(key string) int { return p.src.elementKeyLine("operator", i, key) }
+	switch r.Role {
+	case RoleOperator, RoleViewer:
+	case "":
+		p.add(line, "%s: missing role (operator or viewer)", label)
+	default:
+		p.add(keyLine("role"), "%s: unknown role %q (operator or viewer)", label, r.Role)
+	}
+	if len(r.Keys) == 0 && r.KeysFile == "" {
+		p.add(line, "%s: no keys and no keys_file: nobody could log in as %s", label, r.Name)
+	}
+	for n, k := range r.Keys {
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+			p.add(keyLine("keys"), "%s: keys[%d] is not an SSH public key: %v", label, n, err)
+		}
+	}
+	return o
+}
+
+// duration reads a duration written as a string ("30s", "2m"); v nil gives def.
+func (p *parser) duration(v any, def time.Duration, what string, line int) time.Duration {
+	if v == nil {
+		return def
+	}
+	s, ok := v.(string)
+	if !ok {
+		p.add(line, "%s: want a duration in quotes such as \"30s\", got %v", what, v)
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		p.add(line, "%s: bad duration %q (write e.g. \"30s\" or \"2m\")", what, s)
+		return def
+	}
+	if d <= 0 {
+		p.add(line, "%s: duration %q must be positive", what, s)
+		return def
+	}
+	return d
+}
+
+// checkBaseURL returns what is wrong with a base URL, "" when nothing. It never quotes a
+// URL that carries user info: that part could be a password.
+func checkBaseURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "is not a URL"
+	}
+	if u.User != nil {
+		return "must not carry user info: put credentials in their own keys"
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Sprintf("%q is not an http(s) URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Sprintf("%q must not have a query or fragment", raw)
+	}
+	return ""
+}
+
+// expand replaces every ${VAR} in s from env and lists the variables that are unset.
+func expand(s string, env func(string) (string, bool)) (string, []string) {
+	var unset []string
+	out := varRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := ref[2 : len(ref)-1]
+		v, ok := env(name)
+		if !ok {
+			unset = append(unset, name)
+		}
+		return v
+	})
+	return out, unset
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,53 @@
+package config
+
+import (
+	"log/slog"
+	"sort"
+)
+
+const redacted = "[redacted]"
+
+// Credentials are an account's secrets (token, API key, passwords), by name: "email",
+// "token", "api_key", "client_id", "client_secret", "username", "password". However a
+// Credentials value is printed (%v, %+v, %#v, JSON, slog) it shows "[redacted]"; only Get
+// reveals a value, for the code that authenticates.
+type Credentials struct {
+	values map[string]string
+}
+
+// NewCredentials holds values by name (the names of CredentialNames).
+func NewCredentials(values map[string]string) Credentials {
+	c := Credentials{values: make(map[string]string, len(values))}
+	for k, v := range values {
+		c.values[k] = v
+	}
+	return c
+}
+
+// Get returns the credential called name, or "" when the account has none.
+func (c Credentials) Get(name string) string { return c.values[name] }
+
+// Names lists the credentials present, sorted.
+func (c Credentials) Names() []string {
+	names := make([]string, 0, len(c.values))
+	for k := range c.values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// String hides the values.
+func (c Credentials) String() string { return redacted }
+
+// GoString hides the values from %#v.
+func (c Credentials) GoString() string { return redacted }
+
+// MarshalJSON hides the values.
+func (c Credentials) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// MarshalText hides the values from encoders that use text (TOML, XML).
+func (c Credentials) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// LogValue hides the values from log/slog.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(redacted) }

@@ -1,0 +1,255 @@
+package poller
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"emitop/config"
+	"emitop/model"
+)
+
+// Client talks to one account's provider. It builds requests on the account's base URL,
+// identifies emitop in the User-Agent, applies the account's timeout to each request,
+// authenticates as the provider wants, and passes every request, logins included, through
+// the account's Governor. Reads that fail transiently are tried again with backoff; a
+// write is never repeated by the Client, and redirects are never followed (a redirect
+// could carry an API key to another host, or repeat an emission).
+type Client struct {
+	account config.Account
+	http    *http.Client
+	gov     *Governor
+	clock   Clock
+	backoff Backoff
+	agent   string
+	auth    authenticator
+}
+
+// ClientOptions tune a Client; the zero value is production's choice.
+type ClientOptions struct {
+	Version  string       // emitop's version, for the User-Agent
+	HTTP     *http.Client // nil: a client of its own
+	Governor *Governor    // nil: NewGovernor(provider, reserve, Clock)
+	Clock    Clock        // nil: RealClock
+	Backoff  Backoff      // zero: DefaultBackoff
+}
+
+// Result is what one call of Do produced: the last response and how long it took.
+type Result struct {
+	Response Response
+	Latency  time.Duration // of the last attempt, from sending to the end of its body
+	Attempts int           // requests sent, retries included
+}
+
+// SendError is a request that got no complete HTTP response: the connection failed, the
+// request timed out, or the body broke off.
+type SendError struct {
+	Account string
+	Method  string
+	Path    string
+	Timeout bool
+	// MayHaveReached says the request was written out before it failed: the server may
+	// have acted on it. For a write that means the outcome is unknown; read the
+	// document's status before any resend.
+	MayHaveReached bool
+	Err            error
+}
+
+func (e *SendError) Error() string {
+	what := e.Err.Error()
+	if e.Timeout {
+		what = "timed out"
+	}
+	switch {
+	case e.MayHaveReached && model.IsWrite(e.Method):
+		what += " (outcome unknown: the request may have reached the server; read the status before any resend)"
+	case e.MayHaveReached:
+		what += " (after the request was sent)"
+	default:
+		what += " (the request did not reach the server)"
+	}
+	return fmt.Sprintf("%s: %s %s: %s", e.Account, e.Method, e.Path, what)
+}
+
+func (e *SendError) Unwrap() error { return e.Err }
+
+// NewClient makes the client of one account.
+func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
+	if !model.KnownProvider(acc.Provider) {
+		return nil, fmt.Errorf("account %s: unknown provider %q", acc.Name, acc.Provider)
+	}
+	if !strings.HasPrefix(acc.BaseURL, "http://") && !strings.HasPrefix(acc.BaseURL, "https://") {
+		return nil, fmt.Errorf("account %s: base_url is not an http(s) URL", acc.Name)
+	}
+	acc.BaseURL = strings.TrimRight(acc.BaseURL, "/")
+	c := &Client{account: acc, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff}
+	if c.clock == nil {
+		c.clock = RealClock
+	}
+	if c.gov == nil {
+		c.gov = NewGovernor(acc.Provider, acc.Reserve, c.clock)
+	}
+	if c.backoff == (Backoff{}) {
+		c.backoff = DefaultBackoff
+	}
+	if acc.Timeout <= 0 {
+		c.account.Timeout = config.DefaultTimeout
+	}
+	version := opt.Version
+	if version == "" {
+		version = "dev"
+	}
+	c.agent = "emitop/" + version
+	hc := http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	if opt.HTTP != nil {
+		hc = *opt.HTTP
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc.Timeout = 0 // the account's timeout applies per request, through the context
+	c.http = &hc
+	c.auth = newAuthenticator(c)
+	return c, nil
+}
+
+// Governor is the account's governor: the polling loop asks it for the poll interval and
+// the dashboard for the windows.
+func (c *Client) Governor() *Governor { return c.gov }
+
+// Account is the account the client speaks for.
+func (c *Client) Account() config.Account { return c.account }
+
+// Path is the account's endpoint path called name (its override), else def.
+func (c *Client) Path(name, def string) string { return c.account.Path(name, def) }
+
+// Do sends method path (relative to the base URL, query included) with an optional JSON
+// body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error or
+// a 500, 502, 503 or 504 is tried again with backoff, each time through the governor; a
+// 429 is returned as it is (the governor already holds the account). With token
+// authentication a 401 renews the token once, and a read is then repeated. A response of
+// any status is a Result, not an error; the error is a *SendError, an *AuthError, or the
+// context's.
+func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []byte) (*Result, error) {
+	read := !model.IsWrite(method)
+	attempts := 0
+	renewed := false
+	for retry := 0; ; {
+		cred, err := c.auth.credential(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.roundTrip(ctx, kind, method, path, body, "application/json", cred)
+		attempts++
+		if res != nil {
+			res.Attempts = attempts
+		}
+		if err != nil && ctx.Err() != nil {
+			return res, err // the caller gave up; a *SendError still says whether it was sent
+		}
+		if err == nil && res.Response.Status == http.StatusUnauthorized && c.auth.renews() && !renewed {
+			renewed = true
+			c.auth.invalidate(cred.value)
+			if read {
+				continue
+			}
+			return res, nil
+		}
+		transient := err != nil || isTransient(res.Response.Status)
+		if !read || !transient || retry >= c.backoff.Retries {
+			return res, err
+		}
+		if err := sleep(ctx, c.clock, c.backoff.Delay(retry)); err != nil {
+			return res, err
+		}
+		retry++
+	}
+}
+
+func isTransient(status int) bool {
+	switch status {
+	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// credential is one header that authenticates a request.
+type credential struct{ key, value string }
+
+// roundTrip sends one request through the governor and reads its response.
+func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
+	fail := func(err error, reached bool) *SendError {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the path is already in the message, and the base URL is the account's
+		}
+		var ne net.Error
+		timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+		return &SendError{Account: c.account.Name, Method: method, Path: path, Timeout: timeout, MayHaveReached: reached, Err: err}
+	}
+	ticket, err := c.gov.Acquire(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.account.Timeout)
+	defer cancel()
+	var wrote atomic.Bool
+	rctx = httptrace.WithClientTrace(rctx, &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+	})
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(rctx, method, c.account.BaseURL+path, reader)
+	if err != nil {
+		c.gov.Release(ticket)
+		return nil, fmt.Errorf("%s: %s %s: %w", c.account.Name, method, path, err)
+	}
+	req.Header.Set("User-Agent", c.agent)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if cred.key != "" {
+		req.Header.Set(cred.key, cred.value)
+	}
+	start := c.clock.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if wrote.Load() {
+			c.gov.Done(ticket, nil, nil)
+		} else {
+			c.gov.Release(ticket)
+		}
+		return nil, fail(err, wrote.Load())
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	if err == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBody)) // let the connection be reused
+	}
+	resp.Body.Close()
+	if err != nil {
+		c.gov.Done(ticket, nil, nil)
+		return nil, fail(err, true)
+	}
+	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: resp.Header, Body: data, Received: c.clock.Now()}}
+	out.Latency = out.Response.Received.Sub(start)
+	var problem *model.Problem
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// The body may say how long to wait (Certifactu's retry_after).
+		if p, err := Decode(c.account.Provider, out.Response); err == nil {
+			problem = &p
+		}
+	}
+	c.gov.Done(ticket, &out.Response, problem)
+	return out, nil
+}

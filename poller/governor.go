@@ -1,0 +1,440 @@
+package poller
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"emitop/model"
+)
+
+// Kind says who wants to send a request, which decides how much of a window it may take.
+type Kind uint8
+
+// The kinds of request. Polling may take at most half of what the reserve leaves in any
+// window, so the retry engine (Write) and logins (Auth) always find room.
+const (
+	Poll  Kind = iota // the polling loop's reads
+	Write             // the retry engine: emissions and the status reads around them
+	Auth              // obtaining or refreshing a token
+)
+
+// Limit is a rate-limit window as documented: Max requests per Per.
+type Limit struct {
+	Name string // lower-case, as the headers suffix it; "" for an unnamed window
+	Max  int
+	Per  time.Duration
+}
+
+// Seeds are the providers' documented windows; factus and alforse document none, their
+// windows are learned from headers.
+var Seeds = map[string][]Limit{
+	"alegra":     {{Name: "", Max: 150, Per: time.Minute}},
+	"sv-dte":     {{Name: "short", Max: 3, Per: time.Second}, {Name: "medium", Max: 20, Per: 10 * time.Second}, {Name: "long", Max: 100, Per: time.Minute}},
+	"certifactu": {{Name: "", Max: 100, Per: time.Minute}},
+}
+
+// Clock is the time the governor lives by; tests give it a fake one.
+type Clock interface {
+	Now() time.Time
+	// Timer fires once after d; stop releases it early.
+	Timer(d time.Duration) (c <-chan time.Time, stop func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// RealClock is the wall clock.
+var RealClock Clock = realClock{}
+
+// defaultWindow is the length assumed for a window whose length nothing stated, and the
+// hold after a 429 with no hint when no window is known at all.
+const defaultWindow = time.Minute
+
+// Governor paces every request of one account so that it never needs a 429 to know it is
+// near a limit. It keeps a ledger of the account's own requests per window, each counted
+// when it completes (a sliding-log server stamps a hit when it arrives, after the client
+// sent it: counting at send time would believe a hit expired before the server does), and
+// it folds in what the server's headers say the account has left, which covers other
+// clients spending the same budget. It never spends the reserve, and after a 429 it holds
+// every request of the account for as long as the response asked.
+type Governor struct {
+	reserve float64
+	clock   Clock
+
+	mu           sync.Mutex
+	windows      []*window
+	inflight     int
+	inflightPoll int
+	holdUntil    time.Time
+	heard        bool          // some response has been seen
+	changed      chan struct{} // closed and cleared when in-flight or learned state changes
+}
+
+// window is one rate-limit window: what is known of it and this client's ledger.
+type window struct {
+	name   string
+	limit  int           // model.Unknown until documented or stated
+	length time.Duration // documented, or the longest reset seen
+	seeded bool          // length documented: headers do not change it
+
+	ledger []hit // own completed requests, oldest first
+	polls  int   // how many of ledger are polls
+
+	// The server's last word: at seen it said remaining; foreign is how many of the
+	// spent requests were not ours. Foreign hits may last one window length from seen.
+	seen      time.Time
+	remaining int
+	foreign   int
+	resetAt   time.Time // zero when not stated
+}
+
+type hit struct {
+	at   time.Time
+	poll bool
+}
+
+// Ticket is the right to send one request, from Acquire until Done or Release.
+type Ticket struct {
+	kind Kind
+	at   time.Time
+}
+
+// Kind is the kind of request the ticket was acquired for.
+func (t Ticket) Kind() Kind { return t.kind }
+
+// NewGovernor paces an account of provider, seeded with its documented windows; reserve
+// is the share of every window never spent (0.1 leaves a tenth). clock nil is RealClock.
+func NewGovernor(provider string, reserve float64, clock Clock) *Governor {
+	return NewGovernorLimits(Seeds[provider], reserve, clock)
+}
+
+// NewGovernorLimits paces an account whose windows are known to be limits.
+func NewGovernorLimits(limits []Limit, reserve float64, clock Clock) *Governor {
+	if clock == nil {
+		clock = RealClock
+	}
+	if reserve < 0 || reserve >= 1 || math.IsNaN(reserve) {
+		reserve = 0.1
+	}
+	g := &Governor{reserve: reserve, clock: clock}
+	for _, l := range limits {
+		g.windows = append(g.windows, &window{name: l.Name, limit: l.Max, length: l.Per, seeded: true, remaining: model.Unknown})
+	}
+	return g
+}
+
+// usable is how much of a window may be spent: floor(limit·(1−reserve)), at least one so
+// that a window too small to hold a reserve still lets requests through.
+func (g *Governor) usable(limit int) int {
+	u := int(math.Floor(float64(limit)*(1-g.reserve) + 1e-9))
+	return max(u, 1)
+}
+
+// pollShare is how much of a window polling alone may spend.
+func pollShare(usable int) int { return max(usable/2, 1) }
+
+// Acquire waits until a request of kind may be sent without spending the reserve of any
+// window, or until ctx ends. Every Ticket must be given back with Done or Release.
+func (g *Governor) Acquire(ctx context.Context, kind Kind) (Ticket, error) {
+	for {
+		g.mu.Lock()
+		now := g.clock.Now()
+		wake, ok := g.admit(kind, now)
+		if ok {
+			g.inflight++
+			if kind == Poll {
+				g.inflightPoll++
+			}
+			g.mu.Unlock()
+			return Ticket{kind: kind, at: now}, nil
+		}
+		if g.changed == nil {
+			g.changed = make(chan struct{})
+		}
+		changed := g.changed
+		g.mu.Unlock()
+
+		var fire <-chan time.Time
+		stop := func() bool { return false }
+		if !wake.IsZero() {
+			fire, stop = g.clock.Timer(wake.Sub(now))
+		}
+		select {
+		case <-ctx.Done():
+			stop()
+			return Ticket{}, ctx.Err()
+		case <-changed:
+			stop()
+		case <-fire:
+		}
+	}
+}
+
+// admit decides under g.mu whether a request of kind may go now; when not, wake is the
+// next moment the answer may change (zero: only a completion or a response can change it).
+func (g *Governor) admit(kind Kind, now time.Time) (wake time.Time, ok bool) {
+	if now.Before(g.holdUntil) {
+		return g.holdUntil, false
+	}
+	if !g.heard && len(g.windows) == 0 && g.inflight > 0 {
+		return time.Time{}, false // learning: one request until the first response
+	}
+	ok = true
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (wake.IsZero() || t.Before(wake)) {
+			wake = t
+		}
+	}
+	for _, w := range g.windows {
+		if w.limit == model.Unknown {
+			continue
+		}
+		w.prune(now)
+		usable := g.usable(w.limit)
+		if w.used(g.inflight) >= usable && !w.probe(now, g.inflight, usable) {
+			ok = false
+			if len(w.ledger) > 0 {
+				earliest(w.ledger[0].at.Add(w.length))
+			}
+			if w.foreign > 0 {
+				if w.resetAt.After(now) {
+					earliest(w.resetAt)
+				} else {
+					earliest(w.seen.Add(w.length))
+				}
+			}
+			continue
+		}
+		if kind == Poll && w.polls+g.inflightPoll >= pollShare(usable) {
+			ok = false
+			for _, h := range w.ledger {
+				if h.poll {
+					earliest(h.at.Add(w.length))
+					break
+				}
+			}
+		}
+	}
+	return wake, ok
+}
+
+// prune drops the ledger's hits that have left the window.
+func (w *window) prune(now time.Time) {
+	cut := 0
+	for cut < len(w.ledger) && !w.ledger[cut].at.After(now.Add(-w.length)) {
+		if w.ledger[cut].poll {
+			w.polls--
+		}
+		cut++
+	}
+	if cut > 0 {
+		n := copy(w.ledger, w.ledger[cut:])
+		w.ledger = w.ledger[:n]
+	}
+	if w.foreign > 0 && !now.Before(w.seen.Add(w.length)) {
+		w.foreign = 0
+	}
+}
+
+// probe reports whether one request may go to refresh a server figure that the server's
+// own reset has made stale: when others' spending alone blocks the window and nothing is
+// in flight, one request asks the server what is left instead of waiting a whole window.
+func (w *window) probe(now time.Time, inflight, usable int) bool {
+	return w.foreign > 0 && !w.resetAt.IsZero() && !now.Before(w.resetAt) && inflight == 0 && len(w.ledger) < usable
+}
+
+// used is how much of the window is spent as far as anyone can tell: this client's own
+// hits and requests in flight, plus what the server last said others spent.
+func (w *window) used(inflight int) int {
+	return len(w.ledger) + inflight + w.foreign
+}
+
+// Release gives back a ticket whose request was never sent.
+func (g *Governor) Release(t Ticket) {
+	g.mu.Lock()
+	g.finish(t)
+	g.mu.Unlock()
+}
+
+func (g *Governor) finish(t Ticket) {
+	g.inflight--
+	if t.kind == Poll {
+		g.inflightPoll--
+	}
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+}
+
+// Done records a request's completion: it counts the hit now (completion time), learns the
+// windows the response describes, and after a 429 holds every request of the account for
+// the longest wait anything stated (p.Wait, Retry-After, Retry-After-<name>, a spent
+// window's reset) or, with no hint, the longest window's length. resp nil means no
+// response came (a transport error): the hit is counted all the same, since the request
+// may have reached the server. p may be nil; when given, its windows and wait are used.
+func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.clock.Now()
+	g.finish(t)
+	for _, w := range g.windows {
+		w.prune(now)
+		w.ledger = append(w.ledger, hit{at: now, poll: t.kind == Poll})
+		if t.kind == Poll {
+			w.polls++
+		}
+	}
+	if resp == nil {
+		return
+	}
+	g.heard = true
+	var seen []model.Window
+	if p != nil && p.Windows != nil {
+		seen = p.Windows
+	} else {
+		seen = Windows(resp.Header, now)
+	}
+	for _, s := range seen {
+		g.learn(s, now, t.kind == Poll)
+	}
+	if resp.Status == http.StatusTooManyRequests {
+		g.hold(resp, seen, p, now)
+	}
+}
+
+// learn folds one window a response described into the picture.
+func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
+	var w *window
+	for _, x := range g.windows {
+		if x.name == s.Name {
+			w = x
+			break
+		}
+	}
+	if w == nil {
+		w = &window{name: s.Name, limit: model.Unknown, remaining: model.Unknown, length: time.Second}
+		// A new window's ledger starts with this request, which the server counted.
+		w.ledger = append(w.ledger, hit{at: now, poll: poll})
+		if poll {
+			w.polls++
+		}
+		g.windows = append(g.windows, w)
+	}
+	if s.Limit != model.Unknown {
+		w.limit = s.Limit
+	}
+	if !w.seeded && s.HasReset() && s.Reset > w.length {
+		w.length = s.Reset
+	}
+	if s.Remaining == model.Unknown || w.limit == model.Unknown {
+		return
+	}
+	if !w.seen.IsZero() && now.Before(w.seen) {
+		return // an older response arriving late says nothing new
+	}
+	w.seen, w.remaining = now, s.Remaining
+	w.resetAt = time.Time{}
+	if s.HasReset() {
+		w.resetAt = now.Add(s.Reset)
+	}
+	// The server's count includes our own hits (and perhaps requests still in flight);
+	// whatever is left over was spent by someone else.
+	w.foreign = max(0, w.limit-s.Remaining-len(w.ledger)-g.inflight)
+}
+
+// hold stops every request after a 429.
+func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, now time.Time) {
+	wait, found := WaitHint(resp.Header, seen, now)
+	if p != nil && p.HasWait && (!found || p.Wait > wait) {
+		wait, found = p.Wait, true
+	}
+	if !found {
+		wait = defaultWindow
+		if len(g.windows) > 0 {
+			wait = 0
+			for _, w := range g.windows {
+				wait = max(wait, w.length)
+			}
+		}
+	}
+	if until := now.Add(wait); until.After(g.holdUntil) {
+		g.holdUntil = until
+	}
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+}
+
+// Held is when the hold after a 429 ends; zero or past when there is none.
+func (g *Governor) Held() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.holdUntil
+}
+
+// PollInterval is how long the polling loop should wait before its next poll, given the
+// account's configured interval: base while the windows have room, stretched as polling
+// uses up its share of any window (up to 10×base when the share is spent), and at least
+// until a 429's hold ends.
+func (g *Governor) PollInterval(base time.Duration) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.clock.Now()
+	pressure := 0.0
+	for _, w := range g.windows {
+		if w.limit == model.Unknown {
+			continue
+		}
+		w.prune(now)
+		usable := g.usable(w.limit)
+		pressure = max(pressure,
+			float64(w.used(g.inflight))/float64(usable),
+			float64(w.polls+g.inflightPoll)/float64(pollShare(usable)))
+	}
+	interval := base
+	if pressure > 0.5 {
+		interval = time.Duration(float64(base) * (1 + 9*min(1, (pressure-0.5)*2)))
+	}
+	if left := g.holdUntil.Sub(now); left > interval {
+		interval = left
+	}
+	return interval
+}
+
+// Windows is the current picture of every window, for the budget rows: the limit, what
+// remains as the ledger and the server see it, and the time until the next request
+// leaves the window (or the server's reset, when it said one).
+func (g *Governor) Windows(now time.Time) []model.Window {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]model.Window, 0, len(g.windows))
+	for _, w := range g.windows {
+		w.prune(now)
+		mw := model.Window{Name: w.name, Limit: w.limit, Remaining: model.Unknown, Reset: -1, Observed: now}
+		if w.limit != model.Unknown {
+			mw.Remaining = max(0, w.limit-w.used(g.inflight))
+		}
+		switch {
+		case !w.resetAt.IsZero() && w.resetAt.After(now):
+			mw.Reset = w.resetAt.Sub(now)
+		case len(w.ledger) > 0:
+			mw.Reset = w.ledger[0].at.Add(w.length).Sub(now)
+		}
+		if left := g.holdUntil.Sub(now); left > 0 {
+			mw.Remaining = 0
+			mw.Reset = max(mw.Reset, left)
+		}
+		out = append(out, mw)
+	}
+	return out
+}
