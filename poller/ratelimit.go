@@ -62,6 +62,7 @@ func Windows(h http.Header, now time.Time) []model.Window {
 	}
 	ws.structured(policy, true)
 	ws.structured(structured, false)
+	ws.foldDefault()
 	if len(ws.list) == 0 {
 		return nil
 	}
@@ -133,6 +134,37 @@ func (s *windowSet) get(name string) *windowFigures {
 		Name: clean, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: s.now,
 	})
 	return (*windowFigures)(&s.list[len(s.list)-1])
+}
+
+// foldDefault joins the structured fields' "default" window to the unnamed one when both
+// describe the same limiter: express-rate-limit sends X-RateLimit-* and the draft's
+// RateLimit "default" side by side for its one window. Counted twice, that window would
+// be paced twice; folded, it lines up with the unnamed window the documentation seeds.
+func (s *windowSet) foldDefault() {
+	unnamed, def := -1, -1
+	for i, w := range s.list {
+		switch w.Name {
+		case "":
+			unnamed = i
+		case "default":
+			def = i
+		}
+	}
+	if unnamed < 0 || def < 0 {
+		return
+	}
+	u, d := (*windowFigures)(&s.list[unnamed]), s.list[def]
+	if u.Limit != model.Unknown && d.Limit != model.Unknown && u.Limit != d.Limit {
+		return // two limiters after all
+	}
+	if d.Limit != model.Unknown {
+		u.setLimit(d.Limit)
+	}
+	if d.Remaining != model.Unknown {
+		u.setRemaining(d.Remaining)
+	}
+	u.setReset(d.Reset)
+	s.list = slices.Delete(s.list, def, def+1)
 }
 
 // field reads one "<Field>[-<name>]" header such as Limit, Remaining-short, Reset-long.

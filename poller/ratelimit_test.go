@@ -60,6 +60,13 @@ func TestWindows(t *testing.T) {
 			[]rlWin{{"", 10, 0, 7}}},
 		{"ietf structured", rlHeader("RateLimit-Policy", `"default";q=100;w=60`, "RateLimit", `"default";r=0;t=17`),
 			[]rlWin{{"default", 100, 0, 17}}},
+		{"express legacy and draft headers are one window", rlHeader(
+			"X-RateLimit-Limit", "40", "X-RateLimit-Remaining", "12",
+			"RateLimit-Policy", `"default";q=40;w=1`, "RateLimit", `"default";r=11;t=1`),
+			[]rlWin{{"", 40, 11, 1}}},
+		{"unnamed and default with other limits stay apart", rlHeader(
+			"X-RateLimit-Limit", "40", "RateLimit-Policy", `"default";q=100;w=60`),
+			[]rlWin{{"", 40, unk, -1}, {"default", 100, unk, -1}}},
 		{"ietf several items joined by name", rlHeader(
 			"RateLimit-Policy", `"burst";q=3;w=1, "Day";q=1000;w=86400`,
 			"RateLimit", `"day";r=900;t=3600, "burst";r=0;t=1`),
