@@ -228,8 +228,11 @@ type alforsePayment struct {
 	InvoiceNo            string          `json:"invoiceNo"`
 	Status               string          `json:"status"`
 	ReconciliationStatus string          `json:"reconciliationStatus"`
-	ExceptionCode        string          `json:"exceptionCode"`
-	ExceptionReason      string          `json:"exceptionReason"`
+	// Exception says why reconciliation failed (reconciliationStatus "exception").
+	Exception struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"reconciliationException"`
 }
 
 // classValidatorField finds the property a class-validator message starts with:
@@ -304,7 +307,7 @@ func alforseDomain(e alforseError) finding {
 
 // alforseDocument reads one Alforse payment as a document. ID is the payment's id; Number
 // is its invoiceNo, or its own reference while it has no invoice. A reconciliationStatus of
-// "exception" is rejected, and the finding carries exceptionCode and exceptionReason; a
+// "exception" is rejected, and the finding carries reconciliationException{code,message}; a
 // cancelled or void payment is cancelled; a payment without an invoiceNo awaits its
 // invoice (pending); any other is accepted. The finding is empty when the payment has
 // nothing to report. ok is false when raw holds no payment (no id).
@@ -324,7 +327,7 @@ func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	switch {
 	case strings.EqualFold(p.ReconciliationStatus, "exception"):
 		doc.Status = model.StatusRejected
-		f = finding{code: p.ExceptionCode, message: p.ExceptionReason, class: model.ClassRejected}
+		f = finding{code: p.Exception.Code, message: p.Exception.Message, class: model.ClassRejected}
 	case strings.EqualFold(p.Status, "cancelled") || strings.EqualFold(p.Status, "canceled") || strings.EqualFold(p.Status, "void"):
 		doc.Status = model.StatusCancelled
 	case p.InvoiceNo == "":

@@ -244,7 +244,7 @@ func TestAlforseDocument(t *testing.T) {
 			true, model.StatusPending, "pay_01", "PAY-2024-0001", "", "", ""},
 		{"invoiced", `{"id":42,"reference":"PAY-2024-0002","invoiceNo":"FV-1001","invoiceAmount":"1500.00","reconciliationStatus":"matched"}`,
 			true, model.StatusAccepted, "42", "FV-1001", "", "", ""},
-		{"reconciliation exception", `{"id":"pay_03","reference":"PAY-3","invoiceNo":"FV-1002","reconciliationStatus":"exception","exceptionCode":"INVOICE_AMOUNT_EXCEEDS_TARGET","exceptionReason":"Invoice total exceeds the receivable"}`,
+		{"reconciliation exception", `{"id":"pay_03","reference":"PAY-3","invoiceNo":"FV-1002","reconciliationStatus":"exception","reconciliationException":{"code":"INVOICE_AMOUNT_EXCEEDS_TARGET","message":"Invoice total exceeds the receivable"}}`,
 			true, model.StatusRejected, "pay_03", "FV-1002", "INVOICE_AMOUNT_EXCEEDS_TARGET", "Invoice total exceeds the receivable", model.ClassRejected},
 		{"exception without a reason", `{"id":"pay_04","reference":"PAY-4","reconciliationStatus":"EXCEPTION"}`,
 			true, model.StatusRejected, "pay_04", "PAY-4", "", "", model.ClassRejected},
