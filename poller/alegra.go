@@ -3,7 +3,9 @@ package poller
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -12,7 +14,8 @@ import (
 
 // The alegra dialect: Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000).
 func init() {
-	register(&dialect{name: "alegra", catalog: alegraCatalog, body: decodeAlegra})
+	register(&dialect{name: "alegra", catalog: alegraCatalog, body: decodeAlegra,
+		document: alegraDocument, open: alegraOpen, read: alegraRead})
 }
 
 // alegraCatalog is the guidance for Alegra's stamping codes (seed 000, "Stamping
@@ -540,4 +543,37 @@ func alegraPath(p string) string {
 	}
 	p = strings.NewReplacer("[", ".", "]", "", "/", ".").Replace(p)
 	return strings.Trim(strings.ReplaceAll(p, "..", "."), ".")
+}
+
+// alegraPage is the most invoices Alegra lists at once.
+const alegraPage = 30
+
+// alegraOpen lists every invoice, 30 at a time: Alegra's listing has no filter by legal
+// status, so the pending and rejected ones are picked out by the caller.
+func alegraOpen(ctx context.Context, c *Client) ([][]byte, error) {
+	path := c.Path("invoices", "/invoices")
+	return pages(ctx, c, 0, func(n int) string {
+		return fmt.Sprintf("%s?start=%d&limit=%d&metadata=true", path, n*alegraPage, alegraPage)
+	}, func(body []byte, n int) ([][]byte, bool, error) {
+		if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
+			items, err := rawItems(b)
+			return items, len(items) == alegraPage, err
+		}
+		var env struct {
+			Metadata struct {
+				Total int `json:"total"`
+			} `json:"metadata"`
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(body, &env); err != nil {
+			return nil, false, fmt.Errorf("malformed listing: %w", err)
+		}
+		items, err := rawItems(env.Data)
+		return items, (n+1)*alegraPage < env.Metadata.Total, err
+	})
+}
+
+// alegraRead reads GET /invoices/{id}.
+func alegraRead(ctx context.Context, c *Client, id string) ([]byte, error) {
+	return getJSON(ctx, c, c.Path("invoices", "/invoices")+"/"+pathID(id))
 }

@@ -1,7 +1,9 @@
 package poller
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -13,7 +15,8 @@ import (
 // and the domain {"error":{"code","message","details"}}. Its payments are the documents
 // emitop watches.
 func init() {
-	register(&dialect{name: "alforse", catalog: alforseCatalog, body: alforseBody})
+	register(&dialect{name: "alforse", catalog: alforseCatalog, body: alforseBody,
+		document: alforseDocument, open: alforseOpen})
 }
 
 // alforseCatalog holds every business code of seed 004, with the class its HTTP status and
@@ -336,4 +339,24 @@ func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 		doc.Status = model.StatusAccepted
 	}
 	return doc, f, true
+}
+
+// alforsePage is the most payments Alforse lists at once.
+const alforsePage = 200
+
+// alforseOpen lists the payments awaiting their invoice (tab invoice), then those whose
+// reconciliation failed (tab reconcile). Alforse documents no read of one payment.
+func alforseOpen(ctx context.Context, c *Client) ([][]byte, error) {
+	path := c.Path("payments", "/payments")
+	var all [][]byte
+	for _, tab := range []string{"reconcile", "invoice"} {
+		items, err := pages(ctx, c, 1, func(n int) string {
+			return fmt.Sprintf("%s?tab=%s&page=%d&pageSize=%d", path, tab, n, alforsePage)
+		}, envelope("total", alforsePage))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+	}
+	return all, nil
 }

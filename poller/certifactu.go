@@ -1,7 +1,9 @@
 package poller
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -15,7 +17,8 @@ import (
 const certifactuName = "certifactu"
 
 func init() {
-	register(&dialect{name: certifactuName, catalog: certifactuCatalog(), body: certifactuBody})
+	register(&dialect{name: certifactuName, catalog: certifactuCatalog(), body: certifactuBody,
+		document: certifactuDocument, open: certifactuOpen, read: certifactuRead})
 }
 
 // Certifactu's own error codes (seed 002).
@@ -304,4 +307,28 @@ func certifactuDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	doc = model.Document{Provider: certifactuName, ID: model.Line(id, 80), Number: model.Line(rawText(r.SeriesNumber), 80)}
 	doc.Status, f = r.invoice()
 	return doc, f, true
+}
+
+// certifactuPage is the most invoices Certifactu lists at once (assumed endpoint).
+const certifactuPage = 100
+
+// certifactuOpen lists the rejected, then the pending invoices.
+func certifactuOpen(ctx context.Context, c *Client) ([][]byte, error) {
+	path := c.Path("invoices", "/v1/invoices")
+	var all [][]byte
+	for _, status := range []string{"rejected", "pending"} {
+		items, err := pages(ctx, c, 1, func(n int) string {
+			return fmt.Sprintf("%s?status=%s&page=%d&page_size=%d", path, status, n, certifactuPage)
+		}, envelope("total", certifactuPage))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+	}
+	return all, nil
+}
+
+// certifactuRead reads GET /v1/invoices/{id} (assumed endpoint).
+func certifactuRead(ctx context.Context, c *Client, id string) ([]byte, error) {
+	return getJSON(ctx, c, c.Path("invoices", "/v1/invoices")+"/"+pathID(id))
 }

@@ -3,6 +3,7 @@
 package poller
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -44,6 +45,13 @@ type dialect struct {
 	catalog map[string]model.Guidance // by code
 	// body decodes a response body. It must accept any bytes without panicking.
 	body func(status int, body []byte) finding
+	// document reads one document's JSON (a list item or a single read); ok is false
+	// when raw holds none. The finding is set when the document's state is a problem.
+	document func(raw []byte) (doc model.Document, f finding, ok bool)
+	// open lists the account's pending and rejected documents, every page, as raw JSON.
+	open func(ctx context.Context, c *Client) ([][]byte, error)
+	// read fetches one document by its ID; nil when the provider offers no such read.
+	read func(ctx context.Context, c *Client, id string) ([]byte, error)
 }
 
 var dialects = map[string]*dialect{}

@@ -2,7 +2,9 @@ package poller
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,7 +22,8 @@ import (
 //   - the FastAPI shapes of services built on Factus: {"detail": text} and
 //     {"detail":[{"loc","msg","type"}]}.
 func init() {
-	register(&dialect{name: "factus", catalog: factusCatalog, body: factusBody})
+	register(&dialect{name: "factus", catalog: factusCatalog, body: factusBody,
+		document: factusDocument, open: factusOpen, read: factusRead})
 }
 
 // factusCatalog is the guidance for every code a Factus response can carry: DIAN rule ids
@@ -395,4 +398,33 @@ func factusBillStatus(raw json.RawMessage) string {
 		return strconv.FormatInt(i, 10)
 	}
 	return n.String()
+}
+
+// factusOpen lists the bills not yet validated (filter[status]=0), ten a page: pending
+// ones and, with their "Rechazo" rules, rejected ones.
+func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
+	path := c.Path("bills", "/v1/bills")
+	return pages(ctx, c, 1, func(n int) string {
+		return fmt.Sprintf("%s?filter%%5Bstatus%%5D=0&page=%d", path, n)
+	}, func(body []byte, n int) ([][]byte, bool, error) {
+		var env struct {
+			Data struct {
+				Data       json.RawMessage `json:"data"`
+				Pagination struct {
+					CurrentPage int `json:"current_page"`
+					LastPage    int `json:"last_page"`
+				} `json:"pagination"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(body, &env); err != nil {
+			return nil, false, fmt.Errorf("malformed listing: %w", err)
+		}
+		items, err := rawItems(env.Data.Data)
+		return items, n < env.Data.Pagination.LastPage, err
+	})
+}
+
+// factusRead reads GET /v1/bills/show/{number}.
+func factusRead(ctx context.Context, c *Client, number string) ([]byte, error) {
+	return getJSON(ctx, c, c.Path("bill", "/v1/bills/show")+"/"+pathID(number))
 }

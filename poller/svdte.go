@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -14,7 +15,8 @@ import (
 const svdteName = "sv-dte"
 
 func init() {
-	register(&dialect{name: svdteName, catalog: svdteCatalog, body: svdteBody})
+	register(&dialect{name: svdteName, catalog: svdteCatalog, body: svdteBody,
+		document: svdteDocument, open: svdteOpen, read: svdteRead})
 }
 
 // The gateway gives its own errors no code, only a shape and a message. emitop names
@@ -310,4 +312,21 @@ func svdteDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 		doc.Status = model.StatusPending
 	}
 	return doc, f, true
+}
+
+// svdtePage is the most DTEs the gateway lists at once (assumed endpoint).
+const svdtePage = 50
+
+// svdteOpen lists the rejected DTEs. The Ministry answers an emission at once, so a DTE
+// is never pending for long: rejected ones are what needs an operator.
+func svdteOpen(ctx context.Context, c *Client) ([][]byte, error) {
+	path := c.Path("list", "/factura")
+	return pages(ctx, c, 1, func(n int) string {
+		return fmt.Sprintf("%s?estado=RECHAZADO&page=%d&pageSize=%d", path, n, svdtePage)
+	}, envelope("total", svdtePage))
+}
+
+// svdteRead reads GET /factura/{codigoGeneracion} (assumed endpoint).
+func svdteRead(ctx context.Context, c *Client, id string) ([]byte, error) {
+	return getJSON(ctx, c, c.Path("list", "/factura")+"/"+pathID(id))
 }

@@ -1,0 +1,190 @@
+package poller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"emitop/model"
+)
+
+// Item is one document as a provider listed or returned it.
+type Item struct {
+	Doc     model.Document
+	Problem *model.Problem // decoded from the document's state; nil when it carries none
+	Raw     []byte         // the document's JSON as the provider sent it
+}
+
+// ProblemError is a provider call that answered with a problem instead of what was asked.
+type ProblemError struct {
+	Method, Path string
+	Problem      model.Problem
+	Response     Response
+}
+
+func (e *ProblemError) Error() string {
+	p := e.Problem
+	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, p.Status, p.Class)
+	if p.Code != "" {
+		s += " " + p.Code
+	}
+	if p.HasWait {
+		s += fmt.Sprintf(" (wait %ds)", model.CeilSeconds(p.Wait))
+	}
+	return s
+}
+
+// ErrNoRead is returned by ReadDocument for a provider that has no single-document read.
+var ErrNoRead = errors.New("the provider offers no read of a single document")
+
+// OpenDocuments lists every pending and rejected document of the client's account.
+func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
+	d := dialects[c.account.Provider]
+	raws, err := d.open(withKind(ctx, kind), c)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]Item, 0, len(raws))
+	seen := make(map[string]bool, len(raws))
+	for _, raw := range raws {
+		it, ok := d.item(c.account.Name, raw)
+		if !ok || seen[it.Doc.ID] || it.Doc.Status == model.StatusAccepted || it.Doc.Status == model.StatusCancelled {
+			continue
+		}
+		seen[it.Doc.ID] = true
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// ReadDocument reads one document of the client's account by its ID.
+func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, error) {
+	d := dialects[c.account.Provider]
+	if d.read == nil {
+		return Item{}, ErrNoRead
+	}
+	raw, err := d.read(withKind(ctx, kind), c, id)
+	if err != nil {
+		return Item{}, err
+	}
+	it, ok := d.item(c.account.Name, raw)
+	if !ok {
+		return Item{}, fmt.Errorf("%s: document %s: the answer holds no document", c.account.Name, model.Line(id, 80))
+	}
+	return it, nil
+}
+
+// item turns one document's JSON into an Item of account.
+func (d *dialect) item(account string, raw []byte) (Item, bool) {
+	doc, f, ok := d.document(raw)
+	if !ok {
+		return Item{}, false
+	}
+	doc.Account, doc.Provider = account, d.name
+	it := Item{Doc: doc, Raw: raw}
+	if f.class != "" && f.class != model.ClassOK || f.code != "" && doc.Status == model.StatusRejected {
+		p := d.finish(Response{}, f)
+		it.Problem = &p
+	}
+	return it, true
+}
+
+type kindKey struct{}
+
+// withKind carries the kind of request (poll or write) down to the dialect's calls.
+func withKind(ctx context.Context, k Kind) context.Context {
+	return context.WithValue(ctx, kindKey{}, k)
+}
+
+func kindOf(ctx context.Context) Kind {
+	if k, ok := ctx.Value(kindKey{}).(Kind); ok {
+		return k
+	}
+	return Poll
+}
+
+// getJSON reads path and returns the body of a 2xx answer; any other answer is a
+// *ProblemError with the decoded problem.
+func getJSON(ctx context.Context, c *Client, path string) ([]byte, error) {
+	res, err := c.Do(ctx, kindOf(ctx), http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.Response.Status/100 != 2 {
+		p, _ := Decode(c.account.Provider, res.Response)
+		return nil, &ProblemError{Method: http.MethodGet, Path: stripQuery(path), Problem: p, Response: res.Response}
+	}
+	return res.Response.Body, nil
+}
+
+// maxPages bounds one listing: a provider whose total keeps growing cannot keep the
+// poller paging for ever.
+const maxPages = 200
+
+// pages reads a paged listing: page(n) is the path of page n (from first), and
+// split returns a page's items and whether more pages follow.
+func pages(ctx context.Context, c *Client, first int, page func(n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
+	var all [][]byte
+	for n := first; n < first+maxPages; n++ {
+		body, err := getJSON(ctx, c, page(n))
+		if err != nil {
+			return nil, err
+		}
+		items, more, err := split(body, n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(page(n)), err)
+		}
+		all = append(all, items...)
+		if !more || len(items) == 0 {
+			return all, nil
+		}
+	}
+	return all, nil
+}
+
+// envelope splits a page shaped {"data":[...], <total>: N}: more pages follow while the
+// items seen so far are fewer than the total.
+func envelope(totalKey string, perPage int) func(body []byte, n int) ([][]byte, bool, error) {
+	return func(body []byte, n int) ([][]byte, bool, error) {
+		var env map[string]json.RawMessage
+		if err := json.Unmarshal(body, &env); err != nil {
+			return nil, false, fmt.Errorf("malformed listing: %w", err)
+		}
+		items, err := rawItems(env["data"])
+		if err != nil {
+			return nil, false, err
+		}
+		var total int
+		if json.Unmarshal(env[totalKey], &total) != nil {
+			return items, len(items) == perPage, nil
+		}
+		return items, n*perPage < total, nil
+	}
+}
+
+// rawItems is the elements of a JSON array, each as its own bytes.
+func rawItems(raw json.RawMessage) ([][]byte, error) {
+	var list []json.RawMessage
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &list); err != nil {
+		return nil, fmt.Errorf("malformed listing: no list of documents")
+	}
+	out := make([][]byte, len(list))
+	for i, r := range list {
+		out[i] = r
+	}
+	return out, nil
+}
+
+// pathID escapes a document ID for a path segment: IDs come from providers, untrusted.
+func pathID(id string) string { return url.PathEscape(id) }
+
+// stripQuery drops a path's query: it may hold filters, never needed in a log.
+func stripQuery(path string) string {
+	p, _, _ := strings.Cut(path, "?")
+	return p
+}
