@@ -71,8 +71,9 @@ type Model struct {
 
 	seriesBusy, seriesAgain bool
 
-	screen, back screen
-	focus        panel
+	screen               screen
+	helpBack, detailBack screen // where esc goes from the help and from the detail
+	focus                panel
 	filter       filter
 
 	budgets budgets
@@ -304,9 +305,9 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		return m.quit()
 	case key.Matches(msg, k.Help):
 		if m.screen == screenHelp {
-			m.screen = m.back
+			m.screen = m.helpBack
 		} else {
-			m.back, m.screen = m.screen, screenHelp
+			m.helpBack, m.screen = m.screen, screenHelp
 		}
 		return nil
 	case key.Matches(msg, k.Command):
@@ -335,8 +336,10 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 // dashboard, and on the dashboard it clears the filter.
 func (m *Model) escape() tea.Cmd {
 	switch m.screen {
-	case screenHelp, screenDetail:
-		m.screen = m.back
+	case screenHelp:
+		m.screen = m.helpBack
+	case screenDetail:
+		m.screen = m.detailBack
 	case screenHistory:
 		m.screen = screenDashboard
 	case screenDashboard:
@@ -449,7 +452,7 @@ func (m *Model) documentOf(e *model.Event) model.Document {
 }
 
 func (m *Model) openDetail(d model.Document, from screen) tea.Cmd {
-	m.back, m.screen = from, screenDetail
+	m.detailBack, m.screen = from, screenDetail
 	m.detail.open(d)
 	m.detail.setSize(m.width, m.bodyHeight())
 	return fetchDocEvents(m.b, keyOf(&d))
@@ -550,7 +553,7 @@ func (m *Model) run(text string) tea.Cmd {
 		return nil
 	case "help":
 		if m.screen != screenHelp {
-			m.back, m.screen = m.screen, screenHelp
+			m.helpBack, m.screen = m.screen, screenHelp
 		}
 		return nil
 	case "quit":

@@ -234,7 +234,7 @@ func (b *budgets) renderRow(i int, selected bool) string {
 	if selected {
 		return b.st.selected.Render(clip(s.String(), b.width))
 	}
-	return s.String()
+	return clip(s.String(), b.width)
 }
 
 // lines renders the panel: a title, the column headers and the visible rows, h lines in all.

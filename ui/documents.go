@@ -127,12 +127,10 @@ func (d *documents) rebuild(keep docKey, had bool) {
 		d.view = append(d.view, i)
 	}
 	slices.SortStableFunc(d.view, func(a, b int) int {
-		c := compareDocs(d.all[a], d.all[b], d.sortCol)
+		c := cmp.Or(compareDocs(d.all[a], d.all[b], d.sortCol),
+			strings.Compare(d.all[a].Account, d.all[b].Account), strings.Compare(d.all[a].ID, d.all[b].ID))
 		if d.desc {
 			c = -c
-		}
-		if c == 0 {
-			c = cmp.Or(strings.Compare(d.all[a].Account, d.all[b].Account), strings.Compare(d.all[a].ID, d.all[b].ID))
 		}
 		return c
 	})
@@ -298,7 +296,7 @@ func (d *documents) renderRow(i int, selected bool) string {
 	if selected {
 		return d.st.selected.Render(clip(b.String(), d.width))
 	}
-	return b.String()
+	return clip(b.String(), d.width)
 }
 
 // lines renders the panel: a title, the column headers and the visible rows, h lines in all.

@@ -61,3 +61,27 @@ func waitFor(t *testing.T, tm *teatest.TestModel, text string) {
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return bytes.Contains(b, []byte(text)) },
 		teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
 }
+
+// TestQuitEndsSubscription presses q in a running program: it must end, and cancel its
+// snapshot subscription on the way out.
+func TestQuitEndsSubscription(t *testing.T) {
+	s, ev := fixture()
+	b := newMemBackend(s, ev)
+	tm := teatest.NewTestModel(t, New(b, Options{Now: fixedNow}),
+		teatest.WithInitialTermSize(80, 24),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ASCII)))
+	waitFor(t, tm, "SETP99")
+	tm.Send(press("q"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	b.mu.Lock()
+	ch := b.ch
+	b.mu.Unlock()
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("the subscription still delivers after quit")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the subscription was not cancelled")
+	}
+}

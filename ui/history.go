@@ -188,7 +188,7 @@ func (h *history) renderRow(i int, selected bool) string {
 	if selected {
 		return h.st.selected.Render(clip(b.String(), h.width))
 	}
-	return b.String()
+	return clip(b.String(), h.width)
 }
 
 // lines renders the screen in ht lines.
