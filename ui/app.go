@@ -74,7 +74,7 @@ type Model struct {
 	screen               screen
 	helpBack, detailBack screen // where esc goes from the help and from the detail
 	focus                panel
-	filter       filter
+	filter               filter
 
 	budgets budgets
 	docs    documents

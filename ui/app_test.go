@@ -69,9 +69,13 @@ func TestFrameFitsTerminal(t *testing.T) {
 			m = step(m, press("enter"))
 			return step(m, fetchEvents(b, eventRequest(m.filter))())
 		},
-		"help":   func(m Model, _ *memBackend) Model { return step(m, press("?")) },
-		"filter": func(m Model, _ *memBackend) Model { return step(m, append([]tea.Msg{press("/")}, typed("zzz-no-match")...)...) },
-		"error":  func(m Model, _ *memBackend) Model { return step(m, append(typed(":"+strings.Repeat("x", 300)), press("enter"))...) },
+		"help": func(m Model, _ *memBackend) Model { return step(m, press("?")) },
+		"filter": func(m Model, _ *memBackend) Model {
+			return step(m, append([]tea.Msg{press("/")}, typed("zzz-no-match")...)...)
+		},
+		"error": func(m Model, _ *memBackend) Model {
+			return step(m, append(typed(":"+strings.Repeat("x", 300)), press("enter"))...)
+		},
 	}
 	sizes := [][2]int{{40, 10}, {80, 24}, {100, 30}, {120, 40}, {160, 48}, {200, 60}, {250, 70}, {30, 5}}
 	for _, size := range sizes {
