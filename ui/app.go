@@ -86,7 +86,8 @@ type Model struct {
 	flash string
 	isErr bool
 
-	frame string
+	top, keysLine string // the header and the footer's key line, rendered when they change
+	frame         string
 }
 
 // New returns a dashboard reading from b.
@@ -202,6 +203,7 @@ func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 	}
 	m.docs.setDocuments(docs)
 	m.resize()
+	m.renderChrome()
 	return m.fetchSeries()
 }
 
@@ -231,6 +233,17 @@ func (m *Model) tick() {
 	m.budgets.tick(m.now)
 	m.docs.tick(m.now)
 	m.detail.tick(m.now)
+	m.renderChrome()
+}
+
+// renderChrome renders the header and the key line; they change with the clock, a
+// snapshot, the size or the styles, not with a cursor move.
+func (m *Model) renderChrome() {
+	if m.width <= 0 {
+		return
+	}
+	m.top = header(m.st, m.opts, m.snap, m.now, m.width)
+	m.keysLine = clip(m.help.ShortHelpView(m.keys.ShortHelp()), m.width)
 }
 
 // restyle rebuilds the styles after the profile, NO_COLOR or the background changed.
@@ -248,6 +261,7 @@ func (m *Model) restyle() {
 		Cursor:  textinput.CursorStyle{Color: lipgloss.NoColor{}, Shape: tea.CursorBlock},
 	}
 	m.input.SetStyles(is)
+	m.renderChrome()
 }
 
 // bodyHeight is the rows between the header and the two footer lines.
@@ -274,6 +288,7 @@ func (m *Model) resize() {
 	m.history.setSize(m.width, m.bodyHeight())
 	m.help.SetWidth(m.width)
 	m.input.SetWidth(max(1, m.width-3))
+	m.renderChrome()
 }
 
 // say shows a one-line message in the footer until the next key.
@@ -619,7 +634,7 @@ func (m *Model) compose() {
 		return
 	}
 	lines := make([]string, 0, h)
-	lines = append(lines, header(m.st, m.opts, m.snap, m.now, w))
+	lines = append(lines, m.top)
 	body := m.bodyHeight()
 	switch m.screen {
 	case screenDashboard:
@@ -633,7 +648,7 @@ func (m *Model) compose() {
 	case screenHelp:
 		lines = append(lines, m.helpLines(body)...)
 	}
-	lines = append(lines, m.statusLine(), clip(m.help.ShortHelpView(m.keys.ShortHelp()), w))
+	lines = append(lines, m.statusLine(), m.keysLine)
 	m.frame = strings.Join(lines, "\n")
 }
 

@@ -126,9 +126,12 @@ func (d *documents) rebuild(keep docKey, had bool) {
 		}
 		d.view = append(d.view, i)
 	}
-	slices.SortStableFunc(d.view, func(a, b int) int {
-		c := cmp.Or(compareDocs(d.all[a], d.all[b], d.sortCol),
-			strings.Compare(d.all[a].Account, d.all[b].Account), strings.Compare(d.all[a].ID, d.all[b].ID))
+	slices.SortFunc(d.view, func(a, b int) int {
+		x, y := d.all[a], d.all[b]
+		c := compareDocs(x, y, d.sortCol)
+		if c == 0 {
+			c = cmp.Or(strings.Compare(x.Account, y.Account), strings.Compare(x.ID, y.ID))
+		}
 		if d.desc {
 			c = -c
 		}
