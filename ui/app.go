@@ -1,0 +1,686 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/textinput"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"emitop/model"
+)
+
+// screen is what fills the body of the terminal.
+type screen int
+
+const (
+	screenDashboard screen = iota
+	screenDetail
+	screenHistory
+	screenHelp
+)
+
+// panel is a part of the dashboard that can hold the focus.
+type panel int
+
+const (
+	panelBudgets panel = iota
+	panelDocuments
+)
+
+// inputMode is what the footer's text input is for.
+type inputMode int
+
+const (
+	inputNone inputMode = iota
+	inputFilter
+	inputCommand
+)
+
+// Minimum terminal size the dashboard lays itself out for.
+const (
+	minWidth  = 40
+	minHeight = 10
+)
+
+// Model is the dashboard's root model: it routes messages to the screens and panels and
+// composes the frame. It implements tea.Model.
+type Model struct {
+	b    Backend
+	opts Options
+	keys keyMap
+	help help.Model
+
+	st      *styles
+	profile colorprofile.Profile
+	noColor bool
+	dark    bool
+
+	width, height int
+	now           time.Time
+	tickGen       int
+
+	snapshots <-chan model.Snapshot
+	cancel    func()
+	snap      *model.Snapshot
+
+	seriesBusy, seriesAgain bool
+
+	screen               screen
+	helpBack, detailBack screen // where esc goes from the help and from the detail
+	focus                panel
+	filter               filter
+
+	budgets budgets
+	docs    documents
+	detail  detail
+	history history
+
+	input textinput.Model
+	mode  inputMode
+	flash string
+	isErr bool
+
+	top, keysLine string // the header and the footer's key line, rendered when they change
+	frame         string
+}
+
+// New returns a dashboard reading from b.
+func New(b Backend, opts Options) Model {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	st := newStyles(colorprofile.ANSI, false, true)
+	m := Model{
+		b: b, opts: opts, keys: defaultKeys(), help: help.New(),
+		st: st, profile: colorprofile.ANSI, dark: true,
+		now: opts.Now(), tickGen: 1,
+		focus:   panelDocuments,
+		budgets: newBudgets(st), docs: newDocuments(st), detail: newDetail(st), history: newHistory(st),
+		input: textinput.New(),
+	}
+	m.restyle()
+	m.tick()
+	return m
+}
+
+// Init subscribes to snapshots, starts the clock and asks the terminal for its background.
+func (m Model) Init() tea.Cmd {
+	return tea.Batch(subscribe(m.b), tick(m.tickGen), tea.RequestBackgroundColor)
+}
+
+// View joins the frame composed by the last Update.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.frame)
+	v.AltScreen = true
+	v.MouseMode = tea.MouseModeCellMotion
+	v.WindowTitle = "emitop"
+	return v
+}
+
+// Update handles one message and composes the next frame.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	cmd := m.update(msg)
+	m.compose()
+	return m, cmd
+}
+
+func (m *Model) update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.resize()
+	case tea.ColorProfileMsg:
+		m.profile = msg.Profile
+		m.restyle()
+	case tea.EnvMsg:
+		m.noColor = msg.Getenv("NO_COLOR") != ""
+		m.restyle()
+	case tea.BackgroundColorMsg:
+		m.dark = msg.IsDark()
+		m.restyle()
+	case tickMsg:
+		if msg.gen != m.tickGen {
+			return nil
+		}
+		m.tick()
+		return tick(m.tickGen)
+	case subscribedMsg:
+		m.snapshots, m.cancel = msg.snapshots, msg.cancel
+		return next(m.snapshots)
+	case snapshotMsg:
+		cmd := m.setSnapshot(msg.snap)
+		if m.snapshots != nil {
+			cmd = tea.Batch(cmd, next(m.snapshots))
+		}
+		return cmd
+	case closedMsg:
+		m.say("the poller stopped; data is no longer updated", true)
+	case seriesMsg:
+		m.budgets.setSeries(msg.series)
+		if msg.err != nil {
+			m.say(msg.err.Error(), true)
+		}
+		m.seriesBusy = false
+		if m.seriesAgain {
+			return m.fetchSeries()
+		}
+	case docEventsMsg:
+		if m.detail.doc.Account == msg.key.account && m.detail.doc.ID == msg.key.id {
+			m.detail.setEvents(msg.events, msg.err)
+		}
+	case historyMsg:
+		if msg.req == eventRequest(m.filter) {
+			m.history.setEvents(msg.events, msg.err)
+			m.history.setFilter(m.filter)
+		}
+	case tea.MouseWheelMsg:
+		m.wheel(msg.Mouse())
+	case tea.KeyPressMsg:
+		return m.key(msg)
+	}
+	return nil
+}
+
+// setSnapshot takes a new snapshot and asks for the sparklines that go with it.
+func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
+	m.snap = &s
+	m.budgets.setAccounts(s.Accounts)
+	n := 0
+	for i := range s.Accounts {
+		n += len(s.Accounts[i].Documents)
+	}
+	docs := make([]*model.Document, 0, n)
+	for i := range s.Accounts {
+		for j := range s.Accounts[i].Documents {
+			docs = append(docs, &s.Accounts[i].Documents[j])
+		}
+	}
+	m.docs.setDocuments(docs)
+	m.resize()
+	m.renderChrome()
+	return m.fetchSeries()
+}
+
+func (m *Model) fetchSeries() tea.Cmd {
+	if m.seriesBusy {
+		m.seriesAgain = true
+		return nil
+	}
+	if m.snap == nil {
+		return nil
+	}
+	var keys []seriesKey
+	for _, a := range m.snap.Accounts {
+		for _, w := range a.Windows {
+			keys = append(keys, seriesKey{a.Account.Name, w.Name})
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	m.seriesBusy, m.seriesAgain = true, false
+	return fetchSeries(m.b, keys)
+}
+
+func (m *Model) tick() {
+	m.now = m.opts.Now()
+	m.budgets.tick(m.now)
+	m.docs.tick(m.now)
+	m.detail.tick(m.now)
+	m.renderChrome()
+}
+
+// renderChrome renders the header and the key line; they change with the clock, a
+// snapshot, the size or the styles, not with a cursor move.
+func (m *Model) renderChrome() {
+	if m.width <= 0 {
+		return
+	}
+	m.top = header(m.st, m.opts, m.snap, m.now, m.width)
+	m.keysLine = clip(m.help.ShortHelpView(m.keys.ShortHelp()), m.width)
+}
+
+// restyle rebuilds the styles after the profile, NO_COLOR or the background changed.
+func (m *Model) restyle() {
+	st := newStyles(m.profile, m.noColor, m.dark)
+	m.st = st
+	m.budgets.restyle(st)
+	m.docs.restyle(st)
+	m.detail.restyle(st)
+	m.history.restyle(st)
+	m.help.Styles = st.help
+	is := textinput.Styles{
+		Focused: textinput.StyleState{Prompt: st.bold, Text: lipgloss.NewStyle(), Placeholder: st.dim, Suggestion: st.dim},
+		Blurred: textinput.StyleState{Prompt: st.dim, Text: st.dim, Placeholder: st.dim, Suggestion: st.dim},
+		Cursor:  textinput.CursorStyle{Color: lipgloss.NoColor{}, Shape: tea.CursorBlock},
+	}
+	m.input.SetStyles(is)
+	m.renderChrome()
+}
+
+// bodyHeight is the rows between the header and the two footer lines.
+func (m *Model) bodyHeight() int { return max(0, m.height-3) }
+
+// split divides the dashboard's body between budgets and documents.
+func (m *Model) split() (budgetsH, docsH int) {
+	body := m.bodyHeight()
+	want := 2 + max(1, len(m.budgets.items))
+	budgetsH = min(want, max(4, body*2/5))
+	budgetsH = max(0, min(budgetsH, body-5))
+	return budgetsH, body - budgetsH
+}
+
+// resize lays every screen out for the terminal's size.
+func (m *Model) resize() {
+	if m.width <= 0 || m.height <= 0 {
+		return
+	}
+	bh, dh := m.split()
+	m.budgets.setSize(m.width, bh)
+	m.docs.setSize(m.width, dh)
+	m.detail.setSize(m.width, m.bodyHeight())
+	m.history.setSize(m.width, m.bodyHeight())
+	m.help.SetWidth(m.width)
+	m.input.SetWidth(max(1, m.width-3))
+	m.renderChrome()
+}
+
+// say shows a one-line message in the footer until the next key.
+func (m *Model) say(s string, isErr bool) {
+	m.flash, m.isErr = model.Line(s, 0), isErr
+}
+
+func (m *Model) quit() tea.Cmd {
+	m.tickGen++ // any tick still in flight is dropped
+	if m.cancel != nil {
+		cancel := m.cancel
+		return tea.Sequence(func() tea.Msg { cancel(); return nil }, tea.Quit)
+	}
+	return tea.Quit
+}
+
+// key routes a key press: the text input first, then global keys, then the screen.
+func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
+	if msg.String() == "ctrl+c" {
+		return m.quit()
+	}
+	if m.mode != inputNone {
+		return m.inputKey(msg)
+	}
+	m.flash = ""
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Quit):
+		return m.quit()
+	case key.Matches(msg, k.Help):
+		if m.screen == screenHelp {
+			m.screen = m.helpBack
+		} else {
+			m.helpBack, m.screen = m.screen, screenHelp
+		}
+		return nil
+	case key.Matches(msg, k.Command):
+		return m.openInput(inputCommand, ":", "")
+	case key.Matches(msg, k.Filter) && (m.screen == screenDashboard || m.screen == screenHistory):
+		m.focus = panelDocuments
+		return m.openInput(inputFilter, "/", m.filter.text)
+	case key.Matches(msg, k.Refresh):
+		m.say("refresh requested", false)
+		return refresh(m.b)
+	case key.Matches(msg, k.Back):
+		return m.escape()
+	}
+	switch m.screen {
+	case screenDashboard:
+		return m.dashboardKey(msg)
+	case screenDetail:
+		m.detailKey(msg)
+	case screenHistory:
+		return m.historyKey(msg)
+	}
+	return nil
+}
+
+// escape goes back one level: help or detail to where they came from, history to the
+// dashboard, and on the dashboard it clears the filter.
+func (m *Model) escape() tea.Cmd {
+	switch m.screen {
+	case screenHelp:
+		m.screen = m.helpBack
+	case screenDetail:
+		m.screen = m.detailBack
+	case screenHistory:
+		m.screen = screenDashboard
+	case screenDashboard:
+		if !m.filter.empty() {
+			m.setFilter(filter{})
+			m.say("filter cleared", false)
+		}
+	}
+	return nil
+}
+
+// navigate applies a movement key to a list; it reports whether the key was one.
+func (m *Model) navigate(msg tea.KeyPressMsg, r *rows) bool {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Up):
+		r.move(-1)
+	case key.Matches(msg, k.Down):
+		r.move(1)
+	case key.Matches(msg, k.Top):
+		r.jump(0)
+	case key.Matches(msg, k.Bottom):
+		r.jump(r.n - 1)
+	case key.Matches(msg, k.PageUp):
+		r.move(-r.page())
+	case key.Matches(msg, k.PageDown):
+		r.move(r.page())
+	default:
+		return false
+	}
+	return true
+}
+
+func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
+	k := m.keys
+	switch {
+	case key.Matches(msg, k.Tab):
+		m.focus = 1 - m.focus
+	case key.Matches(msg, k.Sort):
+		m.docs.cycleSort()
+	case key.Matches(msg, k.SortDir):
+		m.docs.flipSort()
+	case key.Matches(msg, k.Enter):
+		if m.focus == panelBudgets {
+			if name, ok := m.budgets.selectedAccount(); ok {
+				f := m.filter
+				f.account = name
+				m.setFilter(f)
+				m.focus = panelDocuments
+			}
+			return nil
+		}
+		if d, ok := m.docs.selected(); ok {
+			return m.openDetail(*d, screenDashboard)
+		}
+	case m.focus == panelBudgets:
+		m.navigate(msg, &m.budgets.list)
+	default:
+		m.navigate(msg, &m.docs.list)
+	}
+	return nil
+}
+
+func (m *Model) detailKey(msg tea.KeyPressMsg) {
+	k, vp := m.keys, &m.detail.vp
+	switch {
+	case key.Matches(msg, k.Up):
+		vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		vp.ScrollDown(1)
+	case key.Matches(msg, k.Top):
+		vp.GotoTop()
+	case key.Matches(msg, k.Bottom):
+		vp.GotoBottom()
+	case key.Matches(msg, k.PageUp):
+		vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		vp.PageDown()
+	}
+}
+
+func (m *Model) historyKey(msg tea.KeyPressMsg) tea.Cmd {
+	if key.Matches(msg, m.keys.Enter) {
+		if e, ok := m.history.selected(); ok {
+			return m.openDetail(m.documentOf(e), screenHistory)
+		}
+		return nil
+	}
+	m.navigate(msg, &m.history.list)
+	return nil
+}
+
+// documentOf finds an event's document in the current snapshot, or describes it from the
+// event when it is no longer pending or rejected.
+func (m *Model) documentOf(e *model.Event) model.Document {
+	if m.snap != nil {
+		for _, a := range m.snap.Accounts {
+			if a.Account.Name != e.Account {
+				continue
+			}
+			for _, d := range a.Documents {
+				if d.ID == e.DocID {
+					return d
+				}
+			}
+		}
+	}
+	return model.Document{Account: e.Account, Provider: e.Provider, ID: e.DocID, Number: e.Number,
+		Status: e.Status, Problem: e.Problem, FirstSeen: e.At, Changed: e.At}
+}
+
+func (m *Model) openDetail(d model.Document, from screen) tea.Cmd {
+	m.detailBack, m.screen = from, screenDetail
+	m.detail.open(d)
+	m.detail.setSize(m.width, m.bodyHeight())
+	return fetchDocEvents(m.b, keyOf(&d))
+}
+
+func (m *Model) openHistory() tea.Cmd {
+	m.screen = screenHistory
+	m.history.load()
+	return fetchEvents(m.b, eventRequest(m.filter))
+}
+
+// setFilter applies a filter to the documents and the history, reloading the history when
+// the query it needs changed.
+func (m *Model) setFilter(f filter) tea.Cmd {
+	reload := eventRequest(f) != eventRequest(m.filter)
+	m.filter = f
+	m.docs.setFilter(f)
+	m.history.setFilter(f)
+	if reload && m.screen == screenHistory {
+		return m.openHistory()
+	}
+	return nil
+}
+
+func (m *Model) openInput(mode inputMode, prompt, value string) tea.Cmd {
+	m.mode = mode
+	m.input.Prompt = prompt
+	m.input.SetValue(value)
+	m.input.CursorEnd()
+	return m.input.Focus()
+}
+
+func (m *Model) closeInput() {
+	m.mode = inputNone
+	m.input.Blur()
+	m.input.SetValue("")
+}
+
+// inputKey handles a key while the filter or command line is open.
+func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
+	switch msg.String() {
+	case "esc":
+		if m.mode == inputFilter {
+			f := m.filter
+			f.text = ""
+			m.setFilter(f)
+		}
+		m.closeInput()
+		return nil
+	case "enter":
+		mode, text := m.mode, m.input.Value()
+		m.closeInput()
+		if mode == inputCommand {
+			return m.run(text)
+		}
+		return nil
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(msg)
+	if m.mode == inputFilter {
+		f := m.filter
+		f.text = strings.ToLower(strings.TrimSpace(m.input.Value()))
+		if f != m.filter {
+			return tea.Batch(cmd, m.setFilter(f))
+		}
+	}
+	return cmd
+}
+
+// run executes a `:` command; an error shows on one line in the footer.
+func (m *Model) run(text string) tea.Cmd {
+	inv, err := parseCommand(text)
+	if err != nil {
+		m.say(err.Error(), true)
+		return nil
+	}
+	f := m.filter
+	switch inv.name {
+	case "rejected":
+		f.status = model.StatusRejected
+	case "pending":
+		f.status = model.StatusPending
+	case "account":
+		if !m.hasAccount(inv.arg) {
+			m.say(fmt.Sprintf("no account named %q", model.Line(inv.arg, 30)), true)
+			return nil
+		}
+		f.account = inv.arg
+	case "provider":
+		f.provider = inv.arg
+	case "all":
+		f = filter{}
+	case "history":
+		m.setFilter(f)
+		return m.openHistory()
+	case "dashboard":
+		m.screen = screenDashboard
+		return nil
+	case "help":
+		if m.screen != screenHelp {
+			m.helpBack, m.screen = m.screen, screenHelp
+		}
+		return nil
+	case "quit":
+		return m.quit()
+	}
+	if m.screen != screenHistory {
+		m.screen = screenDashboard
+		m.focus = panelDocuments
+	}
+	return m.setFilter(f)
+}
+
+func (m *Model) hasAccount(name string) bool {
+	if m.snap == nil {
+		return false
+	}
+	for _, a := range m.snap.Accounts {
+		if a.Account.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// wheelStep is how many rows one wheel notch scrolls.
+const wheelStep = 3
+
+// wheel scrolls what is under the mouse.
+func (m *Model) wheel(ms tea.Mouse) {
+	step := wheelStep
+	switch ms.Button {
+	case tea.MouseWheelUp:
+		step = -step
+	case tea.MouseWheelDown:
+	default:
+		return
+	}
+	switch m.screen {
+	case screenDashboard:
+		bh, _ := m.split()
+		if ms.Y >= 1 && ms.Y < 1+bh {
+			m.budgets.list.move(step)
+		} else {
+			m.docs.list.move(step)
+		}
+	case screenDetail:
+		m.detail.scroll(step)
+	case screenHistory:
+		m.history.list.move(step)
+	}
+}
+
+// compose renders the frame View returns: the header, the screen and the footer, every line
+// no wider than the terminal.
+func (m *Model) compose() {
+	w, h := m.width, m.height
+	if w <= 0 || h <= 0 {
+		m.frame = ""
+		return
+	}
+	if w < minWidth || h < minHeight {
+		m.frame = clip(fmt.Sprintf("terminal too small: %d×%d, need %d×%d", w, h, minWidth, minHeight), w)
+		return
+	}
+	lines := make([]string, 0, h)
+	lines = append(lines, m.top)
+	body := m.bodyHeight()
+	switch m.screen {
+	case screenDashboard:
+		bh, dh := m.split()
+		lines = append(lines, m.budgets.lines(bh, m.focus == panelBudgets)...)
+		lines = append(lines, m.docs.lines(dh, m.focus == panelDocuments)...)
+	case screenDetail:
+		lines = append(lines, m.detail.lines(body)...)
+	case screenHistory:
+		lines = append(lines, m.history.lines(body)...)
+	case screenHelp:
+		lines = append(lines, m.helpLines(body)...)
+	}
+	lines = append(lines, m.statusLine(), m.keysLine)
+	m.frame = strings.Join(lines, "\n")
+}
+
+// statusLine is the footer's first line: the open input, a message, or the active filter.
+func (m *Model) statusLine() string {
+	switch {
+	case m.mode != inputNone:
+		return clip(m.input.View(), m.width)
+	case m.flash != "" && m.isErr:
+		return clip(m.st.errText.Render("error: "+m.flash), m.width)
+	case m.flash != "":
+		return clip(m.flash, m.width)
+	case !m.filter.empty():
+		return clip("filter: "+m.filter.String()+m.st.dim.Render("  (esc clears)"), m.width)
+	}
+	return ""
+}
+
+// helpLines is the help screen, generated from the key bindings and the command table.
+func (m *Model) helpLines(h int) []string {
+	out := []string{panelTitle(m.st, "Keys", true, m.width)}
+	for _, l := range strings.Split(m.help.FullHelpView(m.keys.FullHelp()), "\n") {
+		out = append(out, clip("  "+l, m.width))
+	}
+	out = append(out, "", panelTitle(m.st, "Commands (type : then the command; any unique prefix works)", true, m.width))
+	for _, c := range commands {
+		name := ":" + c.name
+		if c.arg != "" {
+			name += " " + c.arg
+		}
+		out = append(out, clip(fmt.Sprintf("  %s %s", m.st.bold.Render(fmt.Sprintf("%-16s", name)), c.about), m.width))
+	}
+	out = append(out, "", clip(m.st.dim.Render("  Thresholds: OK, LOW (under 20% left), OUT (none left), ? (unknown). STALE: data older than the poll interval."), m.width))
+	return pad(out, h)
+}

@@ -1,0 +1,500 @@
+package ui
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/ansi"
+
+	"emitop/model"
+)
+
+// loaded is a dashboard with the fixture's snapshot, sparklines and size applied.
+func loaded(t *testing.T, w, h int, extra ...tea.Msg) (Model, *memBackend) {
+	t.Helper()
+	s, ev := fixture()
+	b := newMemBackend(s, ev)
+	m := New(b, Options{Now: fixedNow, Env: "prod", Demo: true, Operator: "local"})
+	m = step(m, tea.ColorProfileMsg{Profile: colorprofile.ASCII}, tea.WindowSizeMsg{Width: w, Height: h}, snapshotMsg{s})
+	var keys []seriesKey
+	for _, a := range s.Accounts {
+		for _, win := range a.Windows {
+			keys = append(keys, seriesKey{a.Account.Name, win.Name})
+		}
+	}
+	m = step(m, fetchSeries(b, keys)())
+	return step(m, extra...), b
+}
+
+func frame(m Model) string { return m.View().Content }
+
+// selectedDoc is the number of the document under the cursor.
+func selectedDoc(t *testing.T, m Model) string {
+	t.Helper()
+	d, ok := m.docs.selected()
+	if !ok {
+		t.Fatal("no document selected")
+	}
+	return d.Number
+}
+
+func visibleNumbers(m Model) []string {
+	var out []string
+	for _, i := range m.docs.view {
+		out = append(out, m.docs.all[i].Number)
+	}
+	return out
+}
+
+// TestFrameFitsTerminal renders every screen at sizes from the minimum to 250×70, in the
+// richest colour profile, and checks that no line is wider than the terminal and that the
+// frame has exactly its height.
+func TestFrameFitsTerminal(t *testing.T) {
+	s, ev := fixture()
+	screens := map[string]func(m Model, b *memBackend) Model{
+		"dashboard": func(m Model, _ *memBackend) Model { return m },
+		"budgets":   func(m Model, _ *memBackend) Model { return step(m, press("tab"), press("G")) },
+		"detail": func(m Model, b *memBackend) Model {
+			m = step(m, press("G"), press("enter"))
+			d := m.detail.doc
+			return step(m, fetchDocEvents(b, keyOf(&d))(), press("pgdown"))
+		},
+		"history": func(m Model, b *memBackend) Model {
+			m = step(m, typed(":history")...)
+			m = step(m, press("enter"))
+			return step(m, fetchEvents(b, eventRequest(m.filter))())
+		},
+		"help": func(m Model, _ *memBackend) Model { return step(m, press("?")) },
+		"filter": func(m Model, _ *memBackend) Model {
+			return step(m, append([]tea.Msg{press("/")}, typed("zzz-no-match")...)...)
+		},
+		"error": func(m Model, _ *memBackend) Model {
+			return step(m, append(typed(":"+strings.Repeat("x", 300)), press("enter"))...)
+		},
+	}
+	sizes := [][2]int{{40, 10}, {80, 24}, {100, 30}, {120, 40}, {160, 48}, {200, 60}, {250, 70}, {30, 5}}
+	for _, size := range sizes {
+		for name, show := range screens {
+			b := newMemBackend(s, ev)
+			m := New(b, Options{Now: fixedNow, Env: "a-very-long-environment-name", Demo: true, ReadOnly: true, Operator: "operator-with-a-long-name"})
+			m = step(m, tea.ColorProfileMsg{Profile: colorprofile.TrueColor}, tea.WindowSizeMsg{Width: size[0], Height: size[1]}, snapshotMsg{s})
+			m = show(m, b)
+			lines := strings.Split(frame(m), "\n")
+			if size[0] >= minWidth && size[1] >= minHeight && len(lines) != size[1] {
+				t.Errorf("%s at %dx%d: %d lines", name, size[0], size[1], len(lines))
+			}
+			for i, l := range lines {
+				if w := ansi.StringWidth(l); w > size[0] {
+					t.Errorf("%s at %dx%d: line %d is %d wide: %q", name, size[0], size[1], i, w, ansi.Strip(l))
+				}
+			}
+		}
+	}
+}
+
+var sgr = regexp.MustCompile(`\x1b\[([0-9;:]*)m`)
+
+// colourParams returns the colour parameters of every SGR sequence in s.
+func colourParams(s string) []string {
+	var out []string
+	for _, m := range sgr.FindAllStringSubmatch(s, -1) {
+		ps := strings.FieldsFunc(m[1], func(r rune) bool { return r == ';' || r == ':' })
+		for i := 0; i < len(ps); i++ {
+			var n int
+			fmt.Sscan(ps[i], &n)
+			if (n >= 30 && n <= 49) || (n >= 90 && n <= 107) {
+				out = append(out, m[1])
+				break
+			}
+		}
+	}
+	return out
+}
+
+func TestNoColorAnyValue(t *testing.T) {
+	for _, v := range []string{"1", "yes", "0", "false"} {
+		m, _ := loaded(t, 160, 48, tea.ColorProfileMsg{Profile: colorprofile.TrueColor}, tea.EnvMsg{"NO_COLOR=" + v})
+		f := frame(m)
+		if c := colourParams(f); len(c) > 0 {
+			t.Errorf("NO_COLOR=%s: colours %v", v, c)
+		}
+		for _, marker := range []string{" OK ", " LOW ", " OUT ", "STALE 3m", "1 STALE", "› "} {
+			if !strings.Contains(ansi.Strip(f), marker) {
+				t.Errorf("NO_COLOR=%s: marker %q missing", v, marker)
+			}
+		}
+	}
+	m, _ := loaded(t, 160, 48, tea.ColorProfileMsg{Profile: colorprofile.TrueColor}, tea.EnvMsg{"NO_COLOR="})
+	if len(colourParams(frame(m))) == 0 {
+		t.Error("an empty NO_COLOR disabled colour")
+	}
+}
+
+func TestColourProfiles(t *testing.T) {
+	ansiOnly := regexp.MustCompile(`[34]8;[25]`)
+	m, _ := loaded(t, 160, 48, tea.ColorProfileMsg{Profile: colorprofile.ANSI})
+	f := frame(m)
+	if len(colourParams(f)) == 0 || ansiOnly.MatchString(f) {
+		t.Errorf("ANSI profile: want basic colours only, got %v", colourParams(f))
+	}
+	for _, dark := range []bool{true, false} {
+		bg := tea.BackgroundColorMsg{Color: ansi.BasicColor(0)}
+		if !dark {
+			bg = tea.BackgroundColorMsg{Color: ansi.BasicColor(15)}
+		}
+		m, _ = loaded(t, 160, 48, tea.ColorProfileMsg{Profile: colorprofile.TrueColor}, bg)
+		if !strings.Contains(frame(m), "38;2;") {
+			t.Errorf("true colour (dark %v): no 24-bit colour", dark)
+		}
+		if m.dark != dark {
+			t.Errorf("background: dark = %v, want %v", m.dark, dark)
+		}
+	}
+	m, _ = loaded(t, 160, 48)
+	if c := colourParams(frame(m)); len(c) > 0 {
+		t.Errorf("ASCII profile: colours %v", c)
+	}
+}
+
+func TestProviderTextSanitized(t *testing.T) {
+	m, b := loaded(t, 200, 60)
+	f := frame(m)
+	for _, bad := range []string{"\r", "\x1b[8m", "\u202e"} {
+		if strings.Contains(f, bad) {
+			t.Errorf("dashboard shows %q", bad)
+		}
+	}
+	if !strings.Contains(f, "REJECTED␍ACCEPTED") {
+		t.Error("the hostile message is not shown made visible")
+	}
+	m = step(m, typed("/F2026")...)
+	m = step(m, press("enter"), press("enter"))
+	m = step(m, fetchDocEvents(b, docKey{"certi-es", "F2026-7"})())
+	if f := frame(m); strings.Contains(f, "\r") || strings.Contains(f, "\u202e") || !strings.Contains(f, "502 Bad Gateway") {
+		t.Errorf("detail: %q", ansi.Strip(f))
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	cases := []struct {
+		in, name, arg, err string
+	}{
+		{"rejected", "rejected", "", ""},
+		{" rej ", "rejected", "", ""},
+		{"pending", "pending", "", ""},
+		{"account sv-main", "account", "sv-main", ""},
+		{"acc sv-main", "account", "sv-main", ""},
+		{"provider factus", "provider", "factus", ""},
+		{"history", "history", "", ""},
+		{"all", "all", "", ""},
+		{"q", "quit", "", ""},
+		{"HISTORY", "history", "", ""},
+		{"", "", "", "empty command"},
+		{"frobnicate", "", "", `unknown command "frobnicate" (try :help)`},
+		{"a", "", "", `ambiguous command "a"`},
+		{"account", "", "", "usage: :account NAME"},
+		{"account a b", "", "", "usage: :account NAME"},
+		{"rejected now", "", "", ":rejected takes no argument"},
+		{"provider acme", "", "", `unknown provider "acme" (one of alegra, sv-dte, certifactu, factus, alforse)`},
+		{"bad\x1b[31mcmd", "", "", `unknown command "badcmd" (try :help)`},
+	}
+	for _, c := range cases {
+		inv, err := parseCommand(c.in)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != c.err || inv.name != c.name || inv.arg != c.arg {
+			t.Errorf("parseCommand(%q) = %+v, %q; want %s %s, %q", c.in, inv, got, c.name, c.arg, c.err)
+		}
+	}
+}
+
+func runCommand(m Model, text string) Model {
+	m = step(m, typed(":"+text)...)
+	return step(m, press("enter"))
+}
+
+func TestCommandsFilter(t *testing.T) {
+	m, _ := loaded(t, 120, 40)
+	cases := []struct {
+		cmd  string
+		want []string
+		err  string
+	}{
+		{"rejected", []string{"FE-981", "DTE-01-0000001", "SETP990000002"}, ""},
+		{"account sv-main", []string{"DTE-01-0000001"}, ""},
+		{"all", []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002"}, ""},
+		{"pending", []string{"DTE-01-0000002", "F2026/7"}, ""},
+		{"provider certifactu", []string{"F2026/7"}, ""},
+		{"account nobody", []string{"F2026/7"}, `no account named "nobody"`},
+		{"nonsense", []string{"F2026/7"}, `unknown command "nonsense" (try :help)`},
+		{"all", []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002"}, ""},
+	}
+	for _, c := range cases {
+		m = runCommand(m, c.cmd)
+		if got := visibleNumbers(m); strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf(":%s shows %v, want %v", c.cmd, got, c.want)
+		}
+		status := ansi.Strip(strings.Split(frame(m), "\n")[38])
+		if c.err != "" && !strings.Contains(status, "error: "+c.err) {
+			t.Errorf(":%s: status line %q, want error %q", c.cmd, status, c.err)
+		}
+		if c.err == "" && strings.Contains(status, "error") {
+			t.Errorf(":%s: unexpected error %q", c.cmd, status)
+		}
+	}
+}
+
+func TestTextFilter(t *testing.T) {
+	m, _ := loaded(t, 120, 40)
+	m = step(m, press("/"))
+	m = step(m, typed("REGLA")...)
+	if got := visibleNumbers(m); len(got) != 1 || got[0] != "SETP990000002" {
+		t.Fatalf("filter regla shows %v", got)
+	}
+	if m.mode != inputFilter {
+		t.Fatal("filter input closed while typing")
+	}
+	m = step(m, press("q")) // typed into the filter, not a quit
+	if m.filter.text != "reglaq" || len(m.docs.view) != 0 {
+		t.Fatalf("filter %q shows %d", m.filter.text, len(m.docs.view))
+	}
+	m = step(m, press("esc"))
+	if m.mode != inputNone || !m.filter.empty() || len(m.docs.view) != 5 {
+		t.Fatalf("esc left filter %+v, %d shown", m.filter, len(m.docs.view))
+	}
+	m = step(m, press("/"))
+	m = step(m, typed("fix")...)
+	m = step(m, press("enter"))
+	if m.mode != inputNone || m.filter.text != "fix" || len(m.docs.view) != 1 {
+		t.Fatalf("enter kept filter %q with %d shown", m.filter.text, len(m.docs.view))
+	}
+	if !strings.Contains(frame(m), `filter: "fix"`) {
+		t.Error("the active filter is not shown")
+	}
+	m = step(m, press("esc"))
+	if !m.filter.empty() {
+		t.Fatal("esc on the dashboard did not clear the filter")
+	}
+}
+
+func TestSort(t *testing.T) {
+	m, _ := loaded(t, 120, 40)
+	byAge := []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002"}
+	if got := visibleNumbers(m); strings.Join(got, ",") != strings.Join(byAge, ",") {
+		t.Fatalf("default order %v", got)
+	}
+	m = step(m, press("s"))
+	if m.docs.sortCol != colAccount {
+		t.Fatalf("s sorted by %d", m.docs.sortCol)
+	}
+	want := []string{"FE-981", "F2026/7", "SETP990000002", "DTE-01-0000001", "DTE-01-0000002"}
+	if got := visibleNumbers(m); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("by account %v", got)
+	}
+	m = step(m, press("S"))
+	want = []string{"DTE-01-0000002", "DTE-01-0000001", "SETP990000002", "F2026/7", "FE-981"}
+	if got := visibleNumbers(m); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("by account, descending %v", got)
+	}
+	if !strings.Contains(frame(m), "ACCOUNT▼") {
+		t.Error("the sort column is not marked")
+	}
+	for range len(sortOrder) - 1 {
+		m = step(m, press("s"))
+	}
+	if m.docs.sortCol != colAge || m.docs.desc {
+		t.Fatalf("cycling came back to %d desc %v", m.docs.sortCol, m.docs.desc)
+	}
+}
+
+func TestNavigationKeys(t *testing.T) {
+	m, _ := loaded(t, 120, 40)
+	steps := []struct {
+		key  string
+		want string
+	}{
+		{"j", "F2026/7"}, {"down", "FE-981"}, {"k", "F2026/7"}, {"up", "DTE-01-0000002"},
+		{"up", "DTE-01-0000002"}, {"G", "SETP990000002"}, {"g", "DTE-01-0000002"}, {"pgdown", "SETP990000002"},
+	}
+	for _, s := range steps {
+		m = step(m, press(s.key))
+		if got := selectedDoc(t, m); got != s.want {
+			t.Fatalf("after %s: %s, want %s", s.key, got, s.want)
+		}
+	}
+	m = step(m, tea.MouseWheelMsg{Button: tea.MouseWheelUp, Y: 30})
+	if got := selectedDoc(t, m); got != "F2026/7" {
+		t.Fatalf("wheel up: %s", got)
+	}
+	m = step(m, press("tab"))
+	if m.focus != panelBudgets || !strings.Contains(frame(m), "▶ Budgets") {
+		t.Fatal("tab did not focus the budgets")
+	}
+	m = step(m, press("j"), press("j"), press("j"), press("j"), press("enter"))
+	if m.focus != panelDocuments || m.filter.account != "factus-prod" || len(m.docs.view) != 1 {
+		t.Fatalf("enter on a budget row: focus %v filter %+v", m.focus, m.filter)
+	}
+	m = step(m, press("esc"), press("enter"))
+	if m.screen != screenDetail {
+		t.Fatal("enter did not open the detail")
+	}
+	m = step(m, press("?"))
+	if m.screen != screenHelp || !strings.Contains(frame(m), ":account NAME") {
+		t.Fatal("? did not open the help")
+	}
+	m = step(m, press("esc"))
+	if m.screen != screenDetail {
+		t.Fatal("esc from help did not go back to the detail")
+	}
+	m = step(m, press("esc"))
+	if m.screen != screenDashboard {
+		t.Fatal("esc from the detail did not go back")
+	}
+}
+
+func TestDetail(t *testing.T) {
+	m, b := loaded(t, 120, 40)
+	m = step(m, press("j"), press("j"), press("j"))
+	next, cmd := m.Update(press("enter"))
+	m = next.(Model)
+	if cmd == nil || !strings.Contains(frame(m), "loading…") {
+		t.Fatal("the detail does not load the history in a command")
+	}
+	m = step(m, cmd())
+	f := ansi.Strip(frame(m))
+	for _, want := range []string{"VERDICT FIX", "change the data, then resend", "code 017", "HTTP 400",
+		"meaning  The tax authority rejected", "fields   identificacion.codigoGeneracion, resumen.totalPagar",
+		"History (3)", "Raw response", `"estado": "RECHAZADO"`} {
+		if !strings.Contains(f, want) {
+			t.Errorf("detail lacks %q", want)
+		}
+	}
+	if strings.Contains(frame(m), "\x1b[31mcampo") {
+		t.Error("raw response escape sequences reached the screen")
+	}
+	// A late answer for another document is dropped.
+	m = step(m, docEventsMsg{key: docKey{"alegra-co", "981"}, events: nil})
+	if len(m.detail.events) != 3 {
+		t.Fatal("a stale history replaced the detail's")
+	}
+	before := m.detail.vp.YOffset()
+	m = step(m, tea.MouseWheelMsg{Button: tea.MouseWheelDown, Y: 20})
+	if m.detail.vp.YOffset() == before && m.detail.vp.TotalLineCount() > m.detail.vp.Height() {
+		t.Error("the wheel did not scroll the raw response")
+	}
+	_ = b
+}
+
+func TestHistoryScreen(t *testing.T) {
+	m, b := loaded(t, 120, 40)
+	m = runCommand(m, "account sv-main")
+	next, cmd := m.Update(press(":"))
+	m = next.(Model)
+	m = step(m, typed("history")...)
+	next, cmd = m.Update(press("enter"))
+	m = next.(Model)
+	if m.screen != screenHistory || cmd == nil {
+		t.Fatal(":history did not open the history with a load command")
+	}
+	msg := cmd().(historyMsg)
+	if msg.req.Account != "sv-main" {
+		t.Fatalf("history asked for %+v", msg.req)
+	}
+	m = step(m, msg)
+	if len(m.history.view) != 3 {
+		t.Fatalf("history shows %d events for sv-main", len(m.history.view))
+	}
+	m = step(m, press("/"))
+	m = step(m, typed("draft")...)
+	if len(m.history.view) != 1 {
+		t.Fatalf("history filter shows %d", len(m.history.view))
+	}
+	m = step(m, press("enter"), press("enter"))
+	if m.screen != screenDetail || m.detail.doc.ID != "a1" {
+		t.Fatalf("enter on an event opened %v %+v", m.screen, m.detail.doc)
+	}
+	m = step(m, press("esc"))
+	if m.screen != screenHistory {
+		t.Fatal("esc from a detail opened from the history did not go back to it")
+	}
+	_ = b
+}
+
+func TestRefreshAndQuit(t *testing.T) {
+	m, b := loaded(t, 120, 40)
+	next, cmd := m.Update(press("r"))
+	m = next.(Model)
+	if cmd == nil {
+		t.Fatal("r returned no command")
+	}
+	cmd()
+	if b.refreshes() != 1 {
+		t.Fatal("r did not ask the backend for a poll")
+	}
+	for _, k := range []string{"q", "ctrl+c"} {
+		_, cmd := m.Update(press(k))
+		if cmd == nil {
+			t.Fatalf("%s returned no command", k)
+		}
+		if _, ok := cmd().(tea.QuitMsg); !ok {
+			t.Fatalf("%s did not quit", k)
+		}
+	}
+	m = step(m, press("/"))
+	_, cmd = m.Update(press("ctrl+c"))
+	if _, ok := cmd().(tea.QuitMsg); !ok {
+		t.Fatal("ctrl+c in the filter did not quit")
+	}
+}
+
+func TestTickGenerations(t *testing.T) {
+	now := clock
+	s, ev := fixture()
+	m := New(newMemBackend(s, ev), Options{Now: func() time.Time { return now }})
+	m = step(m, tea.WindowSizeMsg{Width: 120, Height: 40}, snapshotMsg{s})
+	now = clock.Add(10 * time.Minute)
+	next, cmd := m.Update(tickMsg{gen: m.tickGen + 1})
+	m = next.(Model)
+	if cmd != nil || !m.now.Equal(clock) {
+		t.Fatal("a stale tick moved the clock or started another ticker")
+	}
+	next, cmd = m.Update(tickMsg{gen: m.tickGen})
+	m = next.(Model)
+	if cmd == nil || !m.now.Equal(now) {
+		t.Fatal("the current tick did not move the clock and schedule the next")
+	}
+	if f := ansi.Strip(frame(m)); !strings.Contains(f, "15:14:05") || !strings.Contains(f, "4 STALE") {
+		t.Errorf("after 10 minutes the header reads %q", strings.Split(f, "\n")[0])
+	}
+}
+
+func TestSnapshotKeepsSelection(t *testing.T) {
+	m, _ := loaded(t, 120, 40, press("j"), press("j"))
+	if got := selectedDoc(t, m); got != "FE-981" {
+		t.Fatalf("selected %s", got)
+	}
+	s, _ := fixture()
+	s.Accounts[0].Documents = append(s.Accounts[0].Documents, model.Document{
+		Account: "sv-main", Provider: "sv-dte", ID: "new", Number: "DTE-01-0000009", Status: model.StatusPending, FirstSeen: clock})
+	m = step(m, snapshotMsg{s})
+	if got := selectedDoc(t, m); got != "FE-981" {
+		t.Fatalf("after a snapshot the cursor is on %s", got)
+	}
+	if len(m.docs.view) != 6 {
+		t.Fatalf("%d documents after the snapshot", len(m.docs.view))
+	}
+}
+
+func TestClosedSubscription(t *testing.T) {
+	m, _ := loaded(t, 120, 40, closedMsg{})
+	if !strings.Contains(frame(m), "the poller stopped") {
+		t.Fatal("a closed subscription is not shown")
+	}
+}

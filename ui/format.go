@@ -1,0 +1,236 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"emitop/model"
+)
+
+// width is the display width of s; plain ASCII is counted without parsing.
+func width(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7F {
+			return ansi.StringWidth(s)
+		}
+	}
+	return len(s)
+}
+
+// fit truncates s (already sanitized, possibly styled) to w cells and pads it with spaces to
+// exactly w cells; right aligns it when right is true.
+func fit(s string, w int, right bool) string {
+	if w <= 0 {
+		return ""
+	}
+	n := width(s)
+	if n > w {
+		s = ansi.Truncate(s, w, "…")
+		n = width(s)
+	}
+	if n == w {
+		return s
+	}
+	pad := strings.Repeat(" ", w-n)
+	if right {
+		return pad + s
+	}
+	return s + pad
+}
+
+// clip truncates s to w cells without padding.
+func clip(s string, w int) string {
+	if w <= 0 {
+		return ""
+	}
+	if width(s) <= w {
+		return s
+	}
+	return ansi.Truncate(s, w, "…")
+}
+
+// ago renders a duration coarsely for narrow columns: "now", "42s", "5m", "3h", "2d".
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
+
+// countdown renders time left to a reset in at most five cells: "42s", "1m05s", "49m", "2h03m".
+func countdown(d time.Duration) string {
+	s := model.CeilSeconds(d)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	case s < 3600:
+		return fmt.Sprintf("%dm", s/60)
+	}
+	return fmt.Sprintf("%dh%02dm", s/3600, (s%3600)/60)
+}
+
+// level is how much of a budget window is left.
+type level int
+
+const (
+	levelUnknown level = iota
+	levelOK
+	levelLow
+	levelOut
+)
+
+// lowShare is the share of a window's limit under which it counts as low.
+const lowShare = 0.2
+
+// budgetLevel classifies a window by its remaining requests.
+func budgetLevel(w model.Window) level {
+	switch {
+	case w.Remaining == model.Unknown:
+		return levelUnknown
+	case w.Remaining == 0:
+		return levelOut
+	case w.Limit > 0 && float64(w.Remaining) < lowShare*float64(w.Limit):
+		return levelLow
+	}
+	return levelOK
+}
+
+// marker is the text every level shows, so thresholds read without colour.
+func (l level) marker() string {
+	switch l {
+	case levelOK:
+		return "OK"
+	case levelLow:
+		return "LOW"
+	case levelOut:
+		return "OUT"
+	}
+	return "?"
+}
+
+// gauge draws remaining/limit as a bar of w cells.
+func gauge(w model.Window, cells int) string {
+	if cells <= 0 {
+		return ""
+	}
+	if w.Remaining == model.Unknown || w.Limit <= 0 {
+		return strings.Repeat("·", cells)
+	}
+	full := min(cells, w.Remaining*cells/w.Limit)
+	if full == 0 && w.Remaining > 0 {
+		full = 1
+	}
+	return strings.Repeat("█", full) + strings.Repeat("░", cells-full)
+}
+
+var sparks = []rune("▁▂▃▄▅▆▇█")
+
+// sparkline draws the last cells values of series scaled to limit (or to the series' maximum
+// when the limit is unknown); unknown values are blanks.
+func sparkline(series []int, limit, cells int) string {
+	if cells <= 0 {
+		return ""
+	}
+	if len(series) > cells {
+		series = series[len(series)-cells:]
+	}
+	top := limit
+	if top <= 0 {
+		for _, v := range series {
+			top = max(top, v)
+		}
+	}
+	var b strings.Builder
+	b.Grow(cells * 3)
+	for range cells - len(series) {
+		b.WriteByte(' ')
+	}
+	for _, v := range series {
+		switch {
+		case v < 0 || top <= 0:
+			b.WriteByte(' ')
+		default:
+			i := min(len(sparks)-1, v*(len(sparks)-1)/top)
+			b.WriteRune(sparks[i])
+		}
+	}
+	return b.String()
+}
+
+// column describes one table column for layout.
+type column struct {
+	title string
+	min   int  // narrowest useful width
+	pref  int  // width it grows to before grow columns take the rest
+	grow  bool // takes the width left over
+	drop  int  // dropped first when the terminal is too narrow (highest first); 0 never
+	right bool
+}
+
+// gutter is the cells left of every row: a cursor marker now, a mark later.
+const gutter = 2
+
+// layout gives each column a width for a row of total cells (0 hides the column).
+func layout(cols []column, total int) []int {
+	w := make([]int, len(cols))
+	for i, c := range cols {
+		w[i] = c.min
+	}
+	used := func() int {
+		n, shown := gutter, 0
+		for _, x := range w {
+			if x > 0 {
+				n += x
+				shown++
+			}
+		}
+		if shown > 1 {
+			n += shown - 1
+		}
+		return n
+	}
+	for used() > total {
+		worst := -1
+		for i, c := range cols {
+			if w[i] > 0 && c.drop > 0 && (worst < 0 || c.drop > cols[worst].drop) {
+				worst = i
+			}
+		}
+		if worst < 0 {
+			break
+		}
+		w[worst] = 0
+	}
+	extra := total - used()
+	for i, c := range cols {
+		if w[i] > 0 && extra > 0 && c.pref > w[i] {
+			d := min(extra, c.pref-w[i])
+			w[i] += d
+			extra -= d
+		}
+	}
+	var growers []int
+	for i, c := range cols {
+		if w[i] > 0 && c.grow {
+			growers = append(growers, i)
+		}
+	}
+	for k, i := range growers {
+		d := extra / (len(growers) - k)
+		w[i] += d
+		extra -= d
+	}
+	return w
+}

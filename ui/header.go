@@ -1,0 +1,75 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"emitop/model"
+)
+
+// header renders the top line: badges, account health, staleness, the age of the last poll,
+// the operator and the clock. On narrow terminals it drops the operator first, then
+// shortens the health counts; the clock stays.
+func header(st *styles, opts Options, snap *model.Snapshot, now time.Time, w int) string {
+	clock := now.Format("15:04:05")
+	for _, v := range []struct {
+		compact  bool
+		operator bool
+	}{{false, true}, {false, false}, {true, false}} {
+		left := headerLeft(st, opts, snap, now, v.compact)
+		right := clock
+		if v.operator && opts.Operator != "" {
+			right = model.Line(opts.Operator, 16) + " · " + clock
+		}
+		if gap := w - width(left) - width(right); gap >= 2 {
+			return left + strings.Repeat(" ", gap) + right
+		}
+	}
+	return clip(headerLeft(st, opts, snap, now, true), w)
+}
+
+func headerLeft(st *styles, opts Options, snap *model.Snapshot, now time.Time, compact bool) string {
+	sep, degraded := "  ", "degraded"
+	if compact {
+		sep, degraded = " ", "deg"
+	}
+	left := []string{st.bold.Render("emitop")}
+	if opts.Demo {
+		left = append(left, st.demo.Render("[DEMO]"))
+	}
+	if opts.Env != "" {
+		left = append(left, st.badge.Render("["+model.Line(opts.Env, 12)+"]"))
+	}
+	if opts.ReadOnly {
+		left = append(left, st.badge.Render("[read-only]"))
+	}
+	if snap == nil {
+		left = append(left, st.dim.Render("waiting for the first poll…"))
+		return strings.Join(left, sep)
+	}
+	n := map[model.Health]int{}
+	stale := 0
+	var last time.Time
+	for i := range snap.Accounts {
+		a := &snap.Accounts[i]
+		n[a.Health]++
+		if _, s := staleness(a, now); s {
+			stale++
+		}
+		if a.LastPoll.After(last) {
+			last = a.LastPoll
+		}
+	}
+	left = append(left, fmt.Sprintf("%s · %s · %s",
+		st.health[model.HealthUp].Render(fmt.Sprintf("%d up", n[model.HealthUp])),
+		st.health[model.HealthDegraded].Render(fmt.Sprintf("%d %s", n[model.HealthDegraded], degraded)),
+		st.health[model.HealthDown].Render(fmt.Sprintf("%d down", n[model.HealthDown]))))
+	if stale > 0 {
+		left = append(left, st.stale.Render(fmt.Sprintf("%d STALE", stale)))
+	}
+	if !last.IsZero() {
+		left = append(left, "polled "+ago(now.Sub(last))+" ago")
+	}
+	return strings.Join(left, sep)
+}

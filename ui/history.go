@@ -1,0 +1,218 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"emitop/model"
+)
+
+// History columns, in display order.
+const (
+	hcTime = iota
+	hcAccount
+	hcNumber
+	hcKind
+	hcStatus
+	hcClass
+	hcVerdict
+	hcCode
+	hcMessage
+)
+
+var historyColumns = []column{
+	hcTime:    {title: "TIME", min: 8, pref: 19},
+	hcAccount: {title: "ACCOUNT", min: 10, pref: 14},
+	hcNumber:  {title: "NUMBER", min: 12, pref: 18},
+	hcKind:    {title: "KIND", min: 8, pref: 8},
+	hcStatus:  {title: "STATUS", min: 8, pref: 8},
+	hcClass:   {title: "CLASS", min: 10, pref: 12},
+	hcVerdict: {title: "VERDICT", min: 9, pref: 9},
+	hcCode:    {title: "CODE", min: 4, pref: 10},
+	hcMessage: {title: "MESSAGE", min: 10, grow: true, drop: 9},
+}
+
+// eventsLimit is how many events the history screen loads.
+const eventsLimit = 2000
+
+// history is the event timeline, newest first, filtered like the documents.
+type history struct {
+	st *styles
+
+	events  []model.Event
+	view    []int
+	filter  filter
+	loading bool
+	err     string
+
+	list   rows
+	width  int
+	widths []int
+	head   string
+}
+
+func newHistory(st *styles) history { return history{st: st} }
+
+// eventRequest is what the history asks the backend for under a filter; the account
+// narrows the query, the rest is applied here.
+func eventRequest(f filter) EventFilter {
+	return EventFilter{Account: f.account, Limit: eventsLimit}
+}
+
+// load marks the history as waiting for events.
+func (h *history) load() {
+	h.loading, h.err = true, ""
+}
+
+// setEvents receives events.
+func (h *history) setEvents(events []model.Event, err error) {
+	h.loading = false
+	if err != nil {
+		h.err = model.Line(err.Error(), 0)
+		return
+	}
+	h.events, h.err = events, ""
+	h.rebuild()
+}
+
+func (h *history) setFilter(f filter) {
+	h.filter = f
+	h.rebuild()
+}
+
+func (h *history) rebuild() {
+	h.view = h.view[:0]
+	for i := range h.events {
+		e := &h.events[i]
+		if !h.filter.fields(e.Account, e.Provider, e.Status) {
+			continue
+		}
+		if h.filter.text != "" && !strings.Contains(eventSearchText(e), h.filter.text) {
+			continue
+		}
+		h.view = append(h.view, i)
+	}
+	h.list.reset(len(h.view))
+}
+
+func eventSearchText(e *model.Event) string {
+	p := problemOfEvent(e)
+	return strings.ToLower(model.Sanitize(strings.Join([]string{
+		e.Account, e.Provider, e.Number, e.DocID, e.Kind, string(e.Status),
+		string(p.Class), string(p.Verdict), p.Code, p.Message}, " "), false))
+}
+
+// selected is the event under the cursor.
+func (h *history) selected() (*model.Event, bool) {
+	if h.list.cursor >= len(h.view) {
+		return nil, false
+	}
+	return &h.events[h.view[h.list.cursor]], true
+}
+
+func (h *history) setSize(w, ht int) {
+	h.width = w
+	h.widths = layout(historyColumns, w)
+	h.list.setHeight(ht - 2)
+	h.list.invalidate()
+	h.renderHead()
+}
+
+func (h *history) restyle(st *styles) {
+	h.st = st
+	h.list.invalidate()
+	h.renderHead()
+}
+
+func (h *history) renderHead() {
+	if h.st == nil || h.widths == nil {
+		return
+	}
+	cells := make([]string, len(historyColumns))
+	for i, c := range historyColumns {
+		cells[i] = c.title
+	}
+	h.head = h.st.colHead.Render(joinColumns(historyColumns, cells, h.widths, h.width))
+}
+
+func (h *history) renderRow(i int, selected bool) string {
+	e := &h.events[h.view[i]]
+	p := problemOfEvent(e)
+	at := e.At.Format("15:04:05")
+	if h.widths[hcTime] >= 19 {
+		at = e.At.Format("2006-01-02 15:04:05")
+	}
+	number := e.Number
+	if number == "" {
+		number = e.DocID
+	}
+	cells := [...]string{
+		hcTime:    at,
+		hcAccount: model.Line(e.Account, 0),
+		hcNumber:  model.Line(number, 0),
+		hcKind:    model.Line(e.Kind, 0),
+		hcStatus:  string(e.Status),
+		hcClass:   string(p.Class),
+		hcVerdict: string(p.Verdict),
+		hcCode:    model.Line(p.Code, 0),
+		hcMessage: model.Line(p.Message, 0),
+	}
+	var b strings.Builder
+	b.Grow(h.width + 64)
+	if selected {
+		b.WriteString("› ")
+	} else {
+		b.WriteString("  ")
+	}
+	first := true
+	for c, text := range cells {
+		w := h.widths[c]
+		if w == 0 {
+			continue
+		}
+		if !first {
+			b.WriteByte(' ')
+		}
+		first = false
+		text = fit(text, w, false)
+		if !selected {
+			switch c {
+			case hcStatus:
+				text = paint(h.st.status, e.Status, text)
+			case hcVerdict:
+				text = paint(h.st.verdict, p.Verdict, text)
+			}
+		}
+		b.WriteString(text)
+	}
+	if selected {
+		return h.st.selected.Render(clip(b.String(), h.width))
+	}
+	return clip(b.String(), h.width)
+}
+
+// lines renders the screen in ht lines.
+func (h *history) lines(ht int) []string {
+	title := fmt.Sprintf("History · %s of %s events", count(len(h.view)), count(len(h.events)))
+	if !h.filter.empty() {
+		title += " · filter " + h.filter.String()
+	}
+	out := []string{panelTitle(h.st, title, true, h.width)}
+	if ht > 1 {
+		out = append(out, h.head)
+	}
+	body := h.list.visible(h.renderRow)
+	if len(body) == 0 && ht > 2 {
+		msg := "no events"
+		switch {
+		case h.loading:
+			msg = "loading…"
+		case h.err != "":
+			msg = "history unavailable: " + h.err
+		case !h.filter.empty():
+			msg = "no events match the filter (esc or :all clears it)"
+		}
+		body = []string{h.st.dim.Render(clip("  "+msg, h.width))}
+	}
+	return pad(append(out, body...), ht)
+}

@@ -1,0 +1,94 @@
+package ui
+
+// rows is a scrolling list of n items with a cursor whose rendered lines are cached: an item
+// is rendered the first time it scrolls into view after the cache was invalidated, and a
+// cursor move renders only the row under the cursor (the selected style) again.
+type rows struct {
+	n, cursor, offset, height int
+
+	lines  []string // rendered items by index, valid when epochs[i] == epoch
+	epochs []uint32
+	epoch  uint32
+
+	sel      string // the cursor's row rendered as selected
+	selAt    int
+	selEpoch uint32
+}
+
+// reset sets a new item count and drops every cached line.
+func (r *rows) reset(n int) {
+	r.n = n
+	if cap(r.lines) >= n {
+		r.lines, r.epochs = r.lines[:n], r.epochs[:n]
+	} else {
+		r.lines, r.epochs = make([]string, n), make([]uint32, n)
+	}
+	r.invalidate()
+	r.clamp()
+}
+
+// invalidate drops every cached line (the clock, the styles or the width changed).
+func (r *rows) invalidate() {
+	r.epoch++
+	if r.epoch == 0 { // wrapped: old lines could look valid again
+		clear(r.epochs)
+		r.epoch = 1
+	}
+}
+
+// setHeight sets how many rows are visible.
+func (r *rows) setHeight(h int) {
+	r.height = max(0, h)
+	r.clamp()
+}
+
+// move moves the cursor by delta rows, clamped.
+func (r *rows) move(delta int) {
+	r.cursor += delta
+	r.clamp()
+}
+
+// jump puts the cursor on item i, clamped.
+func (r *rows) jump(i int) {
+	r.cursor = i
+	r.clamp()
+}
+
+// page is a page's worth of rows for pgup/pgdown.
+func (r *rows) page() int { return max(1, r.height-1) }
+
+func (r *rows) clamp() {
+	r.cursor = max(0, min(r.cursor, r.n-1))
+	if r.height <= 0 {
+		r.offset = 0
+		return
+	}
+	if r.cursor < r.offset {
+		r.offset = r.cursor
+	}
+	if r.cursor >= r.offset+r.height {
+		r.offset = r.cursor - r.height + 1
+	}
+	r.offset = max(0, min(r.offset, r.n-r.height))
+}
+
+// visible returns the visible rows, rendering the ones not cached; render(i, selected)
+// renders item i.
+func (r *rows) visible(render func(i int, selected bool) string) []string {
+	end := min(r.n, r.offset+r.height)
+	out := make([]string, 0, max(0, end-r.offset))
+	for i := r.offset; i < end; i++ {
+		if i == r.cursor {
+			if r.selAt != i || r.selEpoch != r.epoch {
+				r.sel, r.selAt, r.selEpoch = render(i, true), i, r.epoch
+			}
+			out = append(out, r.sel)
+			continue
+		}
+		if r.epochs[i] != r.epoch {
+			r.lines[i], r.epochs[i] = render(i, false), r.epoch
+		}
+		out = append(out, r.lines[i])
+	}
+	return out
+}
