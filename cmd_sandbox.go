@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,7 +47,7 @@ func runSandbox(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  %-13s %-10s %s  %s\n", a.Name, a.Provider, a.BaseURL, credentialLine(a.Credentials))
 	}
 	if *configOut != "" {
-		if err := os.WriteFile(*configOut, []byte(sandboxConfig(accounts)), 0o600); err != nil {
+		if err := os.WriteFile(*configOut, []byte(sb.ConfigTOML()), 0o600); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}
 		fmt.Fprintf(stdout, "config written to %s\n", *configOut)
@@ -75,28 +74,4 @@ func credentialLine(creds map[string]string) string {
 		parts = append(parts, k+"="+creds[k])
 	}
 	return strings.Join(parts, " ")
-}
-
-// credentialKeys are the config keys of each provider's credentials, in config order.
-var credentialKeys = map[string][]string{
-	"alegra":     {"email", "token"},
-	"sv-dte":     {"api_key"},
-	"certifactu": {"api_key"},
-	"factus":     {"client_id", "client_secret", "username", "password"},
-	"alforse":    {"email", "password"},
-}
-
-// sandboxConfig is an emitop config (TOML) for the accounts, credentials included.
-func sandboxConfig(accounts []sandbox.Account) string {
-	var b strings.Builder
-	b.WriteString("# emitop config for the sandbox (emitop sandbox --config-out); the credentials are the sandbox's.\n")
-	for _, a := range accounts {
-		fmt.Fprintf(&b, "\n[[account]]\nname = %s\nprovider = %s\nbase_url = %s\n",
-			strconv.Quote(a.Name), strconv.Quote(a.Provider), strconv.Quote(a.BaseURL))
-		for _, k := range credentialKeys[a.Provider] {
-			fmt.Fprintf(&b, "%s = %s\n", k, strconv.Quote(a.Credentials[k]))
-		}
-		b.WriteString("timeout = \"30s\"\npoll_interval = \"5s\"\nreserve = 0.1\n")
-	}
-	return b.String()
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"emitop/config"
 
 	"emitop/sandbox"
 )
@@ -24,35 +24,36 @@ func TestSandboxConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	var cfg struct {
-		Account []map[string]any `toml:"account"`
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config does not load: %v", err)
 	}
-	if _, err := toml.Decode(sandboxConfig(sb.Accounts()), &cfg); err != nil {
-		t.Fatalf("config does not parse: %v", err)
+	if len(cfg.Accounts) != 10 {
+		t.Fatalf("%d accounts in the config, want 10", len(cfg.Accounts))
 	}
-	if len(cfg.Account) != 10 {
-		t.Fatalf("%d accounts in the config, want 10", len(cfg.Account))
+	if cfg.Store.Path != "" && strings.Contains(sb.ConfigTOML(), "[store]") {
+		t.Errorf("the store path must be left out")
 	}
-	for _, a := range cfg.Account {
-		if !strings.HasPrefix(a["base_url"].(string), base+"/") || a["timeout"] != "30s" || a["poll_interval"] != "5s" || a["reserve"] != 0.1 {
-			t.Errorf("account %v", a)
+	for _, a := range cfg.Accounts {
+		if !strings.HasPrefix(a.BaseURL, base+"/") || a.Timeout != 30*time.Second || a.PollInterval != 5*time.Second || a.Reserve != 0.1 {
+			t.Errorf("account %+v", a)
 		}
-		if _, ok := a["store"]; ok {
-			t.Errorf("%s: the store path must be left out", a["name"])
+		if len(a.Credentials.Names()) == 0 {
+			t.Errorf("%s: no credentials", a.Name)
 		}
-		for _, k := range credentialKeys[a["provider"].(string)] {
-			if a[k] == "" || a[k] == nil {
-				t.Errorf("%s: no %s", a["name"], k)
+		for _, k := range a.Credentials.Names() {
+			if a.Credentials.Get(k) == "" {
+				t.Errorf("%s: empty %s", a.Name, k)
 			}
 		}
 	}
 	// The sv-main key from the config opens sv-main's endpoints.
-	for _, a := range cfg.Account {
-		if a["name"] != "sv-main" {
+	for _, a := range cfg.Accounts {
+		if a.Name != "sv-main" {
 			continue
 		}
-		req, _ := http.NewRequest("GET", a["base_url"].(string)+"/factura", nil)
-		req.Header.Set("X-API-Key", a["api_key"].(string))
+		req, _ := http.NewRequest("GET", a.BaseURL+"/factura", nil)
+		req.Header.Set("X-API-Key", a.Credentials.Get("api_key"))
 		res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 		if err != nil {
 			t.Fatal(err)
