@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"cmp"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -228,8 +229,13 @@ type alforsePayment struct {
 	InvoiceNo            string          `json:"invoiceNo"`
 	Status               string          `json:"status"`
 	ReconciliationStatus string          `json:"reconciliationStatus"`
-	ExceptionCode        string          `json:"exceptionCode"`
-	ExceptionReason      string          `json:"exceptionReason"`
+	// The exception, as {"code","message"} under reconciliationException, or flat.
+	Exception struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"reconciliationException"`
+	ExceptionCode   string `json:"exceptionCode"`
+	ExceptionReason string `json:"exceptionReason"`
 }
 
 // classValidatorField finds the property a class-validator message starts with:
@@ -242,6 +248,11 @@ func alforseBody(status int, body []byte) finding {
 	var env alforseEnvelope
 	if !lenientJSON(body, &env) {
 		return finding{}
+	}
+	if !rawPresent(env.Message) && !rawPresent(env.Error) {
+		// A payment (PATCH's answer, a list's item): its reconciliation exception, if any.
+		_, f, _ := alforseDocument(body)
+		return f
 	}
 	var f finding
 	var domain alforseError
@@ -304,10 +315,11 @@ func alforseDomain(e alforseError) finding {
 
 // alforseDocument reads one Alforse payment as a document. ID is the payment's id; Number
 // is its invoiceNo, or its own reference while it has no invoice. A reconciliationStatus of
-// "exception" is rejected, and the finding carries exceptionCode and exceptionReason; a
-// cancelled or void payment is cancelled; a payment without an invoiceNo awaits its
-// invoice (pending); any other is accepted. The finding is empty when the payment has
-// nothing to report. ok is false when raw holds no payment (no id).
+// "exception" is rejected, and the finding carries the exception's code and message (from
+// reconciliationException {code, message}, else the flat exceptionCode and
+// exceptionReason); a cancelled or void payment is cancelled; a payment without an
+// invoiceNo awaits its invoice (pending); any other is accepted. The finding is empty when
+// the payment has nothing to report. ok is false when raw holds no payment (no id).
 func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	var p alforsePayment
 	if !lenientJSON(raw, &p) {
@@ -324,7 +336,7 @@ func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	switch {
 	case strings.EqualFold(p.ReconciliationStatus, "exception"):
 		doc.Status = model.StatusRejected
-		f = finding{code: p.ExceptionCode, message: p.ExceptionReason, class: model.ClassRejected}
+		f = finding{code: cmp.Or(p.Exception.Code, p.ExceptionCode), message: cmp.Or(p.Exception.Message, p.ExceptionReason), class: model.ClassRejected}
 	case strings.EqualFold(p.Status, "cancelled") || strings.EqualFold(p.Status, "canceled") || strings.EqualFold(p.Status, "void"):
 		doc.Status = model.StatusCancelled
 	case p.InvoiceNo == "":
