@@ -249,6 +249,11 @@ func alforseBody(status int, body []byte) finding {
 	if !lenientJSON(body, &env) {
 		return finding{}
 	}
+	if !rawPresent(env.Message) && !rawPresent(env.Error) {
+		// A payment (PATCH's answer, a list's item): its reconciliation exception, if any.
+		_, f, _ := alforseDocument(body)
+		return f
+	}
 	var f finding
 	var domain alforseError
 	if lenientJSON(env.Error, &domain) && (domain.Code != "" || len(domain.Message) > 0) {

@@ -110,6 +110,15 @@ var alforseCases = []alforseCase{
 	{"empty on a read", 500, "GET", ``, model.ClassServer, model.VerdictRetry, "", nil},
 	{"truncated", 400, "PATCH", `{"statusCode":400,"message":["invoiceAmount must`, model.ClassValidation, model.VerdictFix, "", nil},
 	{"payments page", 200, "GET", `{"data":[{"id":"pay_1","invoiceNo":null}],"total":1}`, model.ClassOK, model.VerdictNone, "", nil},
+	{"payment with an exception", 200, "GET",
+		`{"id":"pay_2","reference":"PAY-2","invoiceNo":"FV-2","reconciliationStatus":"exception","reconciliationException":{"code":"PLAN_FEATURE_NOT_ENABLED","message":"Feature is not enabled for this plan"}}`,
+		model.ClassPlan, model.VerdictEscalate, "PLAN_FEATURE_NOT_ENABLED", nil},
+	{"payment with an unknown exception", 200, "PATCH",
+		`{"id":"pay_3","invoiceNo":"FV-3","reconciliationStatus":"exception","reconciliationException":{"code":"NEW_RULE"}}`,
+		model.ClassRejected, model.VerdictFix, "NEW_RULE", nil},
+	{"matched payment", 200, "PATCH",
+		`{"id":"pay_4","invoiceNo":"FV-4","reconciliationStatus":"matched","reconciliationException":null}`,
+		model.ClassOK, model.VerdictNone, "", nil},
 }
 
 func TestDecodeAlforse(t *testing.T) {
@@ -246,6 +255,8 @@ func TestAlforseDocument(t *testing.T) {
 			true, model.StatusAccepted, "42", "FV-1001", "", "", ""},
 		{"reconciliation exception", `{"id":"pay_03","reference":"PAY-3","invoiceNo":"FV-1002","reconciliationStatus":"exception","reconciliationException":{"code":"INVOICE_AMOUNT_EXCEEDS_TARGET","message":"Invoice total exceeds the receivable"}}`,
 			true, model.StatusRejected, "pay_03", "FV-1002", "INVOICE_AMOUNT_EXCEEDS_TARGET", "Invoice total exceeds the receivable", model.ClassRejected},
+		{"reconciliation exception object", `{"id":"pay_08","reference":"PAY-8","invoiceNo":"FV-1008","reconciliationStatus":"exception","reconciliationException":{"code":"FILE_SCAN_NOT_CLEAN","message":"The invoice file has not passed a clean scan."}}`,
+			true, model.StatusRejected, "pay_08", "FV-1008", "FILE_SCAN_NOT_CLEAN", "The invoice file has not passed a clean scan.", model.ClassRejected},
 		{"exception without a reason", `{"id":"pay_04","reference":"PAY-4","reconciliationStatus":"EXCEPTION"}`,
 			true, model.StatusRejected, "pay_04", "PAY-4", "", "", model.ClassRejected},
 		{"cancelled", `{"id":"pay_05","reference":"PAY-5","status":"cancelled"}`,

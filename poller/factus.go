@@ -40,6 +40,9 @@ var factusCatalog = map[string]model.Guidance{
 	"FAK24": {Class: model.ClassRejected,
 		Meaning: "DIAN rule FAK24 (rejection): the buyer's identification fails DIAN's checks (for a NIT, its check digit dv).",
 		Action:  "Correct the customer's identification and dv, then send the bill again."},
+	"ZE02": {Class: model.ClassCertificate, Verdict: model.VerdictEscalate,
+		Meaning: "DIAN rule ZE02 (rejection): the digital signature is not valid: the signing certificate is expired, revoked or not the issuer's.",
+		Action:  "Have the issuer's signing certificate renewed and loaded into Factus, then send the bill again."},
 	"FAJ43b": {
 		Meaning: "DIAN rule FAJ43b (notification, not a rejection): the issuer's name differs from the one registered in the RUT for its NIT.",
 		Action:  "Nothing blocks this bill; align the company name in Factus with the RUT so later bills are clean."},
