@@ -380,7 +380,6 @@ func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
 
 func (ru *run) finish() Report {
 	ru.report.Elapsed = ru.r.c.clock.Now().Sub(ru.start)
-	ru.report.Cancelled = ru.report.Cancelled || ru.net.Err() != nil
 	_ = ru.r.st.Flush(ru.net)
 	return *ru.report
 }
