@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 
@@ -15,7 +16,8 @@ import (
 // The alegra dialect: Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000).
 func init() {
 	register(&dialect{name: "alegra", catalog: alegraCatalog, body: decodeAlegra,
-		document: alegraDocument, open: alegraOpen, read: alegraRead})
+		document: alegraDocument, open: alegraOpen, read: alegraRead, readPath: alegraReadPath,
+		resend: alegraResend, batch: alegraStampMax, resent: alegraResent})
 }
 
 // alegraCatalog is the guidance for Alegra's stamping codes (seed 000, "Stamping
@@ -414,7 +416,7 @@ func alegraDocument(raw []byte) (model.Document, finding, bool) {
 		doc.Status = model.StatusDraft // never stamped
 	}
 	if doc.Status != model.StatusRejected {
-		return doc, finding{}, false
+		return doc, finding{}, true
 	}
 	f := alegraStampProblem(inv.Stamp)
 	alegraCodeFromMessage(&f)
@@ -575,5 +577,97 @@ func alegraOpen(ctx context.Context, c *Client) ([][]byte, error) {
 
 // alegraRead reads GET /invoices/{id}.
 func alegraRead(ctx context.Context, c *Client, id string) ([]byte, error) {
-	return getJSON(ctx, c, c.Path("invoices", "/invoices")+"/"+pathID(id))
+	return getJSON(ctx, c, alegraReadPath(c, id))
+}
+
+func alegraReadPath(c *Client, id string) string {
+	return c.Path("invoices", "/invoices") + "/" + pathID(id)
+}
+
+// alegraStampMax is the most invoices one POST /invoices/stamp takes.
+const alegraStampMax = 10
+
+// alegraResend stamps invoices again: POST /invoices/stamp {"ids":[...]}. Each id keeps
+// the JSON type the invoice's own "id" has (a number on some accounts), else a string.
+func alegraResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
+	if len(ids) == 0 || len(ids) > alegraStampMax {
+		return Resend{}, fmt.Errorf("alegra: stamp takes 1 to %d invoices, not %d", alegraStampMax, len(ids))
+	}
+	list := make([]json.RawMessage, len(ids))
+	for i, id := range ids {
+		v, err := json.Marshal(id)
+		if err != nil {
+			return Resend{}, err
+		}
+		list[i] = v
+		if i < len(raws) && raws[i] != nil {
+			var inv struct {
+				ID json.RawMessage `json:"id"`
+			}
+			var n json.Number
+			if json.Unmarshal(raws[i], &inv) == nil && json.Unmarshal(inv.ID, &n) == nil && n.String() == id {
+				list[i] = inv.ID
+			}
+		}
+	}
+	body, err := json.Marshal(struct {
+		IDs []json.RawMessage `json:"ids"`
+	}{list})
+	if err != nil {
+		return Resend{}, err
+	}
+	return Resend{Method: http.MethodPost, Path: c.Path("stamp", "/invoices/stamp"), Body: body, IDs: ids}, nil
+}
+
+// alegraResent reads the stamp answer, {"data":[{id, emissionStatus, ...}],
+// "error":[{id, code, emissionStatus, message}]}, into each invoice's state: a success
+// is what its emissionStatus says (accepted when none), a failure is rejected with its
+// code, unless its emissionStatus says otherwise. A code the catalog does not know on a
+// 2xx is class unknown: nothing says whether that stamp landed.
+func alegraResent(d *dialect, account string, r Response, ids []string) map[string]Item {
+	var b struct {
+		Data []struct {
+			ID             alegraScalar `json:"id"`
+			EmissionStatus string       `json:"emissionStatus"`
+		} `json:"data"`
+		Error []struct {
+			alegraError
+			EmissionStatus string `json:"emissionStatus"`
+		} `json:"error"`
+	}
+	body := bytes.TrimSpace(r.Body)
+	if len(body) == 0 || body[0] != '{' || !alegraUnmarshal(body, &b) {
+		return nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	doc := func(id, emission string, def model.Status) model.Document {
+		st, ok := alegraLegal[strings.ToUpper(strings.TrimSpace(emission))]
+		if !ok {
+			st = def
+		}
+		return model.Document{Account: account, Provider: d.name, ID: id, Status: st}
+	}
+	out := map[string]Item{}
+	for _, e := range b.Data {
+		if id := string(e.ID); want[id] {
+			out[id] = Item{Doc: doc(id, e.EmissionStatus, model.StatusAccepted), Raw: r.Body}
+		}
+	}
+	for _, e := range b.Error {
+		id := string(e.ID)
+		if !want[id] {
+			continue
+		}
+		f := alegraFinding(e.alegraError)
+		alegraCodeFromMessage(&f)
+		if _, known := d.catalog[f.code]; !known && r.Status/100 == 2 {
+			f.class = model.ClassUnknown
+		}
+		p := d.finish(Response{Status: r.Status, Method: http.MethodPost, Received: r.Received}, f)
+		out[id] = Item{Doc: doc(id, e.EmissionStatus, model.StatusRejected), Problem: &p, Raw: r.Body}
+	}
+	return out
 }

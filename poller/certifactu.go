@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ const certifactuName = "certifactu"
 
 func init() {
 	register(&dialect{name: certifactuName, catalog: certifactuCatalog(), body: certifactuBody,
-		document: certifactuDocument, open: certifactuOpen, read: certifactuRead})
+		document: certifactuDocument, open: certifactuOpen, read: certifactuRead, readPath: certifactuReadPath,
+		resend: certifactuResend})
 }
 
 // Certifactu's own error codes (seed 002).
@@ -330,5 +332,18 @@ func certifactuOpen(ctx context.Context, c *Client) ([][]byte, error) {
 
 // certifactuRead reads GET /v1/invoices/{id} (assumed endpoint).
 func certifactuRead(ctx context.Context, c *Client, id string) ([]byte, error) {
-	return getJSON(ctx, c, c.Path("invoices", "/v1/invoices")+"/"+pathID(id))
+	return getJSON(ctx, c, certifactuReadPath(c, id))
+}
+
+func certifactuReadPath(c *Client, id string) string {
+	return c.Path("invoices", "/v1/invoices") + "/" + pathID(id)
+}
+
+// certifactuResend sends an invoice's stored record to AEAT again: POST
+// /v1/invoices/{id}/submit, no body (assumed endpoint).
+func certifactuResend(c *Client, ids []string, _ [][]byte) (Resend, error) {
+	if len(ids) != 1 {
+		return Resend{}, fmt.Errorf("certifactu: one invoice per submit, not %d", len(ids))
+	}
+	return Resend{Method: http.MethodPost, Path: certifactuReadPath(c, ids[0]) + "/submit", IDs: ids}, nil
 }

@@ -52,6 +52,17 @@ type dialect struct {
 	open func(ctx context.Context, c *Client) ([][]byte, error)
 	// read fetches one document by its ID; nil when the provider offers no such read.
 	read func(ctx context.Context, c *Client, id string) ([]byte, error)
+	// readPath is the path read fetches for id: what a retry plan shows.
+	readPath func(c *Client, id string) string
+	// resend builds the request that emits documents again, the provider's way, from
+	// each one's ID and its JSON as just read (raws[i] nil while planning: the body then
+	// says where its content will come from). nil when the provider offers no resend.
+	resend func(c *Client, ids []string, raws [][]byte) (Resend, error)
+	// batch is the most documents one resend carries; 0 means one.
+	batch int
+	// resent reads a resend's answer into the state of each document it names; nil
+	// means the answer is the one document itself (or a problem).
+	resent func(d *dialect, account string, r Response, ids []string) map[string]Item
 }
 
 var dialects = map[string]*dialect{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,7 +24,8 @@ import (
 //     {"detail":[{"loc","msg","type"}]}.
 func init() {
 	register(&dialect{name: "factus", catalog: factusCatalog, body: factusBody,
-		document: factusDocument, open: factusOpen, read: factusRead})
+		document: factusDocument, open: factusOpen, read: factusRead, readPath: factusReadPath,
+		resend: factusResend})
 }
 
 // factusCatalog is the guidance for every code a Factus response can carry: DIAN rule ids
@@ -429,5 +431,36 @@ func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
 
 // factusRead reads GET /v1/bills/show/{number}.
 func factusRead(ctx context.Context, c *Client, number string) ([]byte, error) {
-	return getJSON(ctx, c, c.Path("bill", "/v1/bills/show")+"/"+pathID(number))
+	return getJSON(ctx, c, factusReadPath(c, number))
+}
+
+func factusReadPath(c *Client, number string) string {
+	return c.Path("bill", "/v1/bills/show") + "/" + pathID(number)
+}
+
+// factusResend validates a bill again: POST /v1/bills/validate with the bill's own
+// reference_code, Factus's idempotency key, so that an earlier attempt that landed is
+// found rather than a second bill created. The code comes from the bill as read.
+func factusResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
+	if len(ids) != 1 {
+		return Resend{}, fmt.Errorf("factus: one bill per validation, not %d", len(ids))
+	}
+	r := Resend{Method: http.MethodPost, Path: c.Path("validate", "/v1/bills/validate"), IDs: ids}
+	ref := ""
+	if len(raws) > 0 && raws[0] != nil {
+		ref = factusReferenceCode(raws[0])
+	}
+	if ref == "" {
+		if len(raws) > 0 && raws[0] != nil {
+			return Resend{}, fmt.Errorf("factus: bill %s: no reference_code to validate it by", model.Line(ids[0], 80))
+		}
+		r.Note = "{\"reference_code\": the bill's own, as GET " + factusReadPath(c, ids[0]) + " returns it}"
+		return r, nil
+	}
+	body, err := json.Marshal(map[string]string{"reference_code": ref})
+	if err != nil {
+		return Resend{}, err
+	}
+	r.Body = body
+	return r, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,7 +17,8 @@ const svdteName = "sv-dte"
 
 func init() {
 	register(&dialect{name: svdteName, catalog: svdteCatalog, body: svdteBody,
-		document: svdteDocument, open: svdteOpen, read: svdteRead})
+		document: svdteDocument, open: svdteOpen, read: svdteRead, readPath: svdteReadPath,
+		resend: svdteResend})
 }
 
 // The gateway gives its own errors no code, only a shape and a message. emitop names
@@ -328,5 +330,39 @@ func svdteOpen(ctx context.Context, c *Client) ([][]byte, error) {
 
 // svdteRead reads GET /factura/{codigoGeneracion} (assumed endpoint).
 func svdteRead(ctx context.Context, c *Client, id string) ([]byte, error) {
-	return getJSON(ctx, c, c.Path("list", "/factura")+"/"+pathID(id))
+	return getJSON(ctx, c, svdteReadPath(c, id))
+}
+
+func svdteReadPath(c *Client, id string) string {
+	return c.Path("list", "/factura") + "/" + pathID(id)
+}
+
+// svdteResend emits a DTE again: POST /factura/emitir with the DTE exactly as the
+// gateway stored it (the "dte" of GET /factura/{codigoGeneracion}), so its
+// codigoGeneracion, and with it the Ministry's duplicate check, stays the same.
+func svdteResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
+	if len(ids) != 1 {
+		return Resend{}, fmt.Errorf("sv-dte: one DTE per emission, not %d", len(ids))
+	}
+	r := Resend{Method: http.MethodPost, Path: c.Path("emit", "/factura/emitir"), IDs: ids}
+	if len(raws) == 0 || raws[0] == nil {
+		r.Note = "the DTE as GET " + svdteReadPath(c, ids[0]) + " returns it (its \"dte\")"
+		return r, nil
+	}
+	var stored struct {
+		DTE json.RawMessage `json:"dte"`
+	}
+	var dte struct {
+		Identificacion struct {
+			CodigoGeneracion string `json:"codigoGeneracion"`
+		} `json:"identificacion"`
+	}
+	if !jsonObject(raws[0], &stored) || !jsonObject(stored.DTE, &dte) {
+		return Resend{}, fmt.Errorf("sv-dte: DTE %s: the gateway returned no stored DTE to emit again", model.Line(ids[0], 80))
+	}
+	if !strings.EqualFold(dte.Identificacion.CodigoGeneracion, ids[0]) {
+		return Resend{}, fmt.Errorf("sv-dte: DTE %s: the stored DTE names another codigoGeneracion", model.Line(ids[0], 80))
+	}
+	r.Body = stored.DTE
+	return r, nil
 }

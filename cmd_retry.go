@@ -1,0 +1,381 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"emitop/config"
+	"emitop/model"
+	"emitop/poller"
+	"emitop/store"
+
+	"github.com/charmbracelet/x/term"
+)
+
+func init() {
+	register("retry", "resend an account's rejected documents, safely", runRetry)
+}
+
+// docList collects repeated --doc flags.
+type docList []string
+
+func (d *docList) String() string { return strings.Join(*d, ",") }
+func (d *docList) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty document id")
+	}
+	*d = append(*d, v)
+	return nil
+}
+
+func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("retry", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "config file (default $EMITOP_CONFIG or ~/.config/emitop/config.toml)")
+	dbPath := fs.String("db", "", "history database (default the config's store.path)")
+	account := fs.String("account", "", "the account whose documents to resend")
+	var docs docList
+	fs.Var(&docs, "doc", "a document id to resend (repeatable)")
+	all := fs.Bool("all-rejected", false, "resend every rejected document the provider lists")
+	dry := fs.Bool("dry-run", false, "show the plan and the requests, send nothing")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	force := fs.Bool("force", false, "resend documents whose verdict is fix or reconcile too (needs --reason)")
+	reason := fs.String("reason", "", "why the resend is forced; recorded")
+	output := fs.String("o", "", "output format: json")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usagef("unexpected argument %q", fs.Arg(0))
+	case *account == "":
+		return usagef("--account is required")
+	case len(docs) == 0 && !*all || len(docs) > 0 && *all:
+		return usagef("give --doc ID (repeatable) or --all-rejected")
+	case *force && strings.TrimSpace(*reason) == "":
+		return usagef("--force requires --reason")
+	case *reason != "" && !*force:
+		return usagef("--reason goes with --force")
+	case *output != "" && *output != "json":
+		return usagef("unknown output format %q (want json)", *output)
+	}
+	if !*dry && !*yes && !isTerminal(stdin) {
+		return usagef("stdin is not a terminal: pass --yes to resend without confirmation, or --dry-run")
+	}
+
+	path, found := config.Locate(*cfgPath)
+	if !found {
+		return fmt.Errorf("no config at %s (use --config or $EMITOP_CONFIG)", path)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	var acc *config.Account
+	for i := range cfg.Accounts {
+		if cfg.Accounts[i].Name == *account {
+			acc = &cfg.Accounts[i]
+		}
+	}
+	if acc == nil {
+		return usagef("no account %q in %s", *account, path)
+	}
+	db := cfg.Store.Path
+	if *dbPath != "" {
+		db = *dbPath
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := store.Open(context.WithoutCancel(ctx), db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
+	if err != nil {
+		return err
+	}
+	targets, reads, err := retryTargets(ctx, c, st, *acc, docs, *all)
+	if err != nil {
+		return err
+	}
+	opt := poller.RetryOptions{Operator: "local", Force: *force, Reason: *reason}
+	if *output == "" && !*dry {
+		opt.OnProgress = func(p poller.Progress) {
+			if p.Result != nil {
+				fmt.Fprintf(stderr, "[%d/%d] %s %s\n", p.Done, p.Total, model.Line(p.Result.Doc.ID, 80), p.Result.Outcome)
+			}
+		}
+	}
+	r, err := poller.NewRetrier(c, st, opt)
+	if err != nil {
+		return err
+	}
+	plan := r.Plan(targets)
+	if *dry {
+		if *output == "json" {
+			return writeJSON(stdout, planJSON(plan, reads))
+		}
+		printPlan(stdout, plan, reads, true)
+		fmt.Fprintln(stdout, "dry run: nothing sent")
+		return nil
+	}
+	if !*yes {
+		printPlan(stdout, plan, reads, false)
+		if plan.Resends() == 0 {
+			fmt.Fprintln(stdout, "nothing to resend")
+		} else {
+			fmt.Fprintf(stdout, "Resend %d document(s) of %s? [y/N] ", plan.Resends(), acc.Name)
+			line, _ := bufio.NewReader(stdin).ReadString('\n')
+			if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+				fmt.Fprintln(stdout, "nothing sent")
+				return exitError{1}
+			}
+		}
+	}
+	rep, err := r.Run(ctx, plan)
+	if err != nil {
+		return err
+	}
+	if *output == "json" {
+		if err := writeJSON(stdout, reportJSON(rep)); err != nil {
+			return err
+		}
+	} else {
+		printReport(stdout, rep)
+	}
+	if !rep.OK() {
+		return exitError{1}
+	}
+	return nil
+}
+
+// retryTargets are the documents to plan for. --all-rejected lists the provider's open
+// documents (every page) and keeps the rejected ones. --doc takes each document as the
+// store last saw it, and reads from the provider only the ones the store does not know.
+// reads counts the provider requests made to plan.
+func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool) ([]poller.Target, int, error) {
+	var out []poller.Target
+	if all {
+		items, err := poller.OpenDocuments(ctx, c, poller.Write)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list %s: %w", acc.Name, err)
+		}
+		for _, it := range items {
+			if it.Doc.Status != model.StatusRejected {
+				continue
+			}
+			d := it.Doc
+			d.Problem = it.Problem
+			if known, err := st.Document(ctx, acc.Name, d.ID); err == nil {
+				d.Attempts = known.Attempts
+			}
+			out = append(out, poller.Target{Doc: d, Raw: it.Raw})
+		}
+		return out, -1, nil
+	}
+	reads := 0
+	seen := map[string]bool{}
+	for _, id := range docs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		known, err := st.Document(ctx, acc.Name, id)
+		if err == nil {
+			out = append(out, poller.Target{Doc: known})
+			continue
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, reads, err
+		}
+		it, err := poller.ReadDocument(ctx, c, poller.Write, id)
+		switch {
+		case errors.Is(err, poller.ErrNoRead):
+			out = append(out, poller.Target{Doc: model.Document{Account: acc.Name, Provider: acc.Provider, ID: id, Status: model.StatusUnknown}})
+			continue
+		case err != nil:
+			return nil, reads, fmt.Errorf("read %s: %w", model.Line(id, 80), err)
+		}
+		reads++
+		d := it.Doc
+		d.Problem = it.Problem
+		out = append(out, poller.Target{Doc: d, Raw: it.Raw})
+	}
+	return out, reads, nil
+}
+
+// isTerminal reports whether r is a terminal a person can answer on.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func lastProblem(p *model.Problem) string {
+	if p == nil {
+		return "none recorded"
+	}
+	code := p.Code
+	if code == "" {
+		code = string(p.Class)
+	}
+	return model.Line(code+" "+p.Message, 120)
+}
+
+// printPlan shows what a batch will do; with requests, every request it will make.
+func printPlan(w io.Writer, p poller.Plan, reads int, requests bool) {
+	fmt.Fprintf(w, "plan for %s (%s): %d document(s), %d to resend, %d request(s), about %s at the current budget\n",
+		p.Account, p.Provider, len(p.Items), p.Resends(), p.Requests, p.ETA.Round(100*time.Millisecond))
+	switch {
+	case reads < 0:
+		fmt.Fprintln(w, "planned from the provider's listing of open documents")
+	case reads > 0:
+		fmt.Fprintf(w, "planned from the store, and %d read(s) of documents the store did not know\n", reads)
+	default:
+		fmt.Fprintln(w, "planned from the store: no request made")
+	}
+	if p.Force {
+		fmt.Fprintf(w, "forced, reason: %s\n", model.Line(p.Reason, 200))
+	}
+	for _, it := range p.Items {
+		v := string(it.Verdict)
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(w, "  %s  %s  verdict %s  attempts %d  last: %s\n", model.Line(it.Doc.ID, 60),
+			model.Line(it.Doc.Number, 40), v, it.Doc.Attempts, lastProblem(it.Doc.Problem))
+		action := "skip"
+		if it.Resend {
+			action = "resend"
+		}
+		fmt.Fprintf(w, "      %s: %s\n", action, it.Reason)
+		if !requests {
+			continue
+		}
+		for _, rq := range it.Requests {
+			fmt.Fprintf(w, "      %s %s  %s\n", rq.Method, rq.URL, strings.Join(rq.Header, "  "))
+			if rq.Body != "" {
+				fmt.Fprintf(w, "        body: %s\n", rq.Body)
+			}
+		}
+	}
+}
+
+type requestOut struct {
+	Method  string   `json:"method"`
+	URL     string   `json:"url"`
+	Headers []string `json:"headers"`
+	Body    string   `json:"body,omitempty"`
+}
+
+type planItemOut struct {
+	ID          string         `json:"id"`
+	Number      string         `json:"number"`
+	Status      model.Status   `json:"status"`
+	Verdict     model.Verdict  `json:"verdict"`
+	Attempts    int            `json:"attempts"`
+	LastProblem *model.Problem `json:"last_problem"`
+	Action      string         `json:"action"`
+	Forced      bool           `json:"forced"`
+	Reason      string         `json:"reason"`
+	Requests    []requestOut   `json:"requests"`
+}
+
+type planOut struct {
+	Account    string        `json:"account"`
+	Provider   string        `json:"provider"`
+	DryRun     bool          `json:"dry_run"`
+	PlanReads  int           `json:"plan_reads"` // -1: planned from the provider's listing
+	Requests   int           `json:"requests"`
+	ETASeconds float64       `json:"eta_seconds"`
+	Documents  []planItemOut `json:"documents"`
+}
+
+func planJSON(p poller.Plan, reads int) planOut {
+	out := planOut{Account: p.Account, Provider: p.Provider, DryRun: true, PlanReads: reads, Requests: p.Requests,
+		ETASeconds: p.ETA.Seconds(), Documents: []planItemOut{}}
+	for _, it := range p.Items {
+		o := planItemOut{ID: it.Doc.ID, Number: it.Doc.Number, Status: it.Doc.Status, Verdict: it.Verdict,
+			Attempts: it.Doc.Attempts, LastProblem: it.Doc.Problem, Action: "skip", Forced: it.Forced, Reason: it.Reason,
+			Requests: []requestOut{}}
+		if it.Resend {
+			o.Action = "resend"
+		}
+		for _, rq := range it.Requests {
+			o.Requests = append(o.Requests, requestOut{Method: rq.Method, URL: rq.URL, Headers: rq.Header, Body: rq.Body})
+		}
+		out.Documents = append(out.Documents, o)
+	}
+	return out
+}
+
+type resultOut struct {
+	ID       string         `json:"id"`
+	Number   string         `json:"number"`
+	Outcome  poller.Outcome `json:"outcome"`
+	Verdict  model.Verdict  `json:"verdict"`
+	Detail   string         `json:"detail"`
+	Sent     bool           `json:"sent"`
+	Attempts int            `json:"attempts"`
+}
+
+type reportOut struct {
+	Account   string         `json:"account"`
+	Documents []resultOut    `json:"documents"`
+	Totals    map[string]int `json:"totals"`
+	Requests  int            `json:"requests"`
+	Cancelled bool           `json:"cancelled"`
+	OK        bool           `json:"ok"`
+}
+
+var outcomes = []poller.Outcome{poller.OutcomeAccepted, poller.OutcomeRejected, poller.OutcomeSkipped, poller.OutcomeUnknown}
+
+func reportJSON(rep poller.Report) reportOut {
+	out := reportOut{Account: rep.Account, Documents: []resultOut{}, Totals: map[string]int{},
+		Requests: rep.Requests, Cancelled: rep.Cancelled, OK: rep.OK()}
+	for _, r := range rep.Results {
+		out.Documents = append(out.Documents, resultOut{ID: r.Doc.ID, Number: r.Doc.Number, Outcome: r.Outcome,
+			Verdict: r.Verdict, Detail: r.Detail, Sent: r.Sent, Attempts: r.Doc.Attempts})
+	}
+	for _, o := range outcomes {
+		out.Totals[string(o)] = rep.Count(o)
+	}
+	return out
+}
+
+func printReport(w io.Writer, rep poller.Report) {
+	for _, r := range rep.Results {
+		v := string(r.Verdict)
+		if v == "" {
+			v = "-"
+		}
+		fmt.Fprintf(w, "%-8s  %s  %s  %s  %s\n", r.Outcome, model.Line(r.Doc.ID, 60), model.Line(r.Doc.Number, 40), v, r.Detail)
+	}
+	var parts []string
+	for _, o := range outcomes {
+		parts = append(parts, fmt.Sprintf("%d %s", rep.Count(o), o))
+	}
+	suffix := ""
+	if rep.Cancelled {
+		suffix = " (cancelled)"
+	}
+	fmt.Fprintf(w, "%s: %s; %d request(s) in %s%s\n", rep.Account, strings.Join(parts, ", "), rep.Requests,
+		rep.Elapsed.Round(10*time.Millisecond), suffix)
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"emitop/config"
+	"emitop/model"
+	"emitop/poller"
+	"emitop/sandbox"
+)
+
+// retrySandbox serves a storm-scenario sandbox and writes its config; it returns the
+// config path and the ids of cf-madrid's documents whose verdict lets them be resent.
+func retrySandbox(t *testing.T, faults sandbox.Faults) (*sandbox.Sandbox, string, []string) {
+	t.Helper()
+	sb, err := sandbox.New(sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	sb.SetFaults("cf-madrid", faults)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(sb.ConfigTOML()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, acc := range cfg.Accounts {
+		if acc.Name != "cf-madrid" {
+			continue
+		}
+		c, err := poller.NewClient(acc, poller.ClientOptions{Version: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := poller.OpenDocuments(context.Background(), c, poller.Poll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if it.Doc.Status == model.StatusRejected && it.Problem != nil && it.Problem.Verdict == model.VerdictEscalate {
+				ids = append(ids, it.Doc.ID)
+			}
+		}
+	}
+	if len(ids) < 3 {
+		t.Fatalf("%d documents to resend", len(ids))
+	}
+	return sb, cfgPath, ids
+}
+
+func TestRetryUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"--doc", "x"},
+		{"--account", "a"},
+		{"--account", "a", "--doc", "x", "--all-rejected"},
+		{"--account", "a", "--doc", "x", "--force", "--yes"},
+		{"--account", "a", "--doc", "x", "--reason", "r", "--yes"},
+		{"--account", "a", "--doc", "x", "-o", "yaml", "--yes"},
+		{"--account", "a", "--doc", "x"}, // stdin is not a terminal and no --yes
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"retry"}, args...), strings.NewReader("y\n"), &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, %s", args, code, errb.String())
+		}
+		if lines := strings.Count(strings.TrimSpace(errb.String()), "\n"); lines != 0 || errb.Len() == 0 {
+			t.Errorf("%v: want one line, got %q", args, errb.String())
+		}
+	}
+}
+
+// TestRetryDryRun plans from the provider's listing, shows every request with the
+// credentials redacted, and sends nothing.
+func TestRetryDryRun(t *testing.T) {
+	sb, cfgPath, _ := retrySandbox(t, sandbox.Faults{})
+	db := filepath.Join(t.TempDir(), "h.db")
+	for _, acc := range []string{"cf-madrid", "alegra-co", "sv-main", "factus-bog", "alforse-main"} {
+		var out, errb bytes.Buffer
+		code := run([]string{"retry", "--config", cfgPath, "--db", db, "--account", acc, "--all-rejected", "--dry-run",
+			"--force", "--reason", "audit", "-o", "json"}, strings.NewReader(""), &out, &errb)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", acc, code, errb.String())
+		}
+		var plan struct {
+			Requests  int `json:"requests"`
+			Documents []struct {
+				Action   string `json:"action"`
+				Reason   string `json:"reason"`
+				Requests []struct {
+					Method  string   `json:"method"`
+					Headers []string `json:"headers"`
+				} `json:"requests"`
+			} `json:"documents"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &plan); err != nil || len(plan.Documents) == 0 {
+			t.Fatalf("%s: %v: %s", acc, err, out.String())
+		}
+		for _, sa := range sb.Accounts() {
+			if sa.Name != acc {
+				continue
+			}
+			for k, v := range sa.Credentials {
+				if strings.Contains(out.String(), v) {
+					t.Errorf("%s: dry run shows the %s", acc, k)
+				}
+			}
+		}
+		for _, d := range plan.Documents {
+			if acc == "alforse-main" {
+				if d.Action != "skip" || !strings.Contains(d.Reason, "offers no resend") {
+					t.Errorf("alforse: %+v", d)
+				}
+				continue
+			}
+			if d.Action != "resend" || len(d.Requests) != 2 || d.Requests[1].Method != "POST" {
+				t.Errorf("%s: forced plan %+v", acc, d)
+			}
+		}
+	}
+	for _, p := range []string{"certifactu", "alegra", "sv-dte", "factus"} {
+		if st := sb.Stats(p); st.Emissions != 0 {
+			t.Errorf("%s: dry run emitted %d", p, st.Emissions)
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// emitopBinary builds emitop once for the tests that run it as separate processes.
+func emitopBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "emitop-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "emitop")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("%w: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build emitop: %v", buildErr)
+	}
+	return binary
+}
+
+func docArgs(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, "--doc", id)
+	}
+	return out
+}
+
+// TestRetryTwoProcesses: two runs started together on the same documents and database
+// emit each document once.
+func TestRetryTwoProcesses(t *testing.T) {
+	bin := emitopBinary(t)
+	sb, cfgPath, ids := retrySandbox(t, sandbox.Faults{Latency: 20 * time.Millisecond})
+	sb.Fix("cf-madrid")
+	db := filepath.Join(t.TempDir(), "h.db")
+	args := append([]string{"retry", "--config", cfgPath, "--db", db, "--account", "cf-madrid", "--yes", "-o", "json"}, docArgs(ids)...)
+	var wg sync.WaitGroup
+	outs := make([][]byte, 2)
+	codes := make([]int, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			cmd := exec.Command(bin, args...)
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			out, err := cmd.Output()
+			outs[i] = out
+			if ee, ok := err.(*exec.ExitError); ok {
+				codes[i] = ee.ExitCode()
+			} else if err != nil {
+				t.Error(err)
+			}
+			if errb.Len() > 0 {
+				t.Logf("run %d: %s", i, errb.String())
+			}
+		})
+	}
+	wg.Wait()
+	st := sb.AccountStats("cf-madrid")
+	for _, id := range ids {
+		if st.Attempts[id] != 1 {
+			t.Errorf("%s emitted %d times", id, st.Attempts[id])
+		}
+	}
+	if st.DuplicateEmissions != 0 || st.RateLimited != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	for i := range 2 {
+		var rep struct {
+			OK bool `json:"ok"`
+		}
+		if err := json.Unmarshal(outs[i], &rep); err != nil || !rep.OK || codes[i] != 0 {
+			t.Errorf("run %d: exit %d, %s", i, codes[i], outs[i])
+		}
+	}
+}
+
+// TestRetryKilled: a run killed mid-batch, then started again, emits nothing twice.
+func TestRetryKilled(t *testing.T) {
+	bin := emitopBinary(t)
+	sb, cfgPath, ids := retrySandbox(t, sandbox.Faults{Latency: 250 * time.Millisecond})
+	sb.Fix("cf-madrid")
+	db := filepath.Join(t.TempDir(), "h.db")
+	args := append([]string{"retry", "--config", cfgPath, "--db", db, "--account", "cf-madrid", "--yes"}, docArgs(ids)...)
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it while the second document is under way: after the first one's progress line.
+	line, _ := bufio.NewReader(stderr).ReadString('\n')
+	time.Sleep(300 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	first := sb.AccountStats("cf-madrid").Emissions
+	if !strings.HasPrefix(line, "[") || first == 0 || first == len(ids) {
+		t.Fatalf("killed after %q with %d of %d emitted", line, first, len(ids))
+	}
+	out, err := exec.Command(bin, append(args, "-o", "json")...).Output()
+	if err != nil {
+		t.Fatalf("second run: %v: %s", err, out)
+	}
+	st := sb.AccountStats("cf-madrid")
+	for _, id := range ids {
+		if st.Attempts[id] != 1 {
+			t.Errorf("%s emitted %d times", id, st.Attempts[id])
+		}
+	}
+	if st.DuplicateEmissions != 0 {
+		t.Errorf("%d duplicate emissions", st.DuplicateEmissions)
+	}
+}

@@ -1,0 +1,949 @@
+package poller
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"emitop/model"
+	"emitop/store"
+)
+
+// The retry engine resends rejected documents so that none is ever emitted twice: each
+// document is leased in the store (no other operator or process works on it meanwhile),
+// its status is read from the provider before anything is sent, the intent to emit is on
+// disk before the request leaves, and a send whose outcome is unknown (a timeout, a 5xx)
+// is followed by a status read, never by a second send. Everything goes through the
+// account's governor as Write requests, so a batch drains at the budget's pace and keeps
+// the reserve.
+
+// Resend is one request that emits documents again. It never holds credentials: the
+// Client adds them when it sends.
+type Resend struct {
+	Method string
+	Path   string   // relative to the account's base URL
+	Body   []byte   // JSON; nil for none
+	IDs    []string // the documents it emits
+	// Note says what the body will be when it cannot be built before the documents are
+	// read (planning); "" once Body is final.
+	Note string
+}
+
+// Outcome is how a document's retry ended.
+type Outcome string
+
+// The outcomes of a retry.
+const (
+	OutcomeAccepted Outcome = "accepted"
+	OutcomeRejected Outcome = "rejected"
+	OutcomeSkipped  Outcome = "skipped"
+	OutcomeUnknown  Outcome = "unknown" // the emission may or may not have landed
+)
+
+// Target is a document the operator asked to retry, as last known: its problem and
+// attempts come from the store or from a listing.
+type Target struct {
+	Doc model.Document
+	Raw []byte // its JSON as last read; nil when not known
+}
+
+// PlannedRequest is one planned request as an operator may see it: credentials redacted.
+type PlannedRequest struct {
+	Method string
+	URL    string
+	Header []string // "X-API-Key: [redacted]"
+	Body   string   // the JSON body, a description in angle brackets, or ""
+}
+
+// PlanItem is what the engine will do with one document.
+type PlanItem struct {
+	Doc      model.Document
+	Verdict  model.Verdict    // of its last problem; "" when none is known
+	Resend   bool             // read its status, then resend it if still rejected
+	Forced   bool             // resent only because the operator forced it
+	Reason   string           // what will happen and why, one line
+	Requests []PlannedRequest // the status read and the resend; none when skipped
+}
+
+// Plan is a batch of retries, decided before anything is sent.
+type Plan struct {
+	Account  string
+	Provider string
+	Items    []PlanItem
+	Force    bool
+	Reason   string
+	Requests int           // requests the batch makes when nothing goes wrong
+	ETA      time.Duration // how long they take at the account's current budget
+}
+
+// Resends is how many documents the plan will resend (if still rejected when read).
+func (p Plan) Resends() int {
+	n := 0
+	for _, it := range p.Items {
+		if it.Resend {
+			n++
+		}
+	}
+	return n
+}
+
+// DocResult is how one document's retry ended.
+type DocResult struct {
+	Doc      model.Document // as it ended: status and last problem
+	Outcome  Outcome
+	ByPolicy bool          // skipped by the policy (verdict, status, provider), not by chance
+	Verdict  model.Verdict // of the last problem; "" when none
+	Detail   string        // what happened, one line, sanitized
+	Sent     bool          // an emission request left for it
+	Forced   bool
+}
+
+// Report is what a batch did.
+type Report struct {
+	Account   string
+	Results   []DocResult // in the plan's order
+	Requests  int         // requests the engine made: reads and resends
+	Elapsed   time.Duration
+	Cancelled bool
+}
+
+// OK reports whether every document ended accepted or was skipped by policy.
+func (r Report) OK() bool {
+	for _, res := range r.Results {
+		if res.Outcome != OutcomeAccepted && !(res.Outcome == OutcomeSkipped && res.ByPolicy) {
+			return false
+		}
+	}
+	return true
+}
+
+// Count is how many documents ended with outcome o.
+func (r Report) Count(o Outcome) int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// Progress is reported after each document, and once at the start.
+type Progress struct {
+	Done, Total int
+	Current     string        // the document being worked on next; "" when done
+	ETA         time.Duration // of what is left
+	Result      *DocResult    // the document just finished; nil in the first report
+}
+
+// RetryOptions tune a Retrier.
+type RetryOptions struct {
+	Operator    string // who retries, for the action log; "local" when empty
+	Fingerprint string // the operator's SSH key fingerprint; "" on a local terminal
+	Force       bool   // resend documents whose verdict is fix or reconcile too
+	Reason      string // why, required with Force; recorded with each forced document
+	// Holder names this engine in the leases; empty gives one unique to the process and
+	// the Retrier.
+	Holder string
+	// LeaseTTL is how long a lease outlives its last renewal (a crashed run's documents
+	// wait that long): 5 s when zero. Leases are renewed every quarter of it.
+	LeaseTTL time.Duration
+	// LeaseWait is how long, at the end of a batch, the engine waits for documents another
+	// holder has leased (it then reads their status): LeaseTTL plus the account's timeout
+	// when zero.
+	LeaseWait time.Duration
+	// OnProgress is called from Run's goroutine; it must not block.
+	OnProgress func(Progress)
+}
+
+// Retrier resends one account's rejected documents.
+type Retrier struct {
+	c      *Client
+	st     *store.Store
+	d      *dialect
+	opt    RetryOptions
+	holder string
+}
+
+// NewRetrier makes the engine of the account c speaks for, keeping its ledger in st. It
+// shares c, and so the account's governor, with whoever else uses c.
+func NewRetrier(c *Client, st *store.Store, opt RetryOptions) (*Retrier, error) {
+	if c == nil || st == nil {
+		return nil, errors.New("retry: a client and a store are required")
+	}
+	if opt.Force && strings.TrimSpace(opt.Reason) == "" {
+		return nil, errors.New("retry: forcing a resend requires a reason")
+	}
+	d := dialects[c.account.Provider]
+	if d == nil {
+		return nil, fmt.Errorf("retry: unknown provider %q", c.account.Provider)
+	}
+	if opt.Operator == "" {
+		opt.Operator = "local"
+	}
+	if opt.LeaseTTL <= 0 {
+		opt.LeaseTTL = 5 * time.Second
+	}
+	if opt.LeaseWait <= 0 {
+		opt.LeaseWait = opt.LeaseTTL + c.account.Timeout
+	}
+	holder := opt.Holder
+	if holder == "" {
+		host, _ := os.Hostname()
+		holder = fmt.Sprintf("%s@%s/%d/%s", opt.Operator, host, os.Getpid(), rand.Text()[:8])
+	}
+	return &Retrier{c: c, st: st, d: d, opt: opt, holder: holder}, nil
+}
+
+// CanResend reports whether the account's provider offers a resend at all.
+func (r *Retrier) CanResend() bool { return r.d.resend != nil }
+
+// policy decides whether a document whose last problem is p is resent: the verdicts
+// whose cause lay outside the document are; fix (its data must change first) and
+// reconcile (the provider already holds it) only when forced; the rest never.
+func (r *Retrier) policy(p *model.Problem) (resend, forced bool, reason string) {
+	if r.d.resend == nil {
+		return false, false, r.d.name + " offers no resend: act on the document in " + r.d.name + " itself"
+	}
+	if p == nil {
+		return true, false, "no problem recorded: read the status, then resend if still rejected"
+	}
+	switch p.Verdict {
+	case model.VerdictRetry, model.VerdictWait, model.VerdictVerify, model.VerdictEscalate:
+		return true, false, "verdict " + string(p.Verdict) + ": read the status, then resend if still rejected"
+	case model.VerdictFix, model.VerdictReconcile:
+		why := "the data must change first"
+		if p.Verdict == model.VerdictReconcile {
+			why = "the provider already holds it"
+		}
+		if r.opt.Force {
+			return true, true, "forced past verdict " + string(p.Verdict) + " (" + why + "): read the status, then resend if still rejected"
+		}
+		return false, false, "verdict " + string(p.Verdict) + ": " + why + " (--force --reason to resend anyway)"
+	case model.VerdictReauth:
+		return false, false, "verdict reauth: fix the account's credentials first"
+	}
+	return false, false, "verdict " + string(p.Verdict) + ": nothing to resend"
+}
+
+// Plan decides, without sending anything, what a batch will do with each target, the
+// requests it will make (credentials redacted) and how long it will take at the
+// account's current budget.
+func (r *Retrier) Plan(targets []Target) Plan {
+	acc := r.c.account
+	p := Plan{Account: acc.Name, Provider: acc.Provider, Force: r.opt.Force, Reason: r.opt.Reason}
+	var resend []int
+	for _, t := range targets {
+		it := PlanItem{Doc: t.Doc}
+		if t.Doc.Problem != nil {
+			it.Verdict = t.Doc.Problem.Verdict
+		}
+		switch t.Doc.Status {
+		case model.StatusAccepted, model.StatusCancelled, model.StatusDraft:
+			it.Reason = "status " + string(t.Doc.Status) + ": not rejected, nothing to resend"
+		default:
+			it.Resend, it.Forced, it.Reason = r.policy(t.Doc.Problem)
+		}
+		if it.Resend {
+			resend = append(resend, len(p.Items))
+			it.Requests = append(it.Requests, r.request(http.MethodGet, r.d.readPath(r.c, t.Doc.ID), nil, ""))
+		}
+		p.Items = append(p.Items, it)
+	}
+	sends := 0
+	for _, group := range chunks(resend, max(r.d.batch, 1)) {
+		ids := make([]string, len(group))
+		raws := make([][]byte, len(group))
+		for i, k := range group {
+			ids[i] = p.Items[k].Doc.ID
+			raws[i] = targetRaw(targets[k])
+		}
+		req := PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
+		if rs, err := r.d.resend(r.c, ids, raws); err == nil {
+			req = r.request(rs.Method, rs.Path, rs.Body, rs.Note)
+		} else {
+			req.Body = "<" + model.Line(err.Error(), 200) + ">"
+		}
+		for _, k := range group {
+			p.Items[k].Requests = append(p.Items[k].Requests, req)
+		}
+		sends++
+	}
+	p.Requests = len(resend) + sends
+	p.ETA = r.c.gov.DrainTime(p.Requests, 0)
+	return p
+}
+
+// targetRaw is the JSON a resend may be built from while planning: a listing's item
+// serves only when it is the same read the resend needs, which the engine makes anyway.
+func targetRaw(t Target) []byte {
+	if t.Doc.Provider == "factus" {
+		return t.Raw // a listed bill carries its reference_code
+	}
+	return nil
+}
+
+// request shows one request as it will leave, with the credential's value redacted.
+func (r *Retrier) request(method, path string, body []byte, note string) PlannedRequest {
+	req := PlannedRequest{Method: method, URL: r.c.account.BaseURL + path, Header: []string{authHeader(r.c.account.Provider) + ": [redacted]"}}
+	if body != nil {
+		req.Header = append(req.Header, "Content-Type: application/json")
+		req.Body = string(body)
+	}
+	if note != "" {
+		req.Header = append(req.Header, "Content-Type: application/json")
+		req.Body = "<" + note + ">"
+	}
+	return req
+}
+
+// authHeader is the header that carries a provider's credential.
+func authHeader(provider string) string {
+	switch provider {
+	case "sv-dte", "certifactu":
+		return "X-API-Key"
+	}
+	return "Authorization"
+}
+
+// chunks splits xs into runs of at most n.
+func chunks[T any](xs []T, n int) [][]T {
+	var out [][]T
+	for len(xs) > 0 {
+		k := min(n, len(xs))
+		out = append(out, xs[:k])
+		xs = xs[k:]
+	}
+	return out
+}
+
+// run is one batch under way.
+type run struct {
+	r       *Retrier
+	net     context.Context // for network calls and the ledger: never the cancelled one
+	report  *Report
+	index   map[string]int // result index by document ID
+	total   int
+	done    int
+	start   time.Time
+	latency time.Duration // mean of the requests so far
+	calls   int
+}
+
+// Run carries out a plan. Cancelling ctx stops the batch before the next document; a
+// document already being worked on is finished and recorded (its requests run on a
+// context that is not cancelled). The error is for the ledger failing; everything a
+// provider answered is in the Report.
+func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
+	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: r.c.account.Name},
+		index: map[string]int{}, start: r.c.clock.Now()}
+	var work []int
+	for i, it := range p.Items {
+		ru.index[it.Doc.ID] = i
+		res := DocResult{Doc: it.Doc, Verdict: it.Verdict, Forced: it.Forced}
+		if !it.Resend {
+			res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, it.Reason
+			ru.done++
+		} else {
+			work = append(work, i)
+		}
+		ru.report.Results = append(ru.report.Results, res)
+	}
+	ru.total = len(p.Items)
+	ru.progress(work, nil)
+	if err := ru.recover(); err != nil {
+		return ru.finish(), err
+	}
+	var deferred []int
+	for _, group := range chunks(work, max(r.d.batch, 1)) {
+		if ctx.Err() != nil {
+			ru.cancelled(group)
+			continue
+		}
+		busy, err := ru.group(ctx, group)
+		if err != nil {
+			return ru.finish(), err
+		}
+		deferred = append(deferred, busy...)
+	}
+	if err := ru.waitLeased(ctx, deferred); err != nil {
+		return ru.finish(), err
+	}
+	return ru.finish(), nil
+}
+
+func (ru *run) finish() Report {
+	ru.report.Elapsed = ru.r.c.clock.Now().Sub(ru.start)
+	_ = ru.r.st.Flush(ru.net)
+	return *ru.report
+}
+
+// cancelled marks documents the batch did not reach.
+func (ru *run) cancelled(idx []int) {
+	ru.report.Cancelled = true
+	for _, i := range idx {
+		res := &ru.report.Results[i]
+		res.Outcome, res.Detail = OutcomeSkipped, "cancelled before it was sent"
+		ru.finished(i, nil)
+	}
+}
+
+// finished counts one document as done and reports progress.
+func (ru *run) finished(i int, left []int) {
+	ru.done++
+	res := ru.report.Results[i]
+	ru.progress(left, &res)
+}
+
+func (ru *run) progress(left []int, res *DocResult) {
+	if ru.r.opt.OnProgress == nil {
+		return
+	}
+	pr := Progress{Done: ru.done, Total: ru.total, Result: res}
+	if len(left) > 0 {
+		pr.Current = ru.report.Results[left[0]].Doc.ID
+		pr.ETA = ru.r.c.gov.DrainTime(2*len(left), ru.latency)
+	}
+	ru.r.opt.OnProgress(pr)
+}
+
+// do sends one request through the account's governor as a Write, counting it.
+func (ru *run) do(ctx context.Context, method, path string, body []byte) (*Result, error) {
+	res, err := ru.r.c.Do(ctx, Write, method, path, body)
+	ru.count(res)
+	return res, err
+}
+
+func (ru *run) count(res *Result) {
+	ru.calls++
+	ru.report.Requests++
+	if res != nil {
+		ru.latency += (res.Latency - ru.latency) / time.Duration(ru.calls)
+	}
+}
+
+// read reads one document's status as a Write request.
+func (ru *run) read(id string) (Item, error) {
+	it, err := ReadDocument(ru.net, ru.r.c, Write, id)
+	ru.count(nil)
+	return it, err
+}
+
+// recover settles the account's open intents of documents outside this batch: each was
+// an emission whose process died before it learned the outcome. It reads the status;
+// it never resends. An intent whose document another live holder leases is left alone.
+// The batch's own documents are settled as they are read.
+func (ru *run) recover() error {
+	open, err := ru.r.st.OpenIntents(ru.net, ru.r.c.account.Name)
+	if err != nil {
+		return err
+	}
+	byDoc := map[string][]store.Intent{}
+	var order []string
+	for _, in := range open {
+		if _, mine := ru.index[in.DocID]; mine {
+			continue
+		}
+		if byDoc[in.DocID] == nil {
+			order = append(order, in.DocID)
+		}
+		byDoc[in.DocID] = append(byDoc[in.DocID], in)
+	}
+	for _, id := range order {
+		ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		it, rerr := ru.read(id)
+		if rerr == nil {
+			if err := ru.settle(id, it, "verify"); err != nil {
+				return err
+			}
+		}
+		if err := ru.r.st.ReleaseLease(ru.net, ru.r.c.account.Name, id, ru.r.holder); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle closes every open intent of a document with the status just read, and records
+// the read as an event of kind.
+func (ru *run) settle(id string, it Item, kind string) error {
+	intents, err := ru.r.st.Intents(ru.net, ru.r.c.account.Name, id)
+	if err != nil {
+		return err
+	}
+	for _, in := range intents {
+		if !in.Settled.IsZero() {
+			continue
+		}
+		if err := ru.r.st.SettleIntent(ru.net, in.ID, string(outcomeOf(it.Doc.Status)), it.Problem, it.Raw); err != nil {
+			return err
+		}
+	}
+	return ru.r.st.Enqueue(ru.net, store.AddEvent(ru.event(it, kind)), store.UpsertDocument(docWith(it), it.Raw, time.Time{}))
+}
+
+func (ru *run) event(it Item, kind string) model.Event {
+	acc := ru.r.c.account
+	st := it.Doc.Status
+	if st == "" {
+		st = model.StatusUnknown
+	}
+	return model.Event{Account: acc.Name, Provider: acc.Provider, DocID: it.Doc.ID, Number: it.Doc.Number,
+		Status: st, Problem: it.Problem, Kind: kind, Raw: it.Raw}
+}
+
+// docWith is the document an Item describes, its problem attached.
+func docWith(it Item) model.Document {
+	d := it.Doc
+	d.Problem = it.Problem
+	return d
+}
+
+func outcomeOf(s model.Status) Outcome {
+	switch s {
+	case model.StatusAccepted:
+		return OutcomeAccepted
+	case model.StatusRejected:
+		return OutcomeRejected
+	}
+	return OutcomeUnknown
+}
+
+// keeper renews a group's leases until stopped; when one is lost (the process stalled
+// past its TTL and another holder took the document), it cancels that document's send
+// if it has not left yet.
+type keeper struct {
+	mu     sync.Mutex
+	held   map[string]bool
+	lost   context.CancelFunc
+	stop   chan struct{}
+	exited chan struct{}
+}
+
+func (ru *run) keep(ids []string, lost context.CancelFunc) *keeper {
+	k := &keeper{held: map[string]bool{}, lost: lost, stop: make(chan struct{}), exited: make(chan struct{})}
+	for _, id := range ids {
+		k.held[id] = true
+	}
+	every := ru.r.opt.LeaseTTL / 4
+	go func() {
+		defer close(k.exited)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.stop:
+				return
+			case <-t.C:
+			}
+			k.mu.Lock()
+			ids := make([]string, 0, len(k.held))
+			for id := range k.held {
+				ids = append(ids, id)
+			}
+			k.mu.Unlock()
+			for _, id := range ids {
+				ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
+				if err == nil && !ok {
+					k.mu.Lock()
+					delete(k.held, id)
+					k.mu.Unlock()
+					k.lost()
+				}
+			}
+		}
+	}()
+	return k
+}
+
+func (k *keeper) release(id string) {
+	k.mu.Lock()
+	delete(k.held, id)
+	k.mu.Unlock()
+}
+
+func (k *keeper) close() {
+	close(k.stop)
+	<-k.exited
+}
+
+// group works on documents that one resend request may carry. It returns the documents
+// another holder leases, for later.
+func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
+	acc := ru.r.c.account.Name
+	var leased []int
+	for _, i := range idx {
+		id := ru.report.Results[i].Doc.ID
+		ok, err := ru.r.st.AcquireLease(ru.net, acc, id, ru.r.holder, ru.r.opt.LeaseTTL)
+		if err != nil {
+			return busy, err
+		}
+		if ok {
+			leased = append(leased, i)
+		} else {
+			busy = append(busy, i)
+		}
+	}
+	if len(leased) == 0 {
+		return busy, nil
+	}
+	ids := make([]string, len(leased))
+	for n, i := range leased {
+		ids[n] = ru.report.Results[i].Doc.ID
+	}
+	sendCtx, lost := context.WithCancel(ru.net)
+	k := ru.keep(ids, lost)
+	defer func() {
+		k.close()
+		lost()
+		for _, id := range ids {
+			if rerr := ru.r.st.ReleaseLease(ru.net, acc, id, ru.r.holder); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+	}()
+
+	// Read each document's current status; resend only what is still rejected.
+	var send []int
+	var raws [][]byte
+	for _, i := range leased {
+		res := &ru.report.Results[i]
+		it, rerr := ru.read(res.Doc.ID)
+		if rerr != nil {
+			res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
+			ru.finished(i, nil)
+			continue
+		}
+		if err := ru.settle(res.Doc.ID, it, "verify"); err != nil {
+			return busy, err
+		}
+		ru.adopt(res, it)
+		switch it.Doc.Status {
+		case model.StatusAccepted:
+			res.Outcome, res.ByPolicy, res.Detail = OutcomeAccepted, true, "already accepted: not resent"
+		case model.StatusRejected:
+			resend, forced, reason := ru.r.policy(it.Problem)
+			if !resend {
+				res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, reason
+				break
+			}
+			res.Forced = res.Forced || forced
+			send, raws = append(send, i), append(raws, it.Raw)
+			continue
+		case model.StatusPending, model.StatusUnknown:
+			res.Outcome, res.Detail = OutcomeUnknown, "status "+string(it.Doc.Status)+": not resent"
+		default:
+			res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, "status "+string(it.Doc.Status)+": not rejected, not resent"
+		}
+		k.release(res.Doc.ID)
+		ru.finished(i, nil)
+	}
+	if len(send) == 0 {
+		return busy, nil
+	}
+	if ctx.Err() != nil {
+		ru.cancelled(send)
+		return busy, nil
+	}
+	return busy, ru.send(send, raws, sendCtx, k)
+}
+
+// adopt takes what a read said of a document into its result.
+func (ru *run) adopt(res *DocResult, it Item) {
+	d := docWith(it)
+	d.Attempts = res.Doc.Attempts
+	if d.Number == "" {
+		d.Number = res.Doc.Number
+	}
+	res.Doc = d
+	res.Verdict = ""
+	if it.Problem != nil {
+		res.Verdict = it.Problem.Verdict
+	}
+}
+
+// send writes the intents, makes the one resend request, and settles each document.
+func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper) error {
+	acc := ru.r.c.account
+	ids := make([]string, len(idx))
+	for n, i := range idx {
+		ids[n] = ru.report.Results[i].Doc.ID
+	}
+	rs, err := ru.r.d.resend(ru.r.c, ids, raws)
+	if err != nil {
+		for _, i := range idx {
+			res := &ru.report.Results[i]
+			res.Outcome, res.Detail = OutcomeRejected, "not resent: "+model.Line(err.Error(), 300)
+			ru.finished(i, nil)
+		}
+		return nil
+	}
+	summary := rs.Method + " " + rs.Path
+	if rs.Body != nil && len(rs.Body) <= 512 && acc.Provider != "sv-dte" {
+		summary += " " + string(rs.Body)
+	}
+	intents := map[string]int64{}
+	var sent []int
+	for _, i := range idx {
+		res := &ru.report.Results[i]
+		kind := "retry"
+		if res.Forced {
+			kind = "force-retry"
+		}
+		id, err := ru.r.st.RecordIntent(ru.net, store.Intent{Account: acc.Name, DocID: res.Doc.ID, Holder: ru.r.holder, Kind: kind, Request: summary})
+		if errors.Is(err, store.ErrLeaseNotHeld) {
+			res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not resent"
+			ru.finished(i, nil)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		intents[res.Doc.ID] = id
+		res.Doc.Attempts++
+		sent = append(sent, i)
+	}
+	if len(sent) == 0 {
+		return nil
+	}
+	if len(sent) < len(idx) {
+		raw := make(map[int][]byte, len(idx))
+		for n, i := range idx {
+			raw[i] = raws[n]
+		}
+		ids, raws = nil, nil
+		for _, i := range sent {
+			ids, raws = append(ids, ru.report.Results[i].Doc.ID), append(raws, raw[i])
+		}
+		if rs, err = ru.r.d.resend(ru.r.c, ids, raws); err != nil {
+			return err
+		}
+	}
+	// The request's context is cancelled only when a lease is lost before it leaves
+	// (see keeper), never by the operator.
+	res, sendErr := ru.resend(sendCtx, rs)
+	answers := ru.answers(res, sendErr, ids)
+	for _, i := range sent {
+		r := &ru.report.Results[i]
+		r.Sent = true
+		a := answers[r.Doc.ID]
+		if err := ru.conclude(r, a, intents[r.Doc.ID], res, sendErr); err != nil {
+			return err
+		}
+		k.release(r.Doc.ID)
+		ru.finished(i, nil)
+	}
+	return nil
+}
+
+// resend sends the request; a 429 (refused before anything was done) is sent again
+// once the governor's hold ends, at most twice.
+func (ru *run) resend(ctx context.Context, rs Resend) (*Result, error) {
+	for try := 0; ; try++ {
+		res, err := ru.do(ctx, rs.Method, rs.Path, rs.Body)
+		if err != nil || res.Response.Status != http.StatusTooManyRequests || try == 2 {
+			return res, err
+		}
+	}
+}
+
+// answer is what a resend's answer says of one document.
+type answer struct {
+	item     *Item          // its state, when the answer describes it
+	problem  *model.Problem // the answer's problem, when it describes none
+	needRead bool           // the outcome is unknown: read the status
+	reached  bool           // the request may have reached the server
+}
+
+// answers reads a resend's answer for each document.
+func (ru *run) answers(res *Result, err error, ids []string) map[string]answer {
+	out := make(map[string]answer, len(ids))
+	if err != nil {
+		var se *SendError
+		reached := !errors.As(err, &se) || se.MayHaveReached
+		for _, id := range ids {
+			out[id] = answer{needRead: reached, reached: reached}
+		}
+		return out
+	}
+	r := res.Response
+	var items map[string]Item
+	if ru.r.d.resent != nil {
+		items = ru.r.d.resent(ru.r.d, ru.r.c.account.Name, r, ids)
+	} else if it, ok := ru.r.d.item(ru.r.c.account.Name, r.Body); ok && len(ids) == 1 && strings.EqualFold(it.Doc.ID, ids[0]) {
+		items = map[string]Item{ids[0]: it}
+	}
+	p, _ := Decode(ru.r.c.account.Provider, r)
+	for _, id := range ids {
+		a := answer{reached: true}
+		if it, ok := items[id]; ok {
+			a.item = &it
+			switch it.Doc.Status {
+			case model.StatusAccepted:
+			case model.StatusRejected:
+				a.needRead = it.Problem == nil || it.Problem.Verdict == model.VerdictVerify || it.Problem.Verdict == model.VerdictReconcile
+			default:
+				a.needRead = true
+			}
+		} else {
+			a.problem = &p
+			switch p.Verdict {
+			case model.VerdictFix, model.VerdictEscalate, model.VerdictReauth:
+				a.needRead = r.Status >= 500
+			default:
+				a.needRead = true // 5xx, processing, duplicate, an answer naming no document
+			}
+		}
+		out[id] = a
+	}
+	return out
+}
+
+// conclude records how one sent document ended: the emission event, a status read when
+// the answer left the outcome unknown, the settled intent, the action.
+func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, sendErr error) error {
+	acc := ru.r.c.account
+	var raw []byte
+	if sent != nil {
+		raw = sent.Response.Body
+	}
+	emit := Item{Doc: res.Doc, Raw: raw}
+	emit.Doc.Status = model.StatusUnknown
+	switch {
+	case a.item != nil:
+		emit.Doc.Status, emit.Problem = a.item.Doc.Status, a.item.Problem
+	case a.problem != nil:
+		emit.Problem = a.problem
+		if !a.needRead {
+			emit.Doc.Status = model.StatusRejected
+		}
+	}
+	ops := []store.Op{store.AddEvent(ru.event(emit, "emit"))}
+	final, known := emit, !a.needRead
+	detail := ""
+	if sendErr != nil {
+		detail = model.Line(sendErr.Error(), 300)
+		if !a.reached {
+			final.Doc.Status, known = model.StatusRejected, true
+			final.Problem = nil
+		}
+	}
+	if a.needRead {
+		it, err := ru.read(res.Doc.ID)
+		if err != nil {
+			detail = strings.TrimSpace(detail + "; status read failed: " + model.Line(err.Error(), 300))
+		} else {
+			final, known = it, true
+			ops = append(ops, store.AddEvent(ru.event(it, "verify")))
+		}
+	}
+	if final.Doc.Number == "" {
+		final.Doc.Number = res.Doc.Number
+	}
+	res.Outcome = OutcomeUnknown
+	if known {
+		res.Outcome = outcomeOf(final.Doc.Status)
+		attempts := res.Doc.Attempts
+		ru.adoptFinal(res, final)
+		res.Doc.Attempts = attempts
+		if err := ru.r.st.SettleIntent(ru.net, intent, string(res.Outcome), final.Problem, final.Raw); err != nil {
+			return err
+		}
+		ops = append(ops, store.UpsertDocument(docWith(final), final.Raw, time.Time{}))
+	}
+	res.Detail = ru.detail(res, a, detail)
+	kind := "retry"
+	if res.Forced {
+		kind = "force-retry"
+	}
+	reason := ""
+	if res.Forced {
+		reason = ru.r.opt.Reason
+	}
+	ops = append(ops, store.RecordAction(model.Action{Operator: ru.r.opt.Operator, Fingerprint: ru.r.opt.Fingerprint,
+		Kind: kind, Account: acc.Name, DocID: res.Doc.ID, Reason: reason, Outcome: string(res.Outcome)}))
+	return ru.r.st.Enqueue(ru.net, ops...)
+}
+
+func (ru *run) adoptFinal(res *DocResult, it Item) {
+	if it.Problem == nil && it.Doc.Status == model.StatusRejected {
+		it.Problem = res.Doc.Problem
+	}
+	ru.adopt(res, it)
+}
+
+// detail says in one line how a sent document ended.
+func (ru *run) detail(res *DocResult, a answer, extra string) string {
+	var s string
+	switch res.Outcome {
+	case OutcomeAccepted:
+		s = "resent: accepted"
+	case OutcomeRejected:
+		s = "resent: rejected again"
+		if !a.reached {
+			s = "not sent: the request did not reach the server"
+		}
+	default:
+		s = "resent: outcome unknown, read the status before anything else"
+	}
+	if a.needRead && a.reached {
+		s += " (status read after the answer)"
+	}
+	if p := res.Doc.Problem; p != nil && res.Outcome != OutcomeAccepted {
+		code := p.Code
+		if code == "" {
+			code = string(p.Class)
+		}
+		s += ": " + code + " " + model.Line(p.Message, 160)
+	}
+	if extra != "" {
+		s += "; " + extra
+	}
+	return model.Line(s, 400)
+}
+
+// waitLeased comes back to documents another holder leased: it waits (up to LeaseWait)
+// for each lease, then works on the document as usual, which starts with reading its
+// status. What stays leased is skipped.
+func (ru *run) waitLeased(ctx context.Context, idx []int) error {
+	deadline := ru.r.c.clock.Now().Add(ru.r.opt.LeaseWait)
+	for len(idx) > 0 {
+		if ctx.Err() != nil {
+			ru.cancelled(idx)
+			return nil
+		}
+		var still []int
+		for _, i := range idx {
+			busy, err := ru.group(ctx, []int{i})
+			if err != nil {
+				return err
+			}
+			still = append(still, busy...)
+		}
+		idx = still
+		if len(idx) == 0 || !ru.r.c.clock.Now().Before(deadline) {
+			break
+		}
+		if err := sleep(ctx, ru.r.c.clock, 200*time.Millisecond); err != nil {
+			continue
+		}
+	}
+	for _, i := range idx {
+		res := &ru.report.Results[i]
+		res.Outcome, res.Detail = OutcomeSkipped, "another operator or process holds it: not resent"
+		ru.finished(i, nil)
+	}
+	return nil
+}
