@@ -102,9 +102,11 @@ func New(o Options) (*Server, error) {
 	s.ssh, err = wish.NewServer(
 		wish.WithHostKeyPath(o.HostKeyPath),
 		wish.WithPublicKeyAuth(s.knownKey),
-		// The transport's idle timeout drops connections with no traffic at all; the
-		// dashboard redraws its clock every second, so sessions also watch keystrokes.
-		wish.WithIdleTimeout(o.IdleTimeout),
+		// The transport's idle timeout drops connections with no traffic at all (no
+		// session, or a dead peer). A dashboard redraws its clock every second, so its
+		// session watches keystrokes instead (see session.watch); the extra minute lets
+		// that close a session with its message before the transport cuts it.
+		wish.WithIdleTimeout(o.IdleTimeout+time.Minute),
 		wish.WithMiddleware( // the last listed runs first
 			s.dashboard,
 			activeterm.Middleware(),
