@@ -35,6 +35,9 @@ const (
 	DefaultFPS        = 120 // frames per second of each session's renderer: the wait a snapshot adds
 )
 
+// handshakeTimeout bounds a connection's key exchange and authentication.
+const handshakeTimeout = 30 * time.Second
+
 // Options configure a Server.
 type Options struct {
 	Backend     ui.Backend   // the one poller and store every session reads
@@ -57,10 +60,14 @@ type Server struct {
 	ssh  *ssh.Server
 	keys atomic.Pointer[keyring]
 
-	mu       sync.Mutex
-	sessions map[*session]struct{}
-	closing  bool
-	live     sync.WaitGroup // one per running session handler
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	listeners map[net.Listener]struct{}
+	closing   bool
+	live      sync.WaitGroup // one per running session handler; added to only before closing
+	conns     int            // open connections
+	hungUp    chan struct{}  // closed once closing and conns is 0
+	hangUp    sync.Once
 }
 
 // New checks o, loads every operator's keys, makes sure the host key exists with mode 0600
@@ -90,7 +97,7 @@ func New(o Options) (*Server, error) {
 	if o.FPS <= 0 {
 		o.FPS = DefaultFPS
 	}
-	s := &Server{opts: o, log: o.Log, sessions: map[*session]struct{}{}}
+	s := &Server{opts: o, log: o.Log, sessions: map[*session]struct{}{}, listeners: map[net.Listener]struct{}{}, hungUp: make(chan struct{})}
 	kr, err := loadKeys(o.Operators)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
@@ -102,11 +109,15 @@ func New(o Options) (*Server, error) {
 	s.ssh, err = wish.NewServer(
 		wish.WithHostKeyPath(o.HostKeyPath),
 		wish.WithPublicKeyAuth(s.knownKey),
-		// The transport's idle timeout drops connections with no traffic at all (no
-		// session, or a dead peer). A dashboard redraws its clock every second, so its
-		// session watches keystrokes instead (see session.watch); the extra minute lets
-		// that close a session with its message before the transport cuts it.
-		wish.WithIdleTimeout(o.IdleTimeout+time.Minute),
+		// Idle means no keystroke: a dashboard redraws its clock every second, so the
+		// transport's own idle timeout (wish.WithIdleTimeout) would never fire for one,
+		// and charm.land/ssh v0.4.2 races on the connection's deadline fields whenever it
+		// is set (handleConn clears handshakeDeadline while the read loop reads it). Each
+		// session watches its input instead (session.watch); the handshake has its limit.
+		func(srv *ssh.Server) error {
+			srv.HandshakeTimeout = handshakeTimeout
+			return nil
+		},
 		wish.WithMiddleware( // the last listed runs first
 			s.dashboard,
 			activeterm.Middleware(),
@@ -124,6 +135,23 @@ func New(o Options) (*Server, error) {
 	s.ssh.ConnectionFailedCallback = func(c net.Conn, err error) {
 		s.log.Info("login refused", "remote", c.RemoteAddr().String(), "err", err)
 	}
+	s.ssh.ConnCallback = func(_ ssh.Context, c net.Conn) net.Conn {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closing {
+			return nil // refused: charm.land/ssh closes it
+		}
+		s.conns++
+		return c
+	}
+	s.ssh.ConnectionCloseCallback = func(net.Conn) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.conns--
+		if s.closing && s.conns == 0 {
+			s.hangUp.Do(func() { close(s.hungUp) })
+		}
+	}
 	return s, nil
 }
 
@@ -136,7 +164,24 @@ func (s *Server) knownKey(_ ssh.Context, key ssh.PublicKey) bool {
 }
 
 // Serve accepts SSH connections on l until Shutdown; it returns ssh.ErrServerClosed then.
-func (s *Server) Serve(l net.Listener) error { return s.ssh.Serve(l) }
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ssh.ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	err := s.ssh.Serve(l)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, l)
+	if s.closing && errors.Is(err, net.ErrClosed) {
+		return ssh.ErrServerClosed
+	}
+	return err
+}
 
 // ListenAndServe listens on addr (e.g. ":2222") and serves.
 func (s *Server) ListenAndServe(addr string) error {
@@ -167,22 +212,30 @@ func (s *Server) ReloadKeys() error {
 }
 
 // Shutdown stops accepting connections, tells every session "emitop is shutting down",
-// lets each program quit (restoring the remote terminal) and waits for them, then closes
-// the remaining connections. When ctx ends first, connections are closed at once and
-// ctx's error is returned.
+// lets each program quit (restoring the remote terminal), waits for the sessions and for
+// the clients to hang up, then closes what is left. When ctx ends first, the remaining
+// connections are closed at once and ctx's error is returned.
+//
+// It never calls the ssh server's own Shutdown: in charm.land/ssh v0.4.2 that waits on a
+// WaitGroup that a connection finishing its handshake may Add to at the same moment.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
 	for ss := range s.sessions {
 		ss.end("emitop is shutting down")
 	}
+	if s.conns == 0 {
+		s.hangUp.Do(func() { close(s.hungUp) })
+	}
 	s.mu.Unlock()
 
-	stopped := make(chan error, 1)
-	go func() { stopped <- s.ssh.Shutdown(ctx) }() // closes the listeners at once
 	done := make(chan struct{})
 	go func() {
 		s.live.Wait()
+		<-s.hungUp
 		close(done)
 	}()
 	var err error
@@ -194,7 +247,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if cerr := s.ssh.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
 	}
-	<-stopped
 	return err
 }
 

@@ -240,6 +240,7 @@ func TestShutdownTellsEverySession(t *testing.T) {
 		{Name: "victor", Role: config.RoleViewer, Keys: []string{l2}},
 	}, nil)
 	type open struct {
+		c    *gossh.Client
 		sess *gossh.Session
 		sc   *screen
 	}
@@ -254,16 +255,18 @@ func TestShutdownTellsEverySession(t *testing.T) {
 		if !sc.waitFor("waiting for the first poll", wait) {
 			t.Fatalf("no dashboard:\n%s", sc.text())
 		}
-		all = append(all, open{sess, sc})
+		all = append(all, open{c, sess, sc})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	if err := r.srv.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
+	shut := make(chan error, 1)
+	go func() { shut <- r.srv.Shutdown(ctx) }()
 	for i, o := range all {
 		if !o.sc.waitFor("emitop is shutting down", wait) {
 			t.Errorf("session %d was not told:\n%q", i, o.sc.text())
+		}
+		if err := o.sess.Wait(); err != nil {
+			t.Errorf("session %d ended with %v", i, err)
 		}
 		o.sc.mu.Lock()
 		raw := o.sc.raw.String()
@@ -271,15 +274,42 @@ func TestShutdownTellsEverySession(t *testing.T) {
 		if !strings.Contains(raw, "\x1b[?1049l") {
 			t.Errorf("session %d: the alternate screen was not left", i)
 		}
-		if err := o.sess.Wait(); err != nil {
-			t.Errorf("session %d ended with %v", i, err)
-		}
+		o.c.Close() // as ssh does when its session ends
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 	if err := <-r.done; !errors.Is(err, ssh.ErrServerClosed) {
 		t.Errorf("Serve returned %v", err)
 	}
 	if _, err := r.dial(k1); err == nil {
 		t.Error("a login succeeded after shutdown")
+	}
+}
+
+func TestShutdownClosesClientsThatStay(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, sc := openDashboard(t, c, 90, 25)
+	if !sc.waitFor("waiting for the first poll", wait) {
+		t.Fatalf("no dashboard:\n%s", sc.text())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := r.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a client that never hangs up: want the deadline's error, got %v", err)
+	}
+	sess.Wait()
+	if !sc.waitFor("emitop is shutting down", wait) {
+		t.Errorf("the session was not told:\n%q", sc.text())
+	}
+	if err := c.Wait(); err == nil {
+		t.Error("want the connection closed by the server")
 	}
 }
 

@@ -157,6 +157,7 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 			wish.Printf(sess, "\r\n%s\r\n", reason)
 		}
 		next(sess)
+		sess.Exit(0) // before remove: Shutdown may close the connection once every session is removed
 	}
 }
 
