@@ -104,10 +104,24 @@ func TestServeUntilReloadsOnHUPAndStopsOnCancel(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- serveUntil(ctx, srv, "127.0.0.1:0", hup, log) }()
 
+	logged := func(want string) bool {
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if strings.Contains(logBuf.String(), want) {
+				return true
+			}
+		}
+		return false
+	}
 	os.WriteFile(keysFile, []byte("not a key\n"), 0o600)
 	hup <- syscall.SIGHUP
+	if !logged("keys not reloaded") {
+		t.Fatalf("a bad keys file was not reported:\n%s", logBuf)
+	}
 	os.WriteFile(keysFile, gossh.MarshalAuthorizedKey(signer.PublicKey()), 0o600)
 	hup <- syscall.SIGHUP
+	if !logged("msg=\"keys reloaded\"") {
+		t.Fatalf("a good keys file was not reloaded:\n%s", logBuf)
+	}
 	cancel()
 	select {
 	case err := <-done:
