@@ -1,0 +1,190 @@
+package serve
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gossh "golang.org/x/crypto/ssh"
+
+	"emitop/config"
+)
+
+// watcher reads one session's output and reports when the marker it is told to look for
+// appears; it keeps only a short tail, so its own memory stays flat.
+type watcher struct {
+	mu     sync.Mutex
+	want   []byte
+	seen   chan time.Time
+	notify bool
+}
+
+func newWatcher(sess *gossh.Session) (*watcher, error) {
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	w := &watcher{seen: make(chan time.Time, 1)}
+	go func() {
+		buf := make([]byte, 16<<10)
+		var tail []byte
+		for {
+			n, err := out.Read(buf)
+			if n > 0 {
+				tail = append(tail, buf[:n]...)
+				w.mu.Lock()
+				if w.notify && bytes.Contains(tail, w.want) {
+					w.notify = false
+					w.seen <- time.Now()
+				}
+				w.mu.Unlock()
+				if len(tail) > 256 {
+					tail = append(tail[:0], tail[len(tail)-256:]...)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return w, nil
+}
+
+// expect makes the watcher look for s from now on.
+func (w *watcher) expect(s string) {
+	w.mu.Lock()
+	w.want, w.notify = []byte(s), true
+	w.mu.Unlock()
+}
+
+// marker is the i-th account name: six letters, no two alike in a row, and each differing
+// from the (i-1)-th at every position, so a renderer that redraws only changed cells still
+// writes it whole.
+func marker(i int) string {
+	b := make([]byte, 6)
+	for j := range b {
+		b[j] = byte('a' + (i*7+j*3)%26)
+	}
+	return string(b)
+}
+
+// rssKB is the process's resident set size in KiB, 0 where /proc is missing.
+func rssKB() int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// BenchmarkFanout serves n concurrent sessions (120×36 terminals) and measures the memory
+// each costs (heap and RSS growth over n; the SSH clients run in the same process, so both
+// include the client side) and, per op, the latency from Publish until the last of the n
+// sessions has written the new snapshot. One session is the baseline; 50 is the target.
+// Each session's renderer writes on its own frame clock (DefaultFPS), so a snapshot waits
+// up to one frame per session on top of the CPU every session's render takes.
+func BenchmarkFanout(b *testing.B) {
+	for _, n := range []int{1, 50} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) { fanout(b, n) })
+	}
+}
+
+func fanout(b *testing.B, n int) {
+	var ops []config.Operator
+	var keys []gossh.Signer
+	for i := range n {
+		k, line := newKey(b)
+		ops = append(ops, config.Operator{Name: fmt.Sprintf("op%02d", i), Role: config.RoleOperator, Keys: []string{line}})
+		keys = append(keys, k)
+	}
+	r := startRig(b, ops, nil)
+	r.hub.Publish(snapshotWith(marker(0)))
+
+	heap0, rss0 := heapInuse(), rssKB()
+	watchers := make([]*watcher, n)
+	for i := range n {
+		c, err := r.dial(keys[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		sess, err := c.NewSession()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sess.RequestPty("xterm-256color", 36, 120, gossh.TerminalModes{}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sess.StdinPipe(); err != nil {
+			b.Fatal(err)
+		}
+		if watchers[i], err = newWatcher(sess); err != nil {
+			b.Fatal(err)
+		}
+		watchers[i].expect(marker(0))
+		if err := sess.Shell(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i, w := range watchers {
+		select {
+		case <-w.seen:
+		case <-time.After(wait):
+			b.Fatalf("session %d never drew the first snapshot", i)
+		}
+	}
+	heap1, rss1 := heapInuse(), rssKB()
+
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		m := marker(i)
+		for _, w := range watchers {
+			w.expect(m)
+		}
+		time.Sleep(rand.N(10 * time.Millisecond)) // a poll lands at any phase of the frames
+		start := time.Now()
+		r.hub.Publish(snapshotWith(m))
+		var last time.Time
+		for j, w := range watchers {
+			select {
+			case at := <-w.seen:
+				if at.After(last) {
+					last = at
+				}
+			case <-time.After(wait):
+				b.Fatalf("publish %d: session %d never drew %s", i, j, m)
+			}
+		}
+		lat = append(lat, last.Sub(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
+	b.ReportMetric(float64(int64(heap1)-int64(heap0))/float64(n)/(1<<20), "heap-MB/session")
+	b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "rss-MB/session")
+}

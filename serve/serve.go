@@ -1,0 +1,265 @@
+// Package serve is `emitop serve`: the dashboard over SSH. Operators log in with a public
+// key declared in the config; each session gets its own dashboard (size, colour profile,
+// screen state) over the one poller and store the server was given. Viewers see everything
+// and change nothing.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"charm.land/ssh"
+	"charm.land/wish/v2"
+	"charm.land/wish/v2/activeterm"
+	"charm.land/wish/v2/ratelimiter"
+	"charm.land/wish/v2/recover"
+	"golang.org/x/time/rate"
+
+	"emitop/config"
+	"emitop/store"
+	"emitop/ui"
+)
+
+// Defaults for what Options leave zero.
+const (
+	DefaultLoginRate  = rate.Limit(1) // sessions per second and remote IP
+	DefaultLoginBurst = 5
+	DefaultFPS        = 120 // frames per second of each session's renderer: the wait a snapshot adds
+)
+
+// handshakeTimeout bounds a connection's key exchange and authentication.
+const handshakeTimeout = 30 * time.Second
+
+// Options configure a Server.
+type Options struct {
+	Backend     ui.Backend   // the one poller and store every session reads
+	Store       *store.Store // where actions and refusals are recorded
+	Operators   []config.Operator
+	HostKeyPath string        // created (ed25519, mode 0600) when missing
+	IdleTimeout time.Duration // a session with no keystroke for this long is closed; 0 means config.DefaultIdleTimeout
+	Env         string        // environment badge shown in every session
+	Demo        bool          // DEMO badge in every session
+	Log         *slog.Logger  // connects, disconnects, refusals; nil means slog.Default()
+	LoginRate   rate.Limit    // sessions per second per remote IP; 0 means DefaultLoginRate
+	LoginBurst  int           // 0 means DefaultLoginBurst
+	FPS         int           // 0 means DefaultFPS
+}
+
+// Server serves the dashboard over SSH.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	ssh  *ssh.Server
+	keys atomic.Pointer[keyring]
+
+	mu        sync.Mutex
+	sessions  map[*session]struct{}
+	listeners map[net.Listener]struct{}
+	closing   bool
+	live      sync.WaitGroup // one per running session handler; added to only before closing
+	conns     int            // open connections
+	hungUp    chan struct{}  // closed once closing and conns is 0
+	hangUp    sync.Once
+}
+
+// New checks o, loads every operator's keys, makes sure the host key exists with mode 0600
+// and returns a server that is not listening yet.
+func New(o Options) (*Server, error) {
+	if o.Backend == nil || o.Store == nil {
+		return nil, errors.New("serve: a backend and a store are required")
+	}
+	if len(o.Operators) == 0 {
+		return nil, errors.New("serve: no [[operator]] in the config: nobody could log in")
+	}
+	if o.HostKeyPath == "" {
+		return nil, errors.New("serve: empty host key path")
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = config.DefaultIdleTimeout
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.LoginRate <= 0 {
+		o.LoginRate = DefaultLoginRate
+	}
+	if o.LoginBurst <= 0 {
+		o.LoginBurst = DefaultLoginBurst
+	}
+	if o.FPS <= 0 {
+		o.FPS = DefaultFPS
+	}
+	s := &Server{opts: o, log: o.Log, sessions: map[*session]struct{}{}, listeners: map[net.Listener]struct{}{}, hungUp: make(chan struct{})}
+	kr, err := loadKeys(o.Operators)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	s.keys.Store(kr)
+	if err := os.MkdirAll(filepath.Dir(o.HostKeyPath), 0o700); err != nil {
+		return nil, fmt.Errorf("serve: host key directory: %w", err)
+	}
+	s.ssh, err = wish.NewServer(
+		wish.WithHostKeyPath(o.HostKeyPath),
+		wish.WithPublicKeyAuth(s.knownKey),
+		// Idle means no keystroke: a dashboard redraws its clock every second, so the
+		// transport's own idle timeout (wish.WithIdleTimeout) would never fire for one,
+		// and charm.land/ssh v0.4.2 races on the connection's deadline fields whenever it
+		// is set (handleConn clears handshakeDeadline while the read loop reads it). Each
+		// session watches its input instead (session.watch); the handshake has its limit.
+		func(srv *ssh.Server) error {
+			srv.HandshakeTimeout = handshakeTimeout
+			return nil
+		},
+		wish.WithMiddleware( // the last listed runs first
+			s.dashboard,
+			activeterm.Middleware(),
+			s.identify,
+			ratelimiter.Middleware(ratelimiter.NewRateLimiter(o.LoginRate, o.LoginBurst, 4096)),
+			recover.MiddlewareWithLogger(panicLogger{o.Log}),
+		),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("serve: host key %s: %w", o.HostKeyPath, err)
+	}
+	if err := privateMode(o.HostKeyPath, o.Log); err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	s.ssh.ConnectionFailedCallback = func(c net.Conn, err error) {
+		s.log.Info("login refused", "remote", c.RemoteAddr().String(), "err", err)
+	}
+	s.ssh.ConnCallback = func(_ ssh.Context, c net.Conn) net.Conn {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closing {
+			return nil // refused: charm.land/ssh closes it
+		}
+		s.conns++
+		return c
+	}
+	s.ssh.ConnectionCloseCallback = func(net.Conn) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.conns--
+		if s.closing && s.conns == 0 {
+			s.hangUp.Do(func() { close(s.hungUp) })
+		}
+	}
+	return s, nil
+}
+
+// knownKey is the public-key callback: it admits keys some operator declared. It decides
+// nothing about identity — the client may not hold the key it offers here; the session's
+// final key does (see identify).
+func (s *Server) knownKey(_ ssh.Context, key ssh.PublicKey) bool {
+	_, ok := s.keys.Load().lookup(key)
+	return ok
+}
+
+// Serve accepts SSH connections on l until Shutdown; it returns ssh.ErrServerClosed then.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ssh.ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	err := s.ssh.Serve(l)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, l)
+	if s.closing && errors.Is(err, net.ErrClosed) {
+		return ssh.ErrServerClosed
+	}
+	return err
+}
+
+// ListenAndServe listens on addr (e.g. ":2222") and serves.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return s.Serve(l)
+}
+
+// ReloadKeys re-reads every operator's keys and keys_file. On an error the keys in use stay
+// as they were. Sessions whose key is no longer declared, or now belongs to someone else
+// or another role, are closed.
+func (s *Server) ReloadKeys() error {
+	kr, err := loadKeys(s.opts.Operators)
+	if err != nil {
+		return fmt.Errorf("serve: reload keys: %w", err)
+	}
+	s.keys.Store(kr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss := range s.sessions {
+		if id, ok := kr.lookup(ss.sess.PublicKey()); !ok || id != ss.id {
+			ss.end("your key was revoked")
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections, tells every session "emitop is shutting down",
+// lets each program quit (restoring the remote terminal), waits for the sessions and for
+// the clients to hang up, then closes what is left. When ctx ends first, the remaining
+// connections are closed at once and ctx's error is returned.
+//
+// It never calls the ssh server's own Shutdown: in charm.land/ssh v0.4.2 that waits on a
+// WaitGroup that a connection finishing its handshake may Add to at the same moment.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for ss := range s.sessions {
+		ss.end("emitop is shutting down")
+	}
+	if s.conns == 0 {
+		s.hangUp.Do(func() { close(s.hungUp) })
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.live.Wait()
+		<-s.hungUp
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if cerr := s.ssh.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		err = cerr
+	}
+	return err
+}
+
+// Sessions reports how many dashboards are running.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// panicLogger sends the recover middleware's reports to slog.
+type panicLogger struct{ log *slog.Logger }
+
+func (p panicLogger) Printf(format string, v ...any) {
+	p.log.Error("session panicked", "panic", fmt.Sprintf(format, v...))
+}

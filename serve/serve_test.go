@@ -1,0 +1,414 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"charm.land/ssh"
+	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/time/rate"
+
+	"emitop/config"
+	"emitop/model"
+	"emitop/store"
+)
+
+// wait is how long a test waits for text it expects; only a failing test waits this long.
+const wait = 20 * time.Second
+
+func TestOperatorSeesDashboardAndUpdates(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, sc := openDashboard(t, c, 110, 30)
+	if !sc.waitFor("waiting for the first poll", wait) || !sc.waitFor("alice", wait) {
+		t.Fatalf("no dashboard header with the operator's name; got:\n%s", sc.text())
+	}
+	if strings.Contains(sc.text(), "[read-only]") {
+		t.Error("an operator's dashboard says read-only")
+	}
+	r.hub.Publish(snapshotWith("quokka7"))
+	if !sc.waitFor("quokka7", wait) {
+		t.Fatalf("the published account never showed; got:\n%s", sc.text())
+	}
+	sess.Close()
+	c.Close()
+	fp := gossh.FingerprintSHA256(key.PublicKey())
+	for _, want := range []string{"msg=connect", "operator=alice", "fingerprint=" + fp, "remote=127.0.0.1:"} {
+		if !strings.Contains(r.log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, r.log)
+		}
+	}
+	if !waitLog(r, "msg=disconnect") {
+		t.Errorf("no disconnect logged:\n%s", r.log)
+	}
+	if strings.Contains(r.log.String(), strings.Fields(line)[1]) {
+		t.Error("the log holds key material beyond the fingerprint")
+	}
+}
+
+// waitLog waits until the server's log holds want.
+func waitLog(r *rig, want string) bool {
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(r.log.String(), want) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestUnknownKeyRefusedAtAuth(t *testing.T) {
+	_, line := newKey(t)
+	stranger, _ := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
+	c, err := r.dial(stranger)
+	if err == nil {
+		c.Close()
+		t.Fatal("a key nobody declared logged in")
+	}
+	if !isAuthError(err) {
+		t.Fatalf("want an authentication failure, got %v", err)
+	}
+	if !waitLog(r, "login refused") {
+		t.Errorf("refusal not logged:\n%s", r.log)
+	}
+}
+
+func TestSessionWithoutPTYRefused(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.CombinedOutput("")
+	var ee *gossh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 1 {
+		t.Fatalf("want exit status 1, got %v", err)
+	}
+	if !strings.Contains(string(out), "PTY") {
+		t.Errorf("the refusal does not say why: %q", out)
+	}
+	if r.srv.Sessions() != 0 {
+		t.Error("a dashboard started without a PTY")
+	}
+}
+
+func TestViewerIsReadOnlyAndRefusalsRecorded(t *testing.T) {
+	vkey, vline := newKey(t)
+	_, oline := newKey(t)
+	r := startRig(t, []config.Operator{
+		{Name: "alice", Role: config.RoleOperator, Keys: []string{oline}},
+		{Name: "victor", Role: config.RoleViewer, Keys: []string{vline}},
+	}, nil)
+	c, err := r.dial(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, sc := openDashboard(t, c, 110, 30)
+	if !sc.waitFor("[read-only]", wait) || !sc.waitFor("victor", wait) {
+		t.Fatalf("a viewer's dashboard is not marked read-only; got:\n%s", sc.text())
+	}
+
+	kr := r.srv.keys.Load()
+	viewer, _ := kr.lookup(vkey.PublicKey())
+	_, oper := newKeyIdentity(t, kr, oline)
+	ctx := context.Background()
+	retry := model.Action{Kind: "retry", Account: "sv-main", DocID: "a1", Reason: "fixed the NIT"}
+	if err := r.srv.Authorize(ctx, viewer, retry); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("a viewer's retry: want ErrReadOnly, got %v", err)
+	}
+	force := retry
+	force.Kind = "force-retry"
+	if err := r.srv.Authorize(ctx, viewer, force); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("a viewer's force-retry: want ErrReadOnly, got %v", err)
+	}
+	if err := r.srv.Authorize(ctx, viewer, model.Action{Kind: "refresh", Account: "sv-main"}); err != nil {
+		t.Errorf("a viewer may refresh: %v", err)
+	}
+	if err := r.srv.Authorize(ctx, oper, retry); err != nil {
+		t.Errorf("an operator's retry refused: %v", err)
+	}
+	if err := r.store.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	acts, err := r.store.Actions(ctx, store.ActionFilter{Account: "sv-main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acts) != 2 {
+		t.Fatalf("want the two refusals recorded, got %+v", acts)
+	}
+	kinds := map[string]bool{}
+	for _, a := range acts {
+		kinds[a.Kind] = true
+		if a.Operator != "victor" || a.Fingerprint != gossh.FingerprintSHA256(vkey.PublicKey()) ||
+			a.Outcome != "refused: viewer" || a.DocID != "a1" || a.Reason != "fixed the NIT" {
+			t.Errorf("recorded refusal %+v", a)
+		}
+	}
+	if !kinds["retry"] || !kinds["force-retry"] {
+		t.Errorf("recorded kinds %v", kinds)
+	}
+}
+
+// newKeyIdentity returns the identity line's key maps to in kr.
+func newKeyIdentity(t *testing.T, kr *keyring, line string) (gossh.PublicKey, Identity) {
+	t.Helper()
+	pub, _, _, _, err := gossh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := kr.lookup(pub)
+	if !ok {
+		t.Fatalf("%s not in the keyring", line)
+	}
+	return pub, id
+}
+
+func TestTwentySessionsGetOnePoll(t *testing.T) {
+	const n = 20
+	var ops []config.Operator
+	var keys []gossh.Signer
+	for i := range n {
+		k, line := newKey(t)
+		role := config.RoleOperator
+		if i%4 == 0 {
+			role = config.RoleViewer
+		}
+		ops = append(ops, config.Operator{Name: fmt.Sprintf("op%02d", i), Role: role, Keys: []string{line}})
+		keys = append(keys, k)
+	}
+	r := startRig(t, ops, nil)
+	r.hub.Publish(snapshotWith("oldbook"))
+	screens := make([]*screen, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			c, err := r.dial(keys[i])
+			if err != nil {
+				errs <- err
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			_, screens[i] = openDashboard(t, c, 80+i, 24+i%5)
+			if !screens[i].waitFor("oldbook", wait) {
+				errs <- fmt.Errorf("session %d never showed the first snapshot:\n%s", i, screens[i].text())
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if got := r.hub.Subscribers(); got != n {
+		t.Fatalf("%d subscribers, want %d", got, n)
+	}
+	r.hub.Publish(snapshotWith("zebra9"))
+	for i, sc := range screens {
+		wg.Go(func() {
+			if !sc.waitFor("zebra9", wait) {
+				t.Errorf("session %d (%s) missed the new snapshot", i, ops[i].Name)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestShutdownTellsEverySession(t *testing.T) {
+	k1, l1 := newKey(t)
+	k2, l2 := newKey(t)
+	r := startRig(t, []config.Operator{
+		{Name: "alice", Role: config.RoleOperator, Keys: []string{l1}},
+		{Name: "victor", Role: config.RoleViewer, Keys: []string{l2}},
+	}, nil)
+	type open struct {
+		c    *gossh.Client
+		sess *gossh.Session
+		sc   *screen
+	}
+	var all []open
+	for _, k := range []gossh.Signer{k1, k2} {
+		c, err := r.dial(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sess, sc := openDashboard(t, c, 90, 25)
+		if !sc.waitFor("waiting for the first poll", wait) {
+			t.Fatalf("no dashboard:\n%s", sc.text())
+		}
+		all = append(all, open{c, sess, sc})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- r.srv.Shutdown(ctx) }()
+	for i, o := range all {
+		if !o.sc.waitFor("emitop is shutting down", wait) {
+			t.Errorf("session %d was not told:\n%q", i, o.sc.text())
+		}
+		if err := o.sess.Wait(); err != nil {
+			t.Errorf("session %d ended with %v", i, err)
+		}
+		o.sc.mu.Lock()
+		raw := o.sc.raw.String()
+		o.sc.mu.Unlock()
+		if !strings.Contains(raw, "\x1b[?1049l") {
+			t.Errorf("session %d: the alternate screen was not left", i)
+		}
+		o.c.Close() // as ssh does when its session ends
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-r.done; !errors.Is(err, ssh.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	if _, err := r.dial(k1); err == nil {
+		t.Error("a login succeeded after shutdown")
+	}
+}
+
+func TestShutdownClosesClientsThatStay(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, sc := openDashboard(t, c, 90, 25)
+	if !sc.waitFor("waiting for the first poll", wait) {
+		t.Fatalf("no dashboard:\n%s", sc.text())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := r.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a client that never hangs up: want the deadline's error, got %v", err)
+	}
+	sess.Wait()
+	if !sc.waitFor("emitop is shutting down", wait) {
+		t.Errorf("the session was not told:\n%q", sc.text())
+	}
+	if err := c.Wait(); err == nil {
+		t.Error("want the connection closed by the server")
+	}
+}
+
+func TestIdleSessionCloses(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}},
+		func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, sc := openDashboard(t, c, 90, 25)
+	if !sc.waitFor("without input", wait) {
+		t.Fatalf("an idle session stayed open:\n%s", sc.text())
+	}
+	if err := sess.Wait(); err != nil {
+		t.Errorf("idle session ended with %v", err)
+	}
+	if !waitLog(r, "reason=\"closed after 300ms without input\"") {
+		t.Errorf("the reason is not in the disconnect log:\n%s", r.log)
+	}
+}
+
+func TestLoginsRateLimitedPerIP(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}},
+		func(o *Options) { o.LoginRate, o.LoginBurst = rate.Every(time.Hour), 1 })
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, sc := openDashboard(t, c, 90, 25)
+	if !sc.waitFor("waiting for the first poll", wait) {
+		t.Fatalf("the first session was refused:\n%s", sc.text())
+	}
+	c2, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	sess, err := c2.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm", 25, 90, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.CombinedOutput("")
+	var ee *gossh.ExitError
+	if !errors.As(err, &ee) || ee.ExitStatus() != 1 || !strings.Contains(string(out), "rate limit") {
+		t.Errorf("second session at once: want a rate-limit refusal, got %v %q", err, out)
+	}
+}
+
+// panicky is a backend whose Subscribe panics while armed.
+type panicky struct {
+	hubBackend
+	armed *sync.Mutex
+	on    *bool
+}
+
+func (p panicky) Subscribe() (<-chan model.Snapshot, func()) {
+	p.armed.Lock()
+	on := *p.on
+	p.armed.Unlock()
+	if on {
+		panic("backend exploded")
+	}
+	return p.hubBackend.Subscribe()
+}
+
+func TestPanicEndsOnlyItsSession(t *testing.T) {
+	key, line := newKey(t)
+	var mu sync.Mutex
+	on := true
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}},
+		func(o *Options) { o.Backend = panicky{o.Backend.(hubBackend), &mu, &on} })
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sess, sc := openDashboard(t, c, 90, 25) // Bubble Tea prints the recovered stack on stderr
+	ok := sc.waitFor("internal error", wait)
+	sess.Wait()
+	if !ok {
+		t.Fatalf("the panicking session was not closed with a message:\n%s", sc.text())
+	}
+	mu.Lock()
+	on = false
+	mu.Unlock()
+	r.hub.Publish(snapshotWith("afterp"))
+	_, sc2 := openDashboard(t, c, 90, 25)
+	if !sc2.waitFor("afterp", wait) {
+		t.Fatalf("the server stopped serving after one session panicked:\n%s", sc2.text())
+	}
+	if !waitLog(r, "dashboard panicked") {
+		t.Errorf("the panic was not logged:\n%s", r.log)
+	}
+}

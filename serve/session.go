@@ -1,0 +1,181 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/ssh"
+	"charm.land/wish/v2"
+	"charm.land/wish/v2/bubbletea"
+
+	"emitop/model"
+	"emitop/ui"
+)
+
+// Keys of the values the middlewares leave in a session's context.
+type (
+	identityKey struct{}
+	reasonKey   struct{}
+)
+
+// session is one running dashboard.
+type session struct {
+	id        Identity
+	sess      ssh.Session
+	prog      *tea.Program
+	lastInput atomic.Int64 // unix nanoseconds of the last keystroke, click or paste
+
+	mu     sync.Mutex
+	reason string // why the server ended it; "" when the operator quit
+}
+
+// end quits the dashboard, telling the operator why once its terminal is restored. It never
+// waits for the program, so a stuck session cannot hold up the caller.
+func (ss *session) end(reason string) {
+	ss.mu.Lock()
+	if ss.reason == "" {
+		ss.reason = reason
+	}
+	ss.mu.Unlock()
+	go ss.prog.Quit()
+}
+
+func (ss *session) endReason() string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.reason
+}
+
+// filter notes the time of every input from the person at the keyboard (terminal replies
+// and redraws do not count) and keeps a remote ^Z from suspending the server's program.
+func (ss *session) filter(_ tea.Model, msg tea.Msg) tea.Msg {
+	switch msg.(type) {
+	case tea.KeyMsg, tea.MouseMsg, tea.PasteMsg:
+		ss.lastInput.Store(time.Now().UnixNano())
+	case tea.SuspendMsg:
+		return tea.ResumeMsg{}
+	}
+	return msg
+}
+
+// watch forwards window changes to the program, quits it when the connection goes, and
+// ends the session after idle without input.
+func (ss *session) watch(ctx context.Context, winch <-chan ssh.Window, idle time.Duration) {
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			ss.prog.Quit()
+			return
+		case w, ok := <-winch:
+			if !ok {
+				winch = nil
+				continue
+			}
+			ss.prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
+		case <-t.C:
+			left := idle - time.Since(time.Unix(0, ss.lastInput.Load()))
+			if left <= 0 {
+				ss.end(fmt.Sprintf("closed after %s without input", idle))
+				return
+			}
+			t.Reset(left)
+		}
+	}
+}
+
+// identify decides who the session is from the key the client authenticated with (never
+// from a key seen in the public-key callback), refuses keys no longer declared, and logs
+// the connect and the disconnect.
+func (s *Server) identify(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		remote := sess.RemoteAddr().String()
+		id, ok := s.keys.Load().lookup(sess.PublicKey())
+		if !ok {
+			s.log.Warn("session refused: key not declared", "remote", remote)
+			wish.Fatalln(sess, "emitop: this key is not declared for any operator")
+			return
+		}
+		sess.Context().SetValue(identityKey{}, id)
+		pty, _, _ := sess.Pty()
+		start := time.Now()
+		s.log.Info("connect", "operator", id.Name, "role", id.Role, "fingerprint", id.Fingerprint,
+			"remote", remote, "term", model.Line(pty.Term, 32), "width", pty.Window.Width, "height", pty.Window.Height)
+		defer func() {
+			reason, _ := sess.Context().Value(reasonKey{}).(string)
+			s.log.Info("disconnect", "operator", id.Name, "fingerprint", id.Fingerprint, "remote", remote,
+				"duration", time.Since(start).Round(time.Millisecond), "reason", reason)
+		}()
+		next(sess)
+	}
+}
+
+// dashboard runs one dashboard on the session: its own model, size and colour profile
+// (taken from the session's PTY and environment by the wish bubbletea options), reading the
+// server's one backend.
+func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		id, _ := sess.Context().Value(identityKey{}).(Identity)
+		ss := &session{id: id, sess: sess}
+		ss.lastInput.Store(time.Now().UnixNano())
+		m := ui.New(s.opts.Backend, ui.Options{
+			Demo: s.opts.Demo, Env: s.opts.Env, Operator: id.Name, ReadOnly: id.ReadOnly(),
+		})
+		opts := append(bubbletea.MakeOptions(sess),
+			tea.WithFilter(ss.filter), // replaces MakeOptions' filter, and does its job too
+			tea.WithFPS(s.opts.FPS),
+			tea.WithoutSignalHandler(), // the server's signals are the server's, not each program's
+		)
+		ss.prog = tea.NewProgram(m, opts...)
+		if !s.add(ss) {
+			wish.Fatalln(sess, "emitop is shutting down")
+			return
+		}
+		defer s.remove(ss)
+
+		_, winch, _ := sess.Pty()
+		ctx, cancel := context.WithCancel(sess.Context())
+		defer cancel()
+		go ss.watch(ctx, winch, s.opts.IdleTimeout)
+		_, err := ss.prog.Run()
+		ss.prog.Kill() // restores the terminal if Run left it in a bad state
+		switch {
+		case errors.Is(err, tea.ErrProgramPanic):
+			s.log.Error("dashboard panicked; session closed", "operator", id.Name, "remote", sess.RemoteAddr().String())
+			ss.end("emitop hit an internal error; this session was closed")
+		case err != nil && !errors.Is(err, tea.ErrProgramKilled):
+			s.log.Warn("dashboard ended with an error", "operator", id.Name, "err", err)
+		}
+		if reason := ss.endReason(); reason != "" {
+			sess.Context().SetValue(reasonKey{}, reason)
+			wish.Printf(sess, "\r\n%s\r\n", reason)
+		}
+		next(sess)
+		sess.Exit(0) // before remove: Shutdown may close the connection once every session is removed
+	}
+}
+
+// add registers a starting session; it refuses once the server is shutting down.
+func (s *Server) add(ss *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[ss] = struct{}{}
+	s.live.Add(1)
+	return true
+}
+
+func (s *Server) remove(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+	s.live.Done()
+}
