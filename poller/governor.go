@@ -321,7 +321,16 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 		}
 	}
 	if w == nil {
-		w = &window{name: s.Name, limit: model.Unknown, remaining: model.Unknown, length: time.Second}
+		// A window that states its reset is at least that long; one that states none
+		// (Laravel's headers give the reset only on a 429, and then only what is left of
+		// the window) is assumed to last defaultWindow: a guess that is too short would
+		// forget hits and others' spending the server still counts, and meet a 429 in
+		// every window.
+		length := defaultWindow
+		if s.HasReset() {
+			length = time.Second
+		}
+		w = &window{name: s.Name, limit: model.Unknown, remaining: model.Unknown, length: length}
 		// A new window's ledger starts with this request, which the server counted.
 		w.ledger = append(w.ledger, hit{at: now, poll: poll})
 		if poll {
