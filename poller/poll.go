@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -330,11 +331,12 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 		}
 		d := it.Doc
 		d.Problem = it.Problem
+		d.FirstSeen, d.Changed = now, now
 		if seen {
-			d.FirstSeen = prev.FirstSeen
-		}
-		if d.FirstSeen.IsZero() {
-			d.FirstSeen = now
+			d.FirstSeen = cmp.Or(prev.FirstSeen, now)
+			if prev.Status == d.Status && sameProblem(prev.Problem, d.Problem) {
+				d.Changed = cmp.Or(prev.Changed, now)
+			}
 		}
 		ops = append(ops, store.UpsertDocument(d, it.Raw, now))
 		docs = append(docs, d)
@@ -382,7 +384,6 @@ func (p *Poller) storedOpen(ctx context.Context, a *account) map[string]model.Do
 		return known
 	}
 	for _, d := range docs {
-		d.Problem = nil
 		known[d.ID] = d
 	}
 	return known
@@ -411,6 +412,14 @@ func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document
 	for i := range docs {
 		docs[i].Attempts = n[docs[i].ID]
 	}
+}
+
+// sameProblem reports whether two problems say the same: class, code and message.
+func sameProblem(a, b *model.Problem) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Class == b.Class && a.Code == b.Code && a.Message == b.Message
 }
 
 // logRequest puts one exchange in the request log, through the batched writer.

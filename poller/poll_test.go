@@ -84,6 +84,7 @@ func TestPollOnceStoresAndPublishes(t *testing.T) {
 	ctx := context.Background()
 
 	snap := p.PollOnce(ctx)
+	first := snap
 	if got := <-snaps; got.At != snap.At || len(got.Accounts) != len(accounts) {
 		t.Fatalf("published %d accounts at %v, returned at %v", len(got.Accounts), got.At, snap.At)
 	}
@@ -99,6 +100,9 @@ func TestPollOnceStoresAndPublishes(t *testing.T) {
 		}
 		rejected := 0
 		for _, d := range a.Documents {
+			if d.FirstSeen.IsZero() || d.Changed.IsZero() {
+				t.Errorf("%s: %s first seen %v, changed %v", a.Account.Name, d.ID, d.FirstSeen, d.Changed)
+			}
 			if d.Status == model.StatusRejected {
 				rejected++
 				if d.Problem == nil || d.Problem.Class == model.ClassOK {
@@ -166,6 +170,19 @@ func TestPollOnceStoresAndPublishes(t *testing.T) {
 	after, _ := st.Events(ctx, store.EventFilter{Limit: 100000})
 	if len(after) != len(before) {
 		t.Errorf("an unchanged poll added %d events", len(after)-len(before))
+	}
+	changed := map[string]time.Time{}
+	for _, a := range first.Accounts {
+		for _, d := range a.Documents {
+			changed[d.Account+"/"+d.ID] = d.Changed
+		}
+	}
+	for _, a := range snap.Accounts {
+		for _, d := range a.Documents {
+			if c, ok := changed[d.Account+"/"+d.ID]; ok && !c.Equal(d.Changed) {
+				t.Errorf("%s %s: unchanged, but Changed moved from %v to %v", d.Account, d.ID, c, d.Changed)
+			}
+		}
 	}
 
 	// Ten minutes later pending documents have settled: those that left the listing are
