@@ -419,3 +419,52 @@ func TestFactusTokenExpires(t *testing.T) {
 		}
 	}
 }
+
+// Now and Timer make offsetClock a Clock for the poller.
+func (c *offsetClock) Now() time.Time { return c.now() }
+func (c *offsetClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
+	return RealClock.Timer(d)
+}
+
+func TestSnapshotAttempts(t *testing.T) {
+	_, accounts := sandboxAccounts(t, sandbox.Options{Scenario: "calm", Seed: 4, NoFaults: true})
+	var cf []config.Account
+	for _, a := range accounts {
+		if a.Name == "cf-madrid" {
+			cf = append(cf, a)
+		}
+	}
+	st := openStore(t)
+	clock := &offsetClock{}
+	p, err := New(cf, st, Options{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	doc := stateOf(p.PollOnce(ctx), "cf-madrid").Documents[0]
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := st.AcquireLease(ctx, "cf-madrid", doc.ID, "test", time.Minute); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, err := st.RecordIntent(ctx, store.Intent{Account: "cf-madrid", DocID: doc.ID, Holder: "test", Kind: "retry"}); err != nil {
+		t.Fatal(err)
+	}
+	attempts := func() int {
+		for _, d := range stateOf(p.PollOnce(ctx), "cf-madrid").Documents {
+			if d.ID == doc.ID {
+				return d.Attempts
+			}
+		}
+		t.Fatalf("%s is no longer listed", doc.ID)
+		return 0
+	}
+	if n := attempts(); n != 0 {
+		t.Errorf("attempts read again before %v: %d", attemptsEvery, n)
+	}
+	clock.advance(attemptsEvery)
+	if n := attempts(); n != 1 {
+		t.Errorf("attempts %d after one recorded intent, want 1", n)
+	}
+}
