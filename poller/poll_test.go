@@ -468,3 +468,48 @@ func TestSnapshotAttempts(t *testing.T) {
 		t.Errorf("attempts %d after one recorded intent, want 1", n)
 	}
 }
+
+// TestRefreshWakesTheLoop: a refresh while Run runs polls now, in the account's own loop;
+// refreshes that come while one is pending add nothing.
+func TestRefreshWakesTheLoop(t *testing.T) {
+	_, accounts := sandboxAccounts(t, sandbox.Options{Scenario: "calm", Seed: 4, NoFaults: true})
+	var cf []config.Account
+	for _, a := range accounts {
+		if a.Name == "cf-madrid" {
+			a.PollInterval = time.Hour
+			cf = append(cf, a)
+		}
+	}
+	st := openStore(t)
+	p := newTestPoller(t, cf, st, nil)
+	snaps, cancel := p.Hub().Subscribe()
+	defer cancel()
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error)
+	go func() { ran <- p.Run(ctx) }()
+	<-snaps // the first poll
+	if err := p.Run(ctx); err == nil {
+		t.Error("a second Run started")
+	}
+	for range 5 {
+		p.Refresh()
+	}
+	<-snaps
+	// At most one more wake-up was pending; then the loop waits its hour.
+	extra := 0
+	for done := false; !done; {
+		select {
+		case <-snaps:
+			extra++
+		case <-time.After(300 * time.Millisecond):
+			done = true
+		}
+	}
+	stop()
+	if err := <-ran; err != nil {
+		t.Fatal(err)
+	}
+	if extra > 1 {
+		t.Errorf("five refreshes polled %d times", 1+extra)
+	}
+}
