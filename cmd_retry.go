@@ -19,7 +19,6 @@ import (
 	"emitop/poller"
 	"emitop/store"
 
-	"github.com/charmbracelet/x/term"
 )
 
 func init() {
@@ -217,11 +216,6 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 }
 
 // isTerminal reports whether r is a terminal a person can answer on.
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(f.Fd())
-}
-
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -141,33 +140,6 @@ func TestRetryDryRun(t *testing.T) {
 			t.Errorf("%s: dry run emitted %d", p, st.Emissions)
 		}
 	}
-}
-
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
-
-// emitopBinary builds emitop once for the tests that run it as separate processes.
-func emitopBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "emitop-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "emitop")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("%w: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build emitop: %v", buildErr)
-	}
-	return binary
 }
 
 func docArgs(ids []string) []string {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 // version is emitop's version, sent in the User-Agent.
@@ -56,13 +57,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "emitop", version)
 		return 0
 	}
+	if name == "" || strings.HasPrefix(name, "-") {
+		// No command: the dashboard, with whatever flags came.
+		if name != "" {
+			args = append([]string{name}, args...)
+		}
+		name = "dashboard"
+	}
 	cmd, ok := commands[name]
 	if !ok {
-		if name == "" {
-			usage(stderr)
-		} else {
-			fmt.Fprintf(stderr, "emitop: unknown command %q (try emitop help)\n", name)
-		}
+		fmt.Fprintf(stderr, "emitop: unknown command %q (try emitop help)\n", name)
 		return 2
 	}
 	err := cmd.run(args, stdin, stdout, stderr)
@@ -82,7 +86,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: emitop <command> [flags]\n\ncommands:")
+	fmt.Fprintln(w, "usage: emitop [command] [flags]   (no command: the dashboard)\n\ncommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)

@@ -32,6 +32,7 @@ type Client struct {
 	backoff Backoff
 	agent   string
 	auth    authenticator
+	trace   func(Exchange)
 }
 
 // ClientOptions tune a Client; the zero value is production's choice.
@@ -41,6 +42,21 @@ type ClientOptions struct {
 	Governor *Governor    // nil: NewGovernor(provider, reserve, Clock)
 	Clock    Clock        // nil: RealClock
 	Backoff  Backoff      // zero: DefaultBackoff
+	// Trace, when set, is told of every request that was sent or tried (logins and
+	// retries included), after its round trip: the request log is built from it.
+	Trace func(Exchange)
+}
+
+// Exchange is one round trip of a Client, as the request log keeps it.
+type Exchange struct {
+	Account string
+	Kind    Kind
+	Method  string
+	Path    string // without the query, which may hold filters or credentials
+	Status  int    // 0 when no complete response came
+	Latency time.Duration
+	Class   model.Class // ok for a 2xx; else the decoded class; unknown when no response came
+	At      time.Time   // when the request was sent
 }
 
 // Result is what one call of Do produced: the last response and how long it took.
@@ -91,7 +107,7 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("account %s: base_url is not an http(s) URL", acc.Name)
 	}
 	acc.BaseURL = strings.TrimRight(acc.BaseURL, "/")
-	c := &Client{account: acc, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff}
+	c := &Client{account: acc, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace}
 	if c.clock == nil {
 		c.clock = RealClock
 	}
@@ -230,6 +246,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 		} else {
 			c.gov.Release(ticket)
 		}
+		c.traced(kind, method, path, start, nil, nil)
 		return nil, fail(err, wrote.Load())
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
@@ -239,6 +256,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	resp.Body.Close()
 	if err != nil {
 		c.gov.Done(ticket, nil, nil)
+		c.traced(kind, method, path, start, nil, nil)
 		return nil, fail(err, true)
 	}
 	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: resp.Header, Body: data, Received: c.clock.Now()}}
@@ -251,5 +269,31 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 		}
 	}
 	c.gov.Done(ticket, &out.Response, problem)
+	c.traced(kind, method, path, start, &out.Response, problem)
 	return out, nil
+}
+
+// traced tells the Trace hook of one round trip; resp nil means no response came, and
+// decoded is the problem already decoded from it, if any, reused for its class.
+func (c *Client) traced(kind Kind, method, path string, start time.Time, resp *Response, decoded *model.Problem) {
+	if c.trace == nil {
+		return
+	}
+	x := Exchange{Account: c.account.Name, Kind: kind, Method: method, Path: stripQuery(path), Class: model.ClassUnknown, At: start}
+	if resp != nil {
+		x.Status, x.Latency = resp.Status, resp.Received.Sub(start)
+		switch {
+		case resp.Status/100 == 2:
+			x.Class = model.ClassOK
+		case decoded != nil:
+			x.Class = decoded.Class
+		default:
+			if p, err := Decode(c.account.Provider, *resp); err == nil {
+				x.Class = p.Class
+			}
+		}
+	} else {
+		x.Latency = c.clock.Now().Sub(start)
+	}
+	c.trace(x)
 }

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"emitop/model"
 )
 
 var quick = Backoff{Base: time.Millisecond, Cap: 5 * time.Millisecond, Retries: 3}
@@ -362,5 +364,50 @@ func TestBackoffDelay(t *testing.T) {
 	}
 	if d := (Backoff{}).Delay(3); d != 0 {
 		t.Errorf("zero backoff delays %v", d)
+	}
+}
+
+func TestClientTrace(t *testing.T) {
+	var mu sync.Mutex
+	var got []Exchange
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ok":
+			fmt.Fprint(w, "{}")
+		case "/gone":
+			w.WriteHeader(http.StatusNotFound)
+			fmt.Fprint(w, `{"detail":"Invoice not found","code":"NOT_FOUND"}`)
+		}
+	}))
+	g := NewGovernorLimits([]Limit{{Name: "", Max: 1000, Per: time.Minute}}, 0, nil)
+	c, err := NewClient(testAccount("certifactu", srv.URL, map[string]string{"api_key": "secret-key"}), ClientOptions{
+		Governor: g, Backoff: Backoff{Base: time.Millisecond, Cap: time.Millisecond, Retries: 1},
+		Trace: func(x Exchange) { mu.Lock(); got = append(got, x); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c.Do(ctx, Poll, http.MethodGet, "/ok?api_key=secret-key&page=2", nil)
+	c.Do(ctx, Write, http.MethodGet, "/gone", nil)
+	srv.Close()
+	c.Do(ctx, Poll, http.MethodGet, "/ok", nil)
+	want := []Exchange{
+		{Account: "acct", Kind: Poll, Method: "GET", Path: "/ok", Status: 200, Class: model.ClassOK},
+		{Account: "acct", Kind: Write, Method: "GET", Path: "/gone", Status: 404, Class: model.ClassNotFound},
+		{Account: "acct", Kind: Poll, Method: "GET", Path: "/ok", Status: 0, Class: model.ClassUnknown},
+		{Account: "acct", Kind: Poll, Method: "GET", Path: "/ok", Status: 0, Class: model.ClassUnknown}, // the retry
+	}
+	if len(got) != len(want) {
+		t.Fatalf("traced %+v", got)
+	}
+	for i, x := range got {
+		if x.At.IsZero() || x.Latency <= 0 {
+			t.Errorf("exchange %d: at %v latency %v", i, x.At, x.Latency)
+		}
+		x.At, x.Latency = time.Time{}, 0
+		if x != want[i] {
+			t.Errorf("exchange %d = %+v, want %+v", i, x, want[i])
+		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // sandboxAccounts starts a sandbox and loads its accounts through emitop's own config.
-func sandboxAccounts(t *testing.T, opts sandbox.Options) (*sandbox.Sandbox, []config.Account) {
+func sandboxAccounts(t testing.TB, opts sandbox.Options) (*sandbox.Sandbox, []config.Account) {
 	t.Helper()
 	sb, err := sandbox.New(opts)
 	if err != nil {

@@ -321,7 +321,16 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 		}
 	}
 	if w == nil {
-		w = &window{name: s.Name, limit: model.Unknown, remaining: model.Unknown, length: time.Second}
+		// A window that states its reset is at least that long; one that states none
+		// (Laravel's headers give the reset only on a 429, and then only what is left of
+		// the window) is assumed to last defaultWindow: a guess that is too short would
+		// forget hits and others' spending the server still counts, and meet a 429 in
+		// every window.
+		length := defaultWindow
+		if s.HasReset() {
+			length = time.Second
+		}
+		w = &window{name: s.Name, limit: model.Unknown, remaining: model.Unknown, length: length}
 		// A new window's ledger starts with this request, which the server counted.
 		w.ledger = append(w.ledger, hit{at: now, poll: poll})
 		if poll {
@@ -385,21 +394,34 @@ func (g *Governor) Held() time.Time {
 // PollInterval is how long the polling loop should wait before its next poll, given the
 // account's configured interval: base while the windows have room, stretched as polling
 // uses up its share of any window (up to 10×base when the share is spent), and at least
-// until a 429's hold ends.
+// until a 429's hold ends. Only what a window will still hold at the next poll counts.
 func (g *Governor) PollInterval(base time.Duration) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock.Now()
+	// Pressure is judged at the next poll: a window shorter than the interval (sv-dte's
+	// 1 s one) will have let go of the hits it holds now, and must not stretch it.
+	next := now.Add(base)
 	pressure := 0.0
 	for _, w := range g.windows {
 		if w.limit == model.Unknown {
 			continue
 		}
 		w.prune(now)
+		used, polls := g.inflight, g.inflightPoll
+		for _, h := range w.ledger {
+			if h.at.Add(w.length).After(next) {
+				used++
+				if h.poll {
+					polls++
+				}
+			}
+		}
+		if w.foreign > 0 && w.seen.Add(w.length).After(next) {
+			used += w.foreign
+		}
 		usable := g.usable(w.limit)
-		pressure = max(pressure,
-			float64(w.used(g.inflight))/float64(usable),
-			float64(w.polls+g.inflightPoll)/float64(pollShare(usable)))
+		pressure = max(pressure, float64(used)/float64(usable), float64(polls)/float64(pollShare(usable)))
 	}
 	interval := base
 	if pressure > 0.5 {

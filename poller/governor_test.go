@@ -308,3 +308,17 @@ func BenchmarkGovernor(b *testing.B) {
 		}
 	})
 }
+
+// TestGovernorPollIntervalShortWindow: a window shorter than the interval (sv-dte's 1 s
+// one) is empty again by the next poll, however full it is now.
+func TestGovernorPollIntervalShortWindow(t *testing.T) {
+	clock := newFakeClock()
+	g := NewGovernor("sv-dte", 0.1, clock) // short: usable 2, poll share 1
+	spend(t, g, Poll, 1)
+	if iv := g.PollInterval(5 * time.Second); iv != 5*time.Second {
+		t.Errorf("one poll in the 1 s window stretched the interval to %v", iv)
+	}
+	if iv := g.PollInterval(500 * time.Millisecond); iv <= 500*time.Millisecond {
+		t.Errorf("a poll share spent until after the next poll left the interval at %v", iv)
+	}
+}

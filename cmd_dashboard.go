@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/term"
+
+	"emitop/config"
+	"emitop/poller"
+	"emitop/sandbox"
+	"emitop/ui"
+)
+
+func init() {
+	register("dashboard", "the dashboard (what `emitop` alone runs); with no config, a demo", runDashboard)
+}
+
+func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
+	dbPath := fs.String("db", "", "history database (default: the configuration's store.path)")
+	demo := fs.Bool("demo", false, "show the demo against the built-in sandbox, whatever the configuration")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if !isTerminal(stdin) || !isTerminal(stdout) {
+		return usagef("the dashboard needs a terminal; to poll without one, run `emitop poll`")
+	}
+	var cfg *config.Config
+	if !*demo {
+		var err error
+		cfg, err = loadConfig(*cfgPath, stderr)
+		switch {
+		case errors.Is(err, errNoConfig):
+			*demo = true
+		case err != nil:
+			return err
+		}
+	}
+	opts := ui.Options{Operator: "local"}
+	if *demo {
+		d, err := startDemo()
+		if err != nil {
+			return err
+		}
+		defer d.close()
+		cfg, opts.Demo, opts.Env = d.cfg, true, "demo"
+		if *dbPath == "" {
+			*dbPath = d.db
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := openStore(ctx, cfg, *dbPath)
+	if err != nil {
+		return err
+	}
+	// The screen shows each account's last error; nothing may write on the terminal.
+	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version})
+	if err != nil {
+		st.Close()
+		return err
+	}
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		p.Run(ctx)
+	}()
+	prog := tea.NewProgram(ui.New(newBackend(p, st), opts), tea.WithInput(stdin), tea.WithOutput(stdout))
+	_, runErr := prog.Run()
+	cancel()
+	<-polled
+	if err := closeStore(st); err != nil {
+		return err
+	}
+	if runErr != nil && !errors.Is(runErr, tea.ErrProgramKilled) && !errors.Is(runErr, tea.ErrInterrupted) {
+		return runErr
+	}
+	return nil
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(file.Fd())
+}
+
+// demoSetup is the built-in sandbox the demo polls, and a throwaway history.
+type demoSetup struct {
+	sb  *sandbox.Sandbox
+	cfg *config.Config
+	dir string
+	db  string
+}
+
+// startDemo starts the sandbox's demo scenario on a loopback port, with a new seed each
+// time, and a history in a temporary folder that close removes.
+func startDemo() (*demoSetup, error) {
+	sb, err := sandbox.New(sandbox.Options{Scenario: "demo", Seed: uint64(time.Now().UnixNano())})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := sb.Start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	if err != nil {
+		sb.Close()
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "emitop-demo-")
+	if err != nil {
+		sb.Close()
+		return nil, fmt.Errorf("demo history: %w", err)
+	}
+	return &demoSetup{sb: sb, cfg: cfg, dir: dir, db: filepath.Join(dir, "emitop.db")}, nil
+}
+
+func (d *demoSetup) close() {
+	d.sb.Close()
+	os.RemoveAll(d.dir)
+}

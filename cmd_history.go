@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"emitop/config"
+	"emitop/model"
+	"emitop/store"
+)
+
+func init() {
+	register("history", "list document events, newest first", runHistory)
+}
+
+func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("history", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file, for its store.path (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
+	dbPath := fs.String("db", "", "history database (default: the configuration's store.path)")
+	account := fs.String("account", "", "only this account's events")
+	doc := fs.String("doc", "", "only this document's events (its provider ID)")
+	since := fs.Duration("since", 24*time.Hour, "only events this recent (0: all)")
+	limit := fs.Int("limit", 200, "at most this many events")
+	output := fs.String("o", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *output != "text" && *output != "json" {
+		return usagef("-o %q: want text or json", *output)
+	}
+	if *since < 0 || *limit < 1 {
+		return usagef("--since and --limit must be positive")
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if errors.Is(err, errNoConfig) && *dbPath == "" {
+		// No configuration: the history is at the default path, if anywhere.
+		cfg, err = config.Parse(nil, os.LookupEnv)
+	} else if errors.Is(err, errNoConfig) {
+		cfg, err = &config.Config{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	path := cfg.Store.Path
+	if *dbPath != "" {
+		path = *dbPath
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
+	}
+	ctx := context.Background()
+	st, err := openStore(ctx, &config.Config{Store: config.Store{Path: path}}, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	f := store.EventFilter{Account: *account, DocID: *doc, Limit: *limit}
+	if *since > 0 {
+		f.Since = time.Now().Add(-*since)
+	}
+	events, err := st.Events(ctx, f)
+	if err != nil {
+		return err
+	}
+	if *output == "json" {
+		return printEventsJSON(stdout, events)
+	}
+	return printEvents(stdout, events)
+}
+
+// eventJSON is one event of `history -o json`: the raw response stays in the database.
+type eventJSON struct {
+	ID       int64          `json:"id"`
+	At       time.Time      `json:"at"`
+	Account  string         `json:"account"`
+	Provider string         `json:"provider"`
+	DocID    string         `json:"doc_id"`
+	Number   string         `json:"number"`
+	Kind     string         `json:"kind"`
+	Status   model.Status   `json:"status"`
+	Problem  *model.Problem `json:"problem"`
+}
+
+func printEventsJSON(w io.Writer, events []model.Event) error {
+	out := make([]eventJSON, len(events))
+	for i, e := range events {
+		out[i] = eventJSON{ID: e.ID, At: e.At.UTC(), Account: e.Account, Provider: e.Provider, DocID: e.DocID,
+			Number: e.Number, Kind: e.Kind, Status: e.Status, Problem: e.Problem}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// printEvents writes a table; every provider text is sanitized and cut to one line.
+func printEvents(w io.Writer, events []model.Event) error {
+	if len(events) == 0 {
+		_, err := fmt.Fprintln(w, "no events")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tACCOUNT\tDOCUMENT\tEVENT\tSTATUS\tCLASS\tCODE\tMESSAGE")
+	for _, e := range events {
+		number := e.Number
+		if number == "" {
+			number = e.DocID
+		}
+		class, code, msg := "", "", ""
+		if p := e.Problem; p != nil {
+			class, code, msg = string(p.Class), p.Code, p.Message
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format("2006-01-02 15:04:05"),
+			model.Line(e.Account, 20), model.Line(number, 32), model.Line(e.Kind, 10), e.Status, class,
+			model.Line(code, 28), model.Line(msg, 60))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"emitop/model"
+	"emitop/poller"
+	"emitop/store"
+)
+
+func init() {
+	register("poll", "poll every account: headless until stopped, or --once and print", runPoll)
+}
+
+// shutdownTimeout bounds the final flush of the history when a headless poll stops.
+const shutdownTimeout = 10 * time.Second
+
+func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("poll", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
+	dbPath := fs.String("db", "", "history database (default: the configuration's store.path)")
+	once := fs.Bool("once", false, "poll every account once, print what was found and exit")
+	output := fs.String("o", "text", "output of --once: text or json")
+	verbose := fs.Bool("v", false, "log every poll, not only errors and changes of health")
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if *output != "text" && *output != "json" {
+		return usagef("-o %q: want text or json", *output)
+	}
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if errors.Is(err, errNoConfig) {
+		return usagef("%v (write one, see README.md; `emitop sandbox --config-out FILE` writes one for the sandbox)", err)
+	}
+	if err != nil {
+		return err
+	}
+	if len(cfg.Accounts) == 0 {
+		return usagef("%s: no [[account]] to poll", cfg.Path)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := openStore(ctx, cfg, *dbPath)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts := poller.Options{Version: version, OnError: func(account string, err error) {
+		log.Warn("poll failed", "account", account, "err", model.Line(err.Error(), 300))
+	}}
+	if *once {
+		opts.OnError = nil // the failures are printed with the accounts
+	}
+	p, err := poller.New(cfg.Accounts, st, opts)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	if *once {
+		snap := p.PollOnce(ctx)
+		if err := closeStore(st); err != nil {
+			return err
+		}
+		if *output == "json" {
+			return printSnapshotJSON(stdout, snap)
+		}
+		return printSnapshot(stdout, snap)
+	}
+
+	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)
+	snaps, cancel := p.Hub().Subscribe()
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		logSnapshots(log, snaps)
+	}()
+	err = p.Run(ctx)
+	cancel()
+	<-logged
+	if cerr := closeStore(st); cerr != nil {
+		log.Error("history not saved", "err", cerr)
+		return cerr
+	}
+	log.Info("stopped")
+	return err
+}
+
+// closeStore commits everything queued, then closes the history.
+func closeStore(st *store.Store) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return errors.Join(st.Flush(ctx), st.Close())
+}
+
+// logSnapshots logs each account's change of health, and every poll at debug level.
+func logSnapshots(log *slog.Logger, snaps <-chan model.Snapshot) {
+	last := map[string]time.Time{}
+	health := map[string]model.Health{}
+	for s := range snaps {
+		for _, a := range s.Accounts {
+			name := a.Account.Name
+			if a.LastPoll.IsZero() || a.LastPoll.Equal(last[name]) {
+				continue
+			}
+			last[name] = a.LastPoll
+			rejected, pending := countStatus(a.Documents)
+			log.Debug("polled", "account", name, "health", a.Health, "pending", pending, "rejected", rejected,
+				"next", a.PollInterval.Round(time.Second))
+			if prev, ok := health[name]; ok && prev != a.Health || !ok && a.Health != model.HealthUp {
+				lvl := slog.LevelInfo
+				if a.Health != model.HealthUp {
+					lvl = slog.LevelWarn
+				}
+				log.Log(context.Background(), lvl, "health", "account", name, "from", string(prev), "to", a.Health, "err", a.Err)
+			}
+			health[name] = a.Health
+		}
+	}
+}
+
+func countStatus(docs []model.Document) (rejected, pending int) {
+	for _, d := range docs {
+		switch d.Status {
+		case model.StatusRejected:
+			rejected++
+		case model.StatusPending:
+			pending++
+		}
+	}
+	return rejected, pending
+}
+
+// accountSummary is one account in `poll --once -o json`.
+type accountSummary struct {
+	Name      string               `json:"name"`
+	Provider  string               `json:"provider"`
+	Up        bool                 `json:"up"` // the poll succeeded
+	Health    model.Health         `json:"health"`
+	Error     string               `json:"error,omitempty"`
+	Windows   []model.Window       `json:"windows"`
+	Documents map[model.Status]int `json:"documents"`
+	Problems  map[model.Class]int  `json:"problems"`
+}
+
+func summarize(a model.AccountState) accountSummary {
+	s := accountSummary{
+		Name: a.Account.Name, Provider: a.Account.Provider, Up: a.Err == "" && !a.LastPoll.IsZero(),
+		Health: a.Health, Error: a.Err, Windows: a.Windows,
+		Documents: map[model.Status]int{model.StatusPending: 0, model.StatusRejected: 0},
+		Problems:  map[model.Class]int{},
+	}
+	if s.Windows == nil {
+		s.Windows = []model.Window{}
+	}
+	for _, d := range a.Documents {
+		s.Documents[d.Status]++
+		if d.Problem != nil && d.Problem.Class != model.ClassOK {
+			s.Problems[d.Problem.Class]++
+		}
+	}
+	return s
+}
+
+func printSnapshotJSON(w io.Writer, snap model.Snapshot) error {
+	out := struct {
+		Accounts []accountSummary `json:"accounts"`
+	}{Accounts: make([]accountSummary, 0, len(snap.Accounts))}
+	for _, a := range snap.Accounts {
+		out.Accounts = append(out.Accounts, summarize(a))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func printSnapshot(w io.Writer, snap model.Snapshot) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i, a := range snap.Accounts {
+		s := summarize(a)
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		state := string(s.Health)
+		if s.Error != "" {
+			state += ": " + s.Error
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Provider, state)
+		for _, win := range s.Windows {
+			fmt.Fprintf(tw, "  window %s\t%s\t%s\n", windowName(win.Name), figures(win), resetText(win))
+		}
+		fmt.Fprintf(tw, "  documents\t%s\n", counts(s.Documents))
+		if len(s.Problems) > 0 {
+			fmt.Fprintf(tw, "  problems\t%s\n", counts(s.Problems))
+		}
+	}
+	return tw.Flush()
+}
+
+func windowName(name string) string {
+	if name == "" {
+		return "(unnamed)"
+	}
+	return name
+}
+
+func figures(w model.Window) string {
+	figure := func(n int) string {
+		if n == model.Unknown {
+			return "?"
+		}
+		return fmt.Sprint(n)
+	}
+	return figure(w.Remaining) + "/" + figure(w.Limit) + " left"
+}
+
+func resetText(w model.Window) string {
+	if !w.HasReset() {
+		return ""
+	}
+	return fmt.Sprintf("reset in %ds", model.CeilSeconds(w.Reset))
+}
+
+// counts writes "a 3, b 1", sorted by key.
+func counts[K ~string](m map[K]int) string {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"emitop/model"
+	"emitop/sandbox"
+	"emitop/store"
+)
+
+// sandboxConfig starts a sandbox and writes its config, polling every interval, to a file.
+func sandboxConfig(t *testing.T, opts sandbox.Options, interval string) (*sandbox.Sandbox, string) {
+	t.Helper()
+	sb, err := sandbox.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	cfg := strings.ReplaceAll(sb.ConfigTOML(), `poll_interval = "5s"`, `poll_interval = "`+interval+`"`)
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sb, path
+}
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestPollOnceJSON(t *testing.T) {
+	_, cfg := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 2, NoFaults: true}, "5s")
+	db := filepath.Join(t.TempDir(), "emitop.db")
+	code, out, errs := runCmd("poll", "--once", "-o", "json", "--config", cfg, "--db", db)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Accounts []struct {
+			Name      string         `json:"name"`
+			Provider  string         `json:"provider"`
+			Up        bool           `json:"up"`
+			Windows   []model.Window `json:"windows"`
+			Documents map[string]int `json:"documents"`
+			Problems  map[string]int `json:"problems"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	if len(got.Accounts) != 10 {
+		t.Fatalf("%d accounts", len(got.Accounts))
+	}
+	for _, a := range got.Accounts {
+		_, hasPending := a.Documents["pending"]
+		if !a.Up || !hasPending || a.Documents["rejected"] == 0 || len(a.Problems) == 0 {
+			t.Errorf("%+v", a)
+		}
+		problems := 0
+		for c, n := range a.Problems {
+			if _, err := model.ParseClass(c); err != nil {
+				t.Errorf("%s: %v", a.Name, err)
+			}
+			problems += n
+		}
+		if problems < a.Documents["rejected"] {
+			t.Errorf("%s: %d problems for %d rejected", a.Name, problems, a.Documents["rejected"])
+		}
+		if a.Provider != "alforse" && (len(a.Windows) == 0 || a.Windows[0].Limit <= 0) {
+			t.Errorf("%s: windows %+v", a.Name, a.Windows)
+		}
+	}
+
+	// The text form says the same, one block per account.
+	code, text, _ := runCmd("poll", "--once", "--config", cfg, "--db", db)
+	if code != 0 || strings.Count(text, "  documents") != 10 || !strings.Contains(text, "sv-main") || !strings.Contains(text, "window long") {
+		t.Errorf("exit %d, text:\n%s", code, text)
+	}
+
+	// The history lists what the polls recorded, newest first.
+	code, hist, errs := runCmd("history", "--db", db, "--account", "cf-madrid", "-o", "json")
+	if code != 0 {
+		t.Fatalf("history exit %d: %s", code, errs)
+	}
+	var events []struct {
+		ID      int64          `json:"id"`
+		At      time.Time      `json:"at"`
+		Account string         `json:"account"`
+		Kind    string         `json:"kind"`
+		Status  string         `json:"status"`
+		Problem *model.Problem `json:"problem"`
+	}
+	if err := json.Unmarshal([]byte(hist), &events); err != nil || len(events) == 0 {
+		t.Fatalf("history: %v %s", err, hist)
+	}
+	withProblem := 0
+	for i, e := range events {
+		if e.Account != "cf-madrid" || e.Kind != store.KindSeen || i > 0 && e.At.After(events[i-1].At) {
+			t.Fatalf("event %d: %+v", i, e)
+		}
+		if e.Status == "rejected" && e.Problem != nil && e.Problem.Class != "" {
+			withProblem++
+		}
+	}
+	if withProblem == 0 {
+		t.Error("no rejected event carries its problem")
+	}
+}
+
+func TestHistorySanitizes(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "emitop.db")
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostile := "REJECTED\rACCEPTED \x1b[8mhidden\x1b[0m \u202eevil"
+	err = st.Enqueue(context.Background(), store.UpsertDocument(model.Document{
+		Account: "acct\x1b[31m", Provider: "alegra", ID: "1", Number: "FV\r1", Status: model.StatusRejected,
+		Problem: &model.Problem{Class: model.ClassValidation, Code: "AEP\x07", Message: hostile},
+	}, []byte(hostile), time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closeStore(st); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd("history", "--db", db)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, bad := range []string{"\x1b", "\r", "\x07", "\u202e"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("history printed %q: %q", bad, out)
+		}
+	}
+	if !strings.Contains(out, "REJECTED␍ACCEPTED") {
+		t.Errorf("the message is not shown as sent: %q", out)
+	}
+}
+
+func TestPollUsage(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[[account]]\nname = \"a\"\nprovider = \"nope\"\n\n[[account]]\nprovider = \"alegra\"\n"), 0o600)
+	tests := []struct {
+		args  []string
+		lines int // lines on stderr
+	}{
+		{[]string{"poll", "--once", "--config", bad}, 4},
+		{[]string{"poll", "--once", "--config", filepath.Join(dir, "missing.toml")}, 1},
+		{[]string{"poll", "-o", "yaml"}, 1},
+		{[]string{"history", "--since", "-1h"}, 1},
+	}
+	for _, tt := range tests {
+		code, _, errs := runCmd(tt.args...)
+		if code != 2 || strings.Count(errs, "\n") != tt.lines {
+			t.Errorf("%v: exit %d, stderr %q", tt.args, code, errs)
+		}
+	}
+}
+
+var build struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// emitopBinary builds emitop once for the tests that run it as a process.
+func emitopBinary(t *testing.T) string {
+	t.Helper()
+	build.once.Do(func() {
+		dir, err := os.MkdirTemp("", "emitop-test-")
+		if err != nil {
+			build.err = err
+			return
+		}
+		build.path = filepath.Join(dir, "emitop")
+		build.out, build.err = exec.Command("go", "build", "-o", build.path, ".").CombinedOutput()
+	})
+	if build.err != nil {
+		t.Fatalf("go build: %v\n%s", build.err, build.out)
+	}
+	return build.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.path != "" {
+		os.RemoveAll(filepath.Dir(build.path))
+	}
+	os.Exit(code)
+}
+
+// committed reads the IDs of the events a reader sees as committed, and how many
+// request-log rows.
+func committed(t *testing.T, db string) (events map[int64]bool, requests int) {
+	t.Helper()
+	conn, err := sql.Open("sqlite", "file:"+db+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query(`SELECT id FROM events`)
+	if err != nil {
+		return nil, 0 // not created yet
+	}
+	defer rows.Close()
+	events = map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		rows.Scan(&id)
+		events[id] = true
+	}
+	conn.QueryRow(`SELECT count(*) FROM requests`).Scan(&requests)
+	return events, requests
+}
+
+// TestPollKilled kills a headless poll with SIGKILL while it writes, three times over the
+// same database: each time the database passes integrity_check and keeps every event
+// committed before the kill.
+func TestPollKilled(t *testing.T) {
+	bin := emitopBinary(t)
+	_, cfg := sandboxConfig(t, sandbox.Options{Scenario: "demo", Seed: 8, NoFaults: true}, "50ms")
+	db := filepath.Join(t.TempDir(), "emitop.db")
+	requests := 0
+	for round := range 3 {
+		cmd := exec.Command(bin, "poll", "--config", cfg, "--db", db)
+		var stderr syncBuffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var before map[int64]bool
+		var n int
+		deadline := time.Now().Add(20 * time.Second)
+		for len(before) < 100 || n < requests+150 {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("round %d: %d events, %d requests after 20 s; stderr:\n%s", round, len(before), n, stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+			before, n = committed(t, db)
+		}
+		// The poller writes the request log and window samples all the time: kill it
+		// while it does, right after reading what is committed.
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+
+		st, err := store.Open(context.Background(), db)
+		if err != nil {
+			t.Fatalf("round %d: reopen after kill: %v", round, err)
+		}
+		conn, err := sql.Open("sqlite", "file:"+db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var check string
+		if err := conn.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+			t.Fatalf("round %d: integrity_check: %q %v", round, check, err)
+		}
+		conn.Close()
+		st.Close()
+		after, m := committed(t, db)
+		for id := range before {
+			if !after[id] {
+				t.Errorf("round %d: event %d committed before the kill is gone", round, id)
+			}
+		}
+		t.Logf("round %d: killed at %d events, %d requests; reopened with %d events, %d requests", round, len(before), n, len(after), m)
+		requests = m
+	}
+}
+
+// TestPollStopsOnSIGTERM: a headless poll stops cleanly on SIGTERM, status 0, with its
+// log on stderr and everything it polled in the history.
+func TestPollStopsOnSIGTERM(t *testing.T) {
+	bin := emitopBinary(t)
+	_, cfg := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 8, NoFaults: true}, "200ms")
+	db := filepath.Join(t.TempDir(), "emitop.db")
+	cmd := exec.Command(bin, "poll", "-v", "--config", cfg, "--db", db)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(stderr.String(), "msg=polled") < 20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no polls after 20 s; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v; stderr:\n%s", err, stderr.String())
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "msg=polling") || !strings.HasSuffix(strings.TrimSpace(log), "msg=stopped") {
+		t.Errorf("log:\n%s", log)
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	accounts, _ := st.Accounts(context.Background())
+	reqs, _ := st.Requests(context.Background(), store.RequestFilter{Limit: 10})
+	if len(accounts) != 10 || len(reqs) == 0 {
+		t.Errorf("history holds %d accounts, %d requests", len(accounts), len(reqs))
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

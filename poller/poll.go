@@ -1,0 +1,448 @@
+package poller
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"emitop/config"
+	"emitop/model"
+	"emitop/store"
+)
+
+// Options tune a Poller; the zero value is production's choice.
+type Options struct {
+	Version string  // emitop's version, for the User-Agent
+	Clock   Clock   // nil: RealClock
+	Backoff Backoff // how failed reads are tried again; zero: DefaultBackoff
+	// OnError is told of every failed poll and every write the store refused; main logs
+	// it. The error's text may hold provider words: sanitize before showing it.
+	OnError func(account string, err error)
+	// Retention is how long the request log and window samples are kept; 0 means
+	// store.DefaultRetention.
+	Retention time.Duration
+}
+
+// Health thresholds: an account is down after downAfter failed polls in a row, and up
+// again after upAfter good ones (degraded in between).
+const (
+	downAfter = 3
+	upAfter   = 2
+)
+
+// maxReads bounds the single-document reads of one poll; what is left waits for the next.
+const maxReads = 20
+
+// attemptsEvery is how often a poll reads the documents' attempts from the store: the
+// read costs about a fifth of a poll's CPU, and only the retry engine changes them.
+const attemptsEvery = 30 * time.Second
+
+// pruneEvery is how often Run prunes the request log and window samples, pruneBatch how
+// many rows one pruning transaction deletes.
+const (
+	pruneEvery = time.Hour
+	pruneBatch = 500
+)
+
+// Poller polls every configured account: one loop per account, every request through the
+// account's Governor, every document change and request into the store, and one snapshot
+// per poll to the Hub's subscribers.
+type Poller struct {
+	st       *store.Store
+	opts     Options
+	clock    Clock
+	hub      *Hub
+	accounts []*account
+	byName   map[string]*account
+	running  atomic.Bool
+	sweeping atomic.Bool // a Refresh without Run is polling
+
+	mu sync.Mutex // guards every account's state
+}
+
+// account is one account's client and what its polls learned.
+type account struct {
+	cfg    config.Account
+	client *Client
+	wake   chan struct{} // a refresh asks the loop to poll now
+	poll   sync.Mutex    // one poll of the account at a time
+
+	// Owned by the goroutine holding poll.
+	known      map[string]model.Document // open documents as last listed; nil before the first poll
+	attempts   map[string]int            // emissions per document, as the store last said
+	attemptsAt time.Time                 // when attempts was read
+
+	// Guarded by Poller.mu.
+	health    model.Health
+	fails     int // failed polls in a row
+	goods     int // good polls in a row
+	lastPoll  time.Time
+	err       string
+	documents []model.Document
+}
+
+// New builds one Client and Governor per account. st receives documents, events, window
+// samples and the request log.
+func New(accounts []config.Account, st *store.Store, opts Options) (*Poller, error) {
+	if st == nil {
+		return nil, errors.New("poller: no store")
+	}
+	p := &Poller{st: st, opts: opts, clock: opts.Clock, hub: NewHub(), byName: map[string]*account{}}
+	if p.clock == nil {
+		p.clock = RealClock
+	}
+	if p.opts.Retention <= 0 {
+		p.opts.Retention = store.DefaultRetention
+	}
+	for _, acc := range accounts {
+		if _, dup := p.byName[acc.Name]; dup {
+			return nil, fmt.Errorf("poller: account %s configured twice", acc.Name)
+		}
+		c, err := NewClient(acc, ClientOptions{Version: opts.Version, Clock: p.clock, Backoff: opts.Backoff, Trace: p.logRequest})
+		if err != nil {
+			return nil, fmt.Errorf("poller: %w", err)
+		}
+		a := &account{cfg: c.Account(), client: c, wake: make(chan struct{}, 1), health: model.HealthUp, goods: upAfter}
+		p.accounts = append(p.accounts, a)
+		p.byName[acc.Name] = a
+	}
+	return p, nil
+}
+
+// Hub is where snapshots are published.
+func (p *Poller) Hub() *Hub { return p.hub }
+
+// Client is the client of the named account, nil for an unknown one: the retry engine
+// sends through it so that its requests share the account's Governor with the polls.
+func (p *Poller) Client(name string) *Client {
+	if a := p.byName[name]; a != nil {
+		return a.client
+	}
+	return nil
+}
+
+// Run polls every account in its own loop until ctx ends: each loop polls, publishes a
+// snapshot, then waits for the interval its Governor advises (or a Refresh). It also
+// prunes old request-log rows and window samples. It returns nil once ctx ends and
+// every loop has stopped, or an error if the Poller is already running.
+func (p *Poller) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("poller: already running")
+	}
+	defer p.running.Store(false)
+	var wg sync.WaitGroup
+	for _, a := range p.accounts {
+		wg.Go(func() { p.loop(ctx, a) })
+	}
+	wg.Go(func() { p.pruneLoop(ctx) })
+	wg.Wait()
+	return nil
+}
+
+func (p *Poller) loop(ctx context.Context, a *account) {
+	for {
+		if p.pollAccount(ctx, a) {
+			p.hub.Publish(p.Snapshot())
+		}
+		fire, stop := p.clock.Timer(a.client.Governor().PollInterval(a.cfg.PollInterval))
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-a.wake:
+			stop()
+		case <-fire:
+		}
+	}
+}
+
+func (p *Poller) pruneLoop(ctx context.Context) {
+	for {
+		if _, err := p.st.Prune(ctx, p.clock.Now().Add(-p.opts.Retention), pruneBatch); err != nil && ctx.Err() == nil {
+			p.fail("", fmt.Errorf("prune: %w", err))
+		}
+		fire, stop := p.clock.Timer(pruneEvery)
+		select {
+		case <-ctx.Done():
+			stop()
+			return
+		case <-fire:
+		}
+	}
+}
+
+// PollOnce polls every account once, all at the same time, publishes the snapshot and
+// returns it.
+func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
+	var wg sync.WaitGroup
+	for _, a := range p.accounts {
+		wg.Go(func() { p.pollAccount(ctx, a) })
+	}
+	wg.Wait()
+	s := p.Snapshot()
+	p.hub.Publish(s)
+	return s
+}
+
+// Refresh asks for a poll of every account now and returns at once. While Run runs it
+// wakes the loops (a wake-up already pending is not doubled); otherwise it polls every
+// account once in the background, unless such a poll is already under way.
+func (p *Poller) Refresh() {
+	if p.running.Load() {
+		for _, a := range p.accounts {
+			select {
+			case a.wake <- struct{}{}:
+			default:
+			}
+		}
+		return
+	}
+	if !p.sweeping.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer p.sweeping.Store(false)
+		p.PollOnce(context.Background())
+	}()
+}
+
+// Snapshot is every account's latest state, with its windows as the Governor sees them now.
+func (p *Poller) Snapshot() model.Snapshot {
+	now := p.clock.Now()
+	s := model.Snapshot{At: now, Accounts: make([]model.AccountState, len(p.accounts))}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, a := range p.accounts {
+		g := a.client.Governor()
+		s.Accounts[i] = model.AccountState{
+			Account:      model.Account{Name: a.cfg.Name, Provider: a.cfg.Provider},
+			Health:       a.health,
+			Windows:      g.Windows(now),
+			PollInterval: g.PollInterval(a.cfg.PollInterval),
+			LastPoll:     a.lastPoll,
+			Err:          a.err,
+			Documents:    a.documents,
+		}
+	}
+	return s
+}
+
+// pollAccount polls one account: it lists the open documents, reads the details the list
+// lacks, stores every change with the raw JSON that showed it, samples the windows and
+// updates the account's health. It reports false when ctx ended before the poll finished.
+func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
+	a.poll.Lock()
+	defer a.poll.Unlock()
+	if ctx.Err() != nil {
+		return false
+	}
+	if a.known == nil {
+		a.known = p.storedOpen(ctx, a)
+	}
+	items, err := OpenDocuments(ctx, a.client, Poll)
+	if ctx.Err() != nil {
+		return false
+	}
+	now := p.clock.Now()
+	var docs []model.Document
+	var ops []store.Op
+	if err == nil {
+		docs, ops = p.reconcile(ctx, a, items, now)
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	windows := a.client.Governor().Windows(now)
+	ops = append(ops, store.AddWindowSamples(a.cfg.Name, windows, now))
+	if werr := p.st.Enqueue(ctx, ops...); werr != nil && ctx.Err() == nil {
+		p.fail(a.cfg.Name, werr)
+	}
+	if err != nil {
+		p.fail(a.cfg.Name, err)
+	} else {
+		p.attempts(ctx, a, docs)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a.lastPoll = p.clock.Now()
+	if err != nil {
+		a.fails, a.goods = a.fails+1, 0
+		a.err = model.Line(err.Error(), 300)
+	} else {
+		a.fails, a.goods = 0, a.goods+1
+		a.err = ""
+		a.documents = docs
+	}
+	a.health = health(a.health, a.fails, a.goods, windows)
+	return true
+}
+
+// health is an account's health after a poll: down after downAfter failures in a row,
+// up after upAfter good polls (and none of its windows spent), degraded in between.
+func health(prev model.Health, fails, goods int, windows []model.Window) model.Health {
+	switch {
+	case fails >= downAfter:
+		return model.HealthDown
+	case fails > 0:
+		if prev == model.HealthDown {
+			return model.HealthDown
+		}
+		return model.HealthDegraded
+	case goods < upAfter && prev != model.HealthUp:
+		return model.HealthDegraded
+	}
+	for _, w := range windows {
+		if w.Spent() {
+			return model.HealthDegraded
+		}
+	}
+	return model.HealthUp
+}
+
+// reconcile turns one listing into the account's open documents and the store ops that
+// record what changed. A document the list left out since the last poll changed state
+// (accepted, cancelled, deleted): it is read, when the provider offers a read, so that its
+// new status reaches the history.
+//
+// A listed document's detail is read only when the listing lacks what the detail has: a
+// rejected document that came without its reason. In every dialect emitop speaks the
+// list item is the same object as the detail as far as status and problem go (alegra's
+// invoices carry stamp.error, certifactu's aeat{code,description}, factus's bills their
+// DIAN rule texts, sv-dte's list items the Ministry's answer with codigoMsg and
+// observaciones; sv-dte's detail adds only the DTE as last emitted, which the retry
+// engine reads when it resends; alforse has no read). So a detail read happens only for
+// a new or changed rejected item without a problem, which a provider's trimmed listing
+// could produce.
+func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now time.Time) ([]model.Document, []store.Op) {
+	docs := make([]model.Document, 0, len(items))
+	ops := make([]store.Op, 0, len(items)+1)
+	listed := make(map[string]model.Document, len(items))
+	reads := 0
+	for _, it := range items {
+		prev, seen := a.known[it.Doc.ID]
+		if it.Problem == nil && it.Doc.Status == model.StatusRejected && reads < maxReads &&
+			(!seen || prev.Status != it.Doc.Status) {
+			reads++
+			switch detail, err := ReadDocument(ctx, a.client, Poll, it.Doc.ID); {
+			case err == nil && detail.Doc.ID == it.Doc.ID:
+				it = detail
+			case err != nil && !errors.Is(err, ErrNoRead) && ctx.Err() == nil:
+				p.fail(a.cfg.Name, fmt.Errorf("read document %s: %w", model.Line(it.Doc.ID, 80), err))
+			}
+		}
+		d := it.Doc
+		d.Problem = it.Problem
+		d.FirstSeen, d.Changed = now, now
+		if seen {
+			d.FirstSeen = cmp.Or(prev.FirstSeen, now)
+			if prev.Status == d.Status && sameProblem(prev.Problem, d.Problem) {
+				d.Changed = cmp.Or(prev.Changed, now)
+			}
+		}
+		ops = append(ops, store.UpsertDocument(d, it.Raw, now))
+		docs = append(docs, d)
+		listed[d.ID] = d
+	}
+	for id, prev := range a.known {
+		if _, ok := listed[id]; ok {
+			continue
+		}
+		if reads >= maxReads {
+			listed[id] = prev // still to learn: the next poll reads it
+			continue
+		}
+		reads++
+		it, err := ReadDocument(ctx, a.client, Poll, id)
+		var pe *ProblemError
+		switch {
+		case err == nil:
+			d := it.Doc
+			d.Problem = it.Problem
+			ops = append(ops, store.UpsertDocument(d, it.Raw, now))
+		case errors.Is(err, ErrNoRead), errors.As(err, &pe) && pe.Problem.Class == model.ClassNotFound:
+			// Nothing more can be learned of it.
+		case ctx.Err() != nil:
+			listed[id] = prev
+		default:
+			listed[id] = prev
+			p.fail(a.cfg.Name, fmt.Errorf("read document %s: %w", model.Line(id, 80), err))
+		}
+	}
+	a.known = listed
+	return docs, ops
+}
+
+// storedOpen is what the history last knew open of an account: the first poll compares
+// the listing with it, so that a document settled while emitop was away is read once.
+func (p *Poller) storedOpen(ctx context.Context, a *account) map[string]model.Document {
+	docs, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
+		Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusUnknown}, Limit: 10000})
+	known := make(map[string]model.Document, len(docs))
+	if err != nil {
+		if ctx.Err() == nil {
+			p.fail(a.cfg.Name, err)
+		}
+		return known
+	}
+	for _, d := range docs {
+		known[d.ID] = d
+	}
+	return known
+}
+
+// attempts fills each document's Attempts from the store, where the retry ledger counts
+// them, read again at most every attemptsEvery.
+func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document) {
+	if len(docs) == 0 {
+		return
+	}
+	if now := p.clock.Now(); a.attempts == nil || now.Sub(a.attemptsAt) >= attemptsEvery {
+		stored, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
+			Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusDraft, model.StatusUnknown}, Limit: 10000})
+		if err != nil {
+			if ctx.Err() == nil {
+				p.fail(a.cfg.Name, err)
+			}
+			return
+		}
+		a.attempts, a.attemptsAt = make(map[string]int), now
+		for _, d := range stored {
+			if d.Attempts > 0 {
+				a.attempts[d.ID] = d.Attempts
+			}
+		}
+	}
+	for i := range docs {
+		docs[i].Attempts = a.attempts[docs[i].ID]
+	}
+}
+
+// sameProblem reports whether two problems say the same: class, code and message.
+func sameProblem(a, b *model.Problem) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Class == b.Class && a.Code == b.Code && a.Message == b.Message
+}
+
+// logRequest puts one exchange in the request log, through the batched writer.
+func (p *Poller) logRequest(x Exchange) {
+	err := p.st.Enqueue(context.Background(), store.LogRequest(store.Request{
+		Account: x.Account, Method: x.Method, Path: x.Path, Status: x.Status,
+		Latency: x.Latency, Class: x.Class, At: x.At,
+	}))
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		p.fail(x.Account, err)
+	}
+}
+
+func (p *Poller) fail(account string, err error) {
+	if p.opts.OnError != nil {
+		p.opts.OnError(account, err)
+	}
+}
