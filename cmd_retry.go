@@ -18,7 +18,6 @@ import (
 	"emitop/model"
 	"emitop/poller"
 	"emitop/store"
-
 )
 
 func init() {
