@@ -13,10 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"emitop/config"
+	"emitop/poller"
 	"emitop/serve"
-	"emitop/store"
-	"emitop/ui"
 )
 
 func init() {
@@ -25,11 +23,6 @@ func init() {
 
 // shutdownGrace is how long SIGTERM waits for sessions to quit before closing them.
 const shutdownGrace = 10 * time.Second
-
-// pollBackend starts the one poll loop for every session (running until ctx ends) and
-// returns the dashboard's backend over it and st. It is set by the file that owns the poll
-// loop's backend; while it is nil, serve refuses to start.
-var pollBackend func(ctx context.Context, cfg *config.Config, st *store.Store) (ui.Backend, error)
 
 func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -44,16 +37,15 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	path, found := config.Locate(*cfgPath)
-	if !found {
-		return usagef("no config file at %s: serve needs one with [[operator]] entries (--config)", path)
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if errors.Is(err, errNoConfig) {
+		return usagef("%v: serve needs one with [[operator]] entries (--config)", err)
 	}
-	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
-	if *db != "" {
-		cfg.Store.Path = *db
+	if len(cfg.Operators) == 0 {
+		return usagef("the config declares no [[operator]]: nobody could log in")
 	}
 	if *hostKey == "" {
 		if *hostKey, err = serve.DefaultHostKeyPath(); err != nil {
@@ -63,20 +55,30 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := store.Open(ctx, cfg.Store.Path)
+	st, err := openStore(ctx, cfg, *db)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if pollBackend == nil {
-		return errors.New("this build has no poll loop to serve")
-	}
-	b, err := pollBackend(ctx, cfg, st)
+	// One poller and one store for every session.
+	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version, OnError: func(account string, err error) {
+		log.Warn("poll failed", "account", account, "err", err)
+	}})
 	if err != nil {
 		return err
 	}
+	pollCtx, stopPolling := context.WithCancel(context.Background())
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		p.Run(pollCtx)
+	}()
+	defer func() {
+		stopPolling()
+		<-polled
+	}()
 	srv, err := serve.New(serve.Options{
-		Backend: b, Store: st, Operators: cfg.Operators,
+		Backend: newBackend(p, st), Store: st, Operators: cfg.Operators,
 		HostKeyPath: *hostKey, IdleTimeout: cfg.Serve.IdleTimeout, Log: log,
 	})
 	if err != nil {

@@ -40,8 +40,8 @@ func TestServeCommandUsage(t *testing.T) {
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[[operator]]\nname = \"alice\"\nrole = \"admin\"\nkeys = [\"x\"]\n"), 0o600)
 	errb.Reset()
-	if code := run([]string{"serve", "--config", bad}, nil, &out, &errb); code != 1 || !strings.Contains(errb.String(), "admin") {
-		t.Errorf("bad config: exit %d, want 1 naming the problem: %s", code, errb.String())
+	if code := run([]string{"serve", "--config", bad}, nil, &out, &errb); code != 2 || !strings.Contains(errb.String(), "admin") {
+		t.Errorf("bad config: exit %d, want 2 naming the problem: %s", code, errb.String())
 	}
 }
 

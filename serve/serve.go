@@ -211,10 +211,14 @@ func (s *Server) ReloadKeys() error {
 	return nil
 }
 
+// hangUpGrace is how long Shutdown waits, once every session has ended, for the clients
+// to close their connections before it closes them.
+const hangUpGrace = time.Second
+
 // Shutdown stops accepting connections, tells every session "emitop is shutting down",
-// lets each program quit (restoring the remote terminal), waits for the sessions and for
-// the clients to hang up, then closes what is left. When ctx ends first, the remaining
-// connections are closed at once and ctx's error is returned.
+// lets each program quit (restoring the remote terminal), waits for the sessions, gives the
+// clients hangUpGrace to hang up, then closes what is left. When ctx ends before the
+// sessions do, the remaining connections are closed at once and ctx's error is returned.
 //
 // It never calls the ssh server's own Shutdown: in charm.land/ssh v0.4.2 that waits on a
 // WaitGroup that a connection finishing its handshake may Add to at the same moment.
@@ -235,12 +239,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.live.Wait()
-		<-s.hungUp
 		close(done)
 	}()
 	var err error
 	select {
 	case <-done:
+		// Every session has ended and said why; a client that keeps its connection open
+		// (not every client hangs up when its last channel closes) gets a moment, then is
+		// closed: that is not a failure of the shutdown.
+		select {
+		case <-s.hungUp:
+		case <-time.After(hangUpGrace):
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

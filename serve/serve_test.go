@@ -301,8 +301,8 @@ func TestShutdownClosesClientsThatStay(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	if err := r.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("a client that never hangs up: want the deadline's error, got %v", err)
+	if err := r.srv.Shutdown(ctx); err != nil {
+		t.Errorf("a client that never hangs up is closed, not a failed shutdown: %v", err)
 	}
 	sess.Wait()
 	if !sc.waitFor("emitop is shutting down", wait) {

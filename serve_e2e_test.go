@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ed25519"
+	"crypto/rand"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	gossh "golang.org/x/crypto/ssh"
+
+	"emitop/sandbox"
+)
+
+// TestServeBinaryEndToEnd runs the built `emitop serve` against the sandbox, with one
+// poller and one store behind it, and logs in with a real SSH client: an operator's key
+// sees the live accounts, an unknown key is refused, SIGTERM tells the session and exits 0.
+func TestServeBinaryEndToEnd(t *testing.T) {
+	bin := emitopBinary(t)
+	_, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 5, NoFaults: true}, "2s")
+	dir := t.TempDir()
+	operator, viewerless := newSigner(t), newSigner(t)
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, []byte("\n[[operator]]\nname = \"ana\"\nrole = \"operator\"\nkeys = [\""+
+		strings.TrimSpace(string(gossh.MarshalAuthorizedKey(operator.PublicKey())))+"\"]\n")...)
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	hostKey := filepath.Join(dir, "state", "host_key")
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--host-key", hostKey,
+		"--config", cfgPath, "--db", filepath.Join(dir, "emitop.db"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var logMu sync.Mutex
+	var logText strings.Builder
+	addrc := make(chan string, 1)
+	go func() {
+		addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logMu.Lock()
+			logText.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+				addrc <- m[1]
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("emitop serve did not report its address")
+	}
+	if fi, err := os.Stat(hostKey); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("host key: %v, mode %v", err, fi.Mode().Perm())
+	}
+
+	dial := func(s gossh.Signer) (*gossh.Client, error) {
+		return gossh.Dial("tcp", addr, &gossh.ClientConfig{
+			User: "ana", Auth: []gossh.AuthMethod{gossh.PublicKeys(s)},
+			HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+		})
+	}
+	if c, err := dial(viewerless); err == nil {
+		c.Close()
+		t.Fatal("an unknown key was let in")
+	}
+	client, err := dial(operator)
+	if err != nil {
+		t.Fatalf("the operator's key was refused: %v", err)
+	}
+	defer client.Close()
+	sess, err := client.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.RequestPty("xterm-256color", 40, 140, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sess.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	screen := &screenText{}
+	go screen.read(out)
+	if err := sess.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sv-main", "cf-madrid", "alegra-co"} {
+		if !screen.waitFor(want, 30*time.Second) {
+			t.Fatalf("the dashboard never showed %q:\n%s", want, screen.text())
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !screen.waitFor("shutting down", 15*time.Second) {
+		t.Errorf("the session was not told of the shutdown")
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			logMu.Lock()
+			t.Errorf("emitop serve exited with %v:\n%s", err, logText.String())
+			logMu.Unlock()
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("emitop serve did not stop on SIGTERM")
+	}
+	logMu.Lock()
+	defer logMu.Unlock()
+	for _, want := range []string{"ana", "SHA256:"} {
+		if !strings.Contains(logText.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, logText.String())
+		}
+	}
+}
+
+func newSigner(t *testing.T) gossh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// screenText collects what a session prints, escape sequences removed.
+type screenText struct {
+	mu  sync.Mutex
+	raw strings.Builder
+}
+
+func (s *screenText) read(r io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		s.mu.Lock()
+		s.raw.Write(buf[:n])
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *screenText) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ansi.Strip(s.raw.String())
+}
+
+func (s *screenText) waitFor(want string, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(s.text(), want) {
+			return true
+		}
+	}
+	return false
+}
