@@ -16,7 +16,7 @@ import (
 // The alegra dialect: Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000).
 func init() {
 	register(&dialect{name: "alegra", catalog: alegraCatalog, body: decodeAlegra,
-		document: alegraDocument, open: alegraOpen, read: alegraRead, readPath: alegraReadPath,
+		document: alegraDocument, open: alegraOpen, readPath: alegraReadPath,
 		resend: alegraResend, batch: alegraStampMax, resent: alegraResent})
 }
 
@@ -575,11 +575,7 @@ func alegraOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	})
 }
 
-// alegraRead reads GET /invoices/{id}.
-func alegraRead(ctx context.Context, c *Client, id string) ([]byte, error) {
-	return getJSON(ctx, c, alegraReadPath(c, id))
-}
-
+// alegraReadPath is GET /invoices/{id}.
 func alegraReadPath(c *Client, id string) string {
 	return c.Path("invoices", "/invoices") + "/" + pathID(id)
 }

@@ -19,7 +19,7 @@ const certifactuName = "certifactu"
 
 func init() {
 	register(&dialect{name: certifactuName, catalog: certifactuCatalog(), body: certifactuBody,
-		document: certifactuDocument, open: certifactuOpen, read: certifactuRead, readPath: certifactuReadPath,
+		document: certifactuDocument, open: certifactuOpen, readPath: certifactuReadPath,
 		resend: certifactuResend})
 }
 
@@ -330,11 +330,7 @@ func certifactuOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	return all, nil
 }
 
-// certifactuRead reads GET /v1/invoices/{id} (assumed endpoint).
-func certifactuRead(ctx context.Context, c *Client, id string) ([]byte, error) {
-	return getJSON(ctx, c, certifactuReadPath(c, id))
-}
-
+// certifactuReadPath is GET /v1/invoices/{id} (assumed endpoint).
 func certifactuReadPath(c *Client, id string) string {
 	return c.Path("invoices", "/v1/invoices") + "/" + pathID(id)
 }

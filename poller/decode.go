@@ -50,9 +50,8 @@ type dialect struct {
 	document func(raw []byte) (doc model.Document, f finding, ok bool)
 	// open lists the account's pending and rejected documents, every page, as raw JSON.
 	open func(ctx context.Context, c *Client) ([][]byte, error)
-	// read fetches one document by its ID; nil when the provider offers no such read.
-	read func(ctx context.Context, c *Client, id string) ([]byte, error)
-	// readPath is the path read fetches for id: what a retry plan shows.
+	// readPath is the path of the read of one document by its ID (GET); nil when the
+	// provider offers no such read.
 	readPath func(c *Client, id string) string
 	// resend builds the request that emits documents again, the provider's way, from
 	// each one's ID and its JSON as just read (raws[i] nil while planning: the body then

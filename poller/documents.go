@@ -65,10 +65,10 @@ func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 // ReadDocument reads one document of the client's account by its ID.
 func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, error) {
 	d := dialects[c.account.Provider]
-	if d.read == nil {
+	if d.readPath == nil {
 		return Item{}, ErrNoRead
 	}
-	raw, err := d.read(withKind(ctx, kind), c, id)
+	raw, err := getJSON(withKind(ctx, kind), c, d.readPath(c, id))
 	if err != nil {
 		return Item{}, err
 	}

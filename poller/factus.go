@@ -24,7 +24,7 @@ import (
 //     {"detail":[{"loc","msg","type"}]}.
 func init() {
 	register(&dialect{name: "factus", catalog: factusCatalog, body: factusBody,
-		document: factusDocument, open: factusOpen, read: factusRead, readPath: factusReadPath,
+		document: factusDocument, open: factusOpen, readPath: factusReadPath,
 		resend: factusResend})
 }
 
@@ -429,11 +429,7 @@ func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	})
 }
 
-// factusRead reads GET /v1/bills/show/{number}.
-func factusRead(ctx context.Context, c *Client, number string) ([]byte, error) {
-	return getJSON(ctx, c, factusReadPath(c, number))
-}
-
+// factusReadPath is GET /v1/bills/show/{number}.
 func factusReadPath(c *Client, number string) string {
 	return c.Path("bill", "/v1/bills/show") + "/" + pathID(number)
 }

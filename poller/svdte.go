@@ -17,7 +17,7 @@ const svdteName = "sv-dte"
 
 func init() {
 	register(&dialect{name: svdteName, catalog: svdteCatalog, body: svdteBody,
-		document: svdteDocument, open: svdteOpen, read: svdteRead, readPath: svdteReadPath,
+		document: svdteDocument, open: svdteOpen, readPath: svdteReadPath,
 		resend: svdteResend})
 }
 
@@ -328,11 +328,7 @@ func svdteOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	}, envelope("total", svdtePage))
 }
 
-// svdteRead reads GET /factura/{codigoGeneracion} (assumed endpoint).
-func svdteRead(ctx context.Context, c *Client, id string) ([]byte, error) {
-	return getJSON(ctx, c, svdteReadPath(c, id))
-}
-
+// svdteReadPath is GET /factura/{codigoGeneracion} (assumed endpoint).
 func svdteReadPath(c *Client, id string) string {
 	return c.Path("list", "/factura") + "/" + pathID(id)
 }
