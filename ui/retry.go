@@ -323,19 +323,16 @@ func (r *retry) renderPlan() {
 	st, w := r.st, r.width
 	line := func(s string) string { return clip(s, w) }
 	p := r.plan
-	var title string
-	switch {
-	case r.phase == retryPlanning:
-		title = "Retry " + plural(len(r.docs), "document", "documents") + ": planning…"
-	default:
-		skip := len(p.Items) - p.Resends()
-		title = fmt.Sprintf("Retry %s: %d to resend, %d to skip · %s · %s at the current budget",
-			plural(len(p.Items), "document", "documents"), p.Resends(), skip,
-			plural(p.Requests, "request", "requests"), aboutETA(p.ETA))
+	title := "Retry " + plural(len(r.docs), "document", "documents") + ": planning…"
+	cost := ""
+	if r.phase != retryPlanning {
+		title = fmt.Sprintf("Retry %s: %d to resend, %d to skip", plural(len(p.Items), "document", "documents"),
+			p.Resends(), len(p.Items)-p.Resends())
+		cost = fmt.Sprintf("  %s, %s at the current budget", plural(p.Requests, "request", "requests"), aboutETA(p.ETA))
 	}
-	head := []string{st.focused.Render(line("▶ " + title))}
+	head := []string{st.focused.Render(line("▶ " + title)), line(cost)}
 	if r.force {
-		head = append(head, line(st.errText.Render("FORCED")+" past fix and reconcile verdicts · reason: "+model.Line(r.reason, 0)))
+		head = append(head, line("  "+st.errText.Render("FORCED")+" past fix and reconcile verdicts · reason: "+model.Line(r.reason, 0)))
 	}
 	head = append(head, st.colHead.Render(line(fmt.Sprintf("  %s %s %s %3s  %s", fit("ACCOUNT", retryAccountW, false),
 		fit("NUMBER", retryNumberW, false), fit("VERDICT", retryVerdictW, false), "ATT", "LAST PROBLEM"))))
@@ -351,22 +348,22 @@ func (r *retry) renderPlan() {
 	}
 	for _, it := range p.Items {
 		body = append(body, line("  "+r.docCells(it.Doc, it.Verdict)))
-		what := "skip"
-		style := st.dim
+		what, style := "skip", st.dim
 		if it.Resend {
-			what, style = "read the status, then resend", st.bold
+			what, style = "resend", st.bold
 			if it.Forced {
-				what, style = "FORCED: read the status, then resend", st.errText
+				what, style = "FORCED resend", st.errText
 			}
 		}
-		body = append(body, line("    → "+style.Render(what)+st.dim.Render(": "+model.Line(it.Reason, 0))))
+		body = append(body, line("    → "+style.Render(what)+": "+model.Line(it.Reason, 0)))
 		if !r.requests {
 			continue
 		}
 		for _, rq := range it.Requests {
-			body = append(body, line("      "+model.Line(rq.Method+" "+rq.URL, 0)+"  "+st.dim.Render(model.Line(strings.Join(rq.Header, "  "), 0))))
+			body = append(body, wrap(model.Sanitize(rq.Method+" "+rq.URL, false), w, "      ")...)
+			body = append(body, wrap(model.Sanitize(strings.Join(rq.Header, " · "), false), w, "        ")...)
 			if rq.Body != "" {
-				body = append(body, wrap("body: "+model.Sanitize(rq.Body, false), w, "        ")...)
+				body = append(body, wrap(model.Sanitize(rq.Body, false), w, "        ")...)
 			}
 		}
 	}
@@ -427,12 +424,7 @@ func (r *retry) renderRun() {
 	pr := r.progress
 	var head []string
 	if r.phase == retryDone {
-		title := fmt.Sprintf("Retry finished: %s · %s in %s", summary(r.report),
-			plural(r.report.Requests, "request", "requests"), r.report.Elapsed.Round(100*time.Millisecond))
-		if r.report.Cancelled {
-			title += " · cancelled"
-		}
-		head = append(head, st.focused.Render(line("▶ "+title)))
+		head = append(head, st.focused.Render(line("▶ Retry finished: "+summary(r.report))))
 	} else {
 		head = append(head, st.focused.Render(line(fmt.Sprintf("▶ Retrying %s: %d done · %s left",
 			plural(pr.Total, "document", "documents"), pr.Done, strings.TrimPrefix(aboutETA(pr.ETA), "about ")))))
@@ -440,12 +432,15 @@ func (r *retry) renderRun() {
 	bar := min(40, max(10, w-40))
 	full := 0
 	if pr.Total > 0 {
-		full = pr.Done * bar / pr.Total
+		full = min(bar, pr.Done*bar/pr.Total)
 	}
 	status := ""
 	switch {
 	case r.phase == retryDone:
-		status = "done"
+		status = fmt.Sprintf("%s in %s", plural(r.report.Requests, "request", "requests"), r.report.Elapsed.Round(100*time.Millisecond))
+		if r.report.Cancelled {
+			status += " · cancelled"
+		}
 	case pr.Current != "":
 		status = "working on " + model.Line(r.numberOf(pr.Current), 40)
 	}
@@ -485,7 +480,7 @@ func (r *retry) numberOf(id string) string {
 
 // status is the footer's first line in the dialog.
 func (r *retry) status() string {
-	if r.phase == retryReason {
+	if r.phase == retryReason && r.note == "" {
 		return r.input.View()
 	}
 	if r.note != "" {
