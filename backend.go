@@ -137,8 +137,12 @@ func (b backend) retrier(account string, opt poller.RetryOptions) (*poller.Retri
 	return poller.NewRetrier(c, b.st, opt)
 }
 
+// cliForce is how the engine's reasons tell a command-line user to force a resend; the
+// dashboard forces with f.
+var cliForce = strings.NewReplacer("(--force --reason to resend anyway)", "(f forces it, with a reason)")
+
 func retryItem(it poller.PlanItem) ui.RetryItem {
-	out := ui.RetryItem{Doc: it.Doc, Verdict: it.Verdict, Resend: it.Resend, Forced: it.Forced, Reason: it.Reason}
+	out := ui.RetryItem{Doc: it.Doc, Verdict: it.Verdict, Resend: it.Resend, Forced: it.Forced, Reason: cliForce.Replace(it.Reason)}
 	for _, rq := range it.Requests {
 		out.Requests = append(out.Requests, ui.PlannedRequest{Method: rq.Method, URL: rq.URL, Header: rq.Header, Body: rq.Body})
 	}

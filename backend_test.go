@@ -97,7 +97,7 @@ func TestBackendRetry(t *testing.T) {
 				t.Errorf("alforse: %+v", it)
 			}
 		case it.Verdict == model.VerdictFix:
-			if it.Resend || !strings.Contains(it.Reason, "fix") {
+			if it.Resend || !strings.Contains(it.Reason, "fix") || !strings.Contains(it.Reason, "f forces it") {
 				t.Errorf("a fix verdict planned: %+v", it)
 			}
 		default:

@@ -442,9 +442,12 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Mark):
 		m.docs.toggleMark()
 	case key.Matches(msg, k.MarkAll):
-		if m.docs.markView() {
+		switch {
+		case len(m.docs.view) == 0:
+			m.say("no document shown to mark", true)
+		case m.docs.markView():
 			m.say(fmt.Sprintf("%s marked", count(len(m.docs.marks))), false)
-		} else {
+		default:
 			m.say("marks of the documents shown cleared", false)
 		}
 	case key.Matches(msg, k.Retry):
