@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,6 +61,12 @@ func (b hubOnly) Events(ctx context.Context, f ui.EventFilter) ([]model.Event, e
 	return b.st.Events(ctx, store.EventFilter{Account: f.Account, DocID: f.DocID, Since: f.Since, Limit: f.Limit})
 }
 func (b hubOnly) WindowSeries(context.Context, string, string, int) ([]int, error) { return nil, nil }
+func (b hubOnly) PlanRetry(context.Context, ui.RetryRequest) (ui.RetryPlan, error) {
+	return ui.RetryPlan{}, errors.New("no providers behind this backend")
+}
+func (b hubOnly) RunRetry(context.Context, ui.RetryPlan, func(ui.RetryProgress)) (ui.RetryReport, error) {
+	return ui.RetryReport{}, errors.New("no providers behind this backend")
+}
 
 type lockedBuffer struct {
 	mu sync.Mutex

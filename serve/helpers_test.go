@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -49,6 +50,16 @@ func (b hubBackend) WindowSeries(ctx context.Context, account, window string, n 
 		out[i] = w.Remaining
 	}
 	return out, err
+}
+
+// PlanRetry and RunRetry refuse: no provider stands behind a bare hub. A viewer's retry
+// never gets this far.
+func (b hubBackend) PlanRetry(context.Context, ui.RetryRequest) (ui.RetryPlan, error) {
+	return ui.RetryPlan{}, errors.New("no providers behind this backend")
+}
+
+func (b hubBackend) RunRetry(context.Context, ui.RetryPlan, func(ui.RetryProgress)) (ui.RetryReport, error) {
+	return ui.RetryReport{}, errors.New("no providers behind this backend")
 }
 
 // newKey returns a fresh ed25519 client key and its authorized_keys line.
@@ -203,6 +214,13 @@ func (sc *screen) waitFor(want string, timeout time.Duration) bool {
 // openDashboard starts a session with a PTY of w×h and returns it with its screen.
 func openDashboard(t testing.TB, c *gossh.Client, w, h int) (*gossh.Session, *screen) {
 	t.Helper()
+	sess, sc, _ := openTyping(t, c, w, h)
+	return sess, sc
+}
+
+// openTyping is openDashboard with the session's stdin, to type on.
+func openTyping(t testing.TB, c *gossh.Client, w, h int) (*gossh.Session, *screen, io.Writer) {
+	t.Helper()
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -217,14 +235,15 @@ func openDashboard(t testing.TB, c *gossh.Client, w, h int) (*gossh.Session, *sc
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sess.StdinPipe(); err != nil {
+	in, err := sess.StdinPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
 	sc := newScreen(out)
 	if err := sess.Shell(); err != nil {
 		t.Fatal(err)
 	}
-	return sess, sc
+	return sess, sc, in
 }
 
 // snapshotWith is a snapshot of one healthy account called name.

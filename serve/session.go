@@ -125,7 +125,10 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		ss := &session{id: id, sess: sess}
 		ss.lastInput.Store(time.Now().UnixNano())
 		m := ui.New(s.opts.Backend, ui.Options{
-			Demo: s.opts.Demo, Env: s.opts.Env, Operator: id.Name, ReadOnly: id.ReadOnly(),
+			Demo: s.opts.Demo, Env: s.opts.Env, Operator: id.Name, Fingerprint: id.Fingerprint, ReadOnly: id.ReadOnly(),
+			// Every action the dashboard takes goes through the server's rule, which
+			// records a viewer's refusal with the session's name and key.
+			Authorize: func(ctx context.Context, a model.Action) error { return s.Authorize(ctx, id, a) },
 		})
 		opts := append(bubbletea.MakeOptions(sess),
 			tea.WithFilter(ss.filter), // replaces MakeOptions' filter, and does its job too

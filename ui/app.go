@@ -23,6 +23,7 @@ const (
 	screenDetail
 	screenHistory
 	screenHelp
+	screenRetry
 )
 
 // panel is a part of the dashboard that can hold the focus.
@@ -80,6 +81,7 @@ type Model struct {
 	docs    documents
 	detail  detail
 	history history
+	retry   retry
 
 	input textinput.Model
 	mode  inputMode
@@ -102,6 +104,7 @@ func New(b Backend, opts Options) Model {
 		now: opts.Now(), tickGen: 1,
 		focus:   panelDocuments,
 		budgets: newBudgets(st), docs: newDocuments(st), detail: newDetail(st), history: newHistory(st),
+		retry: newRetry(st),
 		input: textinput.New(),
 	}
 	m.restyle()
@@ -179,6 +182,39 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 			m.history.setEvents(msg.events, msg.err)
 			m.history.setFilter(m.filter)
 		}
+	case retryPlanMsg:
+		if msg.gen == m.retry.gen && m.retry.phase == retryPlanning {
+			m.retry.setPlan(msg)
+		}
+	case retryAuthMsg:
+		if msg.gen != m.retry.gen || m.retry.phase != retryAuthorizing {
+			return nil
+		}
+		if msg.err != nil {
+			m.retry.phase = retryConfirm
+			m.retry.say("refused: "+msg.err.Error(), true)
+			return nil
+		}
+		return m.retry.start(m.b)
+	case retryProgressMsg:
+		if msg.gen != m.retry.gen || m.retry.phase != retryRunning {
+			return nil
+		}
+		m.retry.step(msg.steps)
+		if !msg.closed {
+			return m.retry.feed.next(msg.gen)
+		}
+	case retryDoneMsg:
+		if msg.gen == m.retry.gen {
+			m.docs.clearMarks()
+			m.retry.finish(msg)
+		}
+	case refusedMsg:
+		text := "read-only: viewers see everything and change nothing"
+		if msg.err != nil {
+			text = "refused: " + msg.err.Error()
+		}
+		m.say(text, true)
 	case tea.MouseWheelMsg:
 		m.wheel(msg.Mouse())
 	case tea.KeyPressMsg:
@@ -254,6 +290,7 @@ func (m *Model) restyle() {
 	m.docs.restyle(st)
 	m.detail.restyle(st)
 	m.history.restyle(st)
+	m.retry.restyle(st)
 	m.help.Styles = st.help
 	is := textinput.Styles{
 		Focused: textinput.StyleState{Prompt: st.bold, Text: lipgloss.NewStyle(), Placeholder: st.dim, Suggestion: st.dim},
@@ -286,6 +323,7 @@ func (m *Model) resize() {
 	m.docs.setSize(m.width, dh)
 	m.detail.setSize(m.width, m.bodyHeight())
 	m.history.setSize(m.width, m.bodyHeight())
+	m.retry.setSize(m.width, m.bodyHeight())
 	m.help.SetWidth(m.width)
 	m.input.SetWidth(max(1, m.width-3))
 	m.renderChrome()
@@ -298,6 +336,7 @@ func (m *Model) say(s string, isErr bool) {
 
 func (m *Model) quit() tea.Cmd {
 	m.tickGen++ // any tick still in flight is dropped
+	m.retry.stop()
 	if m.cancel != nil {
 		cancel := m.cancel
 		return tea.Sequence(func() tea.Msg { cancel(); return nil }, tea.Quit)
@@ -312,6 +351,9 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	}
 	if m.mode != inputNone {
 		return m.inputKey(msg)
+	}
+	if m.screen == screenRetry {
+		return m.retryKey(msg)
 	}
 	m.flash = ""
 	k := m.keys
@@ -397,6 +439,19 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.docs.cycleSort()
 	case key.Matches(msg, k.SortDir):
 		m.docs.flipSort()
+	case key.Matches(msg, k.Mark):
+		m.docs.toggleMark()
+	case key.Matches(msg, k.MarkAll):
+		switch {
+		case len(m.docs.view) == 0:
+			m.say("no document shown to mark", true)
+		case m.docs.markView():
+			m.say(fmt.Sprintf("%s marked", count(len(m.docs.marks))), false)
+		default:
+			m.say("marks of the documents shown cleared", false)
+		}
+	case key.Matches(msg, k.Retry):
+		return m.openRetry()
 	case key.Matches(msg, k.Enter):
 		if m.focus == panelBudgets {
 			if name, ok := m.budgets.selectedAccount(); ok {
@@ -618,6 +673,8 @@ func (m *Model) wheel(ms tea.Mouse) {
 		m.detail.scroll(step)
 	case screenHistory:
 		m.history.list.move(step)
+	case screenRetry:
+		m.retry.scroll(step)
 	}
 }
 
@@ -647,6 +704,11 @@ func (m *Model) compose() {
 		lines = append(lines, m.history.lines(body)...)
 	case screenHelp:
 		lines = append(lines, m.helpLines(body)...)
+	case screenRetry:
+		lines = append(lines, m.retry.lines(body)...)
+		lines = append(lines, clip(m.retry.status(), w), clip(m.help.ShortHelpView(m.keys.retryHelp(m.retry.phase)), w))
+		m.frame = strings.Join(lines, "\n")
+		return
 	}
 	lines = append(lines, m.statusLine(), m.keysLine)
 	m.frame = strings.Join(lines, "\n")
@@ -683,4 +745,123 @@ func (m *Model) helpLines(h int) []string {
 	}
 	out = append(out, "", clip(m.st.dim.Render("  Thresholds: OK, LOW (under 20% left), OUT (none left), ? (unknown). STALE: data older than the poll interval."), m.width))
 	return pad(out, h)
+}
+
+// openRetry opens the retry dialog for the marked documents, or the one under the cursor
+// when none is marked. A read-only operator is refused, and the refusal is recorded by
+// Options.Authorize.
+func (m *Model) openRetry() tea.Cmd {
+	docs := m.docs.marked()
+	if len(docs) == 0 {
+		if d, ok := m.docs.selected(); ok {
+			docs = []model.Document{*d}
+		}
+	}
+	if len(docs) == 0 {
+		m.say("no document to retry", true)
+		return nil
+	}
+	if m.opts.ReadOnly {
+		if m.opts.Authorize == nil {
+			return func() tea.Msg { return refusedMsg{} }
+		}
+		authorize, actions := m.opts.Authorize, batchActions("retry", docs, "")
+		return func() tea.Msg { return refusedMsg{authorizeAll(authorize, actions)} }
+	}
+	m.screen = screenRetry
+	return m.retry.open(m.b, m.opts, docs)
+}
+
+// closeRetry leaves the dialog; an answer still on its way is dropped.
+func (m *Model) closeRetry() {
+	m.retry.gen++
+	m.retry.phase = retryPlanning
+	m.screen = screenDashboard
+}
+
+// retryKey handles a key in the retry dialog.
+func (m *Model) retryKey(msg tea.KeyPressMsg) tea.Cmd {
+	r, k := &m.retry, m.keys
+	scroll := func() {
+		switch {
+		case key.Matches(msg, k.Up):
+			r.scroll(-1)
+		case key.Matches(msg, k.Down):
+			r.scroll(1)
+		case key.Matches(msg, k.PageUp):
+			r.vp.PageUp()
+		case key.Matches(msg, k.PageDown):
+			r.vp.PageDown()
+		case key.Matches(msg, k.Top):
+			r.vp.GotoTop()
+		case key.Matches(msg, k.Bottom):
+			r.vp.GotoBottom()
+		}
+	}
+	switch r.phase {
+	case retryPlanning:
+		if key.Matches(msg, k.Cancel) {
+			m.closeRetry()
+		}
+	case retryConfirm:
+		r.note = ""
+		switch {
+		case key.Matches(msg, k.Confirm):
+			if r.plan.Resends() == 0 {
+				r.say("nothing to resend: every document is skipped", true)
+				return nil
+			}
+			return r.authorize(m.opts)
+		case key.Matches(msg, k.Cancel):
+			m.closeRetry()
+			m.say("retry cancelled: nothing sent", false)
+		case key.Matches(msg, k.Requests):
+			r.requests = !r.requests
+			r.render()
+		case key.Matches(msg, k.Force):
+			if r.force {
+				r.force, r.reason = false, ""
+				return r.replan(m.b, m.opts)
+			}
+			r.phase = retryReason
+			r.input.SetValue("")
+			return r.input.Focus()
+		default:
+			scroll()
+		}
+	case retryReason:
+		switch msg.String() {
+		case "esc":
+			r.phase, r.note = retryConfirm, ""
+			r.input.Blur()
+		case "enter":
+			reason := strings.TrimSpace(r.input.Value())
+			if reason == "" {
+				r.say("forcing needs a reason: type why, or esc", true)
+				return nil
+			}
+			r.input.Blur()
+			r.force, r.reason = true, reason
+			return r.replan(m.b, m.opts)
+		default:
+			r.note = ""
+			var cmd tea.Cmd
+			r.input, cmd = r.input.Update(msg)
+			return cmd
+		}
+	case retryRunning:
+		if msg.String() == "esc" {
+			r.stop()
+			return nil
+		}
+		scroll()
+	case retryDone:
+		switch msg.String() {
+		case "esc", "enter", "q", "y":
+			m.closeRetry()
+		default:
+			scroll()
+		}
+	}
+	return nil
 }

@@ -41,7 +41,7 @@ var docColumns = []column{
 // sortOrder is the order `s` cycles through the sortable columns.
 var sortOrder = []int{colAge, colAccount, colProvider, colNumber, colStatus, colClass, colVerdict, colAttempts, colCode}
 
-// docKey is a document's identity across snapshots (and, later, its mark).
+// docKey is a document's identity across snapshots, and what a mark holds on to.
 type docKey struct{ account, id string }
 
 func keyOf(d *model.Document) docKey { return docKey{d.Account, d.ID} }
@@ -58,6 +58,7 @@ type documents struct {
 	filter  filter
 	sortCol int
 	desc    bool
+	marks   map[docKey]struct{} // documents marked for a retry; kept across snapshots
 
 	list   rows
 	width  int
@@ -66,15 +67,89 @@ type documents struct {
 }
 
 func newDocuments(st *styles) documents {
-	return documents{st: st, sortCol: colAge}
+	return documents{st: st, sortCol: colAge, marks: map[docKey]struct{}{}}
 }
 
 // setDocuments replaces the documents (after a snapshot), keeping the cursor on the same
-// document when it is still there.
+// document when it is still there, and the marks of the documents still there.
 func (d *documents) setDocuments(all []*model.Document) {
 	keep, had := d.selectedKey()
 	d.all, d.search = all, nil
+	if len(d.marks) > 0 {
+		still := make(map[docKey]struct{}, len(d.marks))
+		for _, doc := range all {
+			if _, ok := d.marks[keyOf(doc)]; ok {
+				still[keyOf(doc)] = struct{}{}
+			}
+		}
+		d.marks = still
+	}
 	d.rebuild(keep, had)
+}
+
+// toggleMark marks the document under the cursor, or unmarks it.
+func (d *documents) toggleMark() {
+	doc, ok := d.selected()
+	if !ok {
+		return
+	}
+	k := keyOf(doc)
+	if _, on := d.marks[k]; on {
+		delete(d.marks, k)
+	} else {
+		d.marks[k] = struct{}{}
+	}
+	d.list.invalidateRow(d.list.cursor)
+}
+
+// markView marks every document the filter shows; when all of them are marked already, it
+// unmarks them instead. It reports whether it marked.
+func (d *documents) markView() bool {
+	all := true
+	for _, i := range d.view {
+		if _, on := d.marks[keyOf(d.all[i])]; !on {
+			all = false
+			break
+		}
+	}
+	for _, i := range d.view {
+		if all {
+			delete(d.marks, keyOf(d.all[i]))
+		} else {
+			d.marks[keyOf(d.all[i])] = struct{}{}
+		}
+	}
+	d.list.invalidate()
+	return !all
+}
+
+// clearMarks unmarks every document.
+func (d *documents) clearMarks() {
+	if len(d.marks) > 0 {
+		clear(d.marks)
+		d.list.invalidate()
+	}
+}
+
+// marked is the marked documents: those the filter shows in their order, then the others.
+func (d *documents) marked() []model.Document {
+	if len(d.marks) == 0 {
+		return nil
+	}
+	out := make([]model.Document, 0, len(d.marks))
+	shown := make(map[int]bool, len(d.view))
+	for _, i := range d.view {
+		shown[i] = true
+		if _, on := d.marks[keyOf(d.all[i])]; on {
+			out = append(out, *d.all[i])
+		}
+	}
+	for i, doc := range d.all {
+		if _, on := d.marks[keyOf(doc)]; on && !shown[i] {
+			out = append(out, *doc)
+		}
+	}
+	return out
 }
 
 // setFilter applies a filter, keeping the cursor on the same document when it still matches.
@@ -271,9 +346,14 @@ func (d *documents) renderRow(i int, selected bool) string {
 	var b strings.Builder
 	b.Grow(d.width + 64)
 	if selected {
-		b.WriteString("› ")
+		b.WriteString("›")
 	} else {
-		b.WriteString("  ")
+		b.WriteString(" ")
+	}
+	if _, on := d.marks[keyOf(doc)]; on {
+		b.WriteString("*")
+	} else {
+		b.WriteString(" ")
 	}
 	first := true
 	for c, text := range cells {
@@ -310,6 +390,9 @@ func (d *documents) lines(h int, focused bool) []string {
 		dir = "▼"
 	}
 	title := fmt.Sprintf("Documents %s of %s · sort %s %s", count(len(d.view)), count(len(d.all)), sortName, dir)
+	if len(d.marks) > 0 {
+		title += fmt.Sprintf(" · %s marked", count(len(d.marks)))
+	}
 	if !d.filter.empty() {
 		title += " · filter " + d.filter.String()
 	}

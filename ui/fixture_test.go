@@ -23,6 +23,10 @@ type memBackend struct {
 	mu       sync.Mutex
 	refreshN int
 	ch       chan model.Snapshot
+
+	hold    bool // RunRetry waits after the first document until its ctx is cancelled
+	plans   []RetryRequest
+	reports []RetryReport
 }
 
 func newMemBackend(s model.Snapshot, events []model.Event) *memBackend {
@@ -89,6 +93,74 @@ func (b *memBackend) WindowSeries(_ context.Context, account, window string, n i
 		}
 	}
 	return nil, nil
+}
+
+// PlanRetry plans like the engine's policy: outside causes are resent, fix and reconcile
+// only when forced; each resend reads, then posts. Every request takes 1.5 s.
+func (b *memBackend) PlanRetry(_ context.Context, req RetryRequest) (RetryPlan, error) {
+	b.mu.Lock()
+	b.plans = append(b.plans, req)
+	b.mu.Unlock()
+	p := RetryPlan{Force: req.Force, Reason: req.Reason}
+	for _, d := range req.Docs {
+		it := RetryItem{Doc: d, Verdict: problemOf(&d).Verdict}
+		switch it.Verdict {
+		case model.VerdictFix, model.VerdictReconcile:
+			it.Resend, it.Forced = req.Force, req.Force
+			it.Reason = "verdict " + string(it.Verdict) + ": the data must change first"
+			if req.Force {
+				it.Reason = "forced past verdict " + string(it.Verdict)
+			}
+		default:
+			it.Resend, it.Reason = true, "verdict "+string(it.Verdict)+": read the status, then resend if still rejected"
+		}
+		if it.Resend {
+			url := "https://" + d.Provider + ".sandbox.test/v1/documents/" + d.ID
+			it.Requests = []PlannedRequest{
+				{Method: "GET", URL: url, Header: []string{"Authorization: [redacted]"}},
+				{Method: "POST", URL: url + "/resend", Header: []string{"Authorization: [redacted]", "Content-Type: application/json"}, Body: `{"id":"` + d.ID + `"}`},
+			}
+			p.Requests += 2
+		}
+		p.Items = append(p.Items, it)
+	}
+	p.ETA = time.Duration(p.Requests) * 1500 * time.Millisecond
+	return p, nil
+}
+
+// RunRetry accepts every resend and skips the rest, reporting each document; with hold
+// it stops after the first document until ctx is cancelled, and the rest are cancelled.
+func (b *memBackend) RunRetry(ctx context.Context, p RetryPlan, progress func(RetryProgress)) (RetryReport, error) {
+	rep := RetryReport{Elapsed: 3200 * time.Millisecond}
+	n := len(p.Items)
+	progress(RetryProgress{Total: n, Current: p.Items[0].Doc.ID, ETA: p.ETA})
+	for i, it := range p.Items {
+		if i == 1 && b.hold {
+			<-ctx.Done()
+		}
+		res := RetryResult{Doc: it.Doc, Verdict: it.Verdict, Forced: it.Forced}
+		switch {
+		case !it.Resend:
+			res.Outcome, res.Detail = OutcomeSkipped, it.Reason
+		case ctx.Err() != nil:
+			res.Outcome, res.Detail, rep.Cancelled = OutcomeSkipped, "cancelled before it was sent", true
+		default:
+			res.Outcome, res.Detail, res.Sent = OutcomeAccepted, "resent: accepted", true
+			res.Doc.Attempts++
+			rep.Requests += 2
+		}
+		rep.Results = append(rep.Results, res)
+		pr := RetryProgress{Done: i + 1, Total: n, Result: &res, ETA: time.Duration(n-i-1) * 3 * time.Second}
+		if i+1 < n {
+			pr.Current = p.Items[i+1].Doc.ID
+		}
+		progress(pr)
+	}
+	b.mu.Lock()
+	b.reports = append(b.reports, rep)
+	b.mu.Unlock()
+	b.Refresh()
+	return rep, nil
 }
 
 func problem(provider string, status int, code string, class model.Class, msg string) *model.Problem {

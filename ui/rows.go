@@ -36,6 +36,16 @@ func (r *rows) invalidate() {
 	}
 }
 
+// invalidateRow drops item i's cached line (its mark changed).
+func (r *rows) invalidateRow(i int) {
+	if i >= 0 && i < r.n {
+		r.epochs[i] = r.epoch - 1
+	}
+	if r.selAt == i {
+		r.selEpoch = r.epoch - 1
+	}
+}
+
 // setHeight sets how many rows are visible.
 func (r *rows) setHeight(h int) {
 	r.height = max(0, h)
