@@ -182,7 +182,7 @@ func (b *budgets) renderRow(i int, selected bool) string {
 	case stale:
 		polled = "STALE " + ago(age)
 	case !a.LastPoll.IsZero():
-		polled = ago(age) + " ago"
+		polled = since(age)
 	}
 	cells := [...]string{
 		bcAccount:  model.Line(a.Account.Name, 0),

@@ -67,6 +67,14 @@ func ago(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }
 
+// since says how long ago something happened: "just now", "4s ago", "3m ago".
+func since(d time.Duration) string {
+	if d < time.Second {
+		return "just now"
+	}
+	return ago(d) + " ago"
+}
+
 // countdown renders time left to a reset in at most five cells: "42s", "1m05s", "49m", "2h03m".
 func countdown(d time.Duration) string {
 	s := model.CeilSeconds(d)

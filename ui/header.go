@@ -69,7 +69,7 @@ func headerLeft(st *styles, opts Options, snap *model.Snapshot, now time.Time, c
 		left = append(left, st.stale.Render(fmt.Sprintf("%d STALE", stale)))
 	}
 	if !last.IsZero() {
-		left = append(left, "polled "+ago(now.Sub(last))+" ago")
+		left = append(left, "polled "+since(now.Sub(last)))
 	}
 	return strings.Join(left, sep)
 }
