@@ -42,7 +42,15 @@ func (e *ProblemError) Error() string {
 // ErrNoRead is returned by ReadDocument for a provider that has no single-document read.
 var ErrNoRead = errors.New("the provider offers no read of a single document")
 
-// OpenDocuments lists every pending and rejected document of the client's account.
+// needsOperator reports the states an operator watches: sent and waiting (pending),
+// refused (rejected), or of uncertain outcome (unknown). Drafts were never sent;
+// accepted and cancelled documents need nothing more.
+func needsOperator(s model.Status) bool {
+	return s == model.StatusPending || s == model.StatusRejected || s == model.StatusUnknown
+}
+
+// OpenDocuments lists every pending and rejected document of the client's account, and
+// those whose outcome is unknown.
 func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 	d := dialects[c.account.Provider]
 	raws, err := d.open(withKind(ctx, kind), c)
@@ -53,7 +61,7 @@ func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 	seen := make(map[string]bool, len(raws))
 	for _, raw := range raws {
 		it, ok := d.item(c.account.Name, raw)
-		if !ok || seen[it.Doc.ID] || it.Doc.Status == model.StatusAccepted || it.Doc.Status == model.StatusCancelled {
+		if !ok || seen[it.Doc.ID] || !needsOperator(it.Doc.Status) {
 			continue
 		}
 		seen[it.Doc.ID] = true

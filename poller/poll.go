@@ -403,7 +403,7 @@ func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document
 	}
 	if now := p.clock.Now(); a.attempts == nil || now.Sub(a.attemptsAt) >= attemptsEvery {
 		stored, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
-			Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusDraft, model.StatusUnknown}, Limit: 10000})
+			Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusUnknown}, Limit: 10000})
 		if err != nil {
 			if ctx.Err() == nil {
 				p.fail(a.cfg.Name, err)
