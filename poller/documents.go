@@ -27,6 +27,7 @@ type ProblemError struct {
 	Response     Response
 }
 
+// Error is one line: the call, the status, the class, the provider's code and any wait.
 func (e *ProblemError) Error() string {
 	p := e.Problem
 	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, p.Status, p.Class)
