@@ -148,6 +148,20 @@ func pages(ctx context.Context, c *Client, first int, page func(n int) string, s
 	return all, nil
 }
 
+// pagesOf reads one paged listing per filter (a tab, a status), in the order given, and
+// joins their items: page(filter, n) is the path of that listing's page n, from 1.
+func pagesOf(ctx context.Context, c *Client, filters []string, page func(filter string, n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
+	var all [][]byte
+	for _, filter := range filters {
+		items, err := pages(ctx, c, 1, func(n int) string { return page(filter, n) }, split)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
+	}
+	return all, nil
+}
+
 // envelope splits a page shaped {"data":[...], <total>: N}: more pages follow while the
 // items seen so far are fewer than the total.
 func envelope(totalKey string, perPage int) func(body []byte, n int) ([][]byte, bool, error) {
