@@ -26,14 +26,7 @@ var secretLine = regexp.MustCompile(`(?m)^(?:token|api_key|password|secret|clien
 // alforse (no resend at all). It checks the plan, the progress, the report, the action
 // log and that the next snapshot shows the new states.
 func TestBackendRetry(t *testing.T) {
-	sb, err := sandbox.New(sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sb.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
+	sb := startSandbox(t, sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true})
 	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)

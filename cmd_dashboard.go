@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,16 +23,11 @@ func init() {
 }
 
 func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
-	dbPath := fs.String("db", "", "history database (default: the configuration's store.path)")
+	fs := newFlags("dashboard", stderr)
+	cfgPath, dbPath := storeFlags(fs)
 	demo := fs.Bool("demo", false, "show the demo against the built-in sandbox, whatever the configuration")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if !isTerminal(stdin) || !isTerminal(stdout) {
 		return usagef("the dashboard needs a terminal; to poll without one, run `emitop poll`")

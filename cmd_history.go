@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,20 +20,15 @@ func init() {
 }
 
 func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("history", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file, for its store.path (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
-	dbPath := fs.String("db", "", "history database (default: the configuration's store.path)")
+	fs := newFlags("history", stderr)
+	cfgPath, dbPath := storeFlags(fs)
 	account := fs.String("account", "", "only this account's events")
 	doc := fs.String("doc", "", "only this document's events (its provider ID)")
 	since := fs.Duration("since", 24*time.Hour, "only events this recent (0: all)")
 	limit := fs.Int("limit", 200, "at most this many events")
 	output := fs.String("o", "text", "text or json")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *output != "text" && *output != "json" {
 		return usagef("-o %q: want text or json", *output)
@@ -52,15 +46,12 @@ func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path := cfg.Store.Path
-	if *dbPath != "" {
-		path = *dbPath
-	}
+	path := storePath(cfg, *dbPath)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
 	}
 	ctx := context.Background()
-	st, err := openStore(ctx, &config.Config{Store: config.Store{Path: path}}, "")
+	st, err := store.Open(ctx, path)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,18 +28,13 @@ func init() {
 const shutdownTimeout = 10 * time.Second
 
 func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("poll", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "configuration file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
-	dbPath := fs.String("db", "", "history database (default: the configuration's store.path)")
+	fs := newFlags("poll", stderr)
+	cfgPath, dbPath := storeFlags(fs)
 	once := fs.Bool("once", false, "poll every account once, print what was found and exit")
 	output := fs.String("o", "text", "output of --once: text or json")
 	verbose := fs.Bool("v", false, "log every poll, not only errors and changes of health")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *output != "text" && *output != "json" {
 		return usagef("-o %q: want text or json", *output)

@@ -21,8 +21,8 @@ import (
 	"emitop/store"
 )
 
-// sandboxConfig starts a sandbox and writes its config, polling every interval, to a file.
-func sandboxConfig(t *testing.T, opts sandbox.Options, interval string) (*sandbox.Sandbox, string) {
+// startSandbox serves a sandbox on a loopback port until the test ends.
+func startSandbox(t *testing.T, opts sandbox.Options) *sandbox.Sandbox {
 	t.Helper()
 	sb, err := sandbox.New(opts)
 	if err != nil {
@@ -32,6 +32,13 @@ func sandboxConfig(t *testing.T, opts sandbox.Options, interval string) (*sandbo
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
+	return sb
+}
+
+// sandboxConfig starts a sandbox and writes its config, polling every interval, to a file.
+func sandboxConfig(t *testing.T, opts sandbox.Options, interval string) (*sandbox.Sandbox, string) {
+	t.Helper()
+	sb := startSandbox(t, opts)
 	cfg := strings.ReplaceAll(sb.ConfigTOML(), `poll_interval = "5s"`, `poll_interval = "`+interval+`"`)
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -37,10 +36,8 @@ func (d *docList) Set(v string) error {
 }
 
 func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("retry", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (default $EMITOP_CONFIG or ~/.config/emitop/config.toml)")
-	dbPath := fs.String("db", "", "history database (default the config's store.path)")
+	fs := newFlags("retry", stderr)
+	cfgPath, dbPath := storeFlags(fs)
 	account := fs.String("account", "", "the account whose documents to resend")
 	var docs docList
 	fs.Var(&docs, "doc", "a document id to resend (repeatable)")
@@ -50,12 +47,10 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	force := fs.Bool("force", false, "resend documents whose verdict is fix or reconcile too (needs --reason)")
 	reason := fs.String("reason", "", "why the resend is forced; recorded")
 	output := fs.String("o", "", "output format: json")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return usagef("unexpected argument %q", fs.Arg(0))
 	case *account == "":
 		return usagef("--account is required")
 	case len(docs) == 0 && !*all || len(docs) > 0 && *all:
@@ -71,11 +66,10 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usagef("stdin is not a terminal: pass --yes to resend without confirmation, or --dry-run")
 	}
 
-	path, found := config.Locate(*cfgPath)
-	if !found {
-		return fmt.Errorf("no config at %s (use --config or $EMITOP_CONFIG)", path)
+	cfg, err := loadConfig(*cfgPath, stderr)
+	if errors.Is(err, errNoConfig) {
+		return usagef("%v (use --config or $EMITOP_CONFIG)", err)
 	}
-	cfg, err := config.Load(path)
 	if err != nil {
 		return err
 	}
@@ -86,16 +80,12 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	if acc == nil {
-		return usagef("no account %q in %s", *account, path)
-	}
-	db := cfg.Store.Path
-	if *dbPath != "" {
-		db = *dbPath
+		return usagef("no account %q in %s", *account, cfg.Path)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := store.Open(context.WithoutCancel(ctx), db)
+	st, err := openStore(context.WithoutCancel(ctx), cfg, *dbPath)
 	if err != nil {
 		return err
 	}

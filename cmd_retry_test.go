@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -24,20 +23,8 @@ import (
 // config path and the ids of cf-madrid's documents whose verdict lets them be resent.
 func retrySandbox(t *testing.T, faults sandbox.Faults) (*sandbox.Sandbox, string, []string) {
 	t.Helper()
-	sb, err := sandbox.New(sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sb.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
+	sb, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true}, "5s")
 	sb.SetFaults("cf-madrid", faults)
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(sb.ConfigTOML()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,17 +19,13 @@ func init() {
 }
 
 func runSandbox(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("sandbox", stderr)
 	listen := fs.String("listen", "127.0.0.1:8700", "address to listen on")
 	scenario := fs.String("scenario", "demo", "calm, demo or storm")
 	seed := fs.Uint64("seed", 1, "seed of every random choice: same seed, same documents and faults")
 	configOut := fs.String("config-out", "", "write a ready emitop config for the sandbox's accounts to this file")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	sb, err := sandbox.New(sandbox.Options{Scenario: *scenario, Seed: *seed})
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,17 +24,12 @@ func init() {
 const shutdownGrace = 10 * time.Second
 
 func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("serve", stderr)
 	listen := fs.String("listen", ":2222", "address to listen on")
 	hostKey := fs.String("host-key", "", "the server's ed25519 host key, created when missing (default $XDG_STATE_HOME/emitop/"+serve.HostKeyName+")")
-	cfgPath := fs.String("config", "", "config file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
-	db := fs.String("db", "", "SQLite history (default: the config's store.path)")
-	if err := fs.Parse(args); err != nil {
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+	cfgPath, db := storeFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(*cfgPath, stderr)
 	if errors.Is(err, errNoConfig) {

@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -68,23 +65,6 @@ func (b hubOnly) RunRetry(context.Context, ui.RetryPlan, func(ui.RetryProgress))
 	return ui.RetryReport{}, errors.New("no providers behind this backend")
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestServeUntilReloadsOnHUPAndStopsOnCancel(t *testing.T) {
 	dir := t.TempDir()
 	st, err := store.Open(context.Background(), filepath.Join(dir, "emitop.db"))
@@ -92,11 +72,10 @@ func TestServeUntilReloadsOnHUPAndStopsOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := gossh.NewSignerFromKey(priv)
+	signer := newSigner(t)
 	keysFile := filepath.Join(dir, "alice.keys")
 	os.WriteFile(keysFile, gossh.MarshalAuthorizedKey(signer.PublicKey()), 0o600)
-	logBuf := &lockedBuffer{}
+	logBuf := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logBuf, nil))
 	srv, err := serve.New(serve.Options{
 		Backend: hubOnly{poller.NewHub(), st}, Store: st, Log: log,

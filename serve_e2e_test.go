@@ -50,16 +50,13 @@ func TestServeBinaryEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var logMu sync.Mutex
-	var logText strings.Builder
+	var logText syncBuffer
 	addrc := make(chan string, 1)
 	go func() {
 		addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logMu.Lock()
-			logText.WriteString(sc.Text() + "\n")
-			logMu.Unlock()
+			logText.Write([]byte(sc.Text() + "\n"))
 			if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
 				addrc <- m[1]
 			}
@@ -126,15 +123,11 @@ func TestServeBinaryEndToEnd(t *testing.T) {
 	select {
 	case err := <-waited:
 		if err != nil {
-			logMu.Lock()
 			t.Errorf("emitop serve exited with %v:\n%s", err, logText.String())
-			logMu.Unlock()
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("emitop serve did not stop on SIGTERM")
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	for _, want := range []string{"ana", "SHA256:"} {
 		if !strings.Contains(logText.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, logText.String())

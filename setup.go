@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,11 +37,41 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	return cfg, nil
 }
 
+// newFlags is a command's flag set: its mistakes are returned, its help goes to stderr.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// storeFlags declares --config and --db, which every command that reads the configuration
+// or the history takes, with one wording.
+func storeFlags(fs *flag.FlagSet) (cfgPath, dbPath *string) {
+	cfgPath = fs.String("config", "", "configuration file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
+	dbPath = fs.String("db", "", "history database (default: the configuration's store.path)")
+	return cfgPath, dbPath
+}
+
+// parseFlags parses args into fs; a bad flag or any argument left over is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// storePath is the history's path: dbFlag when given, else the configuration's.
+func storePath(cfg *config.Config, dbFlag string) string {
+	if dbFlag != "" {
+		return dbFlag
+	}
+	return cfg.Store.Path
+}
+
 // openStore opens the history at dbFlag when given, else at the configuration's path.
 func openStore(ctx context.Context, cfg *config.Config, dbFlag string) (*store.Store, error) {
-	path := cfg.Store.Path
-	if dbFlag != "" {
-		path = dbFlag
-	}
-	return store.Open(ctx, path)
+	return store.Open(ctx, storePath(cfg, dbFlag))
 }

@@ -86,6 +86,7 @@ type Error struct {
 	Issues []Issue
 }
 
+// Error lists the issues, one per line, each prefixed with the file and line it came from.
 func (e *Error) Error() string {
 	lines := make([]string, len(e.Issues))
 	for i, is := range e.Issues {

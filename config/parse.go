@@ -95,28 +95,16 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	if c.Store.Path == "" {
 		c.Store.Path = defaultStorePath(env)
 	}
-	seen := map[string]int{}
+	accounts := map[string]int{}
 	for i := range raw.Account {
 		a := p.account(i, &raw.Account[i])
-		if a.Name != "" {
-			if line, dup := seen[a.Name]; dup {
-				p.add(a.Line, "account %q: name already used by the account on line %d", a.Name, line)
-			} else {
-				seen[a.Name] = a.Line
-			}
-		}
+		p.unique(accounts, "account", a.Name, a.Line)
 		c.Accounts = append(c.Accounts, a)
 	}
-	ops := map[string]int{}
+	operators := map[string]int{}
 	for i := range raw.Operator {
 		o := p.operator(i, &raw.Operator[i])
-		if o.Name != "" {
-			if line, dup := ops[o.Name]; dup {
-				p.add(o.Line, "operator %q: name already used by the operator on line %d", o.Name, line)
-			} else {
-				ops[o.Name] = o.Line
-			}
-		}
+		p.unique(operators, "operator", o.Name, o.Line)
 		c.Operators = append(c.Operators, o)
 	}
 	if len(p.issues) > 0 {
@@ -134,6 +122,19 @@ type parser struct {
 
 func (p *parser) add(line int, format string, a ...any) {
 	p.issues = append(p.issues, Issue{Line: line, Message: fmt.Sprintf(format, a...)})
+}
+
+// unique records a named entry's line in seen, or reports the name as already used by the
+// entry of the same kind seen first.
+func (p *parser) unique(seen map[string]int, kind, name string, line int) {
+	if name == "" {
+		return
+	}
+	if first, dup := seen[name]; dup {
+		p.add(line, "%s %q: name already used by the %s on line %d", kind, name, kind, first)
+		return
+	}
+	seen[name] = line
 }
 
 // undecoded reports every key emitop does not know, at its line.

@@ -1,9 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // Verdict says what the operator, or the retry engine, may do next about a Problem.
 type Verdict string
@@ -34,14 +31,6 @@ func (v Verdict) Valid() bool {
 		}
 	}
 	return false
-}
-
-// ParseVerdict returns the verdict named s, or an error naming s.
-func ParseVerdict(s string) (Verdict, error) {
-	if v := Verdict(s); v.Valid() {
-		return v, nil
-	}
-	return "", fmt.Errorf("unknown verdict %q", s)
 }
 
 // IsWrite reports whether an HTTP method may change state on the server. An unknown

@@ -353,15 +353,7 @@ const alforsePage = 200
 // reconciliation failed (tab reconcile). Alforse documents no read of one payment.
 func alforseOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	path := c.Path("payments", "/payments")
-	var all [][]byte
-	for _, tab := range []string{"reconcile", "invoice"} {
-		items, err := pages(ctx, c, 1, func(n int) string {
-			return fmt.Sprintf("%s?tab=%s&page=%d&pageSize=%d", path, tab, n, alforsePage)
-		}, envelope("total", alforsePage))
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-	}
-	return all, nil
+	return pagesOf(ctx, c, []string{"reconcile", "invoice"}, func(tab string, n int) string {
+		return fmt.Sprintf("%s?tab=%s&page=%d&pageSize=%d", path, tab, n, alforsePage)
+	}, envelope("total", alforsePage))
 }

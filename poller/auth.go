@@ -52,6 +52,7 @@ type AuthError struct {
 	Response Response // the refusal, for Decode
 }
 
+// Error names the account, the step refused and the HTTP status; never a credential.
 func (e *AuthError) Error() string {
 	return fmt.Sprintf("%s: %s refused: HTTP %d", e.Account, e.Step, e.Response.Status)
 }

@@ -317,17 +317,9 @@ const certifactuPage = 100
 // certifactuOpen lists the rejected, then the pending invoices.
 func certifactuOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	path := c.Path("invoices", "/v1/invoices")
-	var all [][]byte
-	for _, status := range []string{"rejected", "pending"} {
-		items, err := pages(ctx, c, 1, func(n int) string {
-			return fmt.Sprintf("%s?status=%s&page=%d&page_size=%d", path, status, n, certifactuPage)
-		}, envelope("total", certifactuPage))
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, items...)
-	}
-	return all, nil
+	return pagesOf(ctx, c, []string{"rejected", "pending"}, func(status string, n int) string {
+		return fmt.Sprintf("%s?status=%s&page=%d&page_size=%d", path, status, n, certifactuPage)
+	}, envelope("total", certifactuPage))
 }
 
 // certifactuReadPath is GET /v1/invoices/{id} (assumed endpoint).

@@ -80,6 +80,8 @@ type SendError struct {
 	Err            error
 }
 
+// Error says what failed and whether the server may have acted on the request, which
+// decides whether a write may be resent.
 func (e *SendError) Error() string {
 	what := e.Err.Error()
 	if e.Timeout {
@@ -96,6 +98,7 @@ func (e *SendError) Error() string {
 	return fmt.Sprintf("%s: %s %s: %s", e.Account, e.Method, e.Path, what)
 }
 
+// Unwrap returns the transport's error, so errors.Is sees context deadlines and the like.
 func (e *SendError) Unwrap() error { return e.Err }
 
 // NewClient makes the client of one account.

@@ -27,6 +27,7 @@ type ProblemError struct {
 	Response     Response
 }
 
+// Error is one line: the call, the status, the class, the provider's code and any wait.
 func (e *ProblemError) Error() string {
 	p := e.Problem
 	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, p.Status, p.Class)
@@ -151,6 +152,20 @@ func pages(ctx context.Context, c *Client, first int, page func(n int) string, s
 		if !more || len(items) == 0 {
 			return all, nil
 		}
+	}
+	return all, nil
+}
+
+// pagesOf reads one paged listing per filter (a tab, a status), in the order given, and
+// joins their items: page(filter, n) is the path of that listing's page n, from 1.
+func pagesOf(ctx context.Context, c *Client, filters []string, page func(filter string, n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
+	var all [][]byte
+	for _, filter := range filters {
+		items, err := pages(ctx, c, 1, func(n int) string { return page(filter, n) }, split)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, items...)
 	}
 	return all, nil
 }

@@ -390,15 +390,15 @@ func (ru *run) cancelled(idx []int) {
 	for _, i := range idx {
 		res := &ru.report.Results[i]
 		res.Outcome, res.Detail = OutcomeSkipped, "cancelled before it was sent"
-		ru.finished(i, nil)
+		ru.finished(i)
 	}
 }
 
 // finished counts one document as done and reports progress.
-func (ru *run) finished(i int, left []int) {
+func (ru *run) finished(i int) {
 	ru.done++
 	res := ru.report.Results[i]
-	ru.progress(left, &res)
+	ru.progress(nil, &res)
 }
 
 func (ru *run) progress(left []int, res *DocResult) {
@@ -623,7 +623,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 		it, rerr := ru.read(res.Doc.ID)
 		if rerr != nil {
 			res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
-			ru.finished(i, nil)
+			ru.finished(i)
 			continue
 		}
 		if err := ru.settle(res.Doc.ID, it, "verify"); err != nil {
@@ -648,7 +648,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, "status "+string(it.Doc.Status)+": not rejected, not resent"
 		}
 		k.release(res.Doc.ID)
-		ru.finished(i, nil)
+		ru.finished(i)
 	}
 	if len(send) == 0 {
 		return busy, nil
@@ -686,7 +686,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		for _, i := range idx {
 			res := &ru.report.Results[i]
 			res.Outcome, res.Detail = OutcomeRejected, "not resent: "+model.Line(err.Error(), 300)
-			ru.finished(i, nil)
+			ru.finished(i)
 		}
 		return nil
 	}
@@ -705,7 +705,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		id, err := ru.r.st.RecordIntent(ru.net, store.Intent{Account: acc.Name, DocID: res.Doc.ID, Holder: ru.r.holder, Kind: kind, Request: summary})
 		if errors.Is(err, store.ErrLeaseNotHeld) {
 			res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not resent"
-			ru.finished(i, nil)
+			ru.finished(i)
 			continue
 		}
 		if err != nil {
@@ -743,7 +743,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 			return err
 		}
 		k.release(r.Doc.ID)
-		ru.finished(i, nil)
+		ru.finished(i)
 	}
 	return nil
 }
@@ -943,7 +943,7 @@ func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 	for _, i := range idx {
 		res := &ru.report.Results[i]
 		res.Outcome, res.Detail = OutcomeSkipped, "another operator or process holds it: not resent"
-		ru.finished(i, nil)
+		ru.finished(i)
 	}
 	return nil
 }

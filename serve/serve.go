@@ -183,15 +183,6 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// ListenAndServe listens on addr (e.g. ":2222") and serves.
-func (s *Server) ListenAndServe(addr string) error {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return s.Serve(l)
-}
-
 // ReloadKeys re-reads every operator's keys and keys_file. On an error the keys in use stay
 // as they were. Sessions whose key is no longer declared, or now belongs to someone else
 // or another role, are closed.

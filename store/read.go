@@ -78,6 +78,22 @@ func (w *where) String() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
+// logWhere selects the rows of a log (events, requests, actions) by account, document and
+// time; an empty or zero value selects every row.
+func logWhere(account, docID string, since time.Time) where {
+	var w where
+	if account != "" {
+		w.add("account = ?", account)
+	}
+	if docID != "" {
+		w.add("doc_id = ?", docID)
+	}
+	if !since.IsZero() {
+		w.add("at >= ?", nanos(since))
+	}
+	return w
+}
+
 func limit(n int) int {
 	if n <= 0 {
 		return DefaultLimit
@@ -177,16 +193,7 @@ func (s *Store) RecentRejected(ctx context.Context, account string, n int) ([]mo
 
 // Events lists events, newest first (by time, then by the order they were written).
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]model.Event, error) {
-	var w where
-	if f.Account != "" {
-		w.add("account = ?", f.Account)
-	}
-	if f.DocID != "" {
-		w.add("doc_id = ?", f.DocID)
-	}
-	if !f.Since.IsZero() {
-		w.add("at >= ?", nanos(f.Since))
-	}
+	w := logWhere(f.Account, f.DocID, f.Since)
 	q := `SELECT id, at, account, provider, doc_id, number, status, kind, problem, raw FROM events` +
 		w.String() + ` ORDER BY at DESC, id DESC LIMIT ?`
 	rows, err := s.read.QueryContext(ctx, q, append(w.args, limit(f.Limit))...)
@@ -245,13 +252,7 @@ func (s *Store) WindowSeries(ctx context.Context, account, window string, since 
 
 // Requests lists the request log, newest first.
 func (s *Store) Requests(ctx context.Context, f RequestFilter) ([]Request, error) {
-	var w where
-	if f.Account != "" {
-		w.add("account = ?", f.Account)
-	}
-	if !f.Since.IsZero() {
-		w.add("at >= ?", nanos(f.Since))
-	}
+	w := logWhere(f.Account, "", f.Since)
 	rows, err := s.read.QueryContext(ctx, `SELECT account, method, path, status, latency, class, at FROM requests`+
 		w.String()+` ORDER BY at DESC, id DESC LIMIT ?`, append(w.args, limit(f.Limit))...)
 	if err != nil {
@@ -277,16 +278,7 @@ func (s *Store) Requests(ctx context.Context, f RequestFilter) ([]Request, error
 
 // Actions lists operator actions, newest first.
 func (s *Store) Actions(ctx context.Context, f ActionFilter) ([]model.Action, error) {
-	var w where
-	if f.Account != "" {
-		w.add("account = ?", f.Account)
-	}
-	if f.DocID != "" {
-		w.add("doc_id = ?", f.DocID)
-	}
-	if !f.Since.IsZero() {
-		w.add("at >= ?", nanos(f.Since))
-	}
+	w := logWhere(f.Account, f.DocID, f.Since)
 	rows, err := s.read.QueryContext(ctx, `SELECT id, at, operator, fingerprint, kind, account, doc_id, reason, outcome
 		FROM actions`+w.String()+` ORDER BY at DESC, id DESC LIMIT ?`, append(w.args, limit(f.Limit))...)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
+	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -408,8 +409,8 @@ func (m *Model) escape() tea.Cmd {
 	return nil
 }
 
-// navigate applies a movement key to a list; it reports whether the key was one.
-func (m *Model) navigate(msg tea.KeyPressMsg, r *rows) bool {
+// navigate applies a movement key to a list; any other key leaves it as it is.
+func (m *Model) navigate(msg tea.KeyPressMsg, r *rows) {
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Up):
@@ -424,10 +425,7 @@ func (m *Model) navigate(msg tea.KeyPressMsg, r *rows) bool {
 		r.move(-r.page())
 	case key.Matches(msg, k.PageDown):
 		r.move(r.page())
-	default:
-		return false
 	}
-	return true
 }
 
 func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -474,7 +472,12 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) detailKey(msg tea.KeyPressMsg) {
-	k, vp := m.keys, &m.detail.vp
+	scrollKey(m.keys, msg, &m.detail.vp)
+}
+
+// scrollKey applies a movement key to a viewport: the detail screen and the retry dialog
+// scroll alike.
+func scrollKey(k keyMap, msg tea.KeyPressMsg, vp *viewport.Model) {
 	switch {
 	case key.Matches(msg, k.Up):
 		vp.ScrollUp(1)
@@ -782,22 +785,7 @@ func (m *Model) closeRetry() {
 // retryKey handles a key in the retry dialog.
 func (m *Model) retryKey(msg tea.KeyPressMsg) tea.Cmd {
 	r, k := &m.retry, m.keys
-	scroll := func() {
-		switch {
-		case key.Matches(msg, k.Up):
-			r.scroll(-1)
-		case key.Matches(msg, k.Down):
-			r.scroll(1)
-		case key.Matches(msg, k.PageUp):
-			r.vp.PageUp()
-		case key.Matches(msg, k.PageDown):
-			r.vp.PageDown()
-		case key.Matches(msg, k.Top):
-			r.vp.GotoTop()
-		case key.Matches(msg, k.Bottom):
-			r.vp.GotoBottom()
-		}
-	}
+	scroll := func() { scrollKey(k, msg, &r.vp) }
 	switch r.phase {
 	case retryPlanning:
 		if key.Matches(msg, k.Cancel) {

@@ -395,10 +395,9 @@ func TestDetail(t *testing.T) {
 func TestHistoryScreen(t *testing.T) {
 	m, b := loaded(t, 120, 40)
 	m = runCommand(m, "account sv-main")
-	next, cmd := m.Update(press(":"))
-	m = next.(Model)
+	m = step(m, press(":"))
 	m = step(m, typed("history")...)
-	next, cmd = m.Update(press("enter"))
+	next, cmd := m.Update(press("enter"))
 	m = next.(Model)
 	if m.screen != screenHistory || cmd == nil {
 		t.Fatal(":history did not open the history with a load command")

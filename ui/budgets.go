@@ -2,7 +2,6 @@ package ui
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"emitop/model"
@@ -130,25 +129,7 @@ func (b *budgets) renderHead() {
 	for i, c := range budgetColumns {
 		cells[i] = c.title
 	}
-	b.head = b.st.colHead.Render(joinColumns(budgetColumns, cells, b.widths, b.width))
-}
-
-// joinColumns fits plain cells into their columns after the gutter.
-func joinColumns(cols []column, cells []string, widths []int, total int) string {
-	var s strings.Builder
-	s.WriteString(strings.Repeat(" ", gutter))
-	first := true
-	for i, c := range cells {
-		if widths[i] == 0 {
-			continue
-		}
-		if !first {
-			s.WriteByte(' ')
-		}
-		first = false
-		s.WriteString(fit(c, widths[i], cols[i].right))
-	}
-	return clip(s.String(), total)
+	b.head = b.st.colHead.Render(headRow(budgetColumns, cells, b.widths, b.width))
 }
 
 // renderRow renders budget row i.
@@ -197,44 +178,25 @@ func (b *budgets) renderRow(i int, selected bool) string {
 		bcPolled:   polled,
 		bcError:    model.Line(a.Err, 0),
 	}
-	var s strings.Builder
-	s.Grow(b.width + 64)
+	prefix := "  "
 	if selected {
-		s.WriteString("› ")
-	} else {
-		s.WriteString("  ")
+		prefix = "› "
 	}
-	first := true
-	for c, text := range cells {
-		width := b.widths[c]
-		if width == 0 {
-			continue
-		}
-		if !first {
-			s.WriteByte(' ')
-		}
-		first = false
-		text = fit(text, width, budgetColumns[c].right)
-		if !selected {
-			switch c {
-			case bcGauge, bcLevel, bcLeft:
-				text = paint(b.st.level, lvl, text)
-			case bcHealth:
-				text = paint(b.st.health, a.Health, text)
-			case bcPolled:
-				if stale {
-					text = b.st.stale.Render(text)
-				}
-			case bcError:
-				text = b.st.errText.Render(text)
+	return tableRow(b.st, prefix, budgetColumns, cells[:], b.widths, b.width, selected, func(c int, text string) string {
+		switch c {
+		case bcGauge, bcLevel, bcLeft:
+			return paint(b.st.level, lvl, text)
+		case bcHealth:
+			return paint(b.st.health, a.Health, text)
+		case bcPolled:
+			if stale {
+				return b.st.stale.Render(text)
 			}
+		case bcError:
+			return b.st.errText.Render(text)
 		}
-		s.WriteString(text)
-	}
-	if selected {
-		return b.st.selected.Render(clip(s.String(), b.width))
-	}
-	return clip(s.String(), b.width)
+		return text
+	})
 }
 
 // lines renders the panel: a title, the column headers and the visible rows, h lines in all.

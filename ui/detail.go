@@ -170,7 +170,7 @@ func (d *detail) render() {
 	var raw *model.Event
 	for i := range d.events {
 		e := &d.events[i]
-		body = append(body, line("  "+eventLine(st, e, d.now)))
+		body = append(body, line("  "+eventLine(st, e)))
 		if raw == nil && len(e.Raw) > 0 {
 			raw = e
 		}
@@ -186,7 +186,7 @@ func (d *detail) render() {
 }
 
 // eventLine renders one event on one line.
-func eventLine(st *styles, e *model.Event, now time.Time) string {
+func eventLine(st *styles, e *model.Event) string {
 	p := problemOfEvent(e)
 	parts := []string{
 		e.At.Format("2006-01-02 15:04:05"),

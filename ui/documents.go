@@ -318,7 +318,7 @@ func (d *documents) renderHead() {
 		}
 		cells[i] = t
 	}
-	d.head = d.st.colHead.Render(joinColumns(docColumns, cells, d.widths, d.width))
+	d.head = d.st.colHead.Render(headRow(docColumns, cells, d.widths, d.width))
 }
 
 // renderRow renders the document at view position i.
@@ -343,43 +343,24 @@ func (d *documents) renderRow(i int, selected bool) string {
 		colCode:     model.Line(dash(p.Code), 0),
 		colMessage:  model.Line(p.Message, 0),
 	}
-	var b strings.Builder
-	b.Grow(d.width + 64)
+	prefix := " "
 	if selected {
-		b.WriteString("›")
-	} else {
-		b.WriteString(" ")
+		prefix = "›"
 	}
 	if _, on := d.marks[keyOf(doc)]; on {
-		b.WriteString("*")
+		prefix += "*"
 	} else {
-		b.WriteString(" ")
+		prefix += " "
 	}
-	first := true
-	for c, text := range cells {
-		w := d.widths[c]
-		if w == 0 {
-			continue
+	return tableRow(d.st, prefix, docColumns, cells[:], d.widths, d.width, selected, func(c int, text string) string {
+		switch c {
+		case colStatus:
+			return paint(d.st.status, doc.Status, text)
+		case colVerdict:
+			return paint(d.st.verdict, p.Verdict, text)
 		}
-		if !first {
-			b.WriteByte(' ')
-		}
-		first = false
-		text = fit(text, w, docColumns[c].right)
-		if !selected {
-			switch c {
-			case colStatus:
-				text = paint(d.st.status, doc.Status, text)
-			case colVerdict:
-				text = paint(d.st.verdict, p.Verdict, text)
-			}
-		}
-		b.WriteString(text)
-	}
-	if selected {
-		return d.st.selected.Render(clip(b.String(), d.width))
-	}
-	return clip(b.String(), d.width)
+		return text
+	})
 }
 
 // lines renders the panel: a title, the column headers and the visible rows, h lines in all.

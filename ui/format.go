@@ -190,6 +190,45 @@ type column struct {
 // gutter is the cells left of every row: a cursor marker now, a mark later.
 const gutter = 2
 
+// headRow joins a table's column titles after the blank gutter.
+func headRow(cols []column, titles []string, widths []int, total int) string {
+	return joinColumns(strings.Repeat(" ", gutter), cols, titles, widths, total, nil)
+}
+
+// tableRow renders one row of a table, the same way on every screen: the selected row in
+// the selection style, any other with each cell painted by style.
+func tableRow(st *styles, prefix string, cols []column, cells []string, widths []int, total int, selected bool, style func(c int, text string) string) string {
+	if selected {
+		return st.selected.Render(joinColumns(prefix, cols, cells, widths, total, nil))
+	}
+	return joinColumns(prefix, cols, cells, widths, total, style)
+}
+
+// joinColumns writes prefix, then each cell fitted to its column, one space apart, leaving
+// out the columns of width 0, and clips the row to total cells. style, when not nil, paints
+// each fitted cell (c is its column).
+func joinColumns(prefix string, cols []column, cells []string, widths []int, total int, style func(c int, text string) string) string {
+	var s strings.Builder
+	s.Grow(total + 64)
+	s.WriteString(prefix)
+	first := true
+	for c, text := range cells {
+		if widths[c] == 0 {
+			continue
+		}
+		if !first {
+			s.WriteByte(' ')
+		}
+		first = false
+		text = fit(text, widths[c], cols[c].right)
+		if style != nil {
+			text = style(c, text)
+		}
+		s.WriteString(text)
+	}
+	return clip(s.String(), total)
+}
+
 // layout gives each column a width for a row of total cells (0 hides the column).
 func layout(cols []column, total int) []int {
 	w := make([]int, len(cols))

@@ -132,7 +132,7 @@ func (h *history) renderHead() {
 	for i, c := range historyColumns {
 		cells[i] = c.title
 	}
-	h.head = h.st.colHead.Render(joinColumns(historyColumns, cells, h.widths, h.width))
+	h.head = h.st.colHead.Render(headRow(historyColumns, cells, h.widths, h.width))
 }
 
 func (h *history) renderRow(i int, selected bool) string {
@@ -157,38 +157,19 @@ func (h *history) renderRow(i int, selected bool) string {
 		hcCode:    model.Line(p.Code, 0),
 		hcMessage: model.Line(p.Message, 0),
 	}
-	var b strings.Builder
-	b.Grow(h.width + 64)
+	prefix := "  "
 	if selected {
-		b.WriteString("› ")
-	} else {
-		b.WriteString("  ")
+		prefix = "› "
 	}
-	first := true
-	for c, text := range cells {
-		w := h.widths[c]
-		if w == 0 {
-			continue
+	return tableRow(h.st, prefix, historyColumns, cells[:], h.widths, h.width, selected, func(c int, text string) string {
+		switch c {
+		case hcStatus:
+			return paint(h.st.status, e.Status, text)
+		case hcVerdict:
+			return paint(h.st.verdict, p.Verdict, text)
 		}
-		if !first {
-			b.WriteByte(' ')
-		}
-		first = false
-		text = fit(text, w, false)
-		if !selected {
-			switch c {
-			case hcStatus:
-				text = paint(h.st.status, e.Status, text)
-			case hcVerdict:
-				text = paint(h.st.verdict, p.Verdict, text)
-			}
-		}
-		b.WriteString(text)
-	}
-	if selected {
-		return h.st.selected.Render(clip(b.String(), h.width))
-	}
-	return clip(b.String(), h.width)
+		return text
+	})
 }
 
 // lines renders the screen in ht lines.
