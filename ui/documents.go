@@ -334,7 +334,7 @@ func (d *documents) renderRow(i int, selected bool) string {
 	cells := [...]string{
 		colAccount:  model.Line(doc.Account, 0),
 		colProvider: model.Line(doc.Provider, 0),
-		colNumber:   model.Line(dash(doc.Number), 0),
+		colNumber:   elideMiddle(model.Line(dash(doc.Number), 0), d.widths[colNumber]),
 		colStatus:   string(doc.Status),
 		colClass:    dash(string(p.Class)),
 		colVerdict:  dash(string(p.Verdict)),

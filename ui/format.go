@@ -41,6 +41,18 @@ func fit(s string, w int, right bool) string {
 	return s + pad
 }
 
+// elideMiddle shortens s to w cells by cutting out its middle, so both ends stay: document
+// numbers share a prefix (DTE-01-M001P001-…) and differ at the end.
+func elideMiddle(s string, w int) string {
+	n := width(s)
+	if n <= w || w < 5 {
+		return s
+	}
+	head := w / 3
+	tail := w - 1 - head
+	return ansi.Truncate(s, head, "") + "…" + ansi.TruncateLeft(s, n-tail, "")
+}
+
 // clip truncates s to w cells without padding.
 func clip(s string, w int) string {
 	if w <= 0 {

@@ -70,7 +70,7 @@ func TestQuitEndsSubscription(t *testing.T) {
 	tm := teatest.NewTestModel(t, New(b, Options{Now: fixedNow}),
 		teatest.WithInitialTermSize(80, 24),
 		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ASCII)))
-	waitFor(t, tm, "SETP99")
+	waitFor(t, tm, "factus-prod")
 	tm.Send(press("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 	b.mu.Lock()

@@ -392,7 +392,7 @@ func (r *retry) docCells(d model.Document, v model.Verdict) string {
 		last = model.Line(code+" "+p.Message, 0)
 	}
 	return fmt.Sprintf("%s %s %s %3d  %s", fit(model.Line(d.Account, 0), retryAccountW, false),
-		fit(model.Line(number, 0), retryNumberW, false), paint(r.st.verdict, v, fit(verdict, retryVerdictW, false)),
+		fit(elideMiddle(model.Line(number, 0), retryNumberW), retryNumberW, false), paint(r.st.verdict, v, fit(verdict, retryVerdictW, false)),
 		d.Attempts, last)
 }
 
@@ -460,7 +460,7 @@ func (r *retry) renderRun() {
 			detail = "forced · " + detail
 		}
 		body = append(body, line("  "+r.outcomeStyle(res.Outcome).Render(fit(res.Outcome, retryOutcomeW, false))+" "+
-			fit(model.Line(res.Doc.Account, 0), retryAccountW, false)+" "+fit(model.Line(number, 0), retryNumberW, false)+" "+detail))
+			fit(model.Line(res.Doc.Account, 0), retryAccountW, false)+" "+fit(elideMiddle(model.Line(number, 0), retryNumberW), retryNumberW, false)+" "+detail))
 	}
 	if len(body) == 0 {
 		body = append(body, line(st.dim.Render("  no document finished yet")))
