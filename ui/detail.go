@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -177,12 +179,21 @@ func (d *detail) render() {
 	}
 	if raw != nil {
 		section(fmt.Sprintf("Raw response (%s, %s)", raw.At.Format("2006-01-02 15:04:05"), model.Line(raw.Kind, 16)))
-		body = append(body, wrap(model.Sanitize(string(raw.Raw), true), w, "  ")...)
+		body = append(body, wrap(model.Sanitize(readable(raw.Raw), true), w, "  ")...)
 	} else if !d.loading {
 		section("Raw response")
 		body = append(body, line(st.dim.Render("  none recorded")))
 	}
 	d.vp.SetContentLines(body)
+}
+
+// readable is a raw response as a person reads it: JSON indented, anything else as sent.
+func readable(raw []byte) string {
+	var b bytes.Buffer
+	if json.Indent(&b, raw, "", "  ") == nil {
+		return b.String()
+	}
+	return string(raw)
 }
 
 // eventLine renders one event on one line.

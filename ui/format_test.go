@@ -23,3 +23,12 @@ func TestElideMiddleKeepsBothEnds(t *testing.T) {
 		}
 	}
 }
+
+func TestReadableIndentsJSONOnly(t *testing.T) {
+	if got := readable([]byte(`{"estado":"RECHAZADO","observaciones":["x"]}`)); got != "{\n  \"estado\": \"RECHAZADO\",\n  \"observaciones\": [\n    \"x\"\n  ]\n}" {
+		t.Errorf("JSON: %q", got)
+	}
+	if got := readable([]byte("<html>502</html>")); got != "<html>502</html>" {
+		t.Errorf("HTML: %q", got)
+	}
+}
