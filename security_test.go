@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,4 +53,18 @@ func TestConfigProblemsSanitized(t *testing.T) {
 	if strings.Count(errs, "\n") < 3 {
 		t.Errorf("the problems are not one per line: %q", errs)
 	}
+}
+
+// TestPollFailedLog: poll and serve log a failed poll through pollFailed, which shows the
+// provider's text as the sanitizer renders it, on one line, cut.
+func TestPollFailedLog(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	pollFailed(log)("sv-main", errors.New("GET /factura: REJECTED\rACCEPTED \x1b[8mhidden\x1b[0m\n"+strings.Repeat("x", 400)))
+	line := buf.String()
+	if !strings.Contains(line, "REJECTED␍ACCEPTED hidden") || strings.Contains(line, `\r`) || strings.Contains(line, `\x1b`) ||
+		strings.Count(line, "\n") != 1 || strings.Contains(line, strings.Repeat("x", 300)) {
+		t.Errorf("log line %q", line)
+	}
+	assertNoControls(t, "log", line)
 }
