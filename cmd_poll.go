@@ -60,9 +60,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	opts := poller.Options{Version: version, OnError: func(account string, err error) {
-		log.Warn("poll failed", "account", account, "err", model.Line(err.Error(), 300))
-	}}
+	opts := poller.Options{Version: version, OnError: pollFailed(log)}
 	if *once {
 		opts.OnError = nil // the failures are printed with the accounts
 	}
@@ -98,6 +96,14 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// pollFailed logs a failed poll. The error embeds what the provider answered: sanitized
+// and cut to one line, like everything of a provider's that reaches a log.
+func pollFailed(log *slog.Logger) func(account string, err error) {
+	return func(account string, err error) {
+		log.Warn("poll failed", "account", account, "err", model.Line(err.Error(), 300))
+	}
 }
 
 // closeStore commits everything queued, then closes the history.

@@ -248,14 +248,16 @@ func printPlan(w io.Writer, p poller.Plan, reads int, requests bool) {
 		if it.Resend {
 			action = "resend"
 		}
-		fmt.Fprintf(w, "      %s: %s\n", action, it.Reason)
+		fmt.Fprintf(w, "      %s: %s\n", action, model.Line(it.Reason, 0))
 		if !requests {
 			continue
 		}
+		// A request's path and body carry the provider's own text (a stored DTE, a
+		// reference code): shown, never obeyed by the terminal.
 		for _, rq := range it.Requests {
-			fmt.Fprintf(w, "      %s %s  %s\n", rq.Method, rq.URL, strings.Join(rq.Header, "  "))
+			fmt.Fprintf(w, "      %s %s  %s\n", model.Line(rq.Method, 16), model.Line(rq.URL, 0), model.Line(strings.Join(rq.Header, "  "), 0))
 			if rq.Body != "" {
-				fmt.Fprintf(w, "        body: %s\n", rq.Body)
+				fmt.Fprintf(w, "        body: %s\n", model.Line(rq.Body, 0))
 			}
 		}
 	}

@@ -225,3 +225,28 @@ func TestRetryKilled(t *testing.T) {
 		t.Errorf("%d duplicate emissions", st.DuplicateEmissions)
 	}
 }
+
+// TestPrintPlanSanitizes: a dry run prints the requests it would send, and their bodies
+// and paths hold the provider's text (a stored DTE, a reference code): the terminal must
+// get it as text, never as control sequences.
+func TestPrintPlanSanitizes(t *testing.T) {
+	hostile := "REJECTED\rACCEPTED \x1b[8mhidden\x1b[0m \u202eevil \u009b31m"
+	plan := poller.Plan{Account: "sv-main", Provider: "sv-dte", Items: []poller.PlanItem{{
+		Doc:    model.Document{Account: "sv-main", Provider: "sv-dte", ID: "id", Number: "n", Status: model.StatusRejected},
+		Resend: true, Reason: "verdict retry: " + hostile,
+		Requests: []poller.PlannedRequest{
+			{Method: "GET", URL: "http://127.0.0.1/factura/" + hostile, Header: []string{"X-API-Key: [redacted]"}},
+			{Method: "POST", URL: "http://127.0.0.1/factura/emitir", Header: []string{"X-API-Key: [redacted]"}, Body: `{"dte":"` + hostile + `"}`},
+		},
+	}}}
+	var out bytes.Buffer
+	printPlan(&out, plan, 0, true)
+	for _, bad := range []string{"\x1b", "\r", "\u202e", "\u009b"} {
+		if strings.Contains(out.String(), bad) {
+			t.Errorf("the plan printed %q: %q", bad, out.String())
+		}
+	}
+	if strings.Count(out.String(), "REJECTED␍ACCEPTED") != 3 {
+		t.Errorf("the provider's text is not shown as sent: %q", out.String())
+	}
+}

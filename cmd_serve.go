@@ -55,9 +55,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	defer st.Close()
 	// One poller and one store for every session.
-	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version, OnError: func(account string, err error) {
-		log.Warn("poll failed", "account", account, "err", err)
-	}})
+	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version, OnError: pollFailed(log)})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"emitop/model"
 )
 
 // version is emitop's version, sent in the User-Agent.
@@ -78,10 +80,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "emitop %s: %s\n", name, ue.msg)
+		fmt.Fprintf(stderr, "emitop %s: %s\n", name, model.Sanitize(ue.msg, true))
 		return 2
 	}
-	fmt.Fprintf(stderr, "emitop %s: %s\n", name, err)
+	// Every error a command returns ends here, and many carry text that came from a
+	// provider or a configuration: sanitized once, here, rather than at each wrap. The
+	// newlines stay: a configuration's problems are one per line.
+	fmt.Fprintf(stderr, "emitop %s: %s\n", name, model.Sanitize(err.Error(), true))
 	return 1
 }
 

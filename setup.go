@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"emitop/config"
+	"emitop/model"
 	"emitop/store"
 )
 
@@ -28,7 +29,7 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	var ce *config.Error
 	if errors.As(err, &ce) {
-		fmt.Fprintln(stderr, ce.Error())
+		fmt.Fprintln(stderr, model.Sanitize(ce.Error(), true)) // values from the file, one problem a line
 		return nil, exitError{2}
 	}
 	if err != nil {

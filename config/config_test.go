@@ -147,6 +147,8 @@ func TestParseProblems(t *testing.T) {
 			[]string{`4: account "s": base_url "ftp://x" is not an http(s) URL`, `6: account "t": missing base_url`, `13: account "u": base_url must not carry user info`}},
 		{"paths", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n[account.paths]\nlist = \"factura\"\n",
 			[]string{`7: account "s": paths.list "factura" must start with /`}},
+		{"control characters", "[[account]]\nname = \"s\\u001b[2J\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n[[operator]]\nname = \"ana\\r\"\nrole = \"viewer\"\nkeys = [\"" + pubKey + "\"]\n",
+			[]string{`1: account "s\x1b[2J": name must be plain text`, `6: operator "ana\r": name must be plain text`}},
 		{"nameless", "[[account]]\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n",
 			[]string{`1: account #1: missing name`}},
 		{"operators", "[[operator]]\nname = \"ana\"\nrole = \"admin\"\nkeys = [\"ssh-ed25519 nope\"]\n[[operator]]\nname = \"ana\"\nrole = \"viewer\"\n",

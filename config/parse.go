@@ -177,6 +177,7 @@ func (p *parser) account(i int, r *rawAccount) Account {
 		label = fmt.Sprintf("account #%d", i+1)
 		p.add(line, "%s: missing name", label)
 	}
+	p.printable(line, label, r.Name)
 	keyLine := func(key string) int { return p.src.elementKeyLine("account", i, key) }
 	known := model.KnownProvider(r.Provider)
 	switch {
@@ -263,6 +264,7 @@ func (p *parser) operator(i int, r *rawOperator) Operator {
 		label = fmt.Sprintf("operator #%d", i+1)
 		p.add(line, "%s: missing name", label)
 	}
+	p.printable(line, label, r.Name)
 	keyLine := func(key string) int { return p.src.elementKeyLine("operator", i, key) }
 	switch r.Role {
 	case RoleOperator, RoleViewer:
@@ -280,6 +282,14 @@ func (p *parser) operator(i int, r *rawOperator) Operator {
 		}
 	}
 	return o
+}
+
+// printable refuses a name with control characters or escape sequences: names are shown
+// on every screen and in every log line.
+func (p *parser) printable(line int, label, name string) {
+	if model.Line(name, 0) != name {
+		p.add(line, "%s: name must be plain text, without control characters", label)
+	}
 }
 
 // duration reads a duration written as a string ("30s", "2m"); v nil gives def.

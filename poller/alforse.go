@@ -318,7 +318,8 @@ func alforseDomain(e alforseError) finding {
 // "exception" is rejected, and the finding carries reconciliationException{code,message}; a
 // cancelled or void payment is cancelled; a payment without an invoiceNo awaits its
 // invoice (pending); any other is accepted. The finding is empty when the payment has
-// nothing to report. ok is false when raw holds no payment (no id).
+// nothing to report. ok is false when raw holds no payment (no id). ID and Number are
+// sanitized: they reach screens, logs and error texts.
 func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	var p alforsePayment
 	if !lenientJSON(raw, &p) {
@@ -328,10 +329,11 @@ func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	if id == "" {
 		return model.Document{}, finding{}, false
 	}
-	doc = model.Document{Provider: "alforse", ID: id, Number: p.InvoiceNo}
-	if doc.Number == "" {
-		doc.Number = p.Reference
+	number := p.InvoiceNo
+	if number == "" {
+		number = p.Reference
 	}
+	doc = model.Document{Provider: "alforse", ID: model.Line(id, 80), Number: model.Line(number, 80)}
 	switch {
 	case strings.EqualFold(p.ReconciliationStatus, "exception"):
 		doc.Status = model.StatusRejected

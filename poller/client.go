@@ -71,7 +71,7 @@ type Result struct {
 type SendError struct {
 	Account string
 	Method  string
-	Path    string
+	Path    string // without the query, which may hold filters or credentials
 	Timeout bool
 	// MayHaveReached says the request was written out before it failed: the server may
 	// have acted on it. For a write that means the outcome is unknown; read the
@@ -212,7 +212,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 		}
 		var ne net.Error
 		timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-		return &SendError{Account: c.account.Name, Method: method, Path: path, Timeout: timeout, MayHaveReached: reached, Err: err}
+		return &SendError{Account: c.account.Name, Method: method, Path: stripQuery(path), Timeout: timeout, MayHaveReached: reached, Err: err}
 	}
 	ticket, err := c.gov.Acquire(ctx, kind)
 	if err != nil {
@@ -231,7 +231,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	req, err := http.NewRequestWithContext(rctx, method, c.account.BaseURL+path, reader)
 	if err != nil {
 		c.gov.Release(ticket)
-		return nil, fmt.Errorf("%s: %s %s: %w", c.account.Name, method, path, err)
+		return nil, fmt.Errorf("%s: %s %s: %w", c.account.Name, method, stripQuery(path), err)
 	}
 	req.Header.Set("User-Agent", c.agent)
 	req.Header.Set("Accept", "application/json")

@@ -411,3 +411,22 @@ func TestClientTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestSendErrorDropsQuery: a send error reaches logs and the terminal; the query of its
+// path (a path override may carry a key there) must not.
+func TestSendErrorDropsQuery(t *testing.T) {
+	c, _ := newTestClient(t, "sv-dte", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close() // no response at all
+		}
+	}), map[string]string{"api_key": "k"})
+	_, err := c.Do(context.Background(), Write, http.MethodPost, "/factura/emitir?key=s3cr3t-in-query", []byte(`{}`))
+	var se *SendError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want a *SendError", err)
+	}
+	if se.Path != "/factura/emitir" || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("send error %q keeps the query (path %q)", err, se.Path)
+	}
+}

@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,31 @@ func TestReadDocumentUnknownIDIsAProblem(t *testing.T) {
 		var pe *ProblemError
 		if !errors.As(err, &pe) || pe.Problem.Class != model.ClassNotFound {
 			t.Errorf("%s: unknown id gave %v", acc.Name, err)
+		}
+	}
+}
+
+// TestDocumentIdentitySanitized: a document's ID and number come from the provider and
+// reach screens, logs and error texts, so every dialect cleans them where they enter.
+func TestDocumentIdentitySanitized(t *testing.T) {
+	const id, number = `"7\u001b[2J\r\u202e1"`, `"FV\u001b]8;;http://x\u0007\r\u009b2"`
+	for _, tc := range []struct{ provider, raw string }{
+		{"alegra", `{"id":` + id + `,"status":"open","numberTemplate":{"fullNumber":` + number + `}}`},
+		{"alegra", `{"id":` + id + `,"status":"open","numberTemplate":{"prefix":` + number + `,"number":"3"}}`},
+		{"sv-dte", `{"codigoGeneracion":` + id + `,"numeroControl":` + number + `,"estado":"PROCESADO"}`},
+		{"certifactu", `{"id":` + id + `,"series_number":` + number + `,"status":"accepted"}`},
+		{"factus", `{"number":` + number + `,"reference_code":"r","status":1}`},
+		{"alforse", `{"id":` + id + `,"invoiceNo":` + number + `}`},
+		{"alforse", `{"id":` + id + `,"reference":` + number + `}`},
+	} {
+		doc, _, ok := dialects[tc.provider].document([]byte(tc.raw))
+		if !ok {
+			t.Fatalf("%s: no document in %s", tc.provider, tc.raw)
+		}
+		for _, s := range []string{doc.ID, doc.Number} {
+			if s == "" || s != model.Sanitize(s, false) || strings.ContainsAny(s, "\x1b\r\a\u202e\u009b") {
+				t.Errorf("%s: %q reaches the model unsanitized (from %s)", tc.provider, s, tc.raw)
+			}
 		}
 	}
 }

@@ -353,7 +353,7 @@ func factusBillIn(raw []byte) (factusBill, bool) {
 }
 
 // factusDocument reads one Factus bill (bare, or inside the show envelope) as a document.
-// ID and Number are the bill's number, what GET /v1/bills/show/{number} takes. A DIAN
+// ID and Number are the bill's number (sanitized), what GET /v1/bills/show/{number} takes. A DIAN
 // "Rechazo" among its errors makes it rejected (rule 90 too: DIAN holds it, and the finding
 // says duplicate); otherwise status 1 is accepted and 0 pending. The finding is empty when
 // the bill has nothing to report; an accepted bill with DIAN notifications carries the
@@ -363,7 +363,8 @@ func factusDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	if !ok || b.Number == "" {
 		return model.Document{}, finding{}, false
 	}
-	doc = model.Document{Provider: "factus", ID: b.Number, Number: b.Number}
+	number := model.Line(b.Number, 80)
+	doc = model.Document{Provider: "factus", ID: number, Number: number}
 	lines, _ := factusErrors(b.Errors)
 	rf := factusRuleFinding(factusRules(lines), false)
 	switch {
