@@ -27,7 +27,7 @@ func assertNoControls(t *testing.T, what, s string) {
 func TestErrorPrinterSanitizes(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "\x1b]0;owned\a\x1b[2J\rconfig\u202e.toml")
 	code, out, errs := runCmd("retry", "--config", cfg, "--account", "a", "--doc", "1", "--dry-run")
-	if code != 1 || !strings.Contains(errs, "no config at") {
+	if code != 2 || !strings.Contains(errs, "no such file") {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 	assertNoControls(t, "stdout", out)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // busyTimeout is how long a connection waits for another to release the write lock.
@@ -102,11 +103,27 @@ func openDB(path, synchronous, extra string, conns int) (*sql.DB, error) {
 	db.SetMaxOpenConns(conns)
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(0)
-	if err := db.Ping(); err != nil {
+	if err := ping(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// ping opens the pool's first connection. Two processes opening a new database at once
+// race to switch it to WAL, and SQLite answers the loser SQLITE_BUSY at once, without
+// waiting out busy_timeout: that connection is dropped, and another tried, for as long as
+// busy_timeout would have waited.
+func ping(db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := db.Ping()
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // escapePath makes a file path safe inside a "file:" URI: SQLite decodes %XX, and the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -548,5 +549,34 @@ func TestConcurrentWritersNeverBusy(t *testing.T) {
 	var attempts int
 	if err := a.read.QueryRow(`SELECT sum(attempts) FROM documents`).Scan(&attempts); err != nil || attempts != goroutines*each/20 {
 		t.Fatalf("attempts = %d, want %d (%v)", attempts, goroutines*each/20, err)
+	}
+}
+
+// TestOpenTogether: processes started together (two `emitop retry` runs) open the same new
+// database at once; every Open must succeed, none may meet SQLITE_BUSY.
+func TestOpenTogether(t *testing.T) {
+	for round := range 10 {
+		path := filepath.Join(t.TempDir(), "together-"+strconv.Itoa(round)+".db")
+		const n = 6
+		errs := make(chan error, n)
+		stores := make(chan *Store, n)
+		start := make(chan struct{})
+		for range n {
+			go func() {
+				<-start
+				s, err := Open(context.Background(), path)
+				errs <- err
+				stores <- s
+			}()
+		}
+		close(start)
+		for range n {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: %v", round, err)
+			}
+			if s := <-stores; s != nil {
+				s.Close()
+			}
+		}
 	}
 }
