@@ -262,7 +262,7 @@ func TestRetryFaults(t *testing.T) {
 	for i, name := range names {
 		f := sandbox.Faults{TimeoutAfterCommit: 0.1, TimeoutDelay: 2 * timeout, ServerErrorAfterCommit: 0.15}
 		if i%2 == 0 {
-			f.ProductionRate = 0.05 * map[string]float64{"alegra": 150, "sv-dte": 50, "certifactu": 100}[e.accounts[name].Provider]
+			f.ProductionRate = 0.4 * map[string]float64{"alegra": 150, "sv-dte": 50, "certifactu": 100}[e.accounts[name].Provider]
 		}
 		e.sb.SetFaults(name, f)
 	}
