@@ -338,13 +338,18 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 		d := it.Doc
 		d.Problem = it.Problem
 		d.FirstSeen, d.Changed = now, now
+		same := seen && prev.Status == d.Status && sameProblem(prev.Problem, d.Problem)
 		if seen {
 			d.FirstSeen = cmp.Or(prev.FirstSeen, now)
-			if prev.Status == d.Status && sameProblem(prev.Problem, d.Problem) {
+			if same {
 				d.Changed = cmp.Or(prev.Changed, now)
 			}
 		}
-		ops = append(ops, store.UpsertDocument(d, it.Raw, now))
+		if !same || prev.Number != d.Number {
+			// The store records an event only for a change; an unchanged document
+			// would cost the writer a read and nothing more.
+			ops = append(ops, store.UpsertDocument(d, it.Raw, now))
+		}
 		docs = append(docs, d)
 		listed[d.ID] = d
 	}
