@@ -97,11 +97,14 @@ func TestPaceNestThrottler(t *testing.T) {
 // it in the headers and slows down instead of causing 429s.
 func TestPaceOtherClient(t *testing.T) {
 	t.Parallel()
-	ts := []throttler{{"short", 5, 100 * time.Millisecond}, {"medium", 30, time.Second}}
+	// Windows three times longer than the other pace tests': how fresh the server's figures
+	// are depends on scheduling, and on a loaded machine a 100 ms window is too short to
+	// judge the governor by.
+	ts := []throttler{{"short", 5, 300 * time.Millisecond}, {"medium", 30, 3 * time.Second}}
 	lim := newNestLimiter(ts...)
 	srv := httptest.NewServer(lim)
 	defer srv.Close()
-	g := NewGovernorLimits([]Limit{{"short", 5, 100 * time.Millisecond}, {"medium", 30, time.Second}}, 0.1, nil)
+	g := NewGovernorLimits([]Limit{{"short", 5, 300 * time.Millisecond}, {"medium", 30, 3 * time.Second}}, 0.1, nil)
 	c, err := NewClient(testAccount("sv-dte", srv.URL, map[string]string{"api_key": "k"}), ClientOptions{Version: "test", Governor: g})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +112,7 @@ func TestPaceOtherClient(t *testing.T) {
 	stop := make(chan struct{})
 	var rogueDone sync.WaitGroup
 	rogueDone.Go(func() {
-		tick := time.NewTicker(200 * time.Millisecond)
+		tick := time.NewTicker(600 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
@@ -124,7 +127,7 @@ func TestPaceOtherClient(t *testing.T) {
 			}
 		}
 	})
-	const n = 120
+	const n = 60
 	statuses, elapsed := drive(t, c, n, 4)
 	close(stop)
 	rogueDone.Wait()
@@ -137,13 +140,13 @@ func TestPaceOtherClient(t *testing.T) {
 			rogue++
 		}
 	}
-	// Without the server's figures the governor would spend 27 of 30 a second while the
-	// other client spends 5: a 429 every second. One per window while learning is allowed.
+	// Without the server's figures the governor would spend 27 of 30 a window while the
+	// other client spends 5: a 429 every window. One per window while learning is allowed.
 	if ours > len(ts) || theirs > len(ts) {
 		t.Errorf("429s: ours %d, the other client's %d (statuses %v)", ours, theirs, statuses)
 	}
-	if got := maxInWindow(lim.arrivals, agent, time.Second); got > g.usable(30) {
-		t.Errorf("%d of our requests in one second", got)
+	if got := maxInWindow(lim.arrivals, agent, 3*time.Second); got > g.usable(30) {
+		t.Errorf("%d of our requests in one window", got)
 	}
 	t.Logf("other client: %d requests (other client %d), 429s ours %d theirs %d, %v elapsed, lower bound alone %v",
 		n, rogue, ours, theirs, elapsed.Round(time.Millisecond), lowerBound(n, g, ts))
