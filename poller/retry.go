@@ -733,7 +733,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 	}
 	// The request's context is cancelled only when a lease is lost before it leaves
 	// (see keeper), never by the operator.
-	res, sendErr := ru.resend(sendCtx, rs)
+	res, sendErr := ru.resend(withGate(sendCtx, ru.fence(ids)), rs)
 	answers := ru.answers(res, sendErr, ids)
 	for _, i := range sent {
 		r := &ru.report.Results[i]
@@ -746,6 +746,25 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		ru.finished(i)
 	}
 	return nil
+}
+
+// fence renews the leases of ids as the resend is about to leave, and fails when one is
+// no longer held: the keeper renews them only every quarter of the TTL, and a process
+// that stalled past the TTL (while the governor held its request, or anywhere) may have
+// lost a document to another holder that is emitting it now.
+func (ru *run) fence(ids []string) func() error {
+	return func() error {
+		for _, id := range ids {
+			ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
+			if err != nil {
+				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), err)
+			}
+			if !ok {
+				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), store.ErrLeaseNotHeld)
+			}
+		}
+		return nil
+	}
 }
 
 // resend sends the request; a 429 (refused before anything was done) is sent again
