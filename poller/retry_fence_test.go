@@ -118,3 +118,88 @@ func TestRetryLeaseLostBeforeSend(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 }
+
+// TestRetryForeignIntentOpen: a document whose lease lapsed while its holder's emission
+// was announced but not yet answered (the holder stalled, or died with the request in
+// flight) is read, but resent only after the account's timeout and a second read: the
+// first read may come before that emission lands, as it does here.
+func TestRetryForeignIntentOpen(t *testing.T) {
+	e, db := fenceEnv(t)
+	ctx := context.Background()
+	const name = "cf-madrid"
+	e.sb.Fix(name)
+	c := e.client(t, name, 300*time.Millisecond)
+	b := retrier(t, c, e.st, RetryOptions{Holder: "B"})
+	plan := resendOne(t, b, rejected(t, c))
+	id := announce(t, e, db, name, plan)
+	before := e.sb.AccountStats(name).Emissions
+	// A's request lands once B has read the document (and settled A's intent).
+	landed := make(chan error, 1)
+	go func() {
+		for range 2000 {
+			if open, err := e.st.OpenIntents(ctx, name); err != nil || len(open) == 0 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		rs, _ := certifactuResend(c, []string{id}, nil)
+		_, err := c.Do(ctx, Write, rs.Method, rs.Path, nil)
+		landed <- err
+	}()
+	rep, err := b.Run(ctx, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-landed; err != nil {
+		t.Fatal(err)
+	}
+	if st := e.sb.AccountStats(name); st.DuplicateEmissions != 0 || st.Emissions != before+1 {
+		t.Fatalf("B resent over A's open emission: stats %+v, %+v", st, rep.Results[0])
+	}
+	if res := rep.Results[0]; res.Sent || res.Outcome != OutcomeAccepted {
+		t.Fatalf("%+v", res)
+	}
+}
+
+// announce is a holder A that leased the plan's document and announced its emission,
+// then stalled or died: its lease lapses.
+func announce(t *testing.T, e *retryEnv, db *sql.DB, name string, plan Plan) string {
+	t.Helper()
+	ctx := context.Background()
+	id := plan.Items[0].Doc.ID
+	if ok, err := e.st.AcquireLease(ctx, name, id, "A", time.Minute); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if _, err := e.st.RecordIntent(ctx, store.Intent{Account: name, DocID: id, Holder: "A", Kind: "retry"}); err != nil {
+		t.Fatal(err)
+	}
+	lapse(t, db, "A")
+	return id
+}
+
+// TestRetryForeignIntentDead: when the holder never sent, the document is resent in the
+// same run once the account's timeout has passed: an open intent never blocks it.
+func TestRetryForeignIntentDead(t *testing.T) {
+	e, db := fenceEnv(t)
+	ctx := context.Background()
+	const name = "cf-madrid"
+	e.sb.Fix(name)
+	c := e.client(t, name, 300*time.Millisecond)
+	b := retrier(t, c, e.st, RetryOptions{Holder: "B"})
+	plan := resendOne(t, b, rejected(t, c))
+	announce(t, e, db, name, plan)
+	rep, err := b.Run(ctx, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := rep.Results[0]; !res.Sent || res.Outcome != OutcomeAccepted {
+		t.Fatalf("%+v", res)
+	}
+	if st := e.sb.AccountStats(name); st.DuplicateEmissions != 0 || st.Emissions != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	open, err := e.st.OpenIntents(ctx, name)
+	if err != nil || len(open) != 0 {
+		t.Fatalf("open intents %+v, %v", open, err)
+	}
+}
