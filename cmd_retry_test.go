@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -190,6 +191,19 @@ func TestRetryKilled(t *testing.T) {
 	bin := emitopBinary(t)
 	sb, cfgPath, ids := retrySandbox(t, sandbox.Faults{Latency: 250 * time.Millisecond})
 	sb.Fix("cf-madrid")
+	// The second run waits the account's timeout before it resends a document whose
+	// emission the killed run announced (that request may still land): keep it short.
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := strings.ReplaceAll(string(cfg), `timeout = "30s"`, `timeout = "2s"`)
+	if short == string(cfg) {
+		t.Fatal("no timeout to shorten in the configuration")
+	}
+	if err := os.WriteFile(cfgPath, []byte(short), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db := filepath.Join(t.TempDir(), "h.db")
 	args := append([]string{"retry", "--config", cfgPath, "--db", db, "--account", "cf-madrid", "--yes"}, docArgs(ids)...)
 	cmd := exec.Command(bin, args...)

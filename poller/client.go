@@ -200,6 +200,16 @@ func isTransient(status int) bool {
 	return false
 }
 
+type gateKey struct{}
+
+// withGate makes every request sent under ctx pass gate once the governor has admitted
+// it, just before it leaves: an error keeps it from leaving (a *SendError that did not
+// reach the server). A wait in the governor can be long; the retry engine checks there
+// that it still holds the documents' leases.
+func withGate(ctx context.Context, gate func() error) context.Context {
+	return context.WithValue(ctx, gateKey{}, gate)
+}
+
 // credential is one header that authenticates a request.
 type credential struct{ key, value string }
 
@@ -217,6 +227,12 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	ticket, err := c.gov.Acquire(ctx, kind)
 	if err != nil {
 		return nil, err
+	}
+	if gate, ok := ctx.Value(gateKey{}).(func() error); ok {
+		if err := gate(); err != nil {
+			c.gov.Release(ticket)
+			return nil, fail(err, false)
+		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.account.Timeout)
 	defer cancel()

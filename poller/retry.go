@@ -334,6 +334,9 @@ type run struct {
 	start   time.Time
 	latency time.Duration // mean of the requests so far
 	calls   int
+	// quiet holds, by document, when it may be resent: another holder's emission of it
+	// was announced and never answered, and may land until then.
+	quiet map[string]time.Time
 }
 
 // Run carries out a plan. Cancelling ctx stops the batch before the next document; a
@@ -342,7 +345,7 @@ type run struct {
 // provider answered is in the Report.
 func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
 	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: r.c.account.Name},
-		index: map[string]int{}, start: r.c.clock.Now()}
+		index: map[string]int{}, quiet: map[string]time.Time{}, start: r.c.clock.Now()}
 	var work []int
 	for i, it := range p.Items {
 		ru.index[it.Doc.ID] = i
@@ -465,7 +468,7 @@ func (ru *run) recover() error {
 		}
 		it, rerr := ru.read(id)
 		if rerr == nil {
-			if err := ru.settle(id, it, "verify"); err != nil {
+			if _, err := ru.settle(id, it, "verify"); err != nil {
 				return err
 			}
 		}
@@ -477,21 +480,24 @@ func (ru *run) recover() error {
 }
 
 // settle closes every open intent of a document with the status just read, and records
-// the read as an event of kind.
-func (ru *run) settle(id string, it Item, kind string) error {
+// the read as an event of kind. foreign says another holder's intent was open: that
+// holder stalled or died after announcing an emission, which may still be on its way, so
+// the read may predate it.
+func (ru *run) settle(id string, it Item, kind string) (foreign bool, err error) {
 	intents, err := ru.r.st.Intents(ru.net, ru.r.c.account.Name, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, in := range intents {
 		if !in.Settled.IsZero() {
 			continue
 		}
+		foreign = foreign || in.Holder != ru.r.holder
 		if err := ru.r.st.SettleIntent(ru.net, in.ID, string(outcomeOf(it.Doc.Status)), it.Problem, it.Raw); err != nil {
-			return err
+			return foreign, err
 		}
 	}
-	return ru.r.st.Enqueue(ru.net, store.AddEvent(ru.event(it, kind)), store.UpsertDocument(docWith(it), it.Raw, time.Time{}))
+	return foreign, ru.r.st.Enqueue(ru.net, store.AddEvent(ru.event(it, kind)), store.UpsertDocument(docWith(it), it.Raw, time.Time{}))
 }
 
 func (ru *run) event(it Item, kind string) model.Event {
@@ -586,6 +592,10 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 	var leased []int
 	for _, i := range idx {
 		id := ru.report.Results[i].Doc.ID
+		if ru.r.c.clock.Now().Before(ru.quiet[id]) {
+			busy = append(busy, i)
+			continue
+		}
 		ok, err := ru.r.st.AcquireLease(ru.net, acc, id, ru.r.holder, ru.r.opt.LeaseTTL)
 		if err != nil {
 			return busy, err
@@ -626,14 +636,23 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			ru.finished(i)
 			continue
 		}
-		if err := ru.settle(res.Doc.ID, it, "verify"); err != nil {
+		foreign, err := ru.settle(res.Doc.ID, it, "verify")
+		if err != nil {
 			return busy, err
 		}
 		ru.adopt(res, it)
-		switch it.Doc.Status {
-		case model.StatusAccepted:
+		switch {
+		case it.Doc.Status == model.StatusAccepted:
 			res.Outcome, res.ByPolicy, res.Detail = OutcomeAccepted, true, "already accepted: not resent"
-		case model.StatusRejected:
+		case foreign && it.Doc.Status == model.StatusRejected:
+			// That emission left before this lease was taken (the holder checks its
+			// lease as it sends): after the account's timeout it has landed or failed,
+			// and a new read tells which.
+			ru.quiet[res.Doc.ID] = ru.r.c.clock.Now().Add(ru.r.c.account.Timeout)
+			busy = append(busy, i)
+			k.release(res.Doc.ID)
+			continue
+		case it.Doc.Status == model.StatusRejected:
 			resend, forced, reason := ru.r.policy(it.Problem)
 			if !resend {
 				res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, reason
@@ -642,7 +661,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			res.Forced = res.Forced || forced
 			send, raws = append(send, i), append(raws, it.Raw)
 			continue
-		case model.StatusPending, model.StatusUnknown:
+		case it.Doc.Status == model.StatusPending, it.Doc.Status == model.StatusUnknown:
 			res.Outcome, res.Detail = OutcomeUnknown, "status "+string(it.Doc.Status)+": not resent"
 		default:
 			res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, "status "+string(it.Doc.Status)+": not rejected, not resent"
@@ -733,7 +752,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 	}
 	// The request's context is cancelled only when a lease is lost before it leaves
 	// (see keeper), never by the operator.
-	res, sendErr := ru.resend(sendCtx, rs)
+	res, sendErr := ru.resend(withGate(sendCtx, ru.fence(ids)), rs)
 	answers := ru.answers(res, sendErr, ids)
 	for _, i := range sent {
 		r := &ru.report.Results[i]
@@ -746,6 +765,25 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		ru.finished(i)
 	}
 	return nil
+}
+
+// fence renews the leases of ids as the resend is about to leave, and fails when one is
+// no longer held: the keeper renews them only every quarter of the TTL, and a process
+// that stalled past the TTL (while the governor held its request, or anywhere) may have
+// lost a document to another holder that is emitting it now.
+func (ru *run) fence(ids []string) func() error {
+	return func() error {
+		for _, id := range ids {
+			ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
+			if err != nil {
+				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), err)
+			}
+			if !ok {
+				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), store.ErrLeaseNotHeld)
+			}
+		}
+		return nil
+	}
 }
 
 // resend sends the request; a 429 (refused before anything was done) is sent again
@@ -915,8 +953,9 @@ func (ru *run) detail(res *DocResult, a answer, extra string) string {
 }
 
 // waitLeased comes back to documents another holder leased: it waits (up to LeaseWait)
-// for each lease, then works on the document as usual, which starts with reading its
-// status. What stays leased is skipped.
+// for each lease, and for the documents another holder's open emission keeps quiet, then
+// works on the document as usual, which starts with reading its status. What stays
+// leased is skipped.
 func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 	deadline := ru.r.c.clock.Now().Add(ru.r.opt.LeaseWait)
 	for len(idx) > 0 {
@@ -933,6 +972,11 @@ func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 			still = append(still, busy...)
 		}
 		idx = still
+		for _, i := range idx {
+			if t := ru.quiet[ru.report.Results[i].Doc.ID]; t.After(deadline) {
+				deadline = t
+			}
+		}
 		if len(idx) == 0 || !ru.r.c.clock.Now().Before(deadline) {
 			break
 		}
