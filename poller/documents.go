@@ -85,6 +85,10 @@ func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, e
 	if !ok {
 		return Item{}, fmt.Errorf("%s: document %s: the answer holds no document", c.account.Name, model.Line(id, 80))
 	}
+	if it.Doc.ID != model.Line(id, 80) {
+		// A misrouted path must not let another document's status decide a resend.
+		return Item{}, fmt.Errorf("%s: document %s: the answer is about document %s", c.account.Name, model.Line(id, 80), it.Doc.ID)
+	}
 	return it, nil
 }
 

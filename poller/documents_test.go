@@ -3,6 +3,9 @@ package poller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -121,5 +124,23 @@ func TestDocumentIdentitySanitized(t *testing.T) {
 				t.Errorf("%s: %q reaches the model unsanitized (from %s)", tc.provider, s, tc.raw)
 			}
 		}
+	}
+}
+
+// TestReadDocumentRefusesAnotherDocument: a read answered with another document (a path
+// override pointing at the wrong place) is an error, never that document's status.
+func TestReadDocumentRefusesAnotherDocument(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"estado":"PROCESADO","codigoGeneracion":"BBBBBBBB-0000-4000-8000-000000000000","numeroControl":"DTE-01-00000000-000000000000002","codigoMsg":"001"}`)
+	}))
+	defer srv.Close()
+	c, err := NewClient(testAccount("sv-dte", srv.URL, map[string]string{"api_key": "k"}), ClientOptions{Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadDocument(context.Background(), c, Write, "AAAAAAAA-0000-4000-8000-000000000000")
+	if err == nil || !strings.Contains(err.Error(), "is about document") {
+		t.Fatalf("read of A answered with B: %v", err)
 	}
 }
