@@ -72,6 +72,10 @@ type Model struct {
 	snap      *model.Snapshot
 
 	seriesBusy, seriesAgain bool
+	// seriesAt is, for each window of the snapshot, its account's LastPoll when its series
+	// was last asked for: the poller samples windows once per poll, so a series can only
+	// have changed when LastPoll did.
+	seriesAt map[seriesKey]time.Time
 
 	screen               screen
 	helpBack, detailBack screen // where esc goes from the help and from the detail
@@ -167,6 +171,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.say("the poller stopped; data is no longer updated", true)
 	case seriesMsg:
 		m.budgets.setSeries(msg.series)
+		for _, k := range msg.asked {
+			if _, ok := msg.series[k]; !ok {
+				delete(m.seriesAt, k) // unread: asked for again with the next snapshot
+			}
+		}
 		if msg.err != nil {
 			m.say(msg.err.Error(), true)
 		}
@@ -224,9 +233,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// setSnapshot takes a new snapshot and asks for the sparklines that go with it.
+// setSnapshot takes a new snapshot and asks for the sparklines that may have changed with
+// it. The layout changes only when the number of budget rows did.
 func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 	m.snap = &s
+	budgetRows := len(m.budgets.items)
 	m.budgets.setAccounts(s.Accounts)
 	n := 0
 	for i := range s.Accounts {
@@ -239,8 +250,10 @@ func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 		}
 	}
 	m.docs.setDocuments(docs)
-	m.resize()
-	m.renderChrome()
+	if len(m.budgets.items) != budgetRows {
+		m.layoutDashboard()
+	}
+	m.renderHeader()
 	return m.fetchSeries()
 }
 
@@ -253,11 +266,18 @@ func (m *Model) fetchSeries() tea.Cmd {
 		return nil
 	}
 	var keys []seriesKey
+	at := make(map[seriesKey]time.Time, len(m.seriesAt))
 	for _, a := range m.snap.Accounts {
 		for _, w := range a.Windows {
-			keys = append(keys, seriesKey{a.Account.Name, w.Name})
+			k := seriesKey{a.Account.Name, w.Name}
+			at[k] = a.LastPoll
+			if last, ok := m.seriesAt[k]; !ok || !last.Equal(a.LastPoll) {
+				keys = append(keys, k)
+			}
 		}
 	}
+	m.seriesAt = at
+	m.budgets.keepSeries(at)
 	if len(keys) == 0 {
 		return nil
 	}
@@ -270,17 +290,22 @@ func (m *Model) tick() {
 	m.budgets.tick(m.now)
 	m.docs.tick(m.now)
 	m.detail.tick(m.now)
-	m.renderChrome()
+	m.renderHeader()
 }
 
-// renderChrome renders the header and the key line; they change with the clock, a
-// snapshot, the size or the styles, not with a cursor move.
-func (m *Model) renderChrome() {
-	if m.width <= 0 {
-		return
+// renderHeader renders the header; it changes with the clock, a snapshot, the size or the
+// styles, not with a cursor move.
+func (m *Model) renderHeader() {
+	if m.width > 0 {
+		m.top = header(m.st, m.opts, m.snap, m.now, m.width)
 	}
-	m.top = header(m.st, m.opts, m.snap, m.now, m.width)
-	m.keysLine = clip(m.help.ShortHelpView(m.keys.ShortHelp()), m.width)
+}
+
+// renderKeys renders the footer's key line; it changes with the size or the styles only.
+func (m *Model) renderKeys() {
+	if m.width > 0 {
+		m.keysLine = clip(m.help.ShortHelpView(m.keys.ShortHelp()), m.width)
+	}
 }
 
 // restyle rebuilds the styles after the profile, NO_COLOR or the background changed.
@@ -299,7 +324,8 @@ func (m *Model) restyle() {
 		Cursor:  textinput.CursorStyle{Color: lipgloss.NoColor{}, Shape: tea.CursorBlock},
 	}
 	m.input.SetStyles(is)
-	m.renderChrome()
+	m.renderHeader()
+	m.renderKeys()
 }
 
 // bodyHeight is the rows between the header and the two footer lines.
@@ -319,15 +345,24 @@ func (m *Model) resize() {
 	if m.width <= 0 || m.height <= 0 {
 		return
 	}
-	bh, dh := m.split()
-	m.budgets.setSize(m.width, bh)
-	m.docs.setSize(m.width, dh)
-	m.detail.setSize(m.width, m.bodyHeight())
+	m.layoutDashboard()
+	m.detail.setSize(m.width)
 	m.history.setSize(m.width, m.bodyHeight())
 	m.retry.setSize(m.width, m.bodyHeight())
 	m.help.SetWidth(m.width)
 	m.input.SetWidth(max(1, m.width-3))
-	m.renderChrome()
+	m.renderHeader()
+	m.renderKeys()
+}
+
+// layoutDashboard divides the dashboard's body between budgets and documents.
+func (m *Model) layoutDashboard() {
+	if m.width <= 0 || m.height <= 0 {
+		return
+	}
+	bh, dh := m.split()
+	m.budgets.setSize(m.width, bh)
+	m.docs.setSize(m.width, dh)
 }
 
 // say shows a one-line message in the footer until the next key.
@@ -527,7 +562,6 @@ func (m *Model) documentOf(e *model.Event) model.Document {
 func (m *Model) openDetail(d model.Document, from screen) tea.Cmd {
 	m.detailBack, m.screen = from, screenDetail
 	m.detail.open(d)
-	m.detail.setSize(m.width, m.bodyHeight())
 	return fetchDocEvents(m.b, keyOf(&d))
 }
 

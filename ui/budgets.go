@@ -2,6 +2,8 @@ package ui
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"emitop/model"
@@ -88,10 +90,30 @@ func (b *budgets) setAccounts(accounts []model.AccountState) {
 	b.list.reset(len(b.items))
 }
 
-// setSeries replaces the sparkline data.
+// setSeries takes fetched sparklines (series not fetched keep theirs); rows render again
+// only when one of them changed.
 func (b *budgets) setSeries(s map[seriesKey][]int) {
-	b.series = s
-	b.list.invalidate()
+	if b.series == nil {
+		b.series = make(map[seriesKey][]int, len(s))
+	}
+	changed := false
+	for k, v := range s {
+		if !slices.Equal(b.series[k], v) {
+			changed = true
+		}
+		b.series[k] = v
+	}
+	if changed {
+		b.list.invalidate()
+	}
+}
+
+// keepSeries forgets the sparklines of windows keep does not hold.
+func (b *budgets) keepSeries(keep map[seriesKey]time.Time) {
+	maps.DeleteFunc(b.series, func(k seriesKey, _ []int) bool {
+		_, ok := keep[k]
+		return !ok
+	})
 }
 
 // selectedAccount is the account of the row under the cursor.
