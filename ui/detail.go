@@ -41,7 +41,7 @@ type detail struct {
 
 	width int
 	info  []string
-	vp    viewport.Model
+	vp    *viewport.Model // by pointer: the Model is copied at every Update
 	// infoStale and bodyStale say info and the viewport's content must be rendered again
 	// before they are shown: the clock, the size and the styles change while the screen is
 	// not on show, and the clock changes only info (its ages).
@@ -51,7 +51,7 @@ type detail struct {
 func newDetail(st *styles) detail {
 	vp := viewport.New()
 	vp.MouseWheelEnabled = false // the root routes the wheel
-	return detail{st: st, vp: vp}
+	return detail{st: st, vp: &vp}
 }
 
 // open shows a document and waits for its history.
