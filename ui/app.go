@@ -97,7 +97,10 @@ type Model struct {
 	flash string
 	isErr bool
 
-	top, keysLine string // the header and the footer's key line, rendered when they change
+	top, keysLine string                   // the header and the footer's key line, rendered when they change
+	status        memo[string, string]     // the footer's first line, input closed
+	retryKeys     memo[retryPhase, string] // the footer's key line in the retry dialog
+	helpScreen    memo[int, []string]      // the help screen, by height
 	frame         string
 }
 
@@ -748,7 +751,9 @@ func (m *Model) compose() {
 		lines = append(lines, m.helpLines(body)...)
 	case screenRetry:
 		lines = append(lines, m.retry.lines(body)...)
-		lines = append(lines, clip(m.retry.status(), w), clip(m.help.ShortHelpView(m.keys.retryHelp(m.retry.phase)), w))
+		lines = append(lines, clip(m.retry.status(), w), m.retryKeys.get(m.st, m.retry.phase, w, func() string {
+			return clip(m.help.ShortHelpView(m.keys.retryHelp(m.retry.phase)), w)
+		}))
 		m.frame = strings.Join(lines, "\n")
 		return
 	}
@@ -762,17 +767,26 @@ func (m *Model) statusLine() string {
 	case m.mode != inputNone:
 		return clip(m.input.View(), m.width)
 	case m.flash != "" && m.isErr:
-		return clip(m.st.errText.Render("error: "+m.flash), m.width)
+		return m.status.get(m.st, "error: "+m.flash, m.width, func() string {
+			return clip(m.st.errText.Render("error: "+m.flash), m.width)
+		})
 	case m.flash != "":
 		return clip(m.flash, m.width)
 	case !m.filter.empty():
-		return clip("filter: "+m.filter.String()+m.st.dim.Render("  (esc clears)"), m.width)
+		text := "filter: " + m.filter.String()
+		return m.status.get(m.st, text, m.width, func() string {
+			return clip(text+m.st.dim.Render("  (esc clears)"), m.width)
+		})
 	}
 	return ""
 }
 
 // helpLines is the help screen, generated from the key bindings and the command table.
 func (m *Model) helpLines(h int) []string {
+	return m.helpScreen.get(m.st, h, m.width, func() []string { return m.renderHelp(h) })
+}
+
+func (m *Model) renderHelp(h int) []string {
 	out := []string{panelTitle(m.st, "Keys", true, m.width)}
 	for _, l := range strings.Split(m.help.FullHelpView(m.keys.FullHelp()), "\n") {
 		out = append(out, clip("  "+l, m.width))

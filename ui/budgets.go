@@ -71,6 +71,8 @@ type budgets struct {
 	width  int
 	widths []int
 	head   string
+	title  memo[titleKey, string]
+	empty  memo[string, string]
 }
 
 func newBudgets(st *styles) budgets { return budgets{st: st} }
@@ -234,13 +236,17 @@ func (b *budgets) lines(h int, focused bool) []string {
 		title += fmt.Sprintf(" · %d stale", stale)
 	}
 	out := make([]string, 0, h)
-	out = append(out, panelTitle(b.st, title, focused, b.width))
+	out = append(out, b.title.get(b.st, titleKey{title, focused}, b.width, func() string {
+		return panelTitle(b.st, title, focused, b.width)
+	}))
 	if h > 1 {
 		out = append(out, b.head)
 	}
 	body := b.list.visible(b.renderRow)
 	if len(body) == 0 && h > 2 {
-		body = []string{b.st.dim.Render(clip("  waiting for the first poll…", b.width))}
+		body = []string{b.empty.get(b.st, "", b.width, func() string {
+			return b.st.dim.Render(clip("  waiting for the first poll…", b.width))
+		})}
 	}
 	return pad(append(out, body...), h)
 }

@@ -64,6 +64,8 @@ type documents struct {
 	width  int
 	widths []int
 	head   string
+	title  memo[titleKey, string]
+	empty  memo[string, string]
 }
 
 func newDocuments(st *styles) documents {
@@ -378,7 +380,9 @@ func (d *documents) lines(h int, focused bool) []string {
 		title += " · filter " + d.filter.String()
 	}
 	out := make([]string, 0, h)
-	out = append(out, panelTitle(d.st, title, focused, d.width))
+	out = append(out, d.title.get(d.st, titleKey{title, focused}, d.width, func() string {
+		return panelTitle(d.st, title, focused, d.width)
+	}))
 	if h > 1 {
 		out = append(out, d.head)
 	}
@@ -388,7 +392,9 @@ func (d *documents) lines(h int, focused bool) []string {
 		if !d.filter.empty() {
 			msg = "no documents match the filter (esc or :all clears it)"
 		}
-		body = []string{d.st.dim.Render(clip("  "+msg, d.width))}
+		body = []string{d.empty.get(d.st, msg, d.width, func() string {
+			return d.st.dim.Render(clip("  "+msg, d.width))
+		})}
 	}
 	out = append(out, body...)
 	return pad(out, h)
