@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -553,5 +554,46 @@ func TestDetailFollowsClockAndSize(t *testing.T) {
 	scrolled := step(m, press("pgdown"))
 	if m.detail.vp.TotalLineCount() > m.detail.vp.Height() && scrolled.detail.vp.YOffset() == 0 {
 		t.Error("pgdown did not scroll the detail")
+	}
+}
+
+// TestRowCache checks that a row comes back without rendering while its prefix and cells
+// are the same, and is rendered again when any of them changed or the cache was cleared.
+func TestRowCache(t *testing.T) {
+	var c rowCache
+	renders := 0
+	get := func(prefix string, cells ...string) string {
+		return c.get(prefix, cells, func() string { renders++; return prefix + strings.Join(cells, "|") })
+	}
+	if get(" ", "a", "b") != " a|b" || get(" ", "a", "b") != " a|b" || renders != 1 {
+		t.Fatalf("the same row rendered %d times", renders)
+	}
+	if get("›", "a", "b") != "›a|b" || get(" ", "ab", "") != " ab|" || renders != 3 {
+		t.Fatalf("changed prefix or cells: %d renders, want 3", renders)
+	}
+	for i := range 2 * rowCacheSize {
+		get(" ", strconv.Itoa(i))
+	}
+	if n := len(c.cur) + len(c.prev); n > 2*rowCacheSize {
+		t.Errorf("%d rows held, want at most %d", n, 2*rowCacheSize)
+	}
+	c.clear()
+	get(" ", "a", "b")
+	if renders != 3+2*rowCacheSize+1 {
+		t.Errorf("after clear: %d renders", renders)
+	}
+}
+
+// TestSnapshotShowsChangedRows checks that rows kept across snapshots still show what
+// changed in them.
+func TestSnapshotShowsChangedRows(t *testing.T) {
+	m, _ := loaded(t, 160, 40)
+	s, _ := fixture()
+	s.Accounts[1].Documents[0].Attempts = 7
+	s.Accounts[1].Windows[0].Remaining = 33
+	m = step(m, snapshotMsg{s})
+	f := ansi.Strip(frame(m))
+	if !regexp.MustCompile(`FE-981 .* 7 `).MatchString(f) || !strings.Contains(f, "33/60") {
+		t.Errorf("the snapshot's new attempts and budget are not shown:\n%s", f)
 	}
 }

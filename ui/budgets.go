@@ -73,6 +73,7 @@ type budgets struct {
 	head   string
 	title  memo[titleKey, string]
 	empty  memo[string, string]
+	cache  rowCache
 }
 
 func newBudgets(st *styles) budgets { return budgets{st: st} }
@@ -131,6 +132,7 @@ func (b *budgets) setSize(w, h int) {
 	b.widths = layout(budgetColumns, w)
 	b.list.setHeight(h - 2)
 	b.list.invalidate()
+	b.cache.clear()
 	b.renderHead()
 }
 
@@ -142,6 +144,7 @@ func (b *budgets) tick(now time.Time) {
 func (b *budgets) restyle(st *styles) {
 	b.st = st
 	b.list.invalidate()
+	b.cache.clear()
 	b.renderHead()
 }
 
@@ -206,20 +209,22 @@ func (b *budgets) renderRow(i int, selected bool) string {
 	if selected {
 		prefix = "› "
 	}
-	return tableRow(b.st, prefix, budgetColumns, cells[:], b.widths, b.width, selected, func(c int, text string) string {
-		switch c {
-		case bcGauge, bcLevel, bcLeft:
-			return paint(b.st.level, lvl, text)
-		case bcHealth:
-			return paint(b.st.health, a.Health, text)
-		case bcPolled:
-			if stale {
-				return b.st.stale.Render(text)
+	return b.cache.get(prefix, cells[:], func() string {
+		return tableRow(b.st, prefix, budgetColumns, cells[:], b.widths, b.width, selected, func(c int, text string) string {
+			switch c {
+			case bcGauge, bcLevel, bcLeft:
+				return paint(b.st.level, lvl, text)
+			case bcHealth:
+				return paint(b.st.health, a.Health, text)
+			case bcPolled:
+				if stale {
+					return b.st.stale.Render(text)
+				}
+			case bcError:
+				return b.st.errText.Render(text)
 			}
-		case bcError:
-			return b.st.errText.Render(text)
-		}
-		return text
+			return text
+		})
 	})
 }
 

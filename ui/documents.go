@@ -66,6 +66,7 @@ type documents struct {
 	head   string
 	title  memo[titleKey, string]
 	empty  memo[string, string]
+	cache  rowCache
 }
 
 func newDocuments(st *styles) documents {
@@ -167,6 +168,7 @@ func (d *documents) cycleSort() {
 	i := slices.Index(sortOrder, d.sortCol)
 	d.sortCol, d.desc = sortOrder[(i+1)%len(sortOrder)], false
 	d.rebuild(keep, had)
+	d.renderHead()
 }
 
 // flipSort reverses the sort direction.
@@ -174,6 +176,7 @@ func (d *documents) flipSort() {
 	keep, had := d.selectedKey()
 	d.desc = !d.desc
 	d.rebuild(keep, had)
+	d.renderHead()
 }
 
 // selectedKey is the identity of the document under the cursor.
@@ -185,7 +188,7 @@ func (d *documents) selectedKey() (docKey, bool) {
 }
 
 // rebuild filters and sorts again, puts the cursor back on keep when had, and lets rows
-// re-render lazily.
+// re-render lazily. The column headers show the sort: who changes it renders them.
 func (d *documents) rebuild(keep docKey, had bool) {
 	if d.filter.text != "" && d.search == nil {
 		d.search = make([]string, len(d.all))
@@ -223,7 +226,6 @@ func (d *documents) rebuild(keep docKey, had bool) {
 			}
 		}
 	}
-	d.renderHead()
 }
 
 func searchText(d *model.Document) string {
@@ -292,6 +294,7 @@ func (d *documents) setSize(w, h int) {
 	d.widths = layout(docColumns, w)
 	d.list.setHeight(h - 2)
 	d.list.invalidate()
+	d.cache.clear()
 	d.renderHead()
 }
 
@@ -305,6 +308,7 @@ func (d *documents) tick(now time.Time) {
 func (d *documents) restyle(st *styles) {
 	d.st = st
 	d.list.invalidate()
+	d.cache.clear()
 	d.renderHead()
 }
 
@@ -354,14 +358,16 @@ func (d *documents) renderRow(i int, selected bool) string {
 	} else {
 		prefix += " "
 	}
-	return tableRow(d.st, prefix, docColumns, cells[:], d.widths, d.width, selected, func(c int, text string) string {
-		switch c {
-		case colStatus:
-			return paint(d.st.status, doc.Status, text)
-		case colVerdict:
-			return paint(d.st.verdict, p.Verdict, text)
-		}
-		return text
+	return d.cache.get(prefix, cells[:], func() string {
+		return tableRow(d.st, prefix, docColumns, cells[:], d.widths, d.width, selected, func(c int, text string) string {
+			switch c {
+			case colStatus:
+				return paint(d.st.status, doc.Status, text)
+			case colVerdict:
+				return paint(d.st.verdict, p.Verdict, text)
+			}
+			return text
+		})
 	})
 }
 
