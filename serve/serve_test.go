@@ -332,6 +332,15 @@ func TestIdleSessionCloses(t *testing.T) {
 	if !waitLog(r, "reason=\"closed after 300ms without input\"") {
 		t.Errorf("the reason is not in the disconnect log:\n%s", r.log)
 	}
+	// The server ended the program, not the operator: the dashboard's subscription must
+	// end with it, or the hub keeps feeding a channel nobody reads.
+	deadline := time.Now().Add(wait)
+	for r.hub.Subscribers() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := r.hub.Subscribers(); n != 0 {
+		t.Errorf("%d hub subscribers after the session ended, want 0", n)
+	}
 }
 
 func TestLoginsRateLimitedPerIP(t *testing.T) {

@@ -124,7 +124,8 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		id, _ := sess.Context().Value(identityKey{}).(Identity)
 		ss := &session{id: id, sess: sess}
 		ss.lastInput.Store(time.Now().UnixNano())
-		m := ui.New(s.opts.Backend, ui.Options{
+		b := &sessionBackend{Backend: s.opts.Backend}
+		m := ui.New(b, ui.Options{
 			Demo: s.opts.Demo, Env: s.opts.Env, Operator: id.Name, Fingerprint: id.Fingerprint, ReadOnly: id.ReadOnly(),
 			// Every action the dashboard takes goes through the server's rule, which
 			// records a viewer's refusal with the session's name and key.
@@ -148,6 +149,7 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		go ss.watch(ctx, winch, s.opts.IdleTimeout)
 		_, err := ss.prog.Run()
 		ss.prog.Kill() // restores the terminal if Run left it in a bad state
+		b.close()
 		switch {
 		case errors.Is(err, tea.ErrProgramPanic):
 			s.log.Error("dashboard panicked; session closed", "operator", id.Name, "remote", sess.RemoteAddr().String())
@@ -162,6 +164,44 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		next(sess)
 		sess.Exit(0) // before remove: Shutdown may close the connection once every session is removed
 	}
+}
+
+// sessionBackend is the server's backend as one session's dashboard sees it. It ends the
+// dashboard's subscriptions when the session's program ends: the dashboard cancels its own
+// only when the operator quits, and a program the server ends (idle, revoked key, shutdown,
+// lost connection) never tells its model, so the hub would keep a subscriber nobody reads.
+type sessionBackend struct {
+	ui.Backend
+
+	mu      sync.Mutex
+	cancels []func()
+	closed  bool
+}
+
+// Subscribe subscribes to the server's backend and remembers how to end the subscription;
+// once the session has ended it returns a subscription already ended.
+func (b *sessionBackend) Subscribe() (<-chan model.Snapshot, func()) {
+	ch, cancel := b.Backend.Subscribe()
+	cancel = sync.OnceFunc(cancel)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		cancel()
+	} else {
+		b.cancels = append(b.cancels, cancel)
+	}
+	return ch, cancel
+}
+
+// close ends every subscription the dashboard took.
+func (b *sessionBackend) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	for _, cancel := range b.cancels {
+		cancel()
+	}
+	b.cancels = nil
 }
 
 // add registers a starting session; it refuses once the server is shutting down.

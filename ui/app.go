@@ -52,11 +52,15 @@ const (
 
 // Model is the dashboard's root model: it routes messages to the screens and panels and
 // composes the frame. It implements tea.Model.
+//
+// The large widgets (the key map, the help, the text inputs, the retry dialog and the
+// detail's viewport) are held by pointer: Bubble Tea copies the Model onto the heap at every
+// Update, and as values they made it 29 KB (now under 2 KB).
 type Model struct {
 	b    Backend
 	opts Options
-	keys keyMap
-	help help.Model
+	keys *keyMap
+	help *help.Model
 
 	st      *styles
 	profile colorprofile.Profile
@@ -72,6 +76,10 @@ type Model struct {
 	snap      *model.Snapshot
 
 	seriesBusy, seriesAgain bool
+	// seriesAt is, for each window of the snapshot, its account's LastPoll when its series
+	// was last asked for: the poller samples windows once per poll, so a series can only
+	// have changed when LastPoll did.
+	seriesAt map[seriesKey]time.Time
 
 	screen               screen
 	helpBack, detailBack screen // where esc goes from the help and from the detail
@@ -82,14 +90,17 @@ type Model struct {
 	docs    documents
 	detail  detail
 	history history
-	retry   retry
+	retry   *retry
 
-	input textinput.Model
+	input *textinput.Model
 	mode  inputMode
 	flash string
 	isErr bool
 
-	top, keysLine string // the header and the footer's key line, rendered when they change
+	top, keysLine string                   // the header and the footer's key line, rendered when they change
+	status        memo[string, string]     // the footer's first line, input closed
+	retryKeys     memo[retryPhase, string] // the footer's key line in the retry dialog
+	helpScreen    memo[int, []string]      // the help screen, by height
 	frame         string
 }
 
@@ -99,14 +110,15 @@ func New(b Backend, opts Options) Model {
 		opts.Now = time.Now
 	}
 	st := newStyles(colorprofile.ANSI, false, true)
+	keys, hm, in, r := defaultKeys(), help.New(), textinput.New(), newRetry(st)
 	m := Model{
-		b: b, opts: opts, keys: defaultKeys(), help: help.New(),
+		b: b, opts: opts, keys: &keys, help: &hm,
 		st: st, profile: colorprofile.ANSI, dark: true,
 		now: opts.Now(), tickGen: 1,
 		focus:   panelDocuments,
 		budgets: newBudgets(st), docs: newDocuments(st), detail: newDetail(st), history: newHistory(st),
-		retry: newRetry(st),
-		input: textinput.New(),
+		retry: &r,
+		input: &in,
 	}
 	m.restyle()
 	m.tick()
@@ -167,6 +179,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		m.say("the poller stopped; data is no longer updated", true)
 	case seriesMsg:
 		m.budgets.setSeries(msg.series)
+		for _, k := range msg.asked {
+			if _, ok := msg.series[k]; !ok {
+				delete(m.seriesAt, k) // unread: asked for again with the next snapshot
+			}
+		}
 		if msg.err != nil {
 			m.say(msg.err.Error(), true)
 		}
@@ -224,9 +241,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// setSnapshot takes a new snapshot and asks for the sparklines that go with it.
+// setSnapshot takes a new snapshot and asks for the sparklines that may have changed with
+// it. The layout changes only when the number of budget rows did.
 func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 	m.snap = &s
+	budgetRows := len(m.budgets.items)
 	m.budgets.setAccounts(s.Accounts)
 	n := 0
 	for i := range s.Accounts {
@@ -239,8 +258,10 @@ func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 		}
 	}
 	m.docs.setDocuments(docs)
-	m.resize()
-	m.renderChrome()
+	if len(m.budgets.items) != budgetRows {
+		m.layoutDashboard()
+	}
+	m.renderHeader()
 	return m.fetchSeries()
 }
 
@@ -253,11 +274,18 @@ func (m *Model) fetchSeries() tea.Cmd {
 		return nil
 	}
 	var keys []seriesKey
+	at := make(map[seriesKey]time.Time, len(m.seriesAt))
 	for _, a := range m.snap.Accounts {
 		for _, w := range a.Windows {
-			keys = append(keys, seriesKey{a.Account.Name, w.Name})
+			k := seriesKey{a.Account.Name, w.Name}
+			at[k] = a.LastPoll
+			if last, ok := m.seriesAt[k]; !ok || !last.Equal(a.LastPoll) {
+				keys = append(keys, k)
+			}
 		}
 	}
+	m.seriesAt = at
+	m.budgets.keepSeries(at)
 	if len(keys) == 0 {
 		return nil
 	}
@@ -270,17 +298,22 @@ func (m *Model) tick() {
 	m.budgets.tick(m.now)
 	m.docs.tick(m.now)
 	m.detail.tick(m.now)
-	m.renderChrome()
+	m.renderHeader()
 }
 
-// renderChrome renders the header and the key line; they change with the clock, a
-// snapshot, the size or the styles, not with a cursor move.
-func (m *Model) renderChrome() {
-	if m.width <= 0 {
-		return
+// renderHeader renders the header; it changes with the clock, a snapshot, the size or the
+// styles, not with a cursor move.
+func (m *Model) renderHeader() {
+	if m.width > 0 {
+		m.top = header(m.st, m.opts, m.snap, m.now, m.width)
 	}
-	m.top = header(m.st, m.opts, m.snap, m.now, m.width)
-	m.keysLine = clip(m.help.ShortHelpView(m.keys.ShortHelp()), m.width)
+}
+
+// renderKeys renders the footer's key line; it changes with the size or the styles only.
+func (m *Model) renderKeys() {
+	if m.width > 0 {
+		m.keysLine = clip(m.help.ShortHelpView(m.keys.ShortHelp()), m.width)
+	}
 }
 
 // restyle rebuilds the styles after the profile, NO_COLOR or the background changed.
@@ -299,7 +332,8 @@ func (m *Model) restyle() {
 		Cursor:  textinput.CursorStyle{Color: lipgloss.NoColor{}, Shape: tea.CursorBlock},
 	}
 	m.input.SetStyles(is)
-	m.renderChrome()
+	m.renderHeader()
+	m.renderKeys()
 }
 
 // bodyHeight is the rows between the header and the two footer lines.
@@ -319,15 +353,24 @@ func (m *Model) resize() {
 	if m.width <= 0 || m.height <= 0 {
 		return
 	}
-	bh, dh := m.split()
-	m.budgets.setSize(m.width, bh)
-	m.docs.setSize(m.width, dh)
-	m.detail.setSize(m.width, m.bodyHeight())
+	m.layoutDashboard()
+	m.detail.setSize(m.width)
 	m.history.setSize(m.width, m.bodyHeight())
 	m.retry.setSize(m.width, m.bodyHeight())
 	m.help.SetWidth(m.width)
 	m.input.SetWidth(max(1, m.width-3))
-	m.renderChrome()
+	m.renderHeader()
+	m.renderKeys()
+}
+
+// layoutDashboard divides the dashboard's body between budgets and documents.
+func (m *Model) layoutDashboard() {
+	if m.width <= 0 || m.height <= 0 {
+		return
+	}
+	bh, dh := m.split()
+	m.budgets.setSize(m.width, bh)
+	m.docs.setSize(m.width, dh)
 }
 
 // say shows a one-line message in the footer until the next key.
@@ -472,12 +515,12 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 }
 
 func (m *Model) detailKey(msg tea.KeyPressMsg) {
-	scrollKey(m.keys, msg, &m.detail.vp)
+	scrollKey(m.keys, msg, m.detail.vp)
 }
 
 // scrollKey applies a movement key to a viewport: the detail screen and the retry dialog
 // scroll alike.
-func scrollKey(k keyMap, msg tea.KeyPressMsg, vp *viewport.Model) {
+func scrollKey(k *keyMap, msg tea.KeyPressMsg, vp *viewport.Model) {
 	switch {
 	case key.Matches(msg, k.Up):
 		vp.ScrollUp(1)
@@ -527,7 +570,6 @@ func (m *Model) documentOf(e *model.Event) model.Document {
 func (m *Model) openDetail(d model.Document, from screen) tea.Cmd {
 	m.detailBack, m.screen = from, screenDetail
 	m.detail.open(d)
-	m.detail.setSize(m.width, m.bodyHeight())
 	return fetchDocEvents(m.b, keyOf(&d))
 }
 
@@ -584,7 +626,7 @@ func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(msg)
+	*m.input, cmd = m.input.Update(msg)
 	if m.mode == inputFilter {
 		f := m.filter
 		f.text = strings.ToLower(strings.TrimSpace(m.input.Value()))
@@ -709,7 +751,9 @@ func (m *Model) compose() {
 		lines = append(lines, m.helpLines(body)...)
 	case screenRetry:
 		lines = append(lines, m.retry.lines(body)...)
-		lines = append(lines, clip(m.retry.status(), w), clip(m.help.ShortHelpView(m.keys.retryHelp(m.retry.phase)), w))
+		lines = append(lines, clip(m.retry.status(), w), m.retryKeys.get(m.st, m.retry.phase, w, func() string {
+			return clip(m.help.ShortHelpView(m.keys.retryHelp(m.retry.phase)), w)
+		}))
 		m.frame = strings.Join(lines, "\n")
 		return
 	}
@@ -723,17 +767,26 @@ func (m *Model) statusLine() string {
 	case m.mode != inputNone:
 		return clip(m.input.View(), m.width)
 	case m.flash != "" && m.isErr:
-		return clip(m.st.errText.Render("error: "+m.flash), m.width)
+		return m.status.get(m.st, "error: "+m.flash, m.width, func() string {
+			return clip(m.st.errText.Render("error: "+m.flash), m.width)
+		})
 	case m.flash != "":
 		return clip(m.flash, m.width)
 	case !m.filter.empty():
-		return clip("filter: "+m.filter.String()+m.st.dim.Render("  (esc clears)"), m.width)
+		text := "filter: " + m.filter.String()
+		return m.status.get(m.st, text, m.width, func() string {
+			return clip(text+m.st.dim.Render("  (esc clears)"), m.width)
+		})
 	}
 	return ""
 }
 
 // helpLines is the help screen, generated from the key bindings and the command table.
 func (m *Model) helpLines(h int) []string {
+	return m.helpScreen.get(m.st, h, m.width, func() []string { return m.renderHelp(h) })
+}
+
+func (m *Model) renderHelp(h int) []string {
 	out := []string{panelTitle(m.st, "Keys", true, m.width)}
 	for _, l := range strings.Split(m.help.FullHelpView(m.keys.FullHelp()), "\n") {
 		out = append(out, clip("  "+l, m.width))
@@ -784,7 +837,7 @@ func (m *Model) closeRetry() {
 
 // retryKey handles a key in the retry dialog.
 func (m *Model) retryKey(msg tea.KeyPressMsg) tea.Cmd {
-	r, k := &m.retry, m.keys
+	r, k := m.retry, m.keys
 	scroll := func() { scrollKey(k, msg, &r.vp) }
 	switch r.phase {
 	case retryPlanning:

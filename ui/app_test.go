@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -495,5 +496,104 @@ func TestClosedSubscription(t *testing.T) {
 	m, _ := loaded(t, 120, 40, closedMsg{})
 	if !strings.Contains(frame(m), "the poller stopped") {
 		t.Fatal("a closed subscription is not shown")
+	}
+}
+
+// TestSeriesFetchedAfterAPoll checks that a snapshot asks the store only for the series of
+// accounts polled since the last fetch (a window is sampled once per poll), and that an
+// answer that changes nothing leaves the rendered rows alone.
+func TestSeriesFetchedAfterAPoll(t *testing.T) {
+	m, _ := loaded(t, 120, 40)
+	s, _ := fixture()
+	if _, cmd := m.Update(snapshotMsg{s}); cmd != nil {
+		t.Fatalf("a snapshot with no new poll asked for %v", cmd())
+	}
+	s.Accounts[1].LastPoll = s.Accounts[1].LastPoll.Add(time.Second)
+	next, cmd := m.Update(snapshotMsg{s})
+	m = next.(Model)
+	if cmd == nil {
+		t.Fatal("a snapshot after a poll of alegra-co asked for no series")
+	}
+	msg, ok := cmd().(seriesMsg)
+	if !ok || len(msg.asked) != 1 || msg.asked[0] != (seriesKey{"alegra-co", ""}) {
+		t.Fatalf("after a poll of alegra-co: %+v", msg)
+	}
+	m.budgets.list.visible(m.budgets.renderRow)
+	epoch := m.budgets.list.epoch
+	m = step(m, msg)
+	if m.budgets.list.epoch != epoch {
+		t.Error("the same series again dropped the rendered budget rows")
+	}
+	if m.seriesBusy {
+		t.Error("still waiting for series after the answer")
+	}
+}
+
+// TestDetailFollowsClockAndSize checks that the detail screen, rendered only when shown,
+// shows the ages of the clock's last tick and the width of the last resize when both
+// changed while the help screen was on show.
+func TestDetailFollowsClockAndSize(t *testing.T) {
+	now := clock
+	s, ev := fixture()
+	b := newMemBackend(s, ev)
+	m := New(b, Options{Now: func() time.Time { return now }})
+	m = step(m, tea.WindowSizeMsg{Width: 120, Height: 40}, snapshotMsg{s}, press("enter"))
+	d := m.detail.doc
+	m = step(m, fetchDocEvents(b, keyOf(&d))(), press("?"))
+	now = clock.Add(2 * time.Hour)
+	m = step(m, tickMsg{gen: m.tickGen}, tea.WindowSizeMsg{Width: 90, Height: 30}, press("esc"))
+	f := ansi.Strip(frame(m))
+	if m.screen != screenDetail || !strings.Contains(f, "seen 2h ago") {
+		t.Errorf("back from help two hours later, the detail reads:\n%s", f)
+	}
+	for i, l := range strings.Split(frame(m), "\n") {
+		if w := ansi.StringWidth(l); w > 90 {
+			t.Errorf("line %d is %d wide after a resize to 90", i, w)
+		}
+	}
+	scrolled := step(m, press("pgdown"))
+	if m.detail.vp.TotalLineCount() > m.detail.vp.Height() && scrolled.detail.vp.YOffset() == 0 {
+		t.Error("pgdown did not scroll the detail")
+	}
+}
+
+// TestRowCache checks that a row comes back without rendering while its prefix and cells
+// are the same, and is rendered again when any of them changed or the cache was cleared.
+func TestRowCache(t *testing.T) {
+	var c rowCache
+	renders := 0
+	get := func(prefix string, cells ...string) string {
+		return c.get(prefix, cells, func() string { renders++; return prefix + strings.Join(cells, "|") })
+	}
+	if get(" ", "a", "b") != " a|b" || get(" ", "a", "b") != " a|b" || renders != 1 {
+		t.Fatalf("the same row rendered %d times", renders)
+	}
+	if get("›", "a", "b") != "›a|b" || get(" ", "ab", "") != " ab|" || renders != 3 {
+		t.Fatalf("changed prefix or cells: %d renders, want 3", renders)
+	}
+	for i := range 2 * rowCacheSize {
+		get(" ", strconv.Itoa(i))
+	}
+	if n := len(c.cur) + len(c.prev); n > 2*rowCacheSize {
+		t.Errorf("%d rows held, want at most %d", n, 2*rowCacheSize)
+	}
+	c.clear()
+	get(" ", "a", "b")
+	if renders != 3+2*rowCacheSize+1 {
+		t.Errorf("after clear: %d renders", renders)
+	}
+}
+
+// TestSnapshotShowsChangedRows checks that rows kept across snapshots still show what
+// changed in them.
+func TestSnapshotShowsChangedRows(t *testing.T) {
+	m, _ := loaded(t, 160, 40)
+	s, _ := fixture()
+	s.Accounts[1].Documents[0].Attempts = 7
+	s.Accounts[1].Windows[0].Remaining = 33
+	m = step(m, snapshotMsg{s})
+	f := ansi.Strip(frame(m))
+	if !regexp.MustCompile(`FE-981 .* 7 `).MatchString(f) || !strings.Contains(f, "33/60") {
+		t.Errorf("the snapshot's new attempts and budget are not shown:\n%s", f)
 	}
 }

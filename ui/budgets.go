@@ -2,6 +2,8 @@ package ui
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"emitop/model"
@@ -69,6 +71,9 @@ type budgets struct {
 	width  int
 	widths []int
 	head   string
+	title  memo[titleKey, string]
+	empty  memo[string, string]
+	cache  rowCache
 }
 
 func newBudgets(st *styles) budgets { return budgets{st: st} }
@@ -88,10 +93,30 @@ func (b *budgets) setAccounts(accounts []model.AccountState) {
 	b.list.reset(len(b.items))
 }
 
-// setSeries replaces the sparkline data.
+// setSeries takes fetched sparklines (series not fetched keep theirs); rows render again
+// only when one of them changed.
 func (b *budgets) setSeries(s map[seriesKey][]int) {
-	b.series = s
-	b.list.invalidate()
+	if b.series == nil {
+		b.series = make(map[seriesKey][]int, len(s))
+	}
+	changed := false
+	for k, v := range s {
+		if !slices.Equal(b.series[k], v) {
+			changed = true
+		}
+		b.series[k] = v
+	}
+	if changed {
+		b.list.invalidate()
+	}
+}
+
+// keepSeries forgets the sparklines of windows keep does not hold.
+func (b *budgets) keepSeries(keep map[seriesKey]time.Time) {
+	maps.DeleteFunc(b.series, func(k seriesKey, _ []int) bool {
+		_, ok := keep[k]
+		return !ok
+	})
 }
 
 // selectedAccount is the account of the row under the cursor.
@@ -107,6 +132,7 @@ func (b *budgets) setSize(w, h int) {
 	b.widths = layout(budgetColumns, w)
 	b.list.setHeight(h - 2)
 	b.list.invalidate()
+	b.cache.clear()
 	b.renderHead()
 }
 
@@ -118,6 +144,7 @@ func (b *budgets) tick(now time.Time) {
 func (b *budgets) restyle(st *styles) {
 	b.st = st
 	b.list.invalidate()
+	b.cache.clear()
 	b.renderHead()
 }
 
@@ -182,20 +209,22 @@ func (b *budgets) renderRow(i int, selected bool) string {
 	if selected {
 		prefix = "› "
 	}
-	return tableRow(b.st, prefix, budgetColumns, cells[:], b.widths, b.width, selected, func(c int, text string) string {
-		switch c {
-		case bcGauge, bcLevel, bcLeft:
-			return paint(b.st.level, lvl, text)
-		case bcHealth:
-			return paint(b.st.health, a.Health, text)
-		case bcPolled:
-			if stale {
-				return b.st.stale.Render(text)
+	return b.cache.get(prefix, cells[:], func() string {
+		return tableRow(b.st, prefix, budgetColumns, cells[:], b.widths, b.width, selected, func(c int, text string) string {
+			switch c {
+			case bcGauge, bcLevel, bcLeft:
+				return paint(b.st.level, lvl, text)
+			case bcHealth:
+				return paint(b.st.health, a.Health, text)
+			case bcPolled:
+				if stale {
+					return b.st.stale.Render(text)
+				}
+			case bcError:
+				return b.st.errText.Render(text)
 			}
-		case bcError:
-			return b.st.errText.Render(text)
-		}
-		return text
+			return text
+		})
 	})
 }
 
@@ -212,13 +241,17 @@ func (b *budgets) lines(h int, focused bool) []string {
 		title += fmt.Sprintf(" · %d stale", stale)
 	}
 	out := make([]string, 0, h)
-	out = append(out, panelTitle(b.st, title, focused, b.width))
+	out = append(out, b.title.get(b.st, titleKey{title, focused}, b.width, func() string {
+		return panelTitle(b.st, title, focused, b.width)
+	}))
 	if h > 1 {
 		out = append(out, b.head)
 	}
 	body := b.list.visible(b.renderRow)
 	if len(body) == 0 && h > 2 {
-		body = []string{b.st.dim.Render(clip("  waiting for the first poll…", b.width))}
+		body = []string{b.empty.get(b.st, "", b.width, func() string {
+			return b.st.dim.Render(clip("  waiting for the first poll…", b.width))
+		})}
 	}
 	return pad(append(out, body...), h)
 }

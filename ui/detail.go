@@ -41,20 +41,24 @@ type detail struct {
 
 	width int
 	info  []string
-	vp    viewport.Model
+	vp    *viewport.Model // by pointer: the Model is copied at every Update
+	// infoStale and bodyStale say info and the viewport's content must be rendered again
+	// before they are shown: the clock, the size and the styles change while the screen is
+	// not on show, and the clock changes only info (its ages).
+	infoStale, bodyStale bool
 }
 
 func newDetail(st *styles) detail {
 	vp := viewport.New()
 	vp.MouseWheelEnabled = false // the root routes the wheel
-	return detail{st: st, vp: vp}
+	return detail{st: st, vp: &vp}
 }
 
 // open shows a document and waits for its history.
 func (d *detail) open(doc model.Document) {
 	d.doc, d.events, d.loading, d.err = doc, nil, true, ""
 	d.vp.GotoTop()
-	d.render()
+	d.infoStale, d.bodyStale = true, true
 }
 
 // setEvents receives the document's history.
@@ -63,24 +67,24 @@ func (d *detail) setEvents(events []model.Event, err error) {
 	if err != nil {
 		d.err = model.Line(err.Error(), 0)
 	}
-	d.render()
+	d.infoStale, d.bodyStale = true, true
 }
 
-func (d *detail) setSize(w, h int) {
+// setSize sets the width; lines sets the viewport's height to what info leaves.
+func (d *detail) setSize(w int) {
 	d.width = w
 	d.vp.SetWidth(w)
-	d.render()
-	d.vp.SetHeight(max(1, h-len(d.info)))
+	d.infoStale, d.bodyStale = true, true
 }
 
 func (d *detail) tick(now time.Time) {
 	d.now = now
-	d.render()
+	d.infoStale = true
 }
 
 func (d *detail) restyle(st *styles) {
 	d.st = st
-	d.render()
+	d.infoStale, d.bodyStale = true, true
 }
 
 // scroll moves the viewport by n lines (negative: up).
@@ -92,11 +96,8 @@ func (d *detail) scroll(n int) {
 	}
 }
 
-// render rebuilds the fixed block and the viewport's content.
-func (d *detail) render() {
-	if d.st == nil || d.width <= 0 {
-		return
-	}
+// renderInfo rebuilds the fixed block above the viewport.
+func (d *detail) renderInfo() {
 	w, st, doc := d.width, d.st, &d.doc
 	line := func(s string) string { return clip(s, w) }
 	label := func(name, value string) string {
@@ -153,7 +154,12 @@ func (d *detail) render() {
 	}
 	info = append(info, line(st.title.Render("── message, history and raw response ")+st.dim.Render("(↑/↓ pgup/pgdn scroll · esc back)")))
 	d.info = info
+}
 
+// renderBody rebuilds the viewport's content: the message, the history and the raw response.
+func (d *detail) renderBody() {
+	w, st, p := d.width, d.st, d.doc.Problem
+	line := func(s string) string { return clip(s, w) }
 	var body []string
 	section := func(title string) { body = append(body, line(st.title.Render(title))) }
 	if p != nil && p.Message != "" {
@@ -236,6 +242,15 @@ func wrap(s string, w int, indent string) []string {
 
 // lines renders the screen in h lines.
 func (d *detail) lines(h int) []string {
+	if d.st != nil && d.width > 0 {
+		if d.infoStale {
+			d.renderInfo()
+		}
+		if d.bodyStale {
+			d.renderBody()
+		}
+		d.infoStale, d.bodyStale = false, false
+	}
 	out := append([]string(nil), d.info...)
 	if rest := h - len(out); rest > 0 {
 		d.vp.SetHeight(rest)

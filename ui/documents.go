@@ -64,6 +64,9 @@ type documents struct {
 	width  int
 	widths []int
 	head   string
+	title  memo[titleKey, string]
+	empty  memo[string, string]
+	cache  rowCache
 }
 
 func newDocuments(st *styles) documents {
@@ -165,6 +168,7 @@ func (d *documents) cycleSort() {
 	i := slices.Index(sortOrder, d.sortCol)
 	d.sortCol, d.desc = sortOrder[(i+1)%len(sortOrder)], false
 	d.rebuild(keep, had)
+	d.renderHead()
 }
 
 // flipSort reverses the sort direction.
@@ -172,6 +176,7 @@ func (d *documents) flipSort() {
 	keep, had := d.selectedKey()
 	d.desc = !d.desc
 	d.rebuild(keep, had)
+	d.renderHead()
 }
 
 // selectedKey is the identity of the document under the cursor.
@@ -183,7 +188,7 @@ func (d *documents) selectedKey() (docKey, bool) {
 }
 
 // rebuild filters and sorts again, puts the cursor back on keep when had, and lets rows
-// re-render lazily.
+// re-render lazily. The column headers show the sort: who changes it renders them.
 func (d *documents) rebuild(keep docKey, had bool) {
 	if d.filter.text != "" && d.search == nil {
 		d.search = make([]string, len(d.all))
@@ -221,7 +226,6 @@ func (d *documents) rebuild(keep docKey, had bool) {
 			}
 		}
 	}
-	d.renderHead()
 }
 
 func searchText(d *model.Document) string {
@@ -290,6 +294,7 @@ func (d *documents) setSize(w, h int) {
 	d.widths = layout(docColumns, w)
 	d.list.setHeight(h - 2)
 	d.list.invalidate()
+	d.cache.clear()
 	d.renderHead()
 }
 
@@ -303,6 +308,7 @@ func (d *documents) tick(now time.Time) {
 func (d *documents) restyle(st *styles) {
 	d.st = st
 	d.list.invalidate()
+	d.cache.clear()
 	d.renderHead()
 }
 
@@ -352,14 +358,16 @@ func (d *documents) renderRow(i int, selected bool) string {
 	} else {
 		prefix += " "
 	}
-	return tableRow(d.st, prefix, docColumns, cells[:], d.widths, d.width, selected, func(c int, text string) string {
-		switch c {
-		case colStatus:
-			return paint(d.st.status, doc.Status, text)
-		case colVerdict:
-			return paint(d.st.verdict, p.Verdict, text)
-		}
-		return text
+	return d.cache.get(prefix, cells[:], func() string {
+		return tableRow(d.st, prefix, docColumns, cells[:], d.widths, d.width, selected, func(c int, text string) string {
+			switch c {
+			case colStatus:
+				return paint(d.st.status, doc.Status, text)
+			case colVerdict:
+				return paint(d.st.verdict, p.Verdict, text)
+			}
+			return text
+		})
 	})
 }
 
@@ -378,7 +386,9 @@ func (d *documents) lines(h int, focused bool) []string {
 		title += " · filter " + d.filter.String()
 	}
 	out := make([]string, 0, h)
-	out = append(out, panelTitle(d.st, title, focused, d.width))
+	out = append(out, d.title.get(d.st, titleKey{title, focused}, d.width, func() string {
+		return panelTitle(d.st, title, focused, d.width)
+	}))
 	if h > 1 {
 		out = append(out, d.head)
 	}
@@ -388,7 +398,9 @@ func (d *documents) lines(h int, focused bool) []string {
 		if !d.filter.empty() {
 			msg = "no documents match the filter (esc or :all clears it)"
 		}
-		body = []string{d.st.dim.Render(clip("  "+msg, d.width))}
+		body = []string{d.empty.get(d.st, msg, d.width, func() string {
+			return d.st.dim.Render(clip("  "+msg, d.width))
+		})}
 	}
 	out = append(out, body...)
 	return pad(out, h)

@@ -25,7 +25,8 @@ type (
 	snapshotMsg struct{ snap model.Snapshot }
 	closedMsg   struct{}
 	seriesMsg   struct {
-		series map[seriesKey][]int
+		asked  []seriesKey
+		series map[seriesKey][]int // the asked series that could be read
 		err    error
 	}
 	docEventsMsg struct {
@@ -88,7 +89,7 @@ func fetchSeries(b Backend, keys []seriesKey) tea.Cmd {
 			}
 			out[k] = s
 		}
-		return seriesMsg{out, first}
+		return seriesMsg{keys, out, first}
 	}
 }
 

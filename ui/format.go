@@ -293,3 +293,29 @@ func layout(cols []column, total int) []int {
 	}
 	return w
 }
+
+// memo holds something rendered with lipgloss and what it was rendered from. compose runs
+// at every Update, and most Updates (a cursor move, a tick, a series that did not change)
+// leave a panel's title, an empty panel's message or the footer as they were.
+type memo[K comparable, T any] struct {
+	st  *styles
+	key K
+	w   int
+	out T
+	ok  bool
+}
+
+// get returns what render returned for the same styles, key and width, rendering again
+// when one of them changed.
+func (c *memo[K, T]) get(st *styles, key K, w int, render func() T) T {
+	if !c.ok || c.st != st || c.key != key || c.w != w {
+		c.st, c.key, c.w, c.out, c.ok = st, key, w, render(), true
+	}
+	return c.out
+}
+
+// titleKey is what a panel's title line is rendered from.
+type titleKey struct {
+	text    string
+	focused bool
+}

@@ -49,6 +49,8 @@ type history struct {
 	width  int
 	widths []int
 	head   string
+	title  memo[titleKey, string]
+	empty  memo[string, string]
 }
 
 func newHistory(st *styles) history { return history{st: st} }
@@ -178,7 +180,9 @@ func (h *history) lines(ht int) []string {
 	if !h.filter.empty() {
 		title += " · filter " + h.filter.String()
 	}
-	out := []string{panelTitle(h.st, title, true, h.width)}
+	out := []string{h.title.get(h.st, titleKey{title, true}, h.width, func() string {
+		return panelTitle(h.st, title, true, h.width)
+	})}
 	if ht > 1 {
 		out = append(out, h.head)
 	}
@@ -193,7 +197,9 @@ func (h *history) lines(ht int) []string {
 		case !h.filter.empty():
 			msg = "no events match the filter (esc or :all clears it)"
 		}
-		body = []string{h.st.dim.Render(clip("  "+msg, h.width))}
+		body = []string{h.empty.get(h.st, msg, h.width, func() string {
+			return h.st.dim.Render(clip("  "+msg, h.width))
+		})}
 	}
 	return pad(append(out, body...), ht)
 }

@@ -394,3 +394,53 @@ func TestRetryFitsTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryScreenFitsAfterResize opens each screen (the retry dialog and the help screen
+// among them) at one size, then resizes the terminal over widths 80..250 and heights
+// 24..70: every frame must keep its lines within the width and fill the height exactly,
+// screens laid out while hidden included.
+func TestEveryScreenFitsAfterResize(t *testing.T) {
+	screens := map[string]func(t *testing.T, m Model, b *memBackend) Model{
+		"dashboard": func(_ *testing.T, m Model, _ *memBackend) Model { return m },
+		"help":      func(_ *testing.T, m Model, _ *memBackend) Model { return hit(m, "?") },
+		"detail": func(_ *testing.T, m Model, b *memBackend) Model {
+			m = step(m, press("enter"))
+			d := m.detail.doc
+			return step(m, fetchDocEvents(b, keyOf(&d))())
+		},
+		"help-over-detail": func(_ *testing.T, m Model, _ *memBackend) Model { return hit(hit(m, "enter"), "?") },
+		"history": func(_ *testing.T, m Model, b *memBackend) Model {
+			m = step(m, append(typed(":history"), press("enter"))...)
+			return step(m, fetchEvents(b, eventRequest(m.filter))())
+		},
+		"retry-confirm": func(t *testing.T, m Model, _ *memBackend) Model { return hit(hit(markThree(t, m), "R"), "d") },
+		"retry-summary": func(t *testing.T, m Model, _ *memBackend) Model {
+			return hit(hit(markThree(t, m), "R"), "y")
+		},
+	}
+	widths := []int{80, 81, 99, 120, 163, 200, 250}
+	heights := []int{24, 25, 37, 50, 70}
+	want := map[string]screen{"dashboard": screenDashboard, "help": screenHelp, "detail": screenDetail,
+		"help-over-detail": screenHelp, "history": screenHistory, "retry-confirm": screenRetry, "retry-summary": screenRetry}
+	for name, show := range screens {
+		m, b := loaded(t, 120, 40, tea.ColorProfileMsg{Profile: colorprofile.TrueColor})
+		m = show(t, m, b)
+		if m.screen != want[name] || (name == "retry-summary" && m.retry.phase != retryDone) {
+			t.Fatalf("%s: screen %d, retry phase %d", name, m.screen, m.retry.phase)
+		}
+		for _, w := range widths {
+			for _, h := range heights {
+				m = step(m, tea.WindowSizeMsg{Width: w, Height: h})
+				lines := strings.Split(frame(m), "\n")
+				if len(lines) != h {
+					t.Errorf("%s at %dx%d: %d lines", name, w, h, len(lines))
+				}
+				for i, l := range lines {
+					if lw := ansi.StringWidth(l); lw > w {
+						t.Errorf("%s at %dx%d: line %d is %d wide: %q", name, w, h, i, lw, ansi.Strip(l))
+					}
+				}
+			}
+		}
+	}
+}

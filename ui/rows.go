@@ -102,3 +102,41 @@ func (r *rows) visible(render func(i int, selected bool) string) []string {
 	}
 	return out
 }
+
+// rowCacheSize is how many rendered rows a rowCache holds before it starts a new
+// generation: a few pages of the largest terminal.
+const rowCacheSize = 512
+
+// rowCache keeps rendered table rows by the text they were rendered from (the prefix and
+// the cells, which also decide their colours), across the invalidations of rows: a new
+// snapshot brings mostly the same documents, and a tick changes few of their ages, so most
+// rows come back without lipgloss. It keeps two generations of at most rowCacheSize rows;
+// a change of widths or styles clears it.
+type rowCache struct {
+	cur, prev map[string]string
+	key       []byte // scratch for the key; not a strings.Builder, which must not be copied
+}
+
+// get returns the row rendered from prefix and cells, calling render when it has none.
+func (c *rowCache) get(prefix string, cells []string, render func() string) string {
+	k := append(c.key[:0], prefix...)
+	for _, s := range cells {
+		k = append(append(k, 0), s...)
+	}
+	c.key = k
+	if s, ok := c.cur[string(k)]; ok {
+		return s
+	}
+	s, ok := c.prev[string(k)]
+	if !ok {
+		s = render()
+	}
+	if len(c.cur) >= rowCacheSize || c.cur == nil {
+		c.prev, c.cur = c.cur, make(map[string]string, rowCacheSize)
+	}
+	c.cur[string(k)] = s
+	return s
+}
+
+// clear drops every row (the widths or the styles changed).
+func (c *rowCache) clear() { c.cur, c.prev = nil, nil }
