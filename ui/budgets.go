@@ -60,23 +60,15 @@ type seriesKey struct{ account, window string }
 
 // budgets is the table of rate-limit budgets, one row per account and window.
 type budgets struct {
-	st  *styles
+	grid
 	now time.Time
 
 	accounts []model.AccountState
 	items    []budgetRow
 	series   map[seriesKey][]int
-
-	list   rows
-	width  int
-	widths []int
-	head   string
-	title  memo[titleKey, string]
-	empty  memo[string, string]
-	cache  rowCache
 }
 
-func newBudgets(st *styles) budgets { return budgets{st: st} }
+func newBudgets(st *styles) budgets { return budgets{grid: grid{st: st, cols: budgetColumns}} }
 
 // setAccounts replaces the accounts after a snapshot.
 func (b *budgets) setAccounts(accounts []model.AccountState) {
@@ -128,12 +120,8 @@ func (b *budgets) selectedAccount() (string, bool) {
 }
 
 func (b *budgets) setSize(w, h int) {
-	b.width = w
-	b.widths = layout(budgetColumns, w)
-	b.list.setHeight(h - 2)
-	b.list.invalidate()
-	b.cache.clear()
-	b.renderHead()
+	b.resize(w, h)
+	b.renderHeadCells(titles(budgetColumns))
 }
 
 func (b *budgets) tick(now time.Time) {
@@ -142,21 +130,8 @@ func (b *budgets) tick(now time.Time) {
 }
 
 func (b *budgets) restyle(st *styles) {
-	b.st = st
-	b.list.invalidate()
-	b.cache.clear()
-	b.renderHead()
-}
-
-func (b *budgets) renderHead() {
-	if b.st == nil || b.widths == nil {
-		return
-	}
-	cells := make([]string, len(budgetColumns))
-	for i, c := range budgetColumns {
-		cells[i] = c.title
-	}
-	b.head = b.st.colHead.Render(headRow(budgetColumns, cells, b.widths, b.width))
+	b.setStyles(st)
+	b.renderHeadCells(titles(budgetColumns))
 }
 
 // renderRow renders budget row i.

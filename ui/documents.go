@@ -48,7 +48,7 @@ func keyOf(d *model.Document) docKey { return docKey{d.Account, d.ID} }
 
 // documents is the table of pending and rejected documents across accounts.
 type documents struct {
-	st  *styles
+	grid
 	now time.Time
 
 	all    []*model.Document
@@ -59,18 +59,10 @@ type documents struct {
 	sortCol int
 	desc    bool
 	marks   map[docKey]struct{} // documents marked for a retry; kept across snapshots
-
-	list   rows
-	width  int
-	widths []int
-	head   string
-	title  memo[titleKey, string]
-	empty  memo[string, string]
-	cache  rowCache
 }
 
 func newDocuments(st *styles) documents {
-	return documents{st: st, sortCol: colAge, marks: map[docKey]struct{}{}}
+	return documents{grid: grid{st: st, cols: docColumns}, sortCol: colAge, marks: map[docKey]struct{}{}}
 }
 
 // setDocuments replaces the documents (after a snapshot), keeping the cursor on the same
@@ -290,11 +282,7 @@ func (d *documents) selected() (*model.Document, bool) {
 
 // setSize lays the table out for w×h cells (title and column headers included).
 func (d *documents) setSize(w, h int) {
-	d.width = w
-	d.widths = layout(docColumns, w)
-	d.list.setHeight(h - 2)
-	d.list.invalidate()
-	d.cache.clear()
+	d.resize(w, h)
 	d.renderHead()
 }
 
@@ -306,25 +294,18 @@ func (d *documents) tick(now time.Time) {
 
 // restyle switches styles and drops the cache.
 func (d *documents) restyle(st *styles) {
-	d.st = st
-	d.list.invalidate()
-	d.cache.clear()
+	d.setStyles(st)
 	d.renderHead()
 }
 
+// renderHead renders the column headers, the sort column's with its arrow.
 func (d *documents) renderHead() {
-	if d.st == nil || d.widths == nil {
+	if d.widths == nil {
 		return
 	}
-	cells := make([]string, len(docColumns))
-	for i, c := range docColumns {
-		t := c.title
-		if i == d.sortCol {
-			t = withArrow(t, d.widths[i], d.desc)
-		}
-		cells[i] = t
-	}
-	d.head = d.st.colHead.Render(headRow(docColumns, cells, d.widths, d.width))
+	cells := titles(docColumns)
+	cells[d.sortCol] = withArrow(cells[d.sortCol], d.widths[d.sortCol], d.desc)
+	d.renderHeadCells(cells)
 }
 
 // renderRow renders the document at view position i.

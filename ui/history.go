@@ -37,23 +37,16 @@ const eventsLimit = 2000
 
 // history is the event timeline, newest first, filtered like the documents.
 type history struct {
-	st *styles
+	grid
 
 	events  []model.Event
 	view    []int
 	filter  filter
 	loading bool
 	err     string
-
-	list   rows
-	width  int
-	widths []int
-	head   string
-	title  memo[titleKey, string]
-	empty  memo[string, string]
 }
 
-func newHistory(st *styles) history { return history{st: st} }
+func newHistory(st *styles) history { return history{grid: grid{st: st, cols: historyColumns}} }
 
 // eventRequest is what the history asks the backend for under a filter; the account
 // narrows the query, the rest is applied here.
@@ -113,28 +106,13 @@ func (h *history) selected() (*model.Event, bool) {
 }
 
 func (h *history) setSize(w, ht int) {
-	h.width = w
-	h.widths = layout(historyColumns, w)
-	h.list.setHeight(ht - 2)
-	h.list.invalidate()
-	h.renderHead()
+	h.resize(w, ht)
+	h.renderHeadCells(titles(historyColumns))
 }
 
 func (h *history) restyle(st *styles) {
-	h.st = st
-	h.list.invalidate()
-	h.renderHead()
-}
-
-func (h *history) renderHead() {
-	if h.st == nil || h.widths == nil {
-		return
-	}
-	cells := make([]string, len(historyColumns))
-	for i, c := range historyColumns {
-		cells[i] = c.title
-	}
-	h.head = h.st.colHead.Render(headRow(historyColumns, cells, h.widths, h.width))
+	h.setStyles(st)
+	h.renderHeadCells(titles(historyColumns))
 }
 
 func (h *history) renderRow(i int, selected bool) string {
