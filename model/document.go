@@ -60,4 +60,5 @@ type AccountState struct {
 type Snapshot struct {
 	At       time.Time
 	Accounts []AccountState
+	History  string // why history is not being saved (a full disk...), sanitized; "" when it is
 }

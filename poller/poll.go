@@ -62,6 +62,8 @@ type Poller struct {
 	sweeping atomic.Bool // a Refresh without Run is polling
 
 	mu sync.Mutex // guards every account's state
+
+	historyErr string // the store's write error last reported, so each is reported once
 }
 
 // account is one account's client and what its polls learned.
@@ -146,7 +148,9 @@ func (p *Poller) Run(ctx context.Context) error {
 func (p *Poller) loop(ctx context.Context, a *account) {
 	for {
 		if p.pollAccount(ctx, a) {
-			p.hub.Publish(p.Snapshot())
+			s := p.Snapshot()
+			p.reportHistory(s.History)
+			p.hub.Publish(s)
 		}
 		fire, stop := p.clock.Timer(a.client.Governor().PollInterval(a.cfg.PollInterval))
 		select {
@@ -214,6 +218,9 @@ func (p *Poller) Refresh() {
 func (p *Poller) Snapshot() model.Snapshot {
 	now := p.clock.Now()
 	s := model.Snapshot{At: now, Accounts: make([]model.AccountState, len(p.accounts))}
+	if err := p.st.WriteError(); err != nil {
+		s.History = model.Line(err.Error(), 300)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, a := range p.accounts {
@@ -443,6 +450,18 @@ func (p *Poller) logRequest(x Exchange) {
 	}))
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		p.fail(x.Account, err)
+	}
+}
+
+// reportHistory tells OnError, once for each new write error, that history is not being
+// saved; the snapshot carries it for the screens.
+func (p *Poller) reportHistory(now string) {
+	p.mu.Lock()
+	was := p.historyErr
+	p.historyErr = now
+	p.mu.Unlock()
+	if now != "" && now != was {
+		p.fail("", fmt.Errorf("history not saved: %s", now))
 	}
 }
 

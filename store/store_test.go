@@ -580,3 +580,56 @@ func TestOpenTogether(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteErrorWhileTheDiskIsFull: a full disk (here SQLite's page limit, the same
+// SQLITE_FULL) makes WriteError say why history is not saved, for as long as it lasts;
+// once a batch commits again it is nil, and nothing committed before is lost.
+func TestWriteErrorWhileTheDiskIsFull(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	at := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	event := func(i int, raw []byte) Op {
+		return AddEvent(model.Event{At: at.Add(time.Duration(i) * time.Second), Account: "sv-main", Provider: "sv-dte",
+			DocID: "D" + strconv.Itoa(i), Status: model.StatusRejected, Kind: KindSeen, Raw: raw})
+	}
+	enqueue(t, s, event(0, nil))
+	flush(t, s)
+	if err := s.WriteError(); err != nil {
+		t.Fatalf("a healthy store reports %v", err)
+	}
+	var pages int
+	if err := s.write.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.write.ExecContext(ctx, "PRAGMA max_page_count = "+strconv.Itoa(pages)); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, model.MaxRaw)
+	for i := 1; i <= 8; i++ {
+		enqueue(t, s, event(i, big))
+	}
+	if err := s.Flush(ctx); err == nil {
+		t.Fatal("writes to a full database were not reported by Flush")
+	}
+	if err := s.WriteError(); err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("WriteError while full: %v", err)
+	}
+	if err := s.WriteError(); err == nil {
+		t.Fatal("WriteError forgot the error after one read")
+	}
+	if _, err := s.write.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, event(9, nil))
+	flush(t, s)
+	if err := s.WriteError(); err != nil {
+		t.Fatalf("WriteError after a commit: %v", err)
+	}
+	evs, err := s.Events(ctx, EventFilter{Account: "sv-main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) < 2 || evs[len(evs)-1].DocID != "D0" || evs[0].DocID != "D9" {
+		t.Fatalf("events after the full spell: %d", len(evs))
+	}
+}

@@ -74,7 +74,8 @@ type writer struct {
 
 	errMu   sync.Mutex
 	errs    []error
-	dropped int // errors beyond maxErrs since the last report
+	dropped int   // errors beyond maxErrs since the last report
+	failing error // the last write error while the batches since have failed too; nil once one commits
 
 	accounts map[string]string // account → provider known to be in the table
 }
@@ -194,6 +195,7 @@ func (w *writer) commit(ops []Op) {
 		return
 	}
 	if err := w.apply(ops); err == nil {
+		w.setFailing(nil)
 		return
 	}
 	for _, op := range ops {
@@ -201,6 +203,12 @@ func (w *writer) commit(ops []Op) {
 			w.fail(err)
 		}
 	}
+}
+
+func (w *writer) setFailing(err error) {
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	w.failing = err
 }
 
 func (w *writer) apply(ops []Op) error {
@@ -228,11 +236,21 @@ func (w *writer) apply(ops []Op) error {
 func (w *writer) fail(err error) {
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
+	w.failing = err
 	if len(w.errs) < maxErrs {
 		w.errs = append(w.errs, err)
 	} else {
 		w.dropped++
 	}
+}
+
+// WriteError is why history is not being saved right now: the last write error, as long
+// as no batch has committed since (a full disk, a read-only file). nil when writes succeed.
+// Unlike Flush it forgets nothing, so a dashboard can show it on every frame.
+func (s *Store) WriteError() error {
+	s.w.errMu.Lock()
+	defer s.w.errMu.Unlock()
+	return s.w.failing
 }
 
 // takeErrs returns and forgets the errors kept since the last call.

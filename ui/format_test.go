@@ -1,6 +1,14 @@
 package ui
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/colorprofile"
+
+	"emitop/model"
+)
 
 func TestElideMiddleKeepsBothEnds(t *testing.T) {
 	cases := []struct {
@@ -30,5 +38,25 @@ func TestReadableIndentsJSONOnly(t *testing.T) {
 	}
 	if got := readable([]byte("<html>502</html>")); got != "<html>502</html>" {
 		t.Errorf("HTML: %q", got)
+	}
+}
+
+func TestHeaderSaysWhenHistoryIsNotSaved(t *testing.T) {
+	st := newStyles(colorprofile.ASCII, true, true)
+	now := time.Date(2026, 3, 14, 15, 4, 5, 0, time.UTC)
+	snap := &model.Snapshot{At: now, Accounts: []model.AccountState{{
+		Account: model.Account{Name: "sv-main", Provider: "sv-dte"}, Health: model.HealthUp,
+		LastPoll: now, PollInterval: time.Minute,
+	}}}
+	if got := header(st, Options{}, snap, now, 160); strings.Contains(got, "NOT SAVED") {
+		t.Fatalf("history is fine, header says %q", got)
+	}
+	snap.History = "store: commit: database or disk is full\x1b[2J"
+	got := header(st, Options{}, snap, now, 160)
+	if !strings.Contains(got, "HISTORY NOT SAVED: store: commit: database or disk is full") || strings.Contains(got, "\x1b[2J") {
+		t.Fatalf("header %q", got)
+	}
+	if w := width(header(st, Options{}, snap, now, 80)); w > 80 {
+		t.Fatalf("header is %d cells wide at 80", w)
 	}
 }

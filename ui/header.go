@@ -68,6 +68,10 @@ func headerLeft(st *styles, opts Options, snap *model.Snapshot, now time.Time, c
 	if stale > 0 {
 		left = append(left, st.stale.Render(fmt.Sprintf("%d STALE", stale)))
 	}
+	if snap.History != "" {
+		// Before the poll age: the one line that says history is lost must not be cut.
+		left = append(left, st.stale.Render("HISTORY NOT SAVED: "+model.Line(snap.History, 60)))
+	}
 	if !last.IsZero() {
 		left = append(left, "polled "+since(now.Sub(last)))
 	}
