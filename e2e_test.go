@@ -28,6 +28,12 @@ func (s *tmuxSession) screen() string {
 	return out
 }
 
+// format reads a tmux format of the session's pane, e.g. #{alternate_on}.
+func (s *tmuxSession) format(f string) string {
+	out, _ := s.tmux("display-message", "-p", "-t", s.name, f)
+	return strings.TrimSpace(out)
+}
+
 func (s *tmuxSession) keys(keys ...string) {
 	s.t.Helper()
 	if out, err := s.tmux(append([]string{"send-keys", "-t", s.name}, keys...)...); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -25,52 +27,9 @@ import (
 // poller and one store behind it, and logs in with a real SSH client: an operator's key
 // sees the live accounts, an unknown key is refused, SIGTERM tells the session and exits 0.
 func TestServeBinaryEndToEnd(t *testing.T) {
-	bin := emitopBinary(t)
-	_, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 5, NoFaults: true}, "2s")
-	dir := t.TempDir()
 	operator, viewerless := newSigner(t), newSigner(t)
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = append(cfg, []byte("\n[[operator]]\nname = \"ana\"\nrole = \"operator\"\nkeys = [\""+
-		strings.TrimSpace(string(gossh.MarshalAuthorizedKey(operator.PublicKey())))+"\"]\n")...)
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	hostKey := filepath.Join(dir, "state", "host_key")
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--host-key", hostKey,
-		"--config", cfgPath, "--db", filepath.Join(dir, "emitop.db"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var logText syncBuffer
-	addrc := make(chan string, 1)
-	go func() {
-		addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logText.Write([]byte(sc.Text() + "\n"))
-			if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
-			}
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(30 * time.Second):
-		t.Fatal("emitop serve did not report its address")
-	}
-	if fi, err := os.Stat(hostKey); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("host key: %v, mode %v", err, fi.Mode().Perm())
-	}
+	srv := startServe(t, operator)
+	cmd, addr := srv.cmd, srv.addr
 
 	dial := func(s gossh.Signer) (*gossh.Client, error) {
 		return gossh.Dial("tcp", addr, &gossh.ClientConfig{
@@ -123,16 +82,75 @@ func TestServeBinaryEndToEnd(t *testing.T) {
 	select {
 	case err := <-waited:
 		if err != nil {
-			t.Errorf("emitop serve exited with %v:\n%s", err, logText.String())
+			t.Errorf("emitop serve exited with %v:\n%s", err, srv.log.String())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("emitop serve did not stop on SIGTERM")
 	}
 	for _, want := range []string{"ana", "SHA256:"} {
-		if !strings.Contains(logText.String(), want) {
-			t.Errorf("the log lacks %q:\n%s", want, logText.String())
+		if !strings.Contains(srv.log.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, srv.log.String())
 		}
 	}
+}
+
+// served is a running `emitop serve` on the sandbox, with one operator, ana.
+type served struct {
+	cmd  *exec.Cmd
+	addr string
+	log  *syncBuffer
+}
+
+// startServe runs the built binary's serve on a loopback port against the sandbox (calm,
+// polled every 2 s), with ana holding operator's key, and waits for its address.
+func startServe(t *testing.T, operator gossh.Signer) served {
+	t.Helper()
+	bin := emitopBinary(t)
+	_, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 5, NoFaults: true}, "2s")
+	dir := t.TempDir()
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = append(cfg, []byte("\n[[operator]]\nname = \"ana\"\nrole = \"operator\"\nkeys = [\""+
+		strings.TrimSpace(string(gossh.MarshalAuthorizedKey(operator.PublicKey())))+"\"]\n")...)
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	hostKey := filepath.Join(dir, "state", "host_key")
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--host-key", hostKey,
+		"--config", cfgPath, "--db", filepath.Join(dir, "emitop.db"))
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	logText := &syncBuffer{}
+	addrc := make(chan string, 1)
+	go func() {
+		addrRe := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logText.Write([]byte(sc.Text() + "\n"))
+			if m := addrRe.FindStringSubmatch(sc.Text()); m != nil {
+				addrc <- m[1]
+			}
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("emitop serve did not report its address")
+	}
+	if fi, err := os.Stat(hostKey); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("host key: %v, mode %v", err, fi.Mode().Perm())
+	}
+	return served{cmd, addr, logText}
 }
 
 func newSigner(t *testing.T) gossh.Signer {
@@ -180,4 +198,80 @@ func (s *screenText) waitFor(want string, timeout time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// TestServeInARealTerminal logs in with OpenSSH's own client, in tmux, the way an operator
+// does: the dashboard fills the terminal (header on the first row, keys on the last), takes
+// keys, follows the polls, and on q gives the terminal back as it found it.
+func TestServeInARealTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (.ci/run installs it)")
+	}
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("ssh is not installed (.ci/run installs it)")
+	}
+	dir := t.TempDir()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := gossh.MarshalPrivateKey(priv, "ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(dir, "id_ed25519")
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServe(t, signer)
+	host, port, _ := strings.Cut(srv.addr, ":")
+
+	exitFile := filepath.Join(dir, "exit")
+	s := &tmuxSession{t: t, socket: fmt.Sprintf("emitop-ssh-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "ssh"}
+	s.start(fmt.Sprintf("ssh -tt -F /dev/null -i %s -p %s -o IdentitiesOnly=yes -o BatchMode=yes "+
+		"-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR ana@%s; echo EXIT=$? > %s; sleep 60",
+		keyPath, port, host, exitFile))
+
+	framed := func(screen string) bool {
+		rows := strings.Split(strings.TrimSuffix(screen, "\n"), "\n")
+		return len(rows) == 36 && strings.Contains(rows[0], "emitop") && strings.Contains(rows[0], "ana") &&
+			strings.Contains(rows[35], "? help") && contains("Budgets", "Documents", "alegra-co", "sv-main")(screen)
+	}
+	first := s.waitFor("the dashboard filling the terminal", framed)
+	if got := s.format("#{alternate_on}"); got != "1" {
+		t.Errorf("the dashboard is not on the alternate screen (alternate_on=%s)", got)
+	}
+	s.waitFor("a later poll", func(screen string) bool { return framed(screen) && screen != first })
+	s.keys("?")
+	s.waitFor("the help", contains("Keys", "Commands"))
+	s.keys("Escape")
+	s.waitFor("the dashboard again", framed)
+
+	s.keys("q")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(exitFile)
+		if got := strings.TrimSpace(string(b)); got != "" {
+			if got != "EXIT=0" {
+				t.Fatalf("ssh ended with %s; the screen shows:\n%s", got, s.screen())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session did not end on q; the screen shows:\n%s", s.screen())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for f, want := range map[string]string{"#{alternate_on}": "0", "#{cursor_flag}": "1", "#{wrap_flag}": "1", "#{mouse_button_flag}": "0"} {
+		if got := s.format(f); got != want {
+			t.Errorf("after quitting, %s = %q, want %q", f, got, want)
+		}
+	}
+	if screen := s.screen(); strings.Contains(screen, "Budgets") {
+		t.Errorf("the dashboard was left on the terminal:\n%s", screen)
+	}
 }

@@ -32,8 +32,12 @@ import (
 const (
 	DefaultLoginRate  = rate.Limit(1) // sessions per second and remote IP
 	DefaultLoginBurst = 5
-	DefaultFPS        = 120 // frames per second of each session's renderer: the wait a snapshot adds
 )
+
+// queryFPS is how often a session's program sends the terminal the queries its model asks
+// for (its background colour, at start). Frames are not on this clock: lineRenderer draws
+// each one as the model composes it.
+const queryFPS = 30
 
 // handshakeTimeout bounds a connection's key exchange and authentication.
 const handshakeTimeout = 30 * time.Second
@@ -50,7 +54,6 @@ type Options struct {
 	Log         *slog.Logger  // connects, disconnects, refusals; nil means slog.Default()
 	LoginRate   rate.Limit    // sessions per second per remote IP; 0 means DefaultLoginRate
 	LoginBurst  int           // 0 means DefaultLoginBurst
-	FPS         int           // 0 means DefaultFPS
 }
 
 // Server serves the dashboard over SSH.
@@ -93,9 +96,6 @@ func New(o Options) (*Server, error) {
 	}
 	if o.LoginBurst <= 0 {
 		o.LoginBurst = DefaultLoginBurst
-	}
-	if o.FPS <= 0 {
-		o.FPS = DefaultFPS
 	}
 	s := &Server{opts: o, log: o.Log, sessions: map[*session]struct{}{}, listeners: map[net.Listener]struct{}{}, hungUp: make(chan struct{})}
 	kr, err := loadKeys(o.Operators)

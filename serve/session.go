@@ -12,6 +12,7 @@ import (
 	"charm.land/ssh"
 	"charm.land/wish/v2"
 	"charm.land/wish/v2/bubbletea"
+	"github.com/charmbracelet/colorprofile"
 
 	"emitop/model"
 	"emitop/ui"
@@ -131,12 +132,17 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 			// records a viewer's refusal with the session's name and key.
 			Authorize: func(ctx context.Context, a model.Action) error { return s.Authorize(ctx, id, a) },
 		})
+		pty, _, _ := sess.Pty()
+		out := &syncWriter{w: sess}
+		r := newLineRenderer(out, pty.Window.Width, pty.Window.Height, colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term)))
 		opts := append(bubbletea.MakeOptions(sess),
 			tea.WithFilter(ss.filter), // replaces MakeOptions' filter, and does its job too
-			tea.WithFPS(s.opts.FPS),
+			tea.WithOutput(out),       // the program's terminal queries, between the frames
+			tea.WithoutRenderer(),     // frames are drawn by r, at once (see lineRenderer)
+			tea.WithFPS(queryFPS),
 			tea.WithoutSignalHandler(), // the server's signals are the server's, not each program's
 		)
-		ss.prog = tea.NewProgram(m, opts...)
+		ss.prog = tea.NewProgram(drawn{Model: m, r: r}, opts...)
 		if !s.add(ss) {
 			wish.Fatalln(sess, "emitop is shutting down")
 			return
@@ -148,7 +154,8 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		defer cancel()
 		go ss.watch(ctx, winch, s.opts.IdleTimeout)
 		_, err := ss.prog.Run()
-		ss.prog.Kill() // restores the terminal if Run left it in a bad state
+		ss.prog.Kill()
+		r.close() // the program has stopped drawing: give the terminal back
 		b.close()
 		switch {
 		case errors.Is(err, tea.ErrProgramPanic):
