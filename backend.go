@@ -48,10 +48,13 @@ func (b backend) Events(ctx context.Context, f ui.EventFilter) ([]model.Event, e
 	return b.st.Events(ctx, store.EventFilter{Account: f.Account, DocID: f.DocID, Since: f.Since, Limit: f.Limit})
 }
 
-// WindowSeries is what was left of a window at its last n samples of the past hour,
-// oldest first; samples that stated no figure are left out.
-func (b backend) WindowSeries(ctx context.Context, account, window string, n int) ([]int, error) {
-	ws, err := b.st.WindowSeries(ctx, account, window, time.Now().Add(-seriesSpan), n)
+// WindowSeries is what was left of a window at its last n samples of the hour up to asOf
+// (up to now when asOf is zero), oldest first; samples that stated no figure are left out.
+func (b backend) WindowSeries(ctx context.Context, account, window string, asOf time.Time, n int) ([]int, error) {
+	if asOf.IsZero() {
+		asOf = time.Now()
+	}
+	ws, err := b.st.WindowSeries(ctx, account, window, asOf.Add(-seriesSpan), n)
 	if err != nil {
 		return nil, err
 	}

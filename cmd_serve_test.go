@@ -57,7 +57,9 @@ func (b hubOnly) DocumentEvents(ctx context.Context, account, docID string, limi
 func (b hubOnly) Events(ctx context.Context, f ui.EventFilter) ([]model.Event, error) {
 	return b.st.Events(ctx, store.EventFilter{Account: f.Account, DocID: f.DocID, Since: f.Since, Limit: f.Limit})
 }
-func (b hubOnly) WindowSeries(context.Context, string, string, int) ([]int, error) { return nil, nil }
+func (b hubOnly) WindowSeries(context.Context, string, string, time.Time, int) ([]int, error) {
+	return nil, nil
+}
 func (b hubOnly) PlanRetry(context.Context, ui.RetryRequest) (ui.RetryPlan, error) {
 	return ui.RetryPlan{}, errors.New("no providers behind this backend")
 }

@@ -185,6 +185,7 @@ func fanout(b *testing.B, n int) {
 	slices.Sort(lat)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.ReportMetric(ms(lat[len(lat)/2]), "p50-ms")
+	b.ReportMetric(ms(lat[len(lat)*9/10]), "p90-ms")
 	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(float64(int64(heap1)-int64(heap0))/float64(n)/(1<<20), "heap-MB/session")
 	b.ReportMetric(float64(rss1-rss0)/float64(n)/1024, "rss-MB/session")

@@ -43,7 +43,7 @@ func (b hubBackend) Events(ctx context.Context, f ui.EventFilter) ([]model.Event
 	return b.store.Events(ctx, store.EventFilter{Account: f.Account, DocID: f.DocID, Since: f.Since, Limit: f.Limit})
 }
 
-func (b hubBackend) WindowSeries(ctx context.Context, account, window string, n int) ([]int, error) {
+func (b hubBackend) WindowSeries(ctx context.Context, account, window string, _ time.Time, n int) ([]int, error) {
 	ws, err := b.store.WindowSeries(ctx, account, window, time.Time{}, n)
 	out := make([]int, len(ws))
 	for i, w := range ws {

@@ -58,10 +58,11 @@ type Options struct {
 
 // Server serves the dashboard over SSH.
 type Server struct {
-	opts Options
-	log  *slog.Logger
-	ssh  *ssh.Server
-	keys atomic.Pointer[keyring]
+	opts    Options
+	backend ui.Backend // opts.Backend, its window series shared among the sessions
+	log     *slog.Logger
+	ssh     *ssh.Server
+	keys    atomic.Pointer[keyring]
 
 	mu        sync.Mutex
 	sessions  map[*session]struct{}
@@ -97,7 +98,7 @@ func New(o Options) (*Server, error) {
 	if o.LoginBurst <= 0 {
 		o.LoginBurst = DefaultLoginBurst
 	}
-	s := &Server{opts: o, log: o.Log, sessions: map[*session]struct{}{}, listeners: map[net.Listener]struct{}{}, hungUp: make(chan struct{})}
+	s := &Server{opts: o, backend: newSharedSeries(o.Backend), log: o.Log, sessions: map[*session]struct{}{}, listeners: map[net.Listener]struct{}{}, hungUp: make(chan struct{})}
 	kr, err := loadKeys(o.Operators)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)

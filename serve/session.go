@@ -125,7 +125,7 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		id, _ := sess.Context().Value(identityKey{}).(Identity)
 		ss := &session{id: id, sess: sess}
 		ss.lastInput.Store(time.Now().UnixNano())
-		b := &sessionBackend{Backend: s.opts.Backend}
+		b := &sessionBackend{Backend: s.backend}
 		m := ui.New(b, ui.Options{
 			Demo: s.opts.Demo, Env: s.opts.Env, Operator: id.Name, Fingerprint: id.Fingerprint, ReadOnly: id.ReadOnly(),
 			// Every action the dashboard takes goes through the server's rule, which

@@ -290,7 +290,7 @@ func (m *Model) fetchSeries() tea.Cmd {
 		return nil
 	}
 	m.seriesBusy, m.seriesAgain = true, false
-	return fetchSeries(m.b, keys)
+	return fetchSeries(m.b, keys, at)
 }
 
 func (m *Model) tick() {

@@ -23,12 +23,14 @@ func loaded(t *testing.T, w, h int, extra ...tea.Msg) (Model, *memBackend) {
 	m := New(b, Options{Now: fixedNow, Env: "prod", Demo: true, Operator: "local"})
 	m = step(m, tea.ColorProfileMsg{Profile: colorprofile.ASCII}, tea.WindowSizeMsg{Width: w, Height: h}, snapshotMsg{s})
 	var keys []seriesKey
+	at := map[seriesKey]time.Time{}
 	for _, a := range s.Accounts {
 		for _, win := range a.Windows {
-			keys = append(keys, seriesKey{a.Account.Name, win.Name})
+			k := seriesKey{a.Account.Name, win.Name}
+			keys, at[k] = append(keys, k), a.LastPoll
 		}
 	}
-	m = step(m, fetchSeries(b, keys)())
+	m = step(m, fetchSeries(b, keys, at)())
 	return step(m, extra...), b
 }
 

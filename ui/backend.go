@@ -21,8 +21,11 @@ type Backend interface {
 	DocumentEvents(ctx context.Context, account, docID string, limit int) ([]model.Event, error)
 	// Events returns the event timeline for the history screen, newest first.
 	Events(ctx context.Context, f EventFilter) ([]model.Event, error)
-	// WindowSeries returns a window's recent remaining values, oldest first, for sparklines.
-	WindowSeries(ctx context.Context, account, window string, n int) ([]int, error)
+	// WindowSeries returns a window's recent remaining values, oldest first, for sparklines,
+	// as of asOf: the account's last poll in the snapshot the dashboard shows. Dashboards
+	// showing the same snapshot ask the same (account, window, asOf, n), so a backend
+	// serving many of them may answer them all with one read.
+	WindowSeries(ctx context.Context, account, window string, asOf time.Time, n int) ([]int, error)
 	// PlanRetry decides, sending nothing, what resending documents would do: per document,
 	// resend or skip and why, the requests (credentials redacted) and how long the batch
 	// takes at the current budgets.

@@ -73,14 +73,14 @@ func refresh(b Backend) tea.Cmd {
 	}
 }
 
-func fetchSeries(b Backend, keys []seriesKey) tea.Cmd {
+func fetchSeries(b Backend, keys []seriesKey, asOf map[seriesKey]time.Time) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 		defer cancel()
 		out := make(map[seriesKey][]int, len(keys))
 		var first error
 		for _, k := range keys {
-			s, err := b.WindowSeries(ctx, k.account, k.window, seriesLen)
+			s, err := b.WindowSeries(ctx, k.account, k.window, asOf[k], seriesLen)
 			if err != nil {
 				if first == nil {
 					first = fmt.Errorf("trend of %s %s: %w", k.account, k.window, err)

@@ -75,7 +75,7 @@ func (b *memBackend) Events(_ context.Context, f EventFilter) ([]model.Event, er
 }
 
 // WindowSeries returns a fixed wave: the last value is the window's remaining.
-func (b *memBackend) WindowSeries(_ context.Context, account, window string, n int) ([]int, error) {
+func (b *memBackend) WindowSeries(_ context.Context, account, window string, _ time.Time, n int) ([]int, error) {
 	for _, a := range b.snap.Accounts {
 		if a.Account.Name != account {
 			continue

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,15 +35,15 @@ func headerLeft(st *styles, opts Options, snap *model.Snapshot, now time.Time, c
 	if compact {
 		sep, degraded = " ", "deg"
 	}
-	left := []string{st.bold.Render("emitop")}
+	left := []string{st.paint("bold", st.bold, "emitop")}
 	if opts.Demo {
-		left = append(left, st.demo.Render("[DEMO]"))
+		left = append(left, st.paint("demo", st.demo, "[DEMO]"))
 	}
 	if opts.Env != "" {
-		left = append(left, st.badge.Render("["+model.Line(opts.Env, 12)+"]"))
+		left = append(left, st.paint("badge", st.badge, "["+model.Line(opts.Env, 12)+"]"))
 	}
 	if opts.ReadOnly {
-		left = append(left, st.badge.Render("[read-only]"))
+		left = append(left, st.paint("badge", st.badge, "[read-only]"))
 	}
 	if snap == nil {
 		left = append(left, st.dim.Render("waiting for the first poll…"))
@@ -61,10 +62,10 @@ func headerLeft(st *styles, opts Options, snap *model.Snapshot, now time.Time, c
 			last = a.LastPoll
 		}
 	}
-	left = append(left, fmt.Sprintf("%s · %s · %s",
-		st.health[model.HealthUp].Render(fmt.Sprintf("%d up", n[model.HealthUp])),
-		st.health[model.HealthDegraded].Render(fmt.Sprintf("%d %s", n[model.HealthDegraded], degraded)),
-		st.health[model.HealthDown].Render(fmt.Sprintf("%d down", n[model.HealthDown]))))
+	health := func(h model.Health, text string) string { return st.paint("health", st.health[h], text) } // the text names the health
+	left = append(left, health(model.HealthUp, strconv.Itoa(n[model.HealthUp])+" up")+" · "+
+		health(model.HealthDegraded, strconv.Itoa(n[model.HealthDegraded])+" "+degraded)+" · "+
+		health(model.HealthDown, strconv.Itoa(n[model.HealthDown])+" down"))
 	if stale > 0 {
 		left = append(left, st.stale.Render(fmt.Sprintf("%d STALE", stale)))
 	}

@@ -33,6 +33,30 @@ type styles struct {
 	verdict map[model.Verdict]lipgloss.Style
 
 	help help.Styles
+
+	painted map[paintKey]string // see paint
+}
+
+// paintKey names a rendering: which style (by the caller's name for it) and the text.
+type paintKey struct{ style, text string }
+
+// paintMemo bounds what paint remembers.
+const paintMemo = 256
+
+// paint renders text in s, the style the caller calls name, remembering the result. The
+// header renders the same few strings (the name, the badges, "3 up") at every snapshot and
+// every second, in every session, and one lipgloss Render costs microseconds.
+func (st *styles) paint(name string, s lipgloss.Style, text string) string {
+	k := paintKey{name, text}
+	if out, ok := st.painted[k]; ok {
+		return out
+	}
+	if st.painted == nil || len(st.painted) >= paintMemo {
+		st.painted = make(map[paintKey]string, paintMemo)
+	}
+	out := s.Render(text)
+	st.painted[k] = out
+	return out
 }
 
 // palette is the handful of colours the dashboard uses.
