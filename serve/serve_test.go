@@ -421,3 +421,105 @@ func TestPanicEndsOnlyItsSession(t *testing.T) {
 		t.Errorf("the panic was not logged:\n%s", r.log)
 	}
 }
+
+// TestStuckSessionHoldsUpNoOne opens a session whose client stops reading and makes the
+// server write it more than the SSH window holds (full redraws of a large terminal), so the
+// session's writes block. The poller's publishes and another session's updates go on; the
+// stuck client, once it reads again, catches up to the newest snapshot; and shutdown still
+// ends both.
+func TestStuckSessionHoldsUpNoOne(t *testing.T) {
+	kStuck, lStuck := newKey(t)
+	kLive, lLive := newKey(t)
+	r := startRig(t, []config.Operator{
+		{Name: "stuck", Role: config.RoleOperator, Keys: []string{lStuck}},
+		{Name: "live", Role: config.RoleOperator, Keys: []string{lLive}},
+	}, nil)
+	// A full screen: 400 accounts, so each repaint of the stuck session's terminal writes
+	// every row.
+	full := func(name string) model.Snapshot {
+		s := snapshotWith(name)
+		for i := range 400 {
+			a := s.Accounts[0]
+			a.Account.Name = fmt.Sprintf("%s-%03d", name, i)
+			s.Accounts = append(s.Accounts, a)
+		}
+		return s
+	}
+	r.hub.Publish(full("first1"))
+
+	cs, err := r.dial(kStuck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	stuck, err := cs.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.RequestPty("xterm-256color", 250, 500, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := stuck.StdoutPipe() // read only at the end
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stuck.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	// Its dashboard subscribes once the session's set-up has read the PTY: charm.land/ssh
+	// v0.4.2 writes the PTY's size on a window change without the lock its Pty() reads it
+	// under, so the test changes sizes only after.
+	for deadline := time.Now().Add(wait); r.hub.Subscribers() < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck session's dashboard never subscribed")
+		}
+	}
+	// Each size change and snapshot repaints the whole 500×250 screen: well over the
+	// client's 2 MiB window in all.
+	for i := range 300 {
+		if _, err := stuck.SendRequest("window-change", false, gossh.Marshal(struct{ W, H, PW, PH uint32 }{uint32(500 - i%2), 250, 0, 0})); err != nil {
+			t.Fatal(err)
+		}
+		r.hub.Publish(full(fmt.Sprintf("redraw%03d", i)))
+		time.Sleep(2 * time.Millisecond) // one snapshot at a time: the hub keeps only the newest
+	}
+
+	cl, err := r.dial(kLive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	_, live := openDashboard(t, cl, 100, 30)
+	for i := range 5 {
+		m := fmt.Sprintf("newest%d", i)
+		start := time.Now()
+		r.hub.Publish(snapshotWith(m))
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("Publish took %v with a stuck session", d)
+		}
+		if !live.waitFor(m, wait) {
+			t.Fatalf("the live session never showed %s while the other was stuck:\n%s", m, live.text())
+		}
+	}
+
+	// The stuck client reads again: everything it had not read, then the newest snapshot.
+	caught := newScreen(out)
+	if !caught.waitFor("newest4", wait) {
+		t.Fatalf("the stuck session never caught up")
+	}
+	caught.mu.Lock()
+	backlog := caught.raw.Len()
+	caught.mu.Unlock()
+	if backlog < 2<<20 {
+		t.Fatalf("the stuck client had %d bytes to read: less than its window, so it was never stuck", backlog)
+	}
+	t.Logf("the stuck client caught up through %d bytes", backlog)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := r.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}

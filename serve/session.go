@@ -65,26 +65,46 @@ func (ss *session) filter(_ tea.Model, msg tea.Msg) tea.Msg {
 }
 
 // watch forwards window changes to the program, quits it when the connection goes, and
-// ends the session after idle without input.
+// ends the session after idle without input. It never blocks on the program: a program
+// stuck writing to a client that does not read takes no messages, and a window change
+// left untaken in the SSH library's one-slot channel would stop the connection's read
+// loop, and with it the window adjustments that would unstick the write.
 func (ss *session) watch(ctx context.Context, winch <-chan ssh.Window, idle time.Duration) {
 	t := time.NewTimer(idle)
 	defer t.Stop()
+	idleC := t.C                             // nil once the session has been ended for idling
+	sizes := make(chan tea.WindowSizeMsg, 1) // the newest size the program has not taken
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-sizes:
+				ss.prog.Send(m)
+			}
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
-			ss.prog.Quit()
+			go ss.prog.Quit()
 			return
 		case w, ok := <-winch:
 			if !ok {
 				winch = nil
 				continue
 			}
-			ss.prog.Send(tea.WindowSizeMsg{Width: w.Width, Height: w.Height})
-		case <-t.C:
+			select {
+			case <-sizes: // outdated
+			default:
+			}
+			sizes <- tea.WindowSizeMsg{Width: w.Width, Height: w.Height}
+		case <-idleC:
 			left := idle - time.Since(time.Unix(0, ss.lastInput.Load()))
 			if left <= 0 {
 				ss.end(fmt.Sprintf("closed after %s without input", idle))
-				return
+				idleC = nil // and go on taking window changes until the program has ended
+				continue
 			}
 			t.Reset(left)
 		}
