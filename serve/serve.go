@@ -30,7 +30,7 @@ import (
 
 // Defaults for what Options leave zero.
 const (
-	DefaultLoginRate  = rate.Limit(1) // sessions per second and remote IP
+	DefaultLoginRate  = rate.Limit(1) // connections, and sessions, per second and remote IP
 	DefaultLoginBurst = 5
 )
 
@@ -52,7 +52,7 @@ type Options struct {
 	Env         string        // environment badge shown in every session
 	Demo        bool          // DEMO badge in every session
 	Log         *slog.Logger  // connects, disconnects, refusals; nil means slog.Default()
-	LoginRate   rate.Limit    // sessions per second per remote IP; 0 means DefaultLoginRate
+	LoginRate   rate.Limit    // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
 	LoginBurst  int           // 0 means DefaultLoginBurst
 }
 
@@ -136,11 +136,16 @@ func New(o Options) (*Server, error) {
 	s.ssh.ConnectionFailedCallback = func(c net.Conn, err error) {
 		s.log.Info("login refused", "remote", c.RemoteAddr().String(), "err", err)
 	}
+	logins := newLoginLimiter(o.LoginRate, o.LoginBurst)
 	s.ssh.ConnCallback = func(_ ssh.Context, c net.Conn) net.Conn {
+		if !logins.allow(c.RemoteAddr()) {
+			s.log.Warn("login refused: too many from this address", "remote", c.RemoteAddr().String())
+			return nil // refused: charm.land/ssh closes it
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.closing {
-			return nil // refused: charm.land/ssh closes it
+			return nil
 		}
 		s.conns++
 		return c

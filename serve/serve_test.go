@@ -343,25 +343,54 @@ func TestIdleSessionCloses(t *testing.T) {
 	}
 }
 
+// TestLoginsRateLimitedPerIP: logins from one address are rationed whether their key is
+// let in or not (a client trying keys is slowed too), and so are sessions opened on one
+// connection; a refusal is logged with the address.
 func TestLoginsRateLimitedPerIP(t *testing.T) {
 	key, line := newKey(t)
+	stranger, _ := newKey(t)
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}},
-		func(o *Options) { o.LoginRate, o.LoginBurst = rate.Every(time.Hour), 1 })
+		func(o *Options) { o.LoginRate, o.LoginBurst = rate.Every(time.Hour), 3 })
+
+	// Two tries with a key nobody declared, then the operator: the third login of the burst.
+	for range 2 {
+		if c, err := r.dial(stranger); err == nil {
+			c.Close()
+			t.Fatal("an undeclared key was let in")
+		} else if !isAuthError(err) {
+			t.Fatalf("an undeclared key: %v, want an authentication refusal", err)
+		}
+	}
 	c, err := r.dial(key)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the operator's login within the burst was refused: %v", err)
 	}
 	defer c.Close()
 	_, sc := openDashboard(t, c, 90, 25)
 	if !sc.waitFor("waiting for the first poll", wait) {
 		t.Fatalf("the first session was refused:\n%s", sc.text())
 	}
-	c2, err := r.dial(key)
-	if err != nil {
-		t.Fatal(err)
+
+	// The burst is spent: a fourth login is refused before its key is looked at.
+	if c2, err := r.dial(key); err == nil {
+		c2.Close()
+		t.Fatal("a login beyond the burst was let in")
+	} else if isAuthError(err) {
+		t.Fatalf("a login beyond the burst got as far as authentication: %v", err)
 	}
-	defer c2.Close()
-	sess, err := c2.NewSession()
+	if !waitLog(r, "login refused: too many from this address") || !strings.Contains(r.log.String(), "remote=127.0.0.1:") {
+		t.Errorf("the refusal was not logged with the address:\n%s", r.log)
+	}
+
+	// Sessions on the one connection are rationed as well: two more dashboards, then a
+	// refusal.
+	for range 2 {
+		_, sc := openDashboard(t, c, 90, 25)
+		if !sc.waitFor("waiting for the first poll", wait) {
+			t.Fatalf("a session within the burst was refused:\n%s", sc.text())
+		}
+	}
+	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +400,7 @@ func TestLoginsRateLimitedPerIP(t *testing.T) {
 	out, err := sess.CombinedOutput("")
 	var ee *gossh.ExitError
 	if !errors.As(err, &ee) || ee.ExitStatus() != 1 || !strings.Contains(string(out), "rate limit") {
-		t.Errorf("second session at once: want a rate-limit refusal, got %v %q", err, out)
+		t.Errorf("a fourth session at once: want a rate-limit refusal, got %v %q", err, out)
 	}
 }
 
