@@ -54,6 +54,8 @@ type Options struct {
 	Log         *slog.Logger  // connects, disconnects, refusals; nil means slog.Default()
 	LoginRate   rate.Limit    // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
 	LoginBurst  int           // 0 means DefaultLoginBurst
+
+	frameClock bool // draw with Bubble Tea's own renderer: BenchmarkFanout's baseline
 }
 
 // Server serves the dashboard over SSH.

@@ -156,13 +156,19 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		out := &syncWriter{w: sess}
 		r := newLineRenderer(out, pty.Window.Width, pty.Window.Height, colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term)))
 		opts := append(bubbletea.MakeOptions(sess),
-			tea.WithFilter(ss.filter), // replaces MakeOptions' filter, and does its job too
-			tea.WithOutput(out),       // the program's terminal queries, between the frames
-			tea.WithoutRenderer(),     // frames are drawn by r, at once (see lineRenderer)
-			tea.WithFPS(queryFPS),
+			tea.WithFilter(ss.filter),  // replaces MakeOptions' filter, and does its job too
 			tea.WithoutSignalHandler(), // the server's signals are the server's, not each program's
 		)
-		ss.prog = tea.NewProgram(drawn{Model: m, r: r}, opts...)
+		var prog tea.Model = drawn{Model: m, r: r}
+		if s.opts.frameClock {
+			prog, opts = m, append(opts, tea.WithFPS(120))
+		} else {
+			opts = append(opts,
+				tea.WithOutput(out),   // the program's terminal queries, between the frames
+				tea.WithoutRenderer(), // frames are drawn by r, at once (see lineRenderer)
+				tea.WithFPS(queryFPS))
+		}
+		ss.prog = tea.NewProgram(prog, opts...)
 		if !s.add(ss) {
 			wish.Fatalln(sess, "emitop is shutting down")
 			return
