@@ -138,7 +138,7 @@ func (r *lineRenderer) close() {
 		return
 	}
 	r.started = false
-	r.write([]byte(ansi.ResetStyle + ansi.ResetModeMouseButtonEvent + ansi.ResetModeMouseAnyEvent +
+	r.write([]byte(ansi.ResetModeSynchronizedOutput + ansi.ResetStyle + ansi.ResetModeMouseButtonEvent + ansi.ResetModeMouseAnyEvent +
 		ansi.ResetModeMouseExtSgr + ansi.ResetModeBracketedPaste + ansi.SetModeAutoWrap +
 		ansi.ResetModeAltScreenSaveCursor + ansi.SetModeTextCursorEnable)) // some terminals keep a cursor per screen
 }
