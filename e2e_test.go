@@ -125,8 +125,8 @@ func (s *tmuxSession) start(command string) {
 	s.t.Cleanup(func() { s.tmux("kill-server") })
 }
 
-// quit presses q and waits for emitop to end with status 0, which the command line
-// wrote to exitFile.
+// quit presses q and waits for the command (emitop, or ssh to emitop serve) to end with
+// status 0, which the command line wrote to exitFile.
 func (s *tmuxSession) quit(exitFile string) {
 	t := s.t
 	t.Helper()
@@ -136,12 +136,12 @@ func (s *tmuxSession) quit(exitFile string) {
 		b, _ := os.ReadFile(exitFile)
 		if got := strings.TrimSpace(string(b)); got != "" {
 			if got != "EXIT=0" {
-				t.Fatalf("emitop ended with %s", got)
+				t.Fatalf("the command ended with %s; the screen shows:\n%s", got, s.screen())
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("emitop did not quit; the screen shows:\n%s", s.screen())
+			t.Fatalf("q did not end the command; the screen shows:\n%s", s.screen())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -154,6 +154,12 @@ func startServe(t *testing.T, operator gossh.Signer) served {
 }
 
 func newSigner(t *testing.T) gossh.Signer {
+	s, _ := newKeyPair(t)
+	return s
+}
+
+// newKeyPair is a fresh ed25519 key, as a signer and as the private key to write to a file.
+func newKeyPair(t *testing.T) (gossh.Signer, ed25519.PrivateKey) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -163,7 +169,7 @@ func newSigner(t *testing.T) gossh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, priv
 }
 
 // screenText collects what a session prints, escape sequences removed.
@@ -211,14 +217,7 @@ func TestServeInARealTerminal(t *testing.T) {
 		t.Skip("ssh is not installed (.ci/run installs it)")
 	}
 	dir := t.TempDir()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer, priv := newKeyPair(t)
 	block, err := gossh.MarshalPrivateKey(priv, "ana")
 	if err != nil {
 		t.Fatal(err)
@@ -251,21 +250,7 @@ func TestServeInARealTerminal(t *testing.T) {
 	s.keys("Escape")
 	s.waitFor("the dashboard again", framed)
 
-	s.keys("q")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		b, _ := os.ReadFile(exitFile)
-		if got := strings.TrimSpace(string(b)); got != "" {
-			if got != "EXIT=0" {
-				t.Fatalf("ssh ended with %s; the screen shows:\n%s", got, s.screen())
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the session did not end on q; the screen shows:\n%s", s.screen())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	s.quit(exitFile)
 	for f, want := range map[string]string{"#{alternate_on}": "0", "#{cursor_flag}": "1", "#{wrap_flag}": "1", "#{mouse_button_flag}": "0"} {
 		if got := s.format(f); got != want {
 			t.Errorf("after quitting, %s = %q, want %q", f, got, want)
