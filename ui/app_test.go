@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -597,5 +598,41 @@ func TestSnapshotShowsChangedRows(t *testing.T) {
 	f := ansi.Strip(frame(m))
 	if !regexp.MustCompile(`FE-981 .* 7 `).MatchString(f) || !strings.Contains(f, "33/60") {
 		t.Errorf("the snapshot's new attempts and budget are not shown:\n%s", f)
+	}
+}
+
+// TestTypedFilterNarrowsLikeARebuild types a filter key by key over thousands of documents,
+// with sort changes, a snapshot and a deletion in between, and checks at every step that
+// the view (narrowed where it can be) is the one a full filter and sort gives, and that
+// the cursor stays on its document while it matches.
+func TestTypedFilterNarrowsLikeARebuild(t *testing.T) {
+	s := bigSnapshot(7, 5_000)
+	m := New(newMemBackend(s, nil), Options{Now: fixedNow})
+	m = step(m, tea.ColorProfileMsg{Profile: colorprofile.ASCII}, tea.WindowSizeMsg{Width: 160, Height: 40}, snapshotMsg{s}, press("tab"))
+	check := func(when string) {
+		t.Helper()
+		want := documents{all: m.docs.all, filter: m.docs.filter, sortCol: m.docs.sortCol, desc: m.docs.desc}
+		want.rebuild(docKey{}, false)
+		if !slices.Equal(m.docs.view, want.view) {
+			t.Fatalf("%s (filter %q): the view has %d documents, a rebuild %d", when, m.docs.filter.text, len(m.docs.view), len(want.view))
+		}
+	}
+	m = step(m, press("j"), press("j"), press("/"))
+	for _, k := range strings.Split("message number 1", "") {
+		before, _ := m.docs.selected()
+		m = step(m, press(k))
+		check("typed " + k)
+		if after, ok := m.docs.selected(); ok && strings.Contains(searchText(before), m.docs.filter.text) && keyOf(after) != keyOf(before) {
+			t.Fatalf("typing %q moved the cursor off %s, which still matches", k, before.ID)
+		}
+	}
+	m = step(m, press("backspace"), press("backspace")) // "message number"
+	check("after backspaces")
+	m = step(m, press(" "), press("2"), press("enter"), press("s"), press("/"), press("3"))
+	check("after a sort change")
+	m = step(m, snapshotMsg{bigSnapshot(7, 4_000)}, press("4"))
+	check("after a snapshot")
+	if len(m.docs.view) == 0 {
+		t.Fatal("the filter matched nothing: the test checked only empty views")
 	}
 }

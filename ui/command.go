@@ -37,6 +37,13 @@ func (f filter) String() string {
 	return strings.Join(parts, " · ")
 }
 
+// narrows reports whether f can only drop documents old lets through: the same fields, and
+// a text that contains old's.
+func (f filter) narrows(old filter) bool {
+	return f.status == old.status && f.account == old.account && f.provider == old.provider &&
+		f.text != old.text && strings.Contains(f.text, old.text)
+}
+
 // fields reports whether the structured part of the filter matches.
 func (f filter) fields(account, provider string, status model.Status) bool {
 	return (f.status == "" || f.status == status) &&

@@ -148,10 +148,31 @@ func (d *documents) marked() []model.Document {
 }
 
 // setFilter applies a filter, keeping the cursor on the same document when it still matches.
+// A filter that only lengthens the text (a key typed at the filter prompt) can only drop
+// documents, so it narrows the sorted view instead of filtering and sorting all of them.
 func (d *documents) setFilter(f filter) {
 	keep, had := d.selectedKey()
+	old := d.filter
 	d.filter = f
+	if f.narrows(old) {
+		d.narrow(keep, had)
+		return
+	}
 	d.rebuild(keep, had)
+}
+
+// narrow drops from the view the documents the text filter no longer matches; the view
+// stays sorted.
+func (d *documents) narrow(keep docKey, had bool) {
+	d.index()
+	kept := d.view[:0]
+	for _, i := range d.view {
+		if strings.Contains(d.search[i], d.filter.text) {
+			kept = append(kept, i)
+		}
+	}
+	d.view = kept
+	d.settle(keep, had)
 }
 
 // cycleSort moves the sort to the next column.
@@ -182,11 +203,8 @@ func (d *documents) selectedKey() (docKey, bool) {
 // rebuild filters and sorts again, puts the cursor back on keep when had, and lets rows
 // re-render lazily. The column headers show the sort: who changes it renders them.
 func (d *documents) rebuild(keep docKey, had bool) {
-	if d.filter.text != "" && d.search == nil {
-		d.search = make([]string, len(d.all))
-		for i, doc := range d.all {
-			d.search[i] = searchText(doc)
-		}
+	if d.filter.text != "" {
+		d.index()
 	}
 	d.view = d.view[:0]
 	for i, doc := range d.all {
@@ -209,6 +227,21 @@ func (d *documents) rebuild(keep docKey, had bool) {
 		}
 		return c
 	})
+	d.settle(keep, had)
+}
+
+// index builds the lower-cased text of every document the text filter searches, once.
+func (d *documents) index() {
+	if d.search == nil {
+		d.search = make([]string, len(d.all))
+		for i, doc := range d.all {
+			d.search[i] = searchText(doc)
+		}
+	}
+}
+
+// settle starts the list over on the new view, the cursor on keep when had and still shown.
+func (d *documents) settle(keep docKey, had bool) {
 	d.list.reset(len(d.view))
 	if had {
 		for i, j := range d.view {
