@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -463,58 +464,7 @@ func TestStuckSessionHoldsUpNoOne(t *testing.T) {
 		{Name: "stuck", Role: config.RoleOperator, Keys: []string{lStuck}},
 		{Name: "live", Role: config.RoleOperator, Keys: []string{lLive}},
 	}, nil)
-	// A full screen: 400 accounts, so each repaint of the stuck session's terminal writes
-	// every row.
-	full := func(name string) model.Snapshot {
-		s := snapshotWith(name)
-		for i := range 400 {
-			a := s.Accounts[0]
-			a.Account.Name = fmt.Sprintf("%s-%03d", name, i)
-			s.Accounts = append(s.Accounts, a)
-		}
-		return s
-	}
-	r.hub.Publish(full("first1"))
-
-	cs, err := r.dial(kStuck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	stuck, err := cs.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stuck.RequestPty("xterm-256color", 250, 500, gossh.TerminalModes{}); err != nil {
-		t.Fatal(err)
-	}
-	out, err := stuck.StdoutPipe() // read only at the end
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stuck.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := stuck.Shell(); err != nil {
-		t.Fatal(err)
-	}
-	// Its dashboard subscribes once the session's set-up has read the PTY: charm.land/ssh
-	// v0.4.2 writes the PTY's size on a window change without the lock its Pty() reads it
-	// under, so the test changes sizes only after.
-	for deadline := time.Now().Add(wait); r.hub.Subscribers() < 1; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the stuck session's dashboard never subscribed")
-		}
-	}
-	// Each size change and snapshot repaints the whole 500×250 screen: well over the
-	// client's 2 MiB window in all.
-	for i := range 300 {
-		if _, err := stuck.SendRequest("window-change", false, gossh.Marshal(struct{ W, H, PW, PH uint32 }{uint32(500 - i%2), 250, 0, 0})); err != nil {
-			t.Fatal(err)
-		}
-		r.hub.Publish(full(fmt.Sprintf("redraw%03d", i)))
-		time.Sleep(2 * time.Millisecond) // one snapshot at a time: the hub keeps only the newest
-	}
+	out := openStuck(t, r, kStuck)
 
 	cl, err := r.dial(kLive)
 	if err != nil {
@@ -550,5 +500,91 @@ func TestStuckSessionHoldsUpNoOne(t *testing.T) {
 	defer cancel()
 	if err := r.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// openStuck opens a dashboard on a 500×250 terminal whose client never reads, and makes the
+// server write it more than the client's SSH window (2 MiB) holds, so that the session's
+// writes block. It returns the client's unread output.
+func openStuck(t *testing.T, r *rig, key gossh.Signer) io.Reader {
+	t.Helper()
+	subscribed := r.hub.Subscribers()
+	// A full screen: 400 accounts, so each repaint of the stuck session's terminal writes
+	// every row.
+	full := func(name string) model.Snapshot {
+		s := snapshotWith(name)
+		for i := range 400 {
+			a := s.Accounts[0]
+			a.Account.Name = fmt.Sprintf("%s-%03d", name, i)
+			s.Accounts = append(s.Accounts, a)
+		}
+		return s
+	}
+	r.hub.Publish(full("first1"))
+
+	cs, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	stuck, err := cs.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.RequestPty("xterm-256color", 250, 500, gossh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := stuck.StdoutPipe() // read only at the end
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stuck.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stuck.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	// Its dashboard subscribes once the session's set-up has read the PTY: charm.land/ssh
+	// v0.4.2 writes the PTY's size on a window change without the lock its Pty() reads it
+	// under, so the test changes sizes only after.
+	for deadline := time.Now().Add(wait); r.hub.Subscribers() <= subscribed; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck session's dashboard never subscribed")
+		}
+	}
+	// Each size change and snapshot repaints the whole 500×250 screen: well over the
+	// client's 2 MiB window in all.
+	for i := range 300 {
+		if _, err := stuck.SendRequest("window-change", false, gossh.Marshal(struct{ W, H, PW, PH uint32 }{uint32(500 - i%2), 250, 0, 0})); err != nil {
+			t.Fatal(err)
+		}
+		r.hub.Publish(full(fmt.Sprintf("redraw%03d", i)))
+		time.Sleep(2 * time.Millisecond) // one snapshot at a time: the hub keeps only the newest
+	}
+
+	return out
+}
+
+// TestShutdownHangsUpOnAStuckClient: a session whose client stopped reading cannot draw
+// its goodbye, so it cannot end; the server closes its connection after endGrace and the
+// shutdown completes instead of waiting out its deadline.
+func TestShutdownHangsUpOnAStuckClient(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "stuck", Role: config.RoleOperator, Keys: []string{line}}}, nil)
+	openStuck(t, r, key)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	start := time.Now()
+	if err := r.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with a stuck client: %v after %v", err, time.Since(start))
+	}
+	if d := time.Since(start); d < endGrace {
+		t.Errorf("shutdown took %v: the session ended before endGrace, so it was never stuck", d)
+	}
+	if !waitLog(r, "its client is not reading") || !strings.Contains(r.log.String(), "operator=stuck") {
+		t.Errorf("the hang-up is not logged:\n%s", r.log)
+	}
+	if n := r.hub.Subscribers(); n != 0 {
+		t.Errorf("%d hub subscribers after shutdown, want 0", n)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,24 +28,52 @@ type (
 
 // session is one running dashboard.
 type session struct {
+	log       *slog.Logger
 	id        Identity
 	sess      ssh.Session
 	prog      *tea.Program
 	lastInput atomic.Int64 // unix nanoseconds of the last keystroke, click or paste
 
-	mu     sync.Mutex
-	reason string // why the server ended it; "" when the operator quit
+	mu       sync.Mutex
+	reason   string // why the server ended it; "" when the operator quit
+	hangUp   *time.Timer
+	finished bool // the program has returned
 }
 
-// end quits the dashboard, telling the operator why once its terminal is restored. It never
-// waits for the program, so a stuck session cannot hold up the caller.
+// endGrace is how long a dashboard the server ended has to quit before its connection is
+// closed under it: a program blocked writing to a client that stopped reading, or whose
+// network vanished, quits only when the write fails.
+const endGrace = 2 * time.Second
+
+// end quits the dashboard, telling the operator why once its terminal is restored, and
+// closes the connection if the dashboard has not quit within endGrace. It never waits for
+// the program, so a stuck session cannot hold up the caller.
 func (ss *session) end(reason string) {
 	ss.mu.Lock()
 	if ss.reason == "" {
 		ss.reason = reason
 	}
+	if ss.hangUp == nil && !ss.finished {
+		ss.hangUp = time.AfterFunc(endGrace, func() {
+			ss.log.Warn("connection closed: the session did not end in time (its client is not reading)",
+				"operator", ss.id.Name, "remote", ss.sess.RemoteAddr().String(), "reason", reason)
+			if c, ok := ss.sess.Context().Value(ssh.ContextKeyConn).(io.Closer); ok {
+				c.Close()
+			}
+		})
+	}
 	ss.mu.Unlock()
 	go ss.prog.Quit()
+}
+
+// done notes that the program has returned: there is nothing left to hang up on.
+func (ss *session) done() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.finished = true
+	if ss.hangUp != nil {
+		ss.hangUp.Stop()
+	}
 }
 
 func (ss *session) endReason() string {
@@ -143,7 +173,7 @@ func (s *Server) identify(next ssh.Handler) ssh.Handler {
 func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
 		id, _ := sess.Context().Value(identityKey{}).(Identity)
-		ss := &session{id: id, sess: sess}
+		ss := &session{log: s.log, id: id, sess: sess}
 		ss.lastInput.Store(time.Now().UnixNano())
 		b := &sessionBackend{Backend: s.backend}
 		m := ui.New(b, ui.Options{
@@ -180,6 +210,7 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		defer cancel()
 		go ss.watch(ctx, winch, s.opts.IdleTimeout)
 		_, err := ss.prog.Run()
+		ss.done()
 		ss.prog.Kill()
 		r.close() // the program has stopped drawing: give the terminal back
 		b.close()
