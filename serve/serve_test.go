@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -586,5 +587,85 @@ func TestShutdownHangsUpOnAStuckClient(t *testing.T) {
 	}
 	if n := r.hub.Subscribers(); n != 0 {
 		t.Errorf("%d hub subscribers after shutdown, want 0", n)
+	}
+}
+
+// TestEachSessionHasItsOwnColours serves four sessions at once whose terminals differ: one
+// says it has true colour, one has 256 colours (what an SSH login usually says: COLORTERM
+// is not sent), one is a plain xterm (16), one asks for no colour. Each gets its dashboard
+// in its own colours.
+func TestEachSessionHasItsOwnColours(t *testing.T) {
+	key, line := newKey(t)
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
+	r.hub.Publish(snapshotWith("colours"))
+	open := func(term string, env ...string) *screen {
+		c, err := r.dial(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		sess, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(env); i += 2 {
+			if err := sess.Setenv(env[i], env[i+1]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sess.RequestPty(term, 30, 110, gossh.TerminalModes{}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := sess.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sess.StdinPipe(); err != nil {
+			t.Fatal(err)
+		}
+		sc := newScreen(out)
+		if err := sess.Shell(); err != nil {
+			t.Fatal(err)
+		}
+		if !sc.waitFor("colours", wait) {
+			t.Fatalf("%s %v: no dashboard:\n%s", term, env, sc.text())
+		}
+		return sc
+	}
+	raw := func(sc *screen) string {
+		sc.mu.Lock()
+		defer sc.mu.Unlock()
+		return sc.raw.String()
+	}
+	truecolor := raw(open("xterm-256color", "COLORTERM", "truecolor"))
+	colors256 := raw(open("xterm-256color"))
+	xterm := raw(open("xterm"))
+	plain := raw(open("xterm-256color", "NO_COLOR", "1"))
+
+	sgr := regexp.MustCompile(`\x1b\[[0-9;]*m`)
+	colours := func(s string) (rgb, indexed, basic int) {
+		for _, seq := range sgr.FindAllString(s, -1) {
+			switch {
+			case strings.Contains(seq, "38;2;") || strings.Contains(seq, "48;2;"):
+				rgb++
+			case strings.Contains(seq, "38;5;") || strings.Contains(seq, "48;5;"):
+				indexed++
+			case regexp.MustCompile(`[\[;](3[0-7]|9[0-7]|4[0-7]|10[0-7])(;|m)`).MatchString(seq):
+				basic++
+			}
+		}
+		return
+	}
+	if rgb, _, _ := colours(truecolor); rgb == 0 {
+		t.Errorf("the true-colour terminal got no 24-bit colour")
+	}
+	if rgb, indexed, _ := colours(colors256); rgb != 0 || indexed == 0 {
+		t.Errorf("the 256-colour terminal got %d 24-bit sequences and %d of its own", rgb, indexed)
+	}
+	if rgb, indexed, basic := colours(xterm); rgb+indexed != 0 || basic == 0 {
+		t.Errorf("the 16-colour xterm got %d 24-bit and %d 256-colour sequences, %d of its own colours", rgb, indexed, basic)
+	}
+	if rgb, indexed, basic := colours(plain); rgb+indexed+basic != 0 {
+		t.Errorf("NO_COLOR got %d 24-bit, %d 256-colour and %d 16-colour sequences", rgb, indexed, basic)
 	}
 }
