@@ -151,6 +151,17 @@ func (r *rig) dial(key gossh.Signer) (*gossh.Client, error) {
 	})
 }
 
+// login dials with key, failing the test when refused; the client closes with the test.
+func (r *rig) login(t testing.TB, key gossh.Signer) *gossh.Client {
+	t.Helper()
+	c, err := r.dial(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // screen collects a session's output and lets a test wait for text in it.
 type screen struct {
 	mu      sync.Mutex

@@ -111,11 +111,7 @@ func TestReloadKeysRevokesAndAdmits(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startRig(t, []config.Operator{{Name: "victor", Role: config.RoleViewer, KeysFile: keysFile}}, nil)
-	c, err := r.dial(k1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, k1)
 	sess, sc := openDashboard(t, c, 90, 25)
 	if !sc.waitFor("waiting for the first poll", wait) {
 		t.Fatalf("no dashboard:\n%s", sc.text())

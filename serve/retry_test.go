@@ -29,11 +29,7 @@ func TestViewerRetryRefusedAndRecorded(t *testing.T) {
 	}}
 	r.hub.Publish(s)
 
-	c, err := r.dial(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, vkey)
 	_, sc, in := openTyping(t, c, 120, 30)
 	if !sc.waitFor("DTE-01-0000042", wait) {
 		t.Fatalf("the rejected document is not shown; got:\n%s", sc.text())

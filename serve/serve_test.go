@@ -26,11 +26,7 @@ const wait = 20 * time.Second
 func TestOperatorSeesDashboardAndUpdates(t *testing.T) {
 	key, line := newKey(t)
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
-	c, err := r.dial(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, key)
 	sess, sc := openDashboard(t, c, 110, 30)
 	if !sc.waitFor("waiting for the first poll", wait) || !sc.waitFor("alice", wait) {
 		t.Fatalf("no dashboard header with the operator's name; got:\n%s", sc.text())
@@ -88,11 +84,7 @@ func TestUnknownKeyRefusedAtAuth(t *testing.T) {
 func TestSessionWithoutPTYRefused(t *testing.T) {
 	key, line := newKey(t)
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
-	c, err := r.dial(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, key)
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -117,11 +109,7 @@ func TestViewerIsReadOnlyAndRefusalsRecorded(t *testing.T) {
 		{Name: "alice", Role: config.RoleOperator, Keys: []string{oline}},
 		{Name: "victor", Role: config.RoleViewer, Keys: []string{vline}},
 	}, nil)
-	c, err := r.dial(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, vkey)
 	_, sc := openDashboard(t, c, 110, 30)
 	if !sc.waitFor("[read-only]", wait) || !sc.waitFor("victor", wait) {
 		t.Fatalf("a viewer's dashboard is not marked read-only; got:\n%s", sc.text())
@@ -248,11 +236,7 @@ func TestShutdownTellsEverySession(t *testing.T) {
 	}
 	var all []open
 	for _, k := range []gossh.Signer{k1, k2} {
-		c, err := r.dial(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := r.login(t, k)
 		sess, sc := openDashboard(t, c, 90, 25)
 		if !sc.waitFor("waiting for the first poll", wait) {
 			t.Fatalf("no dashboard:\n%s", sc.text())
@@ -292,11 +276,7 @@ func TestShutdownTellsEverySession(t *testing.T) {
 func TestShutdownClosesClientsThatStay(t *testing.T) {
 	key, line := newKey(t)
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
-	c, err := r.dial(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, key)
 	sess, sc := openDashboard(t, c, 90, 25)
 	if !sc.waitFor("waiting for the first poll", wait) {
 		t.Fatalf("no dashboard:\n%s", sc.text())
@@ -319,11 +299,7 @@ func TestIdleSessionCloses(t *testing.T) {
 	key, line := newKey(t)
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}},
 		func(o *Options) { o.IdleTimeout = 300 * time.Millisecond })
-	c, err := r.dial(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, key)
 	sess, sc := openDashboard(t, c, 90, 25)
 	if !sc.waitFor("without input", wait) {
 		t.Fatalf("an idle session stayed open:\n%s", sc.text())
@@ -429,11 +405,7 @@ func TestPanicEndsOnlyItsSession(t *testing.T) {
 	on := true
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}},
 		func(o *Options) { o.Backend = panicky{o.Backend.(hubBackend), &mu, &on} })
-	c, err := r.dial(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := r.login(t, key)
 	sess, sc := openDashboard(t, c, 90, 25) // Bubble Tea prints the recovered stack on stderr
 	ok := sc.waitFor("internal error", wait)
 	sess.Wait()
@@ -467,11 +439,7 @@ func TestStuckSessionHoldsUpNoOne(t *testing.T) {
 	}, nil)
 	out := openStuck(t, r, kStuck)
 
-	cl, err := r.dial(kLive)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := r.login(t, kLive)
 	_, live := openDashboard(t, cl, 100, 30)
 	for i := range 5 {
 		m := fmt.Sprintf("newest%d", i)
@@ -523,11 +491,7 @@ func openStuck(t *testing.T, r *rig, key gossh.Signer) io.Reader {
 	}
 	r.hub.Publish(full("first1"))
 
-	cs, err := r.dial(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
+	cs := r.login(t, key)
 	stuck, err := cs.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -599,11 +563,7 @@ func TestEachSessionHasItsOwnColours(t *testing.T) {
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
 	r.hub.Publish(snapshotWith("colours"))
 	open := func(term string, env ...string) *screen {
-		c, err := r.dial(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := r.login(t, key)
 		sess, err := c.NewSession()
 		if err != nil {
 			t.Fatal(err)
