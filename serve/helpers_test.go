@@ -231,15 +231,23 @@ func openDashboard(t testing.TB, c *gossh.Client, w, h int) (*gossh.Session, *sc
 
 // openTyping is openDashboard with the session's stdin, to type on.
 func openTyping(t testing.TB, c *gossh.Client, w, h int) (*gossh.Session, *screen, io.Writer) {
+	return openTerminal(t, c, "xterm-256color", w, h, "COLORTERM", "truecolor")
+}
+
+// openTerminal starts a session on a terminal of type term, w×h, with the environment
+// variables env (name, value, name, value…), and returns it with its screen and stdin.
+func openTerminal(t testing.TB, c *gossh.Client, term string, w, h int, env ...string) (*gossh.Session, *screen, io.Writer) {
 	t.Helper()
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sess.Setenv("COLORTERM", "truecolor"); err != nil {
-		t.Logf("setenv: %v", err)
+	for i := 0; i+1 < len(env); i += 2 {
+		if err := sess.Setenv(env[i], env[i+1]); err != nil {
+			t.Fatalf("setenv %s: %v", env[i], err)
+		}
 	}
-	if err := sess.RequestPty("xterm-256color", h, w, gossh.TerminalModes{}); err != nil {
+	if err := sess.RequestPty(term, h, w, gossh.TerminalModes{}); err != nil {
 		t.Fatal(err)
 	}
 	out, err := sess.StdoutPipe()

@@ -563,30 +563,7 @@ func TestEachSessionHasItsOwnColours(t *testing.T) {
 	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}}, nil)
 	r.hub.Publish(snapshotWith("colours"))
 	open := func(term string, env ...string) *screen {
-		c := r.login(t, key)
-		sess, err := c.NewSession()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < len(env); i += 2 {
-			if err := sess.Setenv(env[i], env[i+1]); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := sess.RequestPty(term, 30, 110, gossh.TerminalModes{}); err != nil {
-			t.Fatal(err)
-		}
-		out, err := sess.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sess.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-		sc := newScreen(out)
-		if err := sess.Shell(); err != nil {
-			t.Fatal(err)
-		}
+		_, sc, _ := openTerminal(t, r.login(t, key), term, 110, 30, env...)
 		if !sc.waitFor("colours", wait) {
 			t.Fatalf("%s %v: no dashboard:\n%s", term, env, sc.text())
 		}
