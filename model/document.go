@@ -37,11 +37,13 @@ type Document struct {
 // Health is an account's reachability as the poller judges it.
 type Health string
 
-// Account health: down after 3 failed polls in a row, up again after 2 good ones.
+// Account health: down after 3 failed polls in a row, up again after 2 good ones;
+// refused as soon as the provider refuses the account's credentials.
 const (
 	HealthUp       Health = "up"
 	HealthDegraded Health = "degraded" // a poll failed, or a window is spent
 	HealthDown     Health = "down"
+	HealthRefused  Health = "refused" // the provider refused the credentials: polling cannot help
 )
 
 // AccountState is what one poll learned of one account.
@@ -52,6 +54,7 @@ type AccountState struct {
 	PollInterval time.Duration // the interval the poller currently uses
 	LastPoll     time.Time     // when the last poll finished; zero before the first
 	Err          string        // the last poll's error, sanitized; "" when it succeeded
+	LastError    *Problem      // the last poll's error decoded; nil when it succeeded or carried no response
 	Documents    []Document    // pending and rejected documents
 }
 

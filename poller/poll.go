@@ -84,6 +84,7 @@ type account struct {
 	goods     int // good polls in a row
 	lastPoll  time.Time
 	err       string
+	lastError *model.Problem // err decoded, when a provider's answer carried it
 	documents []model.Document
 }
 
@@ -232,6 +233,7 @@ func (p *Poller) Snapshot() model.Snapshot {
 			PollInterval: g.PollInterval(a.cfg.PollInterval),
 			LastPoll:     a.lastPoll,
 			Err:          a.err,
+			LastError:    a.lastError,
 			Documents:    a.documents,
 		}
 	}
@@ -280,13 +282,37 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	if err != nil {
 		a.fails, a.goods = a.fails+1, 0
 		a.err = model.Line(err.Error(), 300)
+		a.lastError = decodedError(a.cfg.Provider, err)
 	} else {
 		a.fails, a.goods = 0, a.goods+1
-		a.err = ""
+		a.err, a.lastError = "", nil
 		a.documents = docs
 	}
 	a.health = health(a.health, a.fails, a.goods, windows)
+	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
+		a.health = model.HealthRefused
+	}
 	return true
+}
+
+// decodedError is the problem a failed poll's error carries: the provider's answer to a
+// read or to a login, decoded. nil when no answer came (a transport failure).
+func decodedError(provider string, err error) *model.Problem {
+	var pe *ProblemError
+	if errors.As(err, &pe) {
+		p := pe.Problem
+		return &p
+	}
+	var ae *AuthError
+	if errors.As(err, &ae) {
+		if p, derr := Decode(provider, ae.Response); derr == nil {
+			if p.Class == model.ClassOK || p.Class == model.ClassUnknown {
+				p.Class = model.ClassAuth // a refused login is a credentials problem, whatever its body
+			}
+			return &p
+		}
+	}
+	return nil
 }
 
 // health is an account's health after a poll: down after downAfter failures in a row,

@@ -513,3 +513,37 @@ func TestRefreshWakesTheLoop(t *testing.T) {
 		t.Errorf("five refreshes polled %d times", 1+extra)
 	}
 }
+
+// A refused credential is not an outage: the account reads "refused" at once, with the
+// provider's refusal decoded, for an API key and for a token login alike.
+func TestRefusedCredentials(t *testing.T) {
+	_, accounts := sandboxAccounts(t, sandbox.Options{Scenario: "calm", Seed: 5, NoFaults: true})
+	var bad []config.Account
+	for _, a := range accounts {
+		values := map[string]string{}
+		for _, n := range a.Credentials.Names() {
+			values[n] = a.Credentials.Get(n)
+		}
+		switch a.Provider {
+		case "certifactu":
+			values["api_key"] = "not-the-key"
+		case "factus":
+			values["password"] = "not-the-password"
+		default:
+			continue
+		}
+		a.Credentials = config.NewCredentials(values)
+		bad = append(bad, a)
+	}
+	p := newTestPoller(t, bad, openStore(t), nil)
+	snap := p.PollOnce(context.Background())
+	for _, a := range bad {
+		got := stateOf(snap, a.Name)
+		if got.Health != model.HealthRefused {
+			t.Errorf("%s: health %q, want refused (err %q)", a.Name, got.Health, got.Err)
+		}
+		if got.LastError == nil || got.LastError.Class != model.ClassAuth || got.LastError.Meaning == "" {
+			t.Errorf("%s: last error %+v, want a decoded auth problem", a.Name, got.LastError)
+		}
+	}
+}

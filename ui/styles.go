@@ -124,6 +124,7 @@ func newStyles(p colorprofile.Profile, noColor, dark bool) *styles {
 		model.HealthUp:       fg(pal.green),
 		model.HealthDegraded: fg(pal.yellow).Bold(true),
 		model.HealthDown:     fg(pal.red).Bold(true),
+		model.HealthRefused:  fg(pal.red).Bold(true),
 	}
 	s.status = map[model.Status]lipgloss.Style{
 		model.StatusRejected: fg(pal.red),
