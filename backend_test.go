@@ -27,7 +27,7 @@ var secretLine = regexp.MustCompile(`(?m)^(?:token|api_key|password|secret|clien
 // log and that the next snapshot shows the new states.
 func TestBackendRetry(t *testing.T) {
 	sb := startSandbox(t, sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true})
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, poller.Providers())
 	if err != nil {
 		t.Fatal(err)
 	}

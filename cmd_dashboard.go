@@ -110,7 +110,7 @@ func startDemo() (*demoSetup, error) {
 	if _, err := sb.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, poller.Providers())
 	if err != nil {
 		sb.Close()
 		return nil, fmt.Errorf("demo config: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/poller"
 	"emitop/store"
 )
 
@@ -39,7 +40,7 @@ func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(*cfgPath, stderr)
 	if errors.Is(err, errNoConfig) && *dbPath == "" {
 		// No configuration: the history is at the default path, if anywhere.
-		cfg, err = config.Parse(nil, os.LookupEnv)
+		cfg, err = config.Parse(nil, os.LookupEnv, poller.Providers())
 	} else if errors.Is(err, errNoConfig) {
 		cfg, err = &config.Config{}, nil
 	}

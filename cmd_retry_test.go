@@ -26,7 +26,7 @@ func retrySandbox(t *testing.T, faults sandbox.Faults) (*sandbox.Sandbox, string
 	t.Helper()
 	sb, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true}, "5s")
 	sb.SetFaults("cf-madrid", faults)
-	cfg, err := config.Load(cfgPath)
+	cfg, err := config.Load(cfgPath, poller.Providers())
 	if err != nil {
 		t.Fatal(err)
 	}

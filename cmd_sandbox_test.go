@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/poller"
 
 	"emitop/sandbox"
 )
@@ -24,7 +25,7 @@ func TestSandboxConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, poller.Providers())
 	if err != nil {
 		t.Fatalf("config does not load: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/poller"
 	"emitop/store"
 )
 
@@ -26,7 +27,7 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	if !found && !named {
 		return nil, fmt.Errorf("%w at %s", errNoConfig, path)
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, poller.Providers())
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		fmt.Fprintln(stderr, model.Sanitize(ce.Error(), true)) // values from the file, one problem a line

@@ -19,6 +19,48 @@ func envOf(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// fakeProvider stands for a dialect: config's tests cannot import the poller, whose
+// dialects are tested against config in package main.
+type fakeProvider struct {
+	name, base string
+	keys       []Key
+}
+
+func (f fakeProvider) Name() string           { return f.name }
+func (f fakeProvider) DefaultBaseURL() string { return f.base }
+func (f fakeProvider) Keys() []Key            { return f.keys }
+
+// CheckAccount requires every secret key; a setting "mode" of "b" requires "extra" too.
+func (f fakeProvider) CheckAccount(settings map[string]string, creds []string) []string {
+	var out []string
+	for _, k := range f.keys {
+		if k.Secret && !contains(creds, k.Name) {
+			out = append(out, "missing credential "+k.Name)
+		}
+	}
+	if settings["mode"] == "b" && settings["extra"] == "" {
+		out = append(out, "mode b needs extra")
+	}
+	return out
+}
+
+func secrets(names ...string) []Key {
+	keys := make([]Key, len(names))
+	for i, n := range names {
+		keys[i] = Key{Name: n, Secret: true}
+	}
+	return keys
+}
+
+var testProviders = []Provider{
+	fakeProvider{"alegra", "https://api.alegra.com/api/v1", secrets("email", "token")},
+	fakeProvider{"sv-dte", "", secrets("api_key")},
+	fakeProvider{"certifactu", "", secrets("api_key")},
+	fakeProvider{"factus", "", secrets("client_id", "client_secret", "username", "password")},
+	fakeProvider{"alforse", "https://api.alforse.com/api/v1", append(secrets("email", "password"),
+		Key{Name: "mode", Values: []string{"a", "b"}}, Key{Name: "extra"})},
+}
+
 var testEnv = envOf(map[string]string{
 	"SV_API_KEY": "sk_user_secret1", "HOME": "/home/op", "EMPTY": "",
 })
@@ -68,7 +110,7 @@ idle_timeout = "45m"
 `
 
 func TestParseGood(t *testing.T) {
-	c, err := Parse([]byte(good), testEnv)
+	c, err := Parse([]byte(good), testEnv, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +136,9 @@ func TestParseGood(t *testing.T) {
 	if al.BaseURL != "https://api.alegra.com/api/v1" || al.Reserve != 0 || al.Timeout != DefaultTimeout || al.PollInterval != DefaultPollInterval {
 		t.Errorf("alegra defaults = %+v", al)
 	}
+	if len(sv.Settings) != 0 || sv.Credentials.Names()[0] != "api_key" {
+		t.Errorf("settings %v, credentials %v", sv.Settings, sv.Credentials.Names())
+	}
 	if c.Accounts[2].Reserve != DefaultReserve {
 		t.Errorf("default reserve %v", c.Accounts[2].Reserve)
 	}
@@ -103,14 +148,14 @@ func TestParseGood(t *testing.T) {
 }
 
 func TestParseDefaults(t *testing.T) {
-	c, err := Parse(nil, testEnv)
+	c, err := Parse(nil, testEnv, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Store.Path != "/home/op/.local/state/emitop/emitop.db" || c.Serve.IdleTimeout != DefaultIdleTimeout {
 		t.Errorf("defaults: %+v %+v", c.Store, c.Serve)
 	}
-	c, err = Parse(nil, envOf(map[string]string{"XDG_STATE_HOME": "/st"}))
+	c, err = Parse(nil, envOf(map[string]string{"XDG_STATE_HOME": "/st"}), testProviders)
 	if err != nil || c.Store.Path != "/st/emitop/emitop.db" {
 		t.Errorf("xdg state: %v %v", c, err)
 	}
@@ -149,6 +194,12 @@ func TestParseProblems(t *testing.T) {
 			[]string{`7: account "s": paths.list "factura" must start with /`}},
 		{"control characters", "[[account]]\nname = \"s\\u001b[2J\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n[[operator]]\nname = \"ana\\r\"\nrole = \"viewer\"\nkeys = [\"" + pubKey + "\"]\n",
 			[]string{`1: account "s\x1b[2J": name must be plain text`, `6: operator "ana\r": name must be plain text`}},
+		{"setting value", "[[account]]\nname = \"x\"\nprovider = \"alforse\"\nemail = \"e\"\npassword = \"p\"\nmode = \"c\"\n",
+			[]string{`6: account "x": mode "c" is not one of a, b`}},
+		{"provider check", "[[account]]\nname = \"x\"\nprovider = \"alforse\"\nemail = \"e\"\npassword = \"p\"\nmode = \"b\"\n",
+			[]string{`1: account "x": mode b needs extra`}},
+		{"not a text", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = 3\n",
+			[]string{`5: account "s": api_key must be a text in quotes`}},
 		{"nameless", "[[account]]\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n",
 			[]string{`1: account #1: missing name`}},
 		{"operators", "[[operator]]\nname = \"ana\"\nrole = \"admin\"\nkeys = [\"ssh-ed25519 nope\"]\n[[operator]]\nname = \"ana\"\nrole = \"viewer\"\n",
@@ -156,7 +207,7 @@ func TestParseProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.toml), testEnv)
+			_, err := Parse([]byte(tt.toml), testEnv, testProviders)
 			var ce *Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want *Error", err)
@@ -176,7 +227,7 @@ func TestParseProblems(t *testing.T) {
 
 // TestSecretsNeverPrinted checks every way a credential could leak into a log line.
 func TestSecretsNeverPrinted(t *testing.T) {
-	c, err := Parse([]byte(good), testEnv)
+	c, err := Parse([]byte(good), testEnv, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +253,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			t.Errorf("%s does not say %s: %s", how, redacted, out)
 		}
 	}
-	_, err = Parse([]byte(strings.Replace(good, `token = "tok-123"`, `token = "tok-123"`+"\napi_key = \"tok-456\"", 1)), testEnv)
+	_, err = Parse([]byte(strings.Replace(good, `token = "tok-123"`, `token = "tok-123"`+"\napi_key = \"tok-456\"", 1)), testEnv, testProviders)
 	if err == nil || strings.Contains(err.Error(), "tok-456") {
 		t.Errorf("error leaks a value or is missing: %v", err)
 	}
@@ -233,7 +284,7 @@ func TestLocateAndLoad(t *testing.T) {
 	if p, _ := Locate("/flag.toml"); p != "/flag.toml" {
 		t.Errorf("Locate with flag = %q", p)
 	}
-	c, err := Load(file)
+	c, err := Load(file, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,11 +294,11 @@ func TestLocateAndLoad(t *testing.T) {
 	if err := os.WriteFile(other, []byte("[[account]]\nname = \"x\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(other)
+	_, err = Load(other, testProviders)
 	if err == nil || !strings.HasPrefix(err.Error(), other+":1: account \"x\": missing provider") {
 		t.Errorf("Load error = %v", err)
 	}
-	if _, err := Load(filepath.Join(dir, "absent.toml")); err == nil {
+	if _, err := Load(filepath.Join(dir, "absent.toml"), testProviders); err == nil {
 		t.Error("Load of a missing file succeeded")
 	}
 }
@@ -258,7 +309,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[[account]]\nname = \"a\"\nfoo = 1\n[account.paths]\nx = 1\n"))
 	f.Add([]byte("[[account]]\n[[account]]\nname=1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := Parse(data, testEnv)
+		_, err := Parse(data, testEnv, testProviders)
 		if err != nil && strings.TrimSpace(err.Error()) == "" {
 			t.Fatal("empty error")
 		}

@@ -7,15 +7,15 @@ import (
 
 const redacted = "[redacted]"
 
-// Credentials are an account's secrets (token, API key, passwords), by name: "email",
-// "token", "api_key", "client_id", "client_secret", "username", "password". However a
+// Credentials are an account's secrets (token, API key, passwords), by the name of the
+// provider key that set each one ("token", "api_key", "password"...). However a
 // Credentials value is printed (%v, %+v, %#v, JSON, slog) it shows "[redacted]"; only Get
 // reveals a value, for the code that authenticates.
 type Credentials struct {
 	values map[string]string
 }
 
-// NewCredentials holds values by name (the names of CredentialNames).
+// NewCredentials holds values by name (the secret keys a provider takes).
 func NewCredentials(values map[string]string) Credentials {
 	c := Credentials{values: make(map[string]string, len(values))}
 	for k, v := range values {

@@ -4,20 +4,34 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"emitop/model"
 )
 
-// The alegra dialect: Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000).
-func init() {
-	register(&dialect{name: "alegra", catalog: alegraCatalog, body: decodeAlegra,
-		document: alegraDocument, open: alegraOpen, readPath: alegraReadPath,
-		resend: alegraResend, batch: alegraStampMax, resent: alegraResent})
+// alegraDialect is Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000): Basic
+// email:token, 150 requests a minute per user.
+var alegraDialect = &Dialect{
+	name: "alegra", baseURL: "https://api.alegra.com/api/v1",
+	keys:    secretKeys("email", "token"),
+	windows: []Limit{{Name: "", Max: 150, Per: time.Minute}},
+	auth:    alegraAuth,
+	catalog: alegraCatalog, body: decodeAlegra,
+	document: alegraDocument, open: alegraOpen, readPath: alegraReadPath,
+	resend: alegraResend, batch: alegraStampMax, resent: alegraResent,
+}
+
+// alegraAuth is HTTP Basic email:token.
+func alegraAuth(c *Client) authenticator {
+	creds := c.account.Credentials
+	basic := base64.StdEncoding.EncodeToString([]byte(creds.Get("email") + ":" + creds.Get("token")))
+	return static{credential{{"Authorization", "Basic " + basic}}}
 }
 
 // alegraCatalog is the guidance for Alegra's stamping codes (seed 000, "Stamping
@@ -622,7 +636,7 @@ func alegraResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
 // is what its emissionStatus says (accepted when none), a failure is rejected with its
 // code, unless its emissionStatus says otherwise. A code the catalog does not know on a
 // 2xx is class unknown: nothing says whether that stamp landed.
-func alegraResent(d *dialect, account string, r Response, ids []string) map[string]Item {
+func alegraResent(d *Dialect, account string, r Response, ids []string) map[string]Item {
 	var b struct {
 		Data []struct {
 			ID             alegraScalar `json:"id"`

@@ -14,10 +14,17 @@ import (
 // here: NestJS's {"statusCode","message": text | [texts] | object,"error": "Bad Request"}
 // and the domain {"error":{"code","message","details"}}. Its payments are the documents
 // emitop watches.
-func init() {
-	register(&dialect{name: "alforse", catalog: alforseCatalog, body: alforseBody,
-		document: alforseDocument, open: alforseOpen})
+var alforseDialect = &Dialect{
+	name: "alforse", baseURL: "https://api.alforse.com/api/v1",
+	keys:    secretKeys("email", "password"),
+	auth:    alforseAuth,
+	catalog: alforseCatalog, body: alforseBody,
+	document: alforseDocument, open: alforseOpen,
+	noResend: "alforse offers no resend: act on the payment in Alforse itself",
 }
+
+// alforseAuth is a login for a JWT, renewed with the refresh token.
+func alforseAuth(c *Client) authenticator { return newTokens(c, alforseLogin, alforseRefresh) }
 
 // alforseCatalog holds every business code of seed 004, with the class its HTTP status and
 // meaning imply, and the seed's own meaning and fix. An empty verdict leaves it to the
@@ -358,4 +365,49 @@ func alforseOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	return pagesOf(ctx, c, []string{"reconcile", "invoice"}, func(tab string, n int) string {
 		return fmt.Sprintf("%s?tab=%s&page=%d&pageSize=%d", path, tab, n, alforsePage)
 	}, envelope("total", alforsePage))
+}
+
+// alforseAnswer is Alforse's login answer, flat or wrapped in "data".
+type alforseAnswer struct {
+	AccessToken  string          `json:"accessToken"`
+	RefreshToken string          `json:"refreshToken"`
+	ExpiresIn    json.RawMessage `json:"expiresIn"`
+	Data         *alforseAnswer  `json:"data"`
+}
+
+func (a alforseAnswer) grant(c *Client, step string) (grant, error) {
+	if a.AccessToken == "" && a.Data != nil {
+		a = *a.Data
+	}
+	if a.AccessToken == "" {
+		return grant{}, fmt.Errorf("%s: %s: the answer has no accessToken", c.account.Name, step)
+	}
+	return grant{access: a.AccessToken, refresh: a.RefreshToken, ttl: lifetime(a.ExpiresIn)}, nil
+}
+
+// alforseLogin is POST /auth/login {email, password}.
+func alforseLogin(ctx context.Context, c *Client) (grant, error) {
+	creds := c.account.Credentials
+	body, err := json.Marshal(map[string]string{"email": creds.Get("email"), "password": creds.Get("password")})
+	if err != nil {
+		return grant{}, err
+	}
+	var a alforseAnswer
+	if err := tokenCall(ctx, c, "login", c.Path("login", "/auth/login"), body, "application/json", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "login")
+}
+
+// alforseRefresh is POST /auth/refresh {refreshToken} (assumed: Alforse does not document it).
+func alforseRefresh(ctx context.Context, c *Client, refresh string) (grant, error) {
+	body, err := json.Marshal(map[string]string{"refreshToken": refresh})
+	if err != nil {
+		return grant{}, err
+	}
+	var a alforseAnswer
+	if err := tokenCall(ctx, c, "refresh", c.Path("refresh", "/auth/refresh"), body, "application/json", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "refresh")
 }

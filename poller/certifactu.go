@@ -17,10 +17,16 @@ import (
 // certifactuName is the provider name of Certifactu (Spain, VeriFactu).
 const certifactuName = "certifactu"
 
-func init() {
-	register(&dialect{name: certifactuName, catalog: certifactuCatalog(), body: certifactuBody,
-		document: certifactuDocument, open: certifactuOpen, readPath: certifactuReadPath,
-		resend: certifactuResend})
+// certifactuDialect is Certifactu (PROVIDERS.md, "certifactu"; seed 002): an API key, 100
+// requests a minute per key.
+var certifactuDialect = &Dialect{
+	name:    certifactuName,
+	keys:    secretKeys("api_key"),
+	windows: []Limit{{Name: "", Max: 100, Per: time.Minute}},
+	auth:    apiKeyAuth,
+	catalog: certifactuCatalog(), body: certifactuBody,
+	document: certifactuDocument, open: certifactuOpen, readPath: certifactuReadPath,
+	resend: certifactuResend,
 }
 
 // Certifactu's own error codes (seed 002).

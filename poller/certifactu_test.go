@@ -136,7 +136,7 @@ func TestDecodeCertifactu(t *testing.T) {
 }
 
 func TestCertifactuCatalog(t *testing.T) {
-	catalog := dialects[certifactuName].catalog
+	catalog := certifactuDialect.catalog
 	cases := map[string]model.Class{
 		"1100": model.ClassRejected, "1293": model.ClassRejected, "2000": model.ClassOK, "2009": model.ClassOK,
 		"3000": model.ClassDuplicate, "3001": model.ClassConflict, "3004": model.ClassConflict,
@@ -220,7 +220,7 @@ func TestCertifactuDocument(t *testing.T) {
 			if f.class == "" {
 				return
 			}
-			if p := dialects[certifactuName].finish(Response{Method: "GET"}, f); p.Class != c.problem || p.Message == "" {
+			if p := certifactuDialect.finish(Response{Method: "GET"}, f); p.Class != c.problem || p.Message == "" {
 				t.Fatalf("problem %s %q, want class %s and AEAT's description", p.Class, p.Message, c.problem)
 			}
 		})

@@ -26,6 +26,7 @@ import (
 // could carry an API key to another host, or repeat an emission).
 type Client struct {
 	account config.Account
+	d       *Dialect
 	http    *http.Client
 	gov     *Governor
 	clock   Clock
@@ -39,7 +40,7 @@ type Client struct {
 type ClientOptions struct {
 	Version  string       // emitop's version, for the User-Agent
 	HTTP     *http.Client // nil: a client of its own
-	Governor *Governor    // nil: NewGovernor(provider, reserve, Clock)
+	Governor *Governor    // nil: one seeded with the dialect's documented windows
 	Clock    Clock        // nil: RealClock
 	Backoff  Backoff      // zero: DefaultBackoff
 	// Trace, when set, is told of every request that was sent or tried (logins and
@@ -103,19 +104,20 @@ func (e *SendError) Unwrap() error { return e.Err }
 
 // NewClient makes the client of one account.
 func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
-	if !model.KnownProvider(acc.Provider) {
-		return nil, fmt.Errorf("account %s: unknown provider %q", acc.Name, acc.Provider)
+	d, err := dialectOf(acc.Provider)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", acc.Name, err)
 	}
 	if !strings.HasPrefix(acc.BaseURL, "http://") && !strings.HasPrefix(acc.BaseURL, "https://") {
 		return nil, fmt.Errorf("account %s: base_url is not an http(s) URL", acc.Name)
 	}
 	acc.BaseURL = strings.TrimRight(acc.BaseURL, "/")
-	c := &Client{account: acc, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace}
+	c := &Client{account: acc, d: d, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace}
 	if c.clock == nil {
 		c.clock = RealClock
 	}
 	if c.gov == nil {
-		c.gov = NewGovernor(acc.Provider, acc.Reserve, c.clock)
+		c.gov = NewGovernorLimits(d.windows, acc.Reserve, c.clock)
 	}
 	if c.backoff == (Backoff{}) {
 		c.backoff = DefaultBackoff
@@ -135,7 +137,7 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	hc.Timeout = 0 // the account's timeout applies per request, through the context
 	c.http = &hc
-	c.auth = newAuthenticator(c)
+	c.auth = d.auth(c)
 	return c, nil
 }
 
@@ -175,7 +177,7 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 		}
 		if err == nil && res.Response.Status == http.StatusUnauthorized && c.auth.renews() && !renewed {
 			renewed = true
-			c.auth.invalidate(cred.value)
+			c.auth.invalidate(cred)
 			if read {
 				continue
 			}
@@ -209,9 +211,6 @@ type gateKey struct{}
 func withGate(ctx context.Context, gate func() error) context.Context {
 	return context.WithValue(ctx, gateKey{}, gate)
 }
-
-// credential is one header that authenticates a request.
-type credential struct{ key, value string }
 
 // roundTrip sends one request through the governor and reads its response.
 func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
@@ -254,8 +253,8 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if cred.key != "" {
-		req.Header.Set(cred.key, cred.value)
+	for _, h := range cred {
+		req.Header.Set(h.key, h.value)
 	}
 	start := c.clock.Now()
 	resp, err := c.http.Do(req)
@@ -283,9 +282,8 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	var problem *model.Problem
 	if resp.StatusCode == http.StatusTooManyRequests {
 		// The body may say how long to wait (Certifactu's retry_after).
-		if p, err := Decode(c.account.Provider, out.Response); err == nil {
-			problem = &p
-		}
+		p := c.d.decode(out.Response)
+		problem = &p
 	}
 	c.gov.Done(ticket, &out.Response, problem)
 	c.traced(kind, method, path, start, &out.Response, problem)
@@ -307,9 +305,7 @@ func (c *Client) traced(kind Kind, method, path string, start time.Time, resp *R
 		case decoded != nil:
 			x.Class = decoded.Class
 		default:
-			if p, err := Decode(c.account.Provider, *resp); err == nil {
-				x.Class = p.Class
-			}
+			x.Class = c.d.decode(*resp).Class
 		}
 	} else {
 		x.Latency = c.clock.Now().Sub(start)

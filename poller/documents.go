@@ -53,7 +53,7 @@ func needsOperator(s model.Status) bool {
 // OpenDocuments lists every pending and rejected document of the client's account, and
 // those whose outcome is unknown.
 func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
-	d := dialects[c.account.Provider]
+	d := c.d
 	raws, err := d.open(withKind(ctx, kind), c)
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 
 // ReadDocument reads one document of the client's account by its ID.
 func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, error) {
-	d := dialects[c.account.Provider]
+	d := c.d
 	if d.readPath == nil {
 		return Item{}, ErrNoRead
 	}
@@ -93,7 +93,7 @@ func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, e
 }
 
 // item turns one document's JSON into an Item of account.
-func (d *dialect) item(account string, raw []byte) (Item, bool) {
+func (d *Dialect) item(account string, raw []byte) (Item, bool) {
 	doc, f, ok := d.document(raw)
 	if !ok {
 		return Item{}, false
@@ -129,7 +129,7 @@ func getJSON(ctx context.Context, c *Client, path string) ([]byte, error) {
 		return nil, err
 	}
 	if res.Response.Status/100 != 2 {
-		p, _ := Decode(c.account.Provider, res.Response)
+		p := c.d.decode(res.Response)
 		return nil, &ProblemError{Method: http.MethodGet, Path: stripQuery(path), Problem: p, Response: res.Response}
 	}
 	return res.Response.Body, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,11 +23,17 @@ import (
 //   - the OAuth errors of POST /oauth/token: {"error","error_description","message"?};
 //   - the FastAPI shapes of services built on Factus: {"detail": text} and
 //     {"detail":[{"loc","msg","type"}]}.
-func init() {
-	register(&dialect{name: "factus", catalog: factusCatalog, body: factusBody,
-		document: factusDocument, open: factusOpen, readPath: factusReadPath,
-		resend: factusResend})
+var factusDialect = &Dialect{
+	name:    "factus",
+	keys:    secretKeys("client_id", "client_secret", "username", "password"),
+	auth:    factusAuth,
+	catalog: factusCatalog, body: factusBody,
+	document: factusDocument, open: factusOpen, readPath: factusReadPath,
+	resend: factusResend, resendRaw: true,
 }
+
+// factusAuth is the OAuth2 password grant, renewed with the refresh_token grant.
+func factusAuth(c *Client) authenticator { return newTokens(c, factusLogin, factusRefresh) }
 
 // factusCatalog is the guidance for every code a Factus response can carry: DIAN rule ids
 // (from "Regla: X" texts), the OAuth token errors (RFC 6749 §5.2, the complete set), and the
@@ -460,4 +467,46 @@ func factusResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
 	}
 	r.Body = body
 	return r, nil
+}
+
+// factusAnswer is an OAuth2 token response.
+type factusAnswer struct {
+	AccessToken  string          `json:"access_token"`
+	RefreshToken string          `json:"refresh_token"`
+	ExpiresIn    json.RawMessage `json:"expires_in"`
+}
+
+func (a factusAnswer) grant(c *Client, step string) (grant, error) {
+	if a.AccessToken == "" {
+		return grant{}, fmt.Errorf("%s: %s: the answer has no access_token", c.account.Name, step)
+	}
+	return grant{access: a.AccessToken, refresh: a.RefreshToken, ttl: lifetime(a.ExpiresIn)}, nil
+}
+
+// factusLogin is the OAuth2 password grant.
+func factusLogin(ctx context.Context, c *Client) (grant, error) {
+	creds := c.account.Credentials
+	form := url.Values{
+		"grant_type": {"password"}, "client_id": {creds.Get("client_id")}, "client_secret": {creds.Get("client_secret")},
+		"username": {creds.Get("username")}, "password": {creds.Get("password")},
+	}
+	var a factusAnswer
+	if err := tokenCall(ctx, c, "login", c.Path("token", "/oauth/token"), []byte(form.Encode()), "application/x-www-form-urlencoded", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "login")
+}
+
+// factusRefresh is the OAuth2 refresh_token grant.
+func factusRefresh(ctx context.Context, c *Client, refresh string) (grant, error) {
+	creds := c.account.Credentials
+	form := url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {refresh},
+		"client_id": {creds.Get("client_id")}, "client_secret": {creds.Get("client_secret")},
+	}
+	var a factusAnswer
+	if err := tokenCall(ctx, c, "refresh", c.Path("token", "/oauth/token"), []byte(form.Encode()), "application/x-www-form-urlencoded", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "refresh")
 }

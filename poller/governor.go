@@ -28,14 +28,6 @@ type Limit struct {
 	Per  time.Duration
 }
 
-// Seeds are the providers' documented windows; factus and alforse document none, their
-// windows are learned from headers.
-var Seeds = map[string][]Limit{
-	"alegra":     {{Name: "", Max: 150, Per: time.Minute}},
-	"sv-dte":     {{Name: "short", Max: 3, Per: time.Second}, {Name: "medium", Max: 20, Per: 10 * time.Second}, {Name: "long", Max: 100, Per: time.Minute}},
-	"certifactu": {{Name: "", Max: 100, Per: time.Minute}},
-}
-
 // Clock is the time the governor lives by; tests give it a fake one.
 type Clock interface {
 	Now() time.Time
@@ -110,10 +102,15 @@ type Ticket struct {
 // Kind is the kind of request the ticket was acquired for.
 func (t Ticket) Kind() Kind { return t.kind }
 
-// NewGovernor paces an account of provider, seeded with its documented windows; reserve
-// is the share of every window never spent (0.1 leaves a tenth). clock nil is RealClock.
+// NewGovernor paces an account of provider, seeded with the windows its dialect
+// documents; reserve is the share of every window never spent (0.1 leaves a tenth).
+// clock nil is RealClock. An unknown provider documents nothing.
 func NewGovernor(provider string, reserve float64, clock Clock) *Governor {
-	return NewGovernorLimits(Seeds[provider], reserve, clock)
+	var limits []Limit
+	if d, err := dialectOf(provider); err == nil {
+		limits = d.windows
+	}
+	return NewGovernorLimits(limits, reserve, clock)
 }
 
 // NewGovernorLimits paces an account whose windows are known to be limits.

@@ -166,7 +166,7 @@ type RetryOptions struct {
 type Retrier struct {
 	c      *Client
 	st     *store.Store
-	d      *dialect
+	d      *Dialect
 	opt    RetryOptions
 	holder string
 }
@@ -180,10 +180,7 @@ func NewRetrier(c *Client, st *store.Store, opt RetryOptions) (*Retrier, error) 
 	if opt.Force && strings.TrimSpace(opt.Reason) == "" {
 		return nil, errors.New("retry: forcing a resend requires a reason")
 	}
-	d := dialects[c.account.Provider]
-	if d == nil {
-		return nil, fmt.Errorf("retry: unknown provider %q", c.account.Provider)
-	}
+	d := c.d
 	if opt.Operator == "" {
 		opt.Operator = "local"
 	}
@@ -209,7 +206,7 @@ func (r *Retrier) CanResend() bool { return r.d.resend != nil }
 // reconcile (the provider already holds it) only when forced; the rest never.
 func (r *Retrier) policy(p *model.Problem) (resend, forced bool, reason string) {
 	if r.d.resend == nil {
-		return false, false, r.d.name + " offers no resend: act on the document in " + r.d.name + " itself"
+		return false, false, r.d.noResend
 	}
 	if p == nil {
 		return true, false, "no problem recorded: read the status, then resend if still rejected"
@@ -262,7 +259,9 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		raws := make([][]byte, len(group))
 		for i, k := range group {
 			ids[i] = p.Items[k].Doc.ID
-			raws[i] = targetRaw(targets[k])
+			if r.d.resendRaw {
+				raws[i] = targets[k].Raw // a listed document carries what its resend is built from
+			}
 		}
 		req := PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
 		if rs, err := r.d.resend(r.c, ids, raws); err == nil {
@@ -280,18 +279,12 @@ func (r *Retrier) Plan(targets []Target) Plan {
 	return p
 }
 
-// targetRaw is the JSON a resend may be built from while planning: a listing's item
-// serves only when it is the same read the resend needs, which the engine makes anyway.
-func targetRaw(t Target) []byte {
-	if t.Doc.Provider == "factus" {
-		return t.Raw // a listed bill carries its reference_code
-	}
-	return nil
-}
-
 // request shows one request as it will leave, with the credential's value redacted.
 func (r *Retrier) request(method, path string, body []byte, note string) PlannedRequest {
-	req := PlannedRequest{Method: method, URL: r.c.account.BaseURL + path, Header: []string{authHeader(r.c.account.Provider) + ": [redacted]"}}
+	req := PlannedRequest{Method: method, URL: r.c.account.BaseURL + path}
+	for _, h := range r.c.auth.headers() {
+		req.Header = append(req.Header, h+": [redacted]")
+	}
 	if body != nil {
 		req.Header = append(req.Header, "Content-Type: application/json")
 		req.Body = string(body)
@@ -301,15 +294,6 @@ func (r *Retrier) request(method, path string, body []byte, note string) Planned
 		req.Body = "<" + note + ">"
 	}
 	return req
-}
-
-// authHeader is the header that carries a provider's credential.
-func authHeader(provider string) string {
-	switch provider {
-	case "sv-dte", "certifactu":
-		return "X-API-Key"
-	}
-	return "Authorization"
 }
 
 // chunks splits xs into runs of at most n.
@@ -710,7 +694,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		return nil
 	}
 	summary := rs.Method + " " + rs.Path
-	if rs.Body != nil && len(rs.Body) <= 512 && acc.Provider != "sv-dte" {
+	if rs.Body != nil && len(rs.Body) <= 512 && !ru.r.d.summaryHidden {
 		summary += " " + string(rs.Body)
 	}
 	intents := map[string]int64{}
@@ -823,7 +807,7 @@ func (ru *run) answers(res *Result, err error, ids []string) map[string]answer {
 	} else if it, ok := ru.r.d.item(ru.r.c.account.Name, r.Body); ok && len(ids) == 1 && strings.EqualFold(it.Doc.ID, ids[0]) {
 		items = map[string]Item{ids[0]: it}
 	}
-	p, _ := Decode(ru.r.c.account.Provider, r)
+	p := ru.r.d.decode(r)
 	for _, id := range ids {
 		a := answer{reached: true}
 		if it, ok := items[id]; ok {

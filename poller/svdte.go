@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"emitop/model"
 )
@@ -15,10 +16,20 @@ import (
 // svdteName is the provider name of El Salvador's DTE gateway.
 const svdteName = "sv-dte"
 
-func init() {
-	register(&dialect{name: svdteName, catalog: svdteCatalog, body: svdteBody,
-		document: svdteDocument, open: svdteOpen, readPath: svdteReadPath,
-		resend: svdteResend})
+// svdteDialect is the El Salvador DTE gateway (PROVIDERS.md, "sv-dte"; seed 001): an API
+// key, three NestJS throttlers, the Ministry's answer passed through.
+var svdteDialect = &Dialect{
+	name: svdteName,
+	keys: secretKeys("api_key"),
+	windows: []Limit{
+		{Name: "short", Max: 3, Per: time.Second},
+		{Name: "medium", Max: 20, Per: 10 * time.Second},
+		{Name: "long", Max: 100, Per: time.Minute},
+	},
+	auth:    apiKeyAuth,
+	catalog: svdteCatalog, body: svdteBody,
+	document: svdteDocument, open: svdteOpen, readPath: svdteReadPath,
+	resend: svdteResend, summaryHidden: true,
 }
 
 // The gateway gives its own errors no code, only a shape and a message. emitop names

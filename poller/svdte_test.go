@@ -214,7 +214,7 @@ func TestSVDTEDocument(t *testing.T) {
 			if f.class == "" {
 				return
 			}
-			p := dialects[svdteName].finish(Response{Method: "GET"}, f)
+			p := svdteDialect.finish(Response{Method: "GET"}, f)
 			if p.Class != c.problem || p.Message == "" {
 				t.Fatalf("problem %s %q, want class %s and the Ministry's reasons", p.Class, p.Message, c.problem)
 			}

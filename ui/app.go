@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -657,6 +658,10 @@ func (m *Model) run(text string) tea.Cmd {
 		}
 		f.account = inv.arg
 	case "provider":
+		if !m.hasProvider(inv.arg) {
+			m.say(fmt.Sprintf("no account of provider %q (accounts' providers: %s)", model.Line(inv.arg, 20), strings.Join(m.providers(), ", ")), true)
+			return nil
+		}
 		f.provider = inv.arg
 	case "all":
 		f = filter{}
@@ -692,6 +697,24 @@ func (m *Model) hasAccount(name string) bool {
 	}
 	return false
 }
+
+// providers lists the providers of the polled accounts, each once, in the accounts'
+// order: the UI knows of providers only what the accounts name.
+func (m *Model) providers() []string {
+	var out []string
+	if m.snap == nil {
+		return out
+	}
+	for _, a := range m.snap.Accounts {
+		if !slices.Contains(out, a.Account.Provider) {
+			out = append(out, model.Line(a.Account.Provider, 20))
+		}
+	}
+	return out
+}
+
+// hasProvider reports whether some polled account is of provider name.
+func (m *Model) hasProvider(name string) bool { return slices.Contains(m.providers(), name) }
 
 // wheelStep is how many rows one wheel notch scrolls.
 const wheelStep = 3

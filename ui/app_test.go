@@ -204,7 +204,7 @@ func TestParseCommand(t *testing.T) {
 		{"account", "", "", "usage: :account NAME"},
 		{"account a b", "", "", "usage: :account NAME"},
 		{"rejected now", "", "", ":rejected takes no argument"},
-		{"provider acme", "", "", `unknown provider "acme" (one of alegra, sv-dte, certifactu, factus, alforse)`},
+		{"provider acme", "provider", "acme", ""},
 		{"bad\x1b[31mcmd", "", "", `unknown command "badcmd" (try :help)`},
 	}
 	for _, c := range cases {

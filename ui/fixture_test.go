@@ -14,6 +14,9 @@ import (
 // clock is the fixed time every test renders at.
 var clock = time.Date(2026, 3, 14, 15, 4, 5, 0, time.UTC)
 
+// fixtureProviders are the providers the fixture accounts name.
+var fixtureProviders = []string{"alegra", "sv-dte", "certifactu", "factus", "alforse"}
+
 func fixedNow() time.Time { return clock }
 
 // memBackend is an in-memory Backend with fixed data.
@@ -235,7 +238,7 @@ func bigSnapshot(accounts, docs int) model.Snapshot {
 	s := model.Snapshot{At: clock}
 	classes := []model.Class{model.ClassValidation, model.ClassRejected, model.ClassDuplicate, model.ClassUpstream, model.ClassProcessing}
 	for a := range accounts {
-		prov := model.Providers[a%len(model.Providers)]
+		prov := fixtureProviders[a%len(fixtureProviders)]
 		name := fmt.Sprintf("acct-%02d", a)
 		st := model.AccountState{
 			Account: model.Account{Name: name, Provider: prov}, Health: model.HealthUp,
