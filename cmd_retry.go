@@ -169,7 +169,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 			if known, err := st.Document(ctx, acc.Name, d.ID); err == nil {
 				d.Attempts = known.Attempts
 			}
-			out = append(out, poller.Target{Doc: d, Raw: it.Raw})
+			out = append(out, poller.Target{Doc: d})
 		}
 		return out, -1, nil
 	}
@@ -199,7 +199,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 		reads++
 		d := it.Doc
 		d.Problem = it.Problem
-		out = append(out, poller.Target{Doc: d, Raw: it.Raw})
+		out = append(out, poller.Target{Doc: d})
 	}
 	return out, reads, nil
 }

@@ -204,19 +204,20 @@ func (t *tokens) credential(ctx context.Context) (credential, error) {
 }
 
 // tokenCall sends a token request through the governor (kind Auth), authenticated by
-// cred (nil for none), and decodes its JSON.
-func tokenCall(ctx context.Context, c *Client, step, path string, body []byte, contentType string, cred credential, into any) error {
+// cred (nil for none), and decodes its JSON into into. It returns the answer, which a
+// dialect may read further (a second factor asked for).
+func tokenCall(ctx context.Context, c *Client, step, path string, body []byte, contentType string, cred credential, into any) (Response, error) {
 	res, err := c.roundTrip(ctx, Auth, http.MethodPost, path, body, contentType, cred)
 	if err != nil {
-		return fmt.Errorf("%s: %w", step, err)
+		return Response{}, fmt.Errorf("%s: %w", step, err)
 	}
 	if res.Response.Status/100 != 2 {
-		return &AuthError{Account: c.account.Name, Step: step, Response: res.Response}
+		return res.Response, &AuthError{Account: c.account.Name, Step: step, Response: res.Response}
 	}
 	if err := json.Unmarshal(res.Response.Body, into); err != nil {
-		return fmt.Errorf("%s: %s: the token answer is not JSON: %w", c.account.Name, step, err)
+		return res.Response, fmt.Errorf("%s: %s: the token answer is not JSON: %w", c.account.Name, step, err)
 	}
-	return nil
+	return res.Response, nil
 }
 
 // lifetime reads a token's lifetime: seconds as a number or a numeric string, or a Go

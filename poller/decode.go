@@ -34,6 +34,7 @@ type finding struct {
 	verdict model.Verdict
 	wait    time.Duration // a wait the body states (Certifactu retry_after)
 	hasWait bool
+	note    string // a sentence added to the action, whatever the code (what else this state entails)
 }
 
 // Decode turns one response of provider into a Problem (class ok when all is well). It
@@ -125,6 +126,9 @@ func (d *Dialect) finish(r Response, f finding) model.Problem {
 		if g.Action != "" {
 			p.Action = g.Action
 		}
+	}
+	if f.note != "" {
+		p.Action = strings.TrimSpace(p.Action + " " + f.note)
 	}
 	return p
 }

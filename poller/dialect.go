@@ -43,17 +43,19 @@ type Dialect struct {
 	// each one's ID and its JSON as just read (raws[i] nil while planning: the body then
 	// says where its content will come from). nil when the provider offers no resend.
 	resend func(c *Client, ids []string, raws [][]byte) (Resend, error)
-	// noResend says why the provider offers no resend, and what the operator can do
-	// instead; shown in every plan when resend is nil.
-	noResend string
+	// noResend says, for a document of the provider, why emitop does not send it again
+	// and what the operator can do instead; shown in every plan when resend is nil.
+	noResend func(doc model.Document) string
+	// clear builds the request that deletes a failed document at the provider, so that
+	// the system that made it can send it again, corrected: an operator's explicit,
+	// confirmed and recorded act (see Retrier.Clear), never the retry engine's. nil when
+	// the provider offers none.
+	clear func(c *Client, ids []string, raws [][]byte) (Resend, error)
 	// batch is the most documents one resend carries; 0 means one.
 	batch int
 	// resent reads a resend's answer into the state of each document it names; nil
 	// means the answer is the one document itself (or a problem).
 	resent func(d *Dialect, account string, r Response, ids []string) map[string]Item
-	// resendRaw reports whether a document's last known JSON (a listing's item) is the
-	// same read its resend is built from, so that a plan may show the real request.
-	resendRaw bool
 	// summaryHidden says that a resend's body is the document itself (a whole DTE):
 	// the intent's summary names the request only.
 	summaryHidden bool

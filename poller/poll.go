@@ -282,7 +282,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	if err != nil {
 		a.fails, a.goods = a.fails+1, 0
 		a.err = model.Line(err.Error(), 300)
-		a.lastError = decodedError(a.cfg.Provider, err)
+		a.lastError = decodedError(a.client.d, err)
 	} else {
 		a.fails, a.goods = 0, a.goods+1
 		a.err, a.lastError = "", nil
@@ -297,7 +297,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 
 // decodedError is the problem a failed poll's error carries: the provider's answer to a
 // read or to a login, decoded. nil when no answer came (a transport failure).
-func decodedError(provider string, err error) *model.Problem {
+func decodedError(d *Dialect, err error) *model.Problem {
 	var pe *ProblemError
 	if errors.As(err, &pe) {
 		p := pe.Problem
@@ -305,12 +305,11 @@ func decodedError(provider string, err error) *model.Problem {
 	}
 	var ae *AuthError
 	if errors.As(err, &ae) {
-		if p, derr := Decode(provider, ae.Response); derr == nil {
-			if p.Class == model.ClassOK || p.Class == model.ClassUnknown {
-				p.Class = model.ClassAuth // a refused login is a credentials problem, whatever its body
-			}
-			return &p
+		p := d.decode(ae.Response)
+		if p.Class == model.ClassOK || p.Class == model.ClassUnknown {
+			p.Class = model.ClassAuth // a refused login is a credentials problem, whatever its body
 		}
+		return &p
 	}
 	return nil
 }

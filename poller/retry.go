@@ -47,10 +47,10 @@ const (
 )
 
 // Target is a document the operator asked to retry, as last known: its problem and
-// attempts come from the store or from a listing.
+// attempts come from the store or from a listing. Its resend is built from the read the
+// engine makes before sending; a plan shows where the body will come from.
 type Target struct {
 	Doc model.Document
-	Raw []byte // its JSON as last read; nil when not known
 }
 
 // PlannedRequest is one planned request as an operator may see it: credentials redacted.
@@ -201,12 +201,12 @@ func NewRetrier(c *Client, st *store.Store, opt RetryOptions) (*Retrier, error) 
 // CanResend reports whether the account's provider offers a resend at all.
 func (r *Retrier) CanResend() bool { return r.d.resend != nil }
 
-// policy decides whether a document whose last problem is p is resent: the verdicts
+// policy decides whether doc, whose last problem is p, is resent: the verdicts
 // whose cause lay outside the document are; fix (its data must change first) and
 // reconcile (the provider already holds it) only when forced; the rest never.
-func (r *Retrier) policy(p *model.Problem) (resend, forced bool, reason string) {
+func (r *Retrier) policy(doc model.Document, p *model.Problem) (resend, forced bool, reason string) {
 	if r.d.resend == nil {
-		return false, false, r.d.noResend
+		return false, false, r.d.noResend(doc)
 	}
 	if p == nil {
 		return true, false, "no problem recorded: read the status, then resend if still rejected"
@@ -245,7 +245,7 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		case model.StatusAccepted, model.StatusCancelled, model.StatusDraft:
 			it.Reason = "status " + string(t.Doc.Status) + ": not rejected, nothing to resend"
 		default:
-			it.Resend, it.Forced, it.Reason = r.policy(t.Doc.Problem)
+			it.Resend, it.Forced, it.Reason = r.policy(t.Doc, t.Doc.Problem)
 		}
 		if it.Resend {
 			resend = append(resend, len(p.Items))
@@ -259,9 +259,6 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		raws := make([][]byte, len(group))
 		for i, k := range group {
 			ids[i] = p.Items[k].Doc.ID
-			if r.d.resendRaw {
-				raws[i] = targets[k].Raw // a listed document carries what its resend is built from
-			}
 		}
 		req := PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
 		if rs, err := r.d.resend(r.c, ids, raws); err == nil {
@@ -637,7 +634,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			k.release(res.Doc.ID)
 			continue
 		case it.Doc.Status == model.StatusRejected:
-			resend, forced, reason := ru.r.policy(it.Problem)
+			resend, forced, reason := ru.r.policy(it.Doc, it.Problem)
 			if !resend {
 				res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, reason
 				break

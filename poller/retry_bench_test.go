@@ -61,7 +61,7 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		}
 		var targets []Target
 		for _, it := range items {
-			targets = append(targets, Target{Doc: docWith(it), Raw: it.Raw})
+			targets = append(targets, Target{Doc: docWith(it)})
 		}
 		resent := 0
 		for range passes {
