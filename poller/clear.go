@@ -65,7 +65,13 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 	defer r.st.ReleaseLease(ru.net, acc, doc.ID, r.holder)
 
 	it, err := ru.read(doc.ID)
-	if err != nil {
+	var pe *ProblemError
+	switch {
+	case errors.As(err, &pe) && pe.Problem.Class == model.ClassNotFound:
+		res.Outcome, res.ByPolicy = OutcomeSkipped, true
+		res.Detail = "the provider holds no such document (deleted already?): nothing deleted"
+		return res, ru.record(res)
+	case err != nil:
 		res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not deleted: "+model.Line(err.Error(), 300)
 		return res, ru.record(res)
 	}
