@@ -72,10 +72,11 @@ type Governor struct {
 
 // window is one rate-limit window: what is known of it and this client's ledger.
 type window struct {
-	name   string
-	limit  int           // model.Unknown until documented or stated
-	length time.Duration // documented, or the longest reset seen
-	seeded bool          // length documented: headers do not change it
+	name    string
+	limit   int           // model.Unknown until documented or stated
+	length  time.Duration // documented, or the longest reset seen
+	seeded  bool          // length documented, and no other limit stated: headers keep it
+	restate bool          // the server contradicted the documented window: its next reset is the length
 
 	ledger []hit // own completed requests, oldest first
 	polls  int   // how many of ledger are polls
@@ -335,11 +336,20 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 		}
 		g.windows = append(g.windows, w)
 	}
+	// What the server says wins. A stated limit other than the documented one means the
+	// server runs another window than documented: the limit replaces the documented one
+	// at once, and the first reset stated replaces the documented length; from then on
+	// the length is the longest reset stated, as for a window the server alone describes.
+	// A server that states the documented limit keeps the documented length: a reset
+	// only says what is left of the window.
+	if w.seeded && s.Limit != model.Unknown && s.Limit != w.limit {
+		w.seeded, w.restate = false, true
+	}
 	if s.Limit != model.Unknown {
 		w.limit = s.Limit
 	}
-	if !w.seeded && s.HasReset() && s.Reset > w.length {
-		w.length = s.Reset
+	if !w.seeded && s.HasReset() && (w.restate || s.Reset > w.length) {
+		w.length, w.restate = s.Reset, false
 	}
 	if s.Remaining == model.Unknown || w.limit == model.Unknown {
 		return
