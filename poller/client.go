@@ -153,8 +153,9 @@ func (c *Client) Path(name, def string) string { return c.account.Path(name, def
 
 // Do sends method path (relative to the base URL, query included) with an optional JSON
 // body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error or
-// a 500, 502, 503 or 504 is tried again with backoff, each time through the governor; a
-// 429 is returned as it is (the governor already holds the account). With token
+// a 500, 502, 503 or 504 is tried again with backoff, each time through the governor,
+// unless the answer stated a wait (a 503's Retry-After): then, like a 429, it is returned
+// as it is, and the governor holds the account for that wait. With token
 // authentication a 401 renews the token once, and a read is then repeated. A response of
 // any status is a Result, not an error; the error is a *SendError, an *AuthError, or the
 // context's.
@@ -184,8 +185,8 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 			return res, nil
 		}
 		transient := err != nil || isTransient(res.Response.Status)
-		if !read || !transient || retry >= c.backoff.Retries {
-			return res, err
+		if !read || !transient || retry >= c.backoff.Retries || c.gov.Held().After(c.clock.Now()) {
+			return res, err // a stated wait holds the account: the next poll comes after it
 		}
 		if err := sleep(ctx, c.clock, c.backoff.Delay(retry)); err != nil {
 			return res, err
@@ -280,7 +281,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: resp.Header, Body: data, Received: c.clock.Now()}}
 	out.Latency = out.Response.Received.Sub(start)
 	var problem *model.Problem
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		// The body may say how long to wait (Certifactu's retry_after).
 		p := c.d.decode(out.Response)
 		problem = &p

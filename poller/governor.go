@@ -276,7 +276,8 @@ func (g *Governor) finish(t Ticket) {
 // Done records a request's completion: it counts the hit now (completion time), learns the
 // windows the response describes, and after a 429 holds every request of the account for
 // the longest wait anything stated (p.Wait, Retry-After, Retry-After-<name>, a spent
-// window's reset) or, with no hint, the longest window's length. resp nil means no
+// window's reset) or, with no hint, the longest window's length; after a 5xx that states
+// a wait (a 503 in maintenance), for that wait. resp nil means no
 // response came (a transport error): the hit is counted all the same, since the request
 // may have reached the server. p may be nil; when given, its windows and wait are used.
 func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
@@ -304,8 +305,11 @@ func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
 	for _, s := range seen {
 		g.learn(s, now, t.kind == Poll)
 	}
-	if resp.Status == http.StatusTooManyRequests {
-		g.hold(resp, seen, p, now)
+	switch {
+	case resp.Status == http.StatusTooManyRequests:
+		g.hold(resp, seen, p, now, true)
+	case resp.Status >= 500:
+		g.hold(resp, seen, p, now, false) // only a stated wait (a 503's Retry-After) holds
 	}
 }
 
@@ -367,11 +371,15 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 	w.foreign = max(0, w.limit-s.Remaining-len(w.ledger)-g.inflight)
 }
 
-// hold stops every request after a 429.
-func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, now time.Time) {
+// hold stops every request of the account for the wait the response stated; when it
+// stated none, a 429 (guess) holds for the longest window's length and a 5xx not at all.
+func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, now time.Time, guess bool) {
 	wait, found := WaitHint(resp.Header, seen, now)
 	if p != nil && p.HasWait && (!found || p.Wait > wait) {
 		wait, found = p.Wait, true
+	}
+	if !found && !guess {
+		return
 	}
 	if !found {
 		wait = defaultWindow
@@ -391,7 +399,7 @@ func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, n
 	}
 }
 
-// Held is when the hold after a 429 ends; zero or past when there is none.
+// Held is when the hold after a 429 or a stated wait ends; zero or past when there is none.
 func (g *Governor) Held() time.Time {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -37,6 +37,11 @@ const (
 // maxReads bounds the single-document reads of one poll; what is left waits for the next.
 const maxReads = 20
 
+// reloginEvery is how often a parked account (its credential refused) logs in again
+// unasked: providers lock accounts that keep failing logins. An operator's Refresh tries
+// at once.
+const reloginEvery = 5 * time.Minute
+
 // attemptsEvery is how often a poll reads the documents' attempts from the store: the
 // read costs about a fifth of a poll's CPU, and only the retry engine changes them.
 const attemptsEvery = 30 * time.Second
@@ -71,6 +76,7 @@ type account struct {
 	cfg    config.Account
 	client *Client
 	wake   chan struct{} // a refresh asks the loop to poll now
+	asked  atomic.Bool   // the operator asked for a poll (Refresh) since the last one
 	poll   sync.Mutex    // one poll of the account at a time
 
 	// Owned by the goroutine holding poll.
@@ -86,6 +92,11 @@ type account struct {
 	err       string
 	lastError *model.Problem // err decoded, when a provider's answer carried it
 	documents []model.Document
+	// A refused credential parks the account: no request until reloginEvery has passed
+	// since parked, or until the operator asks; never unasked when the refusal needs a
+	// person (a second factor).
+	parked      time.Time
+	needsPerson bool
 }
 
 // New builds one Client and Governor per account. st receives documents, events, window
@@ -148,7 +159,7 @@ func (p *Poller) Run(ctx context.Context) error {
 
 func (p *Poller) loop(ctx context.Context, a *account) {
 	for {
-		if p.pollAccount(ctx, a) {
+		if p.pollAccount(ctx, a, a.asked.Swap(false)) {
 			s := p.Snapshot()
 			p.reportHistory(s.History)
 			p.hub.Publish(s)
@@ -181,11 +192,11 @@ func (p *Poller) pruneLoop(ctx context.Context) {
 }
 
 // PollOnce polls every account once, all at the same time, publishes the snapshot and
-// returns it.
+// returns it. It counts as the operator's asking: a parked account logs in again.
 func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 	var wg sync.WaitGroup
 	for _, a := range p.accounts {
-		wg.Go(func() { p.pollAccount(ctx, a) })
+		wg.Go(func() { p.pollAccount(ctx, a, true) })
 	}
 	wg.Wait()
 	s := p.Snapshot()
@@ -193,12 +204,14 @@ func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 	return s
 }
 
-// Refresh asks for a poll of every account now and returns at once. While Run runs it
-// wakes the loops (a wake-up already pending is not doubled); otherwise it polls every
-// account once in the background, unless such a poll is already under way.
+// Refresh asks for a poll of every account now and returns at once: the operator's ask,
+// which also has a parked account log in again. While Run runs it wakes the loops (a
+// wake-up already pending is not doubled); otherwise it polls every account once in the
+// background, unless such a poll is already under way.
 func (p *Poller) Refresh() {
 	if p.running.Load() {
 		for _, a := range p.accounts {
+			a.asked.Store(true)
 			select {
 			case a.wake <- struct{}{}:
 			default:
@@ -242,17 +255,26 @@ func (p *Poller) Snapshot() model.Snapshot {
 
 // pollAccount polls one account: it lists the open documents, reads the details the list
 // lacks, stores every change with the raw JSON that showed it, samples the windows and
-// updates the account's health. It reports false when ctx ended before the poll finished.
-func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
+// updates the account's health. It reports false when it changed nothing: ctx ended
+// before the poll finished, or the account is parked and asked is false (asked: the
+// operator asked for this poll). While a wait the server stated holds the account (a
+// 429's, a 503's Retry-After) the poll sends nothing and counts as failed.
+func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	a.poll.Lock()
 	defer a.poll.Unlock()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !asked && p.stayParked(a) {
 		return false
 	}
 	if a.known == nil {
 		a.known = p.storedOpen(ctx, a)
 	}
-	items, err := OpenDocuments(ctx, a.client, Poll)
+	var items []Item
+	var err error
+	if until := a.client.Governor().Held(); until.After(p.clock.Now()) {
+		err = &heldError{account: a.cfg.Name, until: until}
+	} else {
+		items, err = OpenDocuments(ctx, a.client, Poll)
+	}
 	if ctx.Err() != nil {
 		return false
 	}
@@ -279,20 +301,62 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a.lastPoll = p.clock.Now()
-	if err != nil {
+	var held *heldError
+	switch {
+	case errors.As(err, &held):
+		// Nothing was sent: the problem that stated the wait stays the account's last.
+		a.fails, a.goods = a.fails+1, 0
+		a.err = model.Line(err.Error(), 300)
+	case err != nil:
 		a.fails, a.goods = a.fails+1, 0
 		a.err = model.Line(err.Error(), 300)
 		a.lastError = decodedError(a.client.d, err)
-	} else {
+	default:
 		a.fails, a.goods = 0, a.goods+1
 		a.err, a.lastError = "", nil
 		a.documents = docs
 	}
 	a.health = health(a.health, a.fails, a.goods, windows)
+	if held == nil {
+		a.parked, a.needsPerson = time.Time{}, false
+	}
+	if held == nil && a.lastError != nil && a.lastError.Class == model.ClassAuth {
+		// A refused credential parks the account: repeating the login every poll would
+		// only get it locked.
+		var ae *AuthError
+		a.needsPerson = errors.As(err, &ae) && ae.NeedsPerson
+		a.parked = a.lastPoll
+		if a.needsPerson {
+			a.err = model.Line(err.Error()+"; parked: emitop logs in again only when the operator refreshes", 300)
+		} else {
+			a.err = model.Line(err.Error()+"; parked: next login at "+a.parked.Add(reloginEvery).Format(time.TimeOnly)+", or at once on refresh", 300)
+		}
+	}
 	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
 		a.health = model.HealthRefused
 	}
 	return true
+}
+
+// stayParked reports whether a parked account must not be polled now, unasked: its
+// refusal needs a person, or reloginEvery has not passed since it was parked.
+func (p *Poller) stayParked(a *account) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a.parked.IsZero() {
+		return false
+	}
+	return a.needsPerson || p.clock.Now().Before(a.parked.Add(reloginEvery))
+}
+
+// heldError is a poll not sent: the provider stated a wait that has not passed.
+type heldError struct {
+	account string
+	until   time.Time
+}
+
+func (e *heldError) Error() string {
+	return fmt.Sprintf("%s: not polled: the provider asked to wait until %s", e.account, e.until.Format(time.TimeOnly))
 }
 
 // decodedError is the problem a failed poll's error carries: the provider's answer to a
