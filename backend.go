@@ -67,6 +67,19 @@ func (b backend) WindowSeries(ctx context.Context, account, window string, asOf 
 	return out, nil
 }
 
+// Requests is an account's request log since a time, newest first.
+func (b backend) Requests(ctx context.Context, account string, since time.Time, limit int) ([]ui.Request, error) {
+	rs, err := b.st.Requests(ctx, store.RequestFilter{Account: account, Since: since, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.Request, len(rs))
+	for i, r := range rs {
+		out[i] = ui.Request{At: r.At, Method: r.Method, Path: r.Path, Status: r.Status, Latency: r.Latency, Class: r.Class}
+	}
+	return out, nil
+}
+
 // retryBatch is the backend's side of a ui.RetryPlan: each account's plan, in the order
 // of the accounts' first documents, and the options every account's engine is made with.
 type retryBatch struct {
@@ -168,6 +181,11 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 		return ui.RetryReport{}, errors.New("retry: the plan was not made by this backend")
 	}
 	defer b.p.Refresh()
+	defer func() {
+		for _, p := range batch.plans {
+			b.p.Retried(p.Account) // the poll that follows reads the attempts again
+		}
+	}()
 	start := time.Now()
 	n := len(batch.plans)
 	total := 0

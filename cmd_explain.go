@@ -216,15 +216,11 @@ func explainText(p model.Problem) string {
 		if i == 0 {
 			label = "windows:"
 		}
-		name := w.Name
-		if name == "" {
-			name = "(unnamed)"
-		}
 		reset := "reset ?"
 		if w.HasReset() {
 			reset = "reset in " + explainWait(w.Reset)
 		}
-		fmt.Fprintf(&b, "%-9s %-12s %s/%s left  %s\n", label, name, explainFigure(w.Remaining), explainFigure(w.Limit), reset)
+		fmt.Fprintf(&b, "%-9s %-12s %s/%s left  %s\n", label, w.Label(), explainFigure(w.Remaining), explainFigure(w.Limit), reset)
 	}
 	if p.Message != "" {
 		row("message", p.Message)

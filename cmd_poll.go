@@ -74,10 +74,14 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		if err := closeStore(st); err != nil {
 			return err
 		}
+		write := printSnapshot
 		if *output == "json" {
-			return printSnapshotJSON(stdout, snap)
+			write = printSnapshotJSON
 		}
-		return printSnapshot(stdout, snap)
+		if err := write(stdout, snap); err != nil {
+			return err
+		}
+		return unhealthy(snap)
 	}
 
 	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)
@@ -96,6 +100,17 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// unhealthy is exit status 1 when an account is not up (down, degraded, its credentials
+// refused): a script or a monitor running `poll --once` learns it without parsing.
+func unhealthy(snap model.Snapshot) error {
+	for _, a := range snap.Accounts {
+		if a.Health != model.HealthUp {
+			return exitError{1}
+		}
+	}
+	return nil
 }
 
 // pollFailed logs a failed poll. The error embeds what the provider answered: sanitized
@@ -207,7 +222,7 @@ func printSnapshot(w io.Writer, snap model.Snapshot) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Provider, state)
 		for _, win := range s.Windows {
-			fmt.Fprintf(tw, "  window %s\t%s\t%s\n", windowName(win.Name), figures(win), resetText(win))
+			fmt.Fprintf(tw, "  window %s\t%s\t%s\t%s\n", win.Label(), figures(win), resetText(win), forecastText(win))
 		}
 		fmt.Fprintf(tw, "  documents\t%s\n", counts(s.Documents))
 		if len(s.Problems) > 0 {
@@ -217,11 +232,16 @@ func printSnapshot(w io.Writer, snap model.Snapshot) error {
 	return tw.Flush()
 }
 
-func windowName(name string) string {
-	if name == "" {
-		return "(unnamed)"
+// forecastText says when the window runs out at the recent spend: "out in 3m at 12/min",
+// "out now", or "holds".
+func forecastText(w model.Window) string {
+	switch {
+	case w.Holds():
+		return "holds"
+	case w.ExhaustsIn == 0:
+		return "out now"
 	}
-	return name
+	return fmt.Sprintf("out in %s at %.0f/min", (time.Duration(model.CeilSeconds(w.ExhaustsIn)) * time.Second).String(), w.SpendPerMinute())
 }
 
 func figures(w model.Window) string {

@@ -71,7 +71,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}()
 	srv, err := serve.New(serve.Options{
 		Backend: newBackend(p, st), Store: st, Operators: cfg.Operators,
-		HostKeyPath: *hostKey, IdleTimeout: cfg.Serve.IdleTimeout, Log: log,
+		HostKeyPath: *hostKey, IdleTimeout: cfg.Serve.IdleTimeout, Log: log, Location: zone(cfg),
 	})
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func serveUntil(ctx context.Context, srv *serve.Server, listen string, hup <-cha
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("serving the dashboard over SSH", "addr", l.Addr().String())
+	log.Info("serving the dashboard over SSH", "addr", l.Addr().String(), "host_key", srv.HostKeyFingerprint())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	for {

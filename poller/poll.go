@@ -77,12 +77,15 @@ type account struct {
 	known      map[string]model.Document // open documents as last listed; nil before the first poll
 	attempts   map[string]int            // emissions per document, as the store last said
 	attemptsAt time.Time                 // when attempts was read
+	retried    atomic.Bool               // a retry changed attempts: read them at the next poll
 
 	// Guarded by Poller.mu.
 	health    model.Health
 	fails     int // failed polls in a row
 	goods     int // good polls in a row
 	lastPoll  time.Time
+	lastGood  time.Time // when a poll last succeeded
+	spend     spendLog  // what each window had left at the recent polls; written only while holding poll
 	err       string
 	lastError *model.Problem // err decoded, when a provider's answer carried it
 	documents []model.Document
@@ -215,6 +218,14 @@ func (p *Poller) Refresh() {
 	}()
 }
 
+// Retried tells the poller that a retry of the named account's documents ended: the
+// next poll reads their attempts from the store again instead of from its cache.
+func (p *Poller) Retried(account string) {
+	if a := p.byName[account]; a != nil {
+		a.retried.Store(true)
+	}
+}
+
 // Snapshot is every account's latest state, with its windows as the Governor sees them now.
 func (p *Poller) Snapshot() model.Snapshot {
 	now := p.clock.Now()
@@ -229,9 +240,12 @@ func (p *Poller) Snapshot() model.Snapshot {
 		s.Accounts[i] = model.AccountState{
 			Account:      model.Account{Name: a.cfg.Name, Provider: a.cfg.Provider},
 			Health:       a.health,
-			Windows:      g.Windows(now),
+			Windows:      a.spend.forecast(g.Windows(now), now),
 			PollInterval: g.PollInterval(a.cfg.PollInterval),
+			BaseInterval: a.cfg.PollInterval,
+			Reserve:      a.cfg.Reserve,
 			LastPoll:     a.lastPoll,
+			LastGood:     a.lastGood,
 			Err:          a.err,
 			LastError:    a.lastError,
 			Documents:    a.documents,
@@ -251,6 +265,10 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	}
 	if a.known == nil {
 		a.known = p.storedOpen(ctx, a)
+	}
+	var seed map[string][]model.Observation
+	if !a.spend.seeded() { // written only by the goroutine holding poll: read without Poller.mu
+		seed = p.storedSpend(ctx, a, p.clock.Now())
 	}
 	items, err := OpenDocuments(ctx, a.client, Poll)
 	if ctx.Err() != nil {
@@ -279,6 +297,10 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	a.lastPoll = p.clock.Now()
+	if seed != nil {
+		a.spend.windows = seed
+	}
+	a.spend.observe(windows, now)
 	if err != nil {
 		a.fails, a.goods = a.fails+1, 0
 		a.err = model.Line(err.Error(), 300)
@@ -287,6 +309,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 		a.fails, a.goods = 0, a.goods+1
 		a.err, a.lastError = "", nil
 		a.documents = docs
+		a.lastGood = a.lastPoll
 	}
 	a.health = health(a.health, a.fails, a.goods, windows)
 	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
@@ -439,7 +462,7 @@ func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document
 	if len(docs) == 0 {
 		return
 	}
-	if now := p.clock.Now(); a.attempts == nil || now.Sub(a.attemptsAt) >= attemptsEvery {
+	if now := p.clock.Now(); a.retried.Swap(false) || a.attempts == nil || now.Sub(a.attemptsAt) >= attemptsEvery {
 		stored, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
 			Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusUnknown}, Limit: 10000})
 		if err != nil {

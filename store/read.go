@@ -152,6 +152,21 @@ func (s *Store) Document(ctx context.Context, account, docID string) (model.Docu
 	return d, nil
 }
 
+// DocumentByNumber returns the document of an account whose number (the one a person
+// reads, as the screens show it) is number, the most recently changed when two share it;
+// ErrNotFound when none has it.
+func (s *Store) DocumentByNumber(ctx context.Context, account, number string) (model.Document, error) {
+	d, err := scanDocument(s.read.QueryRowContext(ctx, `SELECT `+docColumns+` FROM documents
+		WHERE account = ? AND number = ? AND number != '' ORDER BY changed DESC, id DESC LIMIT 1`, account, number))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("store: document number %s/%s: %w", account, number, ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("store: document number %s/%s: %w", account, number, err)
+	}
+	return d, nil
+}
+
 // Documents lists documents, the most recently changed first.
 func (s *Store) Documents(ctx context.Context, f DocFilter) ([]model.Document, error) {
 	var w where

@@ -633,3 +633,23 @@ func TestWriteErrorWhileTheDiskIsFull(t *testing.T) {
 		t.Fatalf("events after the full spell: %d", len(evs))
 	}
 }
+
+func TestDocumentByNumber(t *testing.T) {
+	s := openTest(t)
+	enqueue(t, s,
+		UpsertDocument(model.Document{Account: "sv", ID: "uuid-1", Number: "DTE-01-M001P001-000000000000001", Status: model.StatusRejected}, nil, t0),
+		UpsertDocument(model.Document{Account: "sv", ID: "uuid-2", Number: "DTE-01-M001P001-000000000000002", Status: model.StatusRejected}, nil, t0),
+		UpsertDocument(model.Document{Account: "other", ID: "uuid-3", Number: "DTE-01-M001P001-000000000000001", Status: model.StatusRejected}, nil, t0),
+		UpsertDocument(model.Document{Account: "sv", ID: "uuid-4", Status: model.StatusPending}, nil, t0))
+	flush(t, s)
+	ctx := context.Background()
+	d, err := s.DocumentByNumber(ctx, "sv", "DTE-01-M001P001-000000000000002")
+	if err != nil || d.ID != "uuid-2" {
+		t.Fatalf("by number: %+v, %v", d, err)
+	}
+	for _, number := range []string{"", "DTE-01-M001P001-000000000000009"} {
+		if _, err := s.DocumentByNumber(ctx, "sv", number); !errors.Is(err, ErrNotFound) {
+			t.Errorf("number %q: err %v, want ErrNotFound", number, err)
+		}
+	}
+}

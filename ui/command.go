@@ -65,7 +65,7 @@ var commands = []command{
 	{"account", "NAME", "only account NAME"},
 	{"provider", "NAME", "only provider NAME"},
 	{"history", "", "the event history"},
-	{"dashboard", "", "back to budgets and documents"},
+	{"dashboard", "", "back to the accounts and documents"},
 	{"all", "", "clear every filter"},
 	{"help", "", "keys and commands"},
 	{"quit", "", "leave emitop"},

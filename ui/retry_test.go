@@ -246,11 +246,11 @@ func markThree(t *testing.T, m Model) Model {
 	return m
 }
 
-// TestRetryGolden walks the dialog through its phases at two sizes: the plan, its
+// TestRetryGolden walks the dialog through its phases at every golden size: the plan, its
 // requests, the force reason, the forced plan, a batch under way, and its cancelled
 // summary; testdata/TestRetryGolden/<phase>_<size>.golden (go test ./ui -update).
 func TestRetryGolden(t *testing.T) {
-	for _, size := range [][2]int{{80, 24}, {160, 48}} {
+	for _, size := range goldenSizes {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			m, b := loaded(t, size[0], size[1])
 			b.hold = true
@@ -264,7 +264,7 @@ func TestRetryGolden(t *testing.T) {
 			m = hit(m, "R")
 			check("confirm", m)
 			f := ansi.Strip(frame(m))
-			for _, want := range []string{"Retry 3 documents: 2 to resend, 1 to skip", "4 requests", "about 6s at the current budget",
+			for _, want := range []string{"Retry 3 documents (3 marked): 2 to resend, 1 to skip", "4 requests", "about 6s at the current budget",
 				"skip", "verdict fix", "FE-981", "Resend 2 documents?"} {
 				if !strings.Contains(f, want) {
 					t.Errorf("the confirmation lacks %q:\n%s", want, f)

@@ -27,10 +27,12 @@ type styles struct {
 	demo     lipgloss.Style // DEMO badge
 	stale    lipgloss.Style // stale data, shown prominently
 
-	level   map[level]lipgloss.Style
-	health  map[model.Health]lipgloss.Style
-	status  map[model.Status]lipgloss.Style
-	verdict map[model.Verdict]lipgloss.Style
+	level    map[level]lipgloss.Style
+	health   map[model.Health]lipgloss.Style
+	severity map[severity]lipgloss.Style
+	fresh    lipgloss.Style // a document that appeared or changed since the operator looked
+	status   map[model.Status]lipgloss.Style
+	verdict  map[model.Verdict]lipgloss.Style
 
 	help help.Styles
 
@@ -126,6 +128,14 @@ func newStyles(p colorprofile.Profile, noColor, dark bool) *styles {
 		model.HealthDown:     fg(pal.red).Bold(true),
 		model.HealthRefused:  fg(pal.red).Bold(true),
 	}
+	s.severity = map[severity]lipgloss.Style{
+		sevDown:     fg(pal.red).Bold(true),
+		sevRefused:  fg(pal.red).Bold(true),
+		sevDegraded: fg(pal.yellow).Bold(true),
+		sevLow:      fg(pal.yellow).Bold(true),
+		sevAction:   fg(pal.magenta).Bold(true),
+	}
+	s.fresh = fg(pal.cyan).Bold(true)
 	s.status = map[model.Status]lipgloss.Style{
 		model.StatusRejected: fg(pal.red),
 		model.StatusPending:  fg(pal.yellow),
