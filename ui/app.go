@@ -661,10 +661,13 @@ func (m *Model) setFilter(f filter) tea.Cmd {
 func (m *Model) openInput(mode inputMode, prompt, value string) tea.Cmd {
 	m.mode = mode
 	m.input.Prompt = prompt
-	m.input.ShowSuggestions = mode == inputCommand
+	var completions []string
 	if mode == inputCommand {
-		m.input.SetSuggestions(m.completions())
+		completions = m.completions()
 	}
+	m.input.ShowSuggestions = true // SetSuggestions matches only while it is set
+	m.input.SetSuggestions(completions)
+	m.input.ShowSuggestions = mode == inputCommand
 	m.input.SetValue(value)
 	m.input.CursorEnd()
 	return m.input.Focus()
@@ -838,7 +841,7 @@ func (m *Model) compose() {
 		return
 	}
 	if w < minWidth || h < minHeight {
-		m.frame = clip(fmt.Sprintf("terminal too small: %d×%d, emitop needs %d×%d", w, h, minWidth, minHeight), w)
+		m.frame = clip(fmt.Sprintf("too small: %d×%d, emitop needs %d×%d", w, h, minWidth, minHeight), w)
 		return
 	}
 	lines := make([]string, 0, h)
@@ -905,9 +908,10 @@ func (m *Model) hintLine() string {
 	}
 	return m.hints.get(m.st, k, m.width, func() string {
 		if m.mode == inputCommand {
-			return renderHints(m.st, m.keys.inputHints(m.mode), m.matchesText(), false, m.width)
+			return renderHints(m.st, m.keys.inputHints(m.mode), nil, m.matchesText(), m.width)
 		}
-		return renderHints(m.st, m.keys.screenHints(m.screen, m.focus, m.retry.phase, m.opts.ReadOnly, k.filtered, m.mode), "", m.screen != screenRetry && m.mode == inputNone, m.width)
+		return renderHints(m.st, m.keys.screenHints(m.screen, m.focus, m.retry.phase, m.opts.ReadOnly, k.filtered, m.mode),
+			m.keys.hintTail(m.screen, m.mode), "", m.width)
 	})
 }
 

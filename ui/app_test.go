@@ -65,6 +65,12 @@ func TestFrameFitsTerminal(t *testing.T) {
 			return step(m, fetchEvents(b, eventRequest(m.filter))())
 		},
 		"help": func(m Model, _ *memBackend) Model { return step(m, press("?")) },
+		"account": func(m Model, b *memBackend) Model {
+			m = step(m, press("tab"), press("j"))
+			next, cmd := m.Update(press("enter"))
+			return step(next.(Model), cmd())
+		},
+		"complete": func(m Model, _ *memBackend) Model { return step(m, typed(":a")...) },
 		"filter": func(m Model, _ *memBackend) Model {
 			return step(m, append([]tea.Msg{press("/")}, typed("zzz-no-match")...)...)
 		},

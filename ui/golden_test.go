@@ -34,7 +34,7 @@ func TestGolden(t *testing.T) {
 		wait string // text that shows once the screen's data has arrived
 	}{
 		{name: "dashboard"},
-		{name: "accounts", keys: []tea.Msg{press("tab"), press("j")}, wait: "copy name"},
+		{name: "accounts", keys: []tea.Msg{press("tab"), press("j")}},
 		{name: "account", keys: []tea.Msg{press("tab"), press("j"), press("j"), press("j"), press("enter")}, wait: "▇"},
 		{name: "account-refused", keys: []tea.Msg{press("tab"), press("j"), press("enter")}, wait: "HTTP 401"},
 		{name: "detail", keys: []tea.Msg{press("down"), press("j"), press("down"), press("enter")}, wait: "RECHAZADO"},

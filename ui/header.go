@@ -15,8 +15,8 @@ const clockFormat = "15:04:05 MST"
 
 // header renders the top line: badges, the worst account and why, the health counts,
 // staleness, trouble with the history, the age of the last poll, the operator and the
-// clock. On a narrow terminal it drops the operator, then shortens the counts and drops
-// the poll's age, then drops the counts (the accounts panel's title says how many need
+// clock. On a narrow terminal it drops the poll's age, then shortens the counts, then
+// drops the operator, then the counts (the accounts panel's title says how many need
 // attention), then cuts the worst account's reason; the worst account's name and the
 // clock stay as long as anything does.
 func header(st *styles, opts Options, snap *model.Snapshot, worst *summary, now time.Time, w int) string {
@@ -25,10 +25,16 @@ func header(st *styles, opts Options, snap *model.Snapshot, worst *summary, now 
 	if opts.Fingerprint != "" && opts.Operator != "" {
 		operator = "operator " + model.Line(opts.Operator, 16) + " · "
 	}
-	for _, v := range []struct{ counts, compact, operator, polled bool }{
-		{true, false, true, true}, {true, false, false, true}, {true, true, false, false}, {false, true, false, false},
+	for _, v := range []headerParts{
+		{name: true, counts: true, operator: true, polled: true, stale: true},
+		{name: true, counts: true, operator: true, stale: true},
+		{name: true, counts: true, compact: true, operator: true, stale: true},
+		{name: true, counts: true, compact: true, stale: true},
+		{name: true, stale: true},
+		{stale: true},
+		{},
 	} {
-		left := headerLeft(st, opts, snap, worst, now, v.counts, v.compact, v.polled, 0)
+		left := headerLeft(st, opts, snap, worst, now, v)
 		right := clock
 		if v.operator {
 			right = operator + clock
@@ -38,12 +44,18 @@ func header(st *styles, opts Options, snap *model.Snapshot, worst *summary, now 
 		}
 	}
 	// The worst account's reason gives way; its name and the clock stay.
-	room := w - width(clock) - 2
-	left := headerLeft(st, opts, snap, worst, now, false, true, false, room)
-	if gap := w - width(left) - width(clock); gap >= 2 && room > 0 {
+	left := headerLeft(st, opts, snap, worst, now, headerParts{fit: w - width(clock) - 2})
+	if gap := w - width(left) - width(clock); gap >= 2 {
 		return left + strings.Repeat(" ", gap) + clock
 	}
 	return clip(left, w)
+}
+
+// headerParts says what the header shows besides the badges, the worst account and the
+// clock; fit > 0 cuts the worst account's reason to make the line fit cells.
+type headerParts struct {
+	name, counts, compact, operator, polled, stale bool
+	fit                                            int
 }
 
 // location is the zone the dashboard shows times in.
@@ -65,12 +77,15 @@ func worstText(s *summary, now time.Time) string {
 
 // headerLeft is the header without the clock. fit > 0 cuts it to fit cells, the worst
 // account's reason first.
-func headerLeft(st *styles, opts Options, snap *model.Snapshot, worst *summary, now time.Time, counts, compact, polled bool, fit int) string {
-	sep := "  "
+func headerLeft(st *styles, opts Options, snap *model.Snapshot, worst *summary, now time.Time, v headerParts) string {
+	sep, compact := "  ", v.compact || !v.counts
 	if compact {
 		sep = " "
 	}
-	left := []string{st.paint("bold", st.bold, "emitop")}
+	var left []string
+	if v.name {
+		left = append(left, st.paint("bold", st.bold, "emitop"))
+	}
 	if opts.Demo {
 		left = append(left, st.paint("demo", st.demo, "[DEMO]"))
 	}
@@ -119,24 +134,24 @@ func headerLeft(st *styles, opts Options, snap *model.Snapshot, worst *summary, 
 	if compact {
 		cs = " "
 	}
-	if counts {
+	if v.counts {
 		tail = append(tail, strings.Join(parts, cs))
 	}
-	if stale > 0 {
+	if stale > 0 && v.stale {
 		tail = append(tail, st.stale.Render(fmt.Sprintf("%d STALE", stale)))
 	}
 	if snap.History != "" {
 		// Before the poll age: the one line that says history is lost must not be cut.
 		tail = append(tail, st.stale.Render("HISTORY NOT SAVED: "+model.Line(snap.History, 60)))
 	}
-	if polled && !last.IsZero() {
+	if v.polled && !last.IsZero() {
 		tail = append(tail, "polled "+since(now.Sub(last)))
 	}
 	if worst != nil && worst.sev > sevOK {
 		text := worstText(worst, now)
-		if fit > 0 {
+		if v.fit > 0 {
 			others := width(strings.Join(left, sep)) + width(strings.Join(tail, sep)) + 2*len(sep)
-			text = clip(text, max(width(worst.sev.symbol())+1+min(width(model.Line(worst.state.Account.Name, 32)), 12), fit-others))
+			text = clip(text, max(width(worst.sev.symbol())+1+min(width(model.Line(worst.state.Account.Name, 32)), 8), v.fit-others))
 		}
 		left = append(left, st.paint("worst", st.severity[worst.sev], text))
 	}

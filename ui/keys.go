@@ -59,7 +59,7 @@ func hint(b key.Binding, desc string) key.Binding {
 }
 
 // screenHints is the footer's keys for the screen the operator is on, the most useful
-// first; q quit is added by renderHints, always. A viewer is offered no retry, nor is
+// first; hintTail's help and quit follow them, always. A viewer is offered no retry, nor is
 // anyone in the history.
 func (k keyMap) screenHints(sc screen, focus panel, phase retryPhase, readOnly, filtered bool, mode inputMode) []key.Binding {
 	if mode == inputFilter {
@@ -76,14 +76,14 @@ func (k keyMap) screenHints(sc screen, focus panel, phase retryPhase, readOnly, 
 	case screenHelp:
 		return []key.Binding{scroll, back}
 	case screenDetail:
-		return []key.Binding{scroll, k.Copy, k.CopyID, back, k.Help}
+		return []key.Binding{scroll, k.Copy, k.CopyID, back}
 	case screenAccount:
-		return []key.Binding{scroll, hint(k.Enter, "its documents"), k.Refresh, hint(k.Copy, "copy name"), back, k.Help}
+		return []key.Binding{scroll, hint(k.Enter, "its documents"), back, k.Refresh, hint(k.Copy, "copy name")}
 	case screenHistory:
-		return []key.Binding{hint(k.Enter, "open"), k.Filter, k.Copy, k.CopyID, k.Command, back, k.Help}
+		return []key.Binding{hint(k.Enter, "open"), back, k.Filter, k.Copy, k.CopyID, k.Command}
 	}
 	if focus == panelAccounts {
-		return []key.Binding{hint(k.Enter, "open account"), hint(k.Tab, "documents"), k.Refresh, hint(k.Copy, "copy name"), k.Command, k.Help}
+		return []key.Binding{hint(k.Enter, "open account"), hint(k.Tab, "documents"), k.Refresh, hint(k.Copy, "copy name"), k.Command}
 	}
 	out := []key.Binding{hint(k.Enter, "open")}
 	if !readOnly {
@@ -96,7 +96,7 @@ func (k keyMap) screenHints(sc screen, focus panel, phase retryPhase, readOnly, 
 	if !readOnly {
 		out = append(out, k.MarkAll)
 	}
-	return append(out, k.CopyID, k.Refresh, k.Help)
+	return append(out, k.CopyID, k.Refresh)
 }
 
 // inputHints is the footer's keys while the command line is open.
@@ -110,18 +110,19 @@ func (k keyMap) inputHints(inputMode) []key.Binding {
 }
 
 // renderHints renders bindings on one line of w cells, as many as fit in their order,
-// then "q quit" (where q quits: not in the retry dialog), which is never cut off; matches
-// (the command line's completions) take the room left.
-func renderHints(st *styles, bindings []key.Binding, matches string, withQuit bool, w int) string {
+// then tail, which is never cut off ("? help • q quit" where those keys work); matches
+// (the command line's completions) take the room left at the start.
+func renderHints(st *styles, bindings, tail []key.Binding, matches string, w int) string {
 	render := func(b key.Binding) string {
 		h := b.Help()
 		return st.help.ShortKey.Render(h.Key) + " " + st.help.ShortDesc.Render(h.Desc)
 	}
 	sep := st.help.ShortSeparator.Render(" • ")
-	quit := render(key.NewBinding(key.WithHelp("q", "quit")))
-	used := width(quit)
-	if !withQuit {
-		used = -width(sep)
+	var end []string
+	used := -width(sep)
+	for _, b := range tail {
+		end = append(end, render(b))
+		used += width(end[len(end)-1]) + width(sep)
 	}
 	var parts []string
 	for _, b := range bindings {
@@ -132,16 +133,25 @@ func renderHints(st *styles, bindings []key.Binding, matches string, withQuit bo
 		parts = append(parts, s)
 		used += width(s) + width(sep)
 	}
-	if withQuit {
-		parts = append(parts, quit)
-	}
-	line := strings.Join(parts, sep)
+	line := strings.Join(append(parts, end...), sep)
 	if matches != "" {
 		if room := w - width(line) - 3; room >= 12 {
 			line = st.dim.Render(clip(matches, room)) + "   " + line
 		}
 	}
 	return clip(line, w)
+}
+
+// hintTail is what ends the footer on a screen: help (but on the help itself) and quit;
+// in the retry dialog and at the prompts neither, q being text or an answer there.
+func (k keyMap) hintTail(sc screen, mode inputMode) []key.Binding {
+	switch {
+	case mode != inputNone || sc == screenRetry:
+		return nil
+	case sc == screenHelp:
+		return []key.Binding{k.Quit}
+	}
+	return []key.Binding{k.Help, k.Quit}
 }
 
 // retryHelp is the footer's keys in the retry dialog, by phase.
