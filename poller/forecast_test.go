@@ -55,13 +55,7 @@ func TestSpendLog(t *testing.T) {
 // The forecast survives a restart: the first poll seeds it from the window samples the
 // store kept of the last few minutes.
 func TestSpendSeededFromStore(t *testing.T) {
-	_, accounts := sandboxAccounts(t, sandbox.Options{Scenario: "calm", Seed: 4, NoFaults: true})
-	var cf []config.Account
-	for _, a := range accounts {
-		if a.Name == "cf-madrid" {
-			cf = append(cf, a)
-		}
-	}
+	cf := sandboxAccount(t, "cf-madrid", nil)
 	st := openStore(t)
 	p := newTestPoller(t, cf, st, nil)
 	ctx := context.Background()
@@ -94,15 +88,10 @@ func TestSpendSeededFromStore(t *testing.T) {
 // An account never reached says so (LastGood zero), and the snapshot carries what the
 // screens explain an account with: its configured interval and reserve.
 func TestNeverReached(t *testing.T) {
-	_, accounts := sandboxAccounts(t, sandbox.Options{Scenario: "calm", Seed: 4, NoFaults: true})
-	var cf []config.Account
-	for _, a := range accounts {
-		if a.Name == "cf-madrid" {
-			a.BaseURL = "http://127.0.0.1:9"
-			a.Reserve = 0.25
-			cf = append(cf, a)
-		}
-	}
+	cf := sandboxAccount(t, "cf-madrid", func(a *config.Account) {
+		a.BaseURL = "http://127.0.0.1:9"
+		a.Reserve = 0.25
+	})
 	p := newTestPoller(t, cf, openStore(t), nil)
 	got := stateOf(p.PollOnce(context.Background()), "cf-madrid")
 	if got.LastPoll.IsZero() || !got.LastGood.IsZero() {
@@ -111,4 +100,20 @@ func TestNeverReached(t *testing.T) {
 	if got.BaseInterval != cf[0].PollInterval || got.Reserve != 0.25 {
 		t.Errorf("base interval %v, reserve %v; want %v, 0.25", got.BaseInterval, got.Reserve, cf[0].PollInterval)
 	}
+}
+
+// sandboxAccount is the named account of a calm sandbox, changed by edit when not nil.
+func sandboxAccount(t *testing.T, name string, edit func(*config.Account)) []config.Account {
+	t.Helper()
+	_, accounts := sandboxAccounts(t, sandbox.Options{Scenario: "calm", Seed: 4, NoFaults: true})
+	for _, a := range accounts {
+		if a.Name == name {
+			if edit != nil {
+				edit(&a)
+			}
+			return []config.Account{a}
+		}
+	}
+	t.Fatalf("the sandbox has no account %s", name)
+	return nil
 }

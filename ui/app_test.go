@@ -201,7 +201,7 @@ func TestParseCommand(t *testing.T) {
 		{"account", "", "", "usage: :account NAME"},
 		{"account a b", "", "", "usage: :account NAME"},
 		{"rejected now", "", "", ":rejected takes no argument"},
-		{"provider acme", "", "", `unknown provider "acme" (one of alegra, sv-dte, certifactu, factus, alforse)`},
+		{"provider acme", "provider", "acme", ""}, // checked against the snapshot's accounts
 		{"bad\x1b[31mcmd", "", "", `unknown command "badcmd" (try :help)`},
 	}
 	for _, c := range cases {
@@ -234,6 +234,7 @@ func TestCommandsFilter(t *testing.T) {
 		{"pending", []string{"DTE-01-0000002", "F2026/7", "DTE-01-M002P001-000000000000017"}, ""},
 		{"provider certifactu", []string{"F2026/7"}, ""},
 		{"account nobody", []string{"F2026/7"}, `no account named "nobody"`},
+		{"provider acme", []string{"F2026/7"}, `no account of provider "acme" (here: sv-dte, alegra, factus, certifactu)`},
 		{"nonsense", []string{"F2026/7"}, `unknown command "nonsense" (try :help)`},
 		{"all", []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002", "DTE-01-M001P001-000000000000002", "DTE-01-M002P001-000000000000017"}, ""},
 	}

@@ -1,5 +1,6 @@
-// Package ui is emitop's terminal dashboard: budgets, rejected and pending documents, one
-// document's decoded problem, and the event history, as Bubble Tea v2 models.
+// Package ui is emitop's terminal dashboard: the accounts worst first, one account in full,
+// the rejected and pending documents, one document's decoded problem, and the event
+// history, as Bubble Tea v2 models.
 package ui
 
 import (

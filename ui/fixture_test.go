@@ -284,6 +284,16 @@ func fixture() (model.Snapshot, []model.Event) {
 	return s, events
 }
 
+// newsSnapshot is the fixture a second later: a document appeared (alegra-co's FE-982)
+// and another changed (FE-981).
+func newsSnapshot() model.Snapshot {
+	s, _ := fixture()
+	s.Accounts[1].Documents = append([]model.Document{{Account: "alegra-co", Provider: "alegra", ID: "982", Number: "FE-982",
+		Status: model.StatusPending, FirstSeen: clock.Add(time.Second), Changed: clock.Add(time.Second)}}, s.Accounts[1].Documents...)
+	s.Accounts[1].Documents[1].Changed = clock.Add(time.Second)
+	return s
+}
+
 // bigSnapshot has docs documents spread over accounts accounts with three windows each.
 func bigSnapshot(accounts, docs int) model.Snapshot {
 	s := model.Snapshot{At: clock}

@@ -10,8 +10,6 @@ import (
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest/v2"
-
-	"emitop/model"
 )
 
 // goldenSizes are the terminal sizes every screen is proven at: the smallest common one,
@@ -22,12 +20,7 @@ var goldenSizes = [][2]int{{80, 24}, {120, 36}, {200, 50}}
 // with a fixed clock, zone, data and colour profile (ASCII), and compares the final frame
 // with testdata/TestGolden/<screen>_<size>.golden (go test ./ui -update rewrites them).
 func TestGolden(t *testing.T) {
-	s, _ := fixture()
-	news := s
-	news.Accounts = append([]model.AccountState(nil), s.Accounts...)
-	news.Accounts[1].Documents = append([]model.Document{{Account: "alegra-co", Provider: "alegra", ID: "982", Number: "FE-982",
-		Status: model.StatusPending, FirstSeen: clock.Add(time.Second), Changed: clock.Add(time.Second)}}, s.Accounts[1].Documents...)
-	news.Accounts[1].Documents[1].Changed = clock.Add(time.Second)
+	news := newsSnapshot()
 	screens := []struct {
 		name string
 		keys []tea.Msg

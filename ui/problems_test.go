@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +41,7 @@ func screensOf(t *testing.T, m Model, b *memBackend) map[string]string {
 // NO_COLOR frames carry no colour at all, the same text as the coloured ones (so colour
 // never carries what the text does not), and every marker the dashboard uses.
 func TestNoColorKeepsEveryMarker(t *testing.T) {
-	s, _ := fixture()
-	news := s
-	news.Accounts = append([]model.AccountState(nil), s.Accounts...)
-	news.Accounts[1].Documents = append([]model.Document{{Account: "alegra-co", Provider: "alegra", ID: "982", Number: "FE-982",
-		Status: model.StatusPending, FirstSeen: clock.Add(time.Second), Changed: clock.Add(time.Second)}}, s.Accounts[1].Documents...)
-	news.Accounts[1].Documents[1].Changed = clock.Add(time.Second)
-
+	news := newsSnapshot()
 	colour, cb := loaded(t, 200, 50, tea.ColorProfileMsg{Profile: colorprofile.TrueColor}, snapshotMsg{news})
 	plain, pb := loaded(t, 200, 50, tea.ColorProfileMsg{Profile: colorprofile.TrueColor}, tea.EnvMsg{"NO_COLOR=1"}, snapshotMsg{news})
 	coloured, bare := screensOf(t, colour, cb), screensOf(t, plain, pb)
@@ -326,5 +321,43 @@ func TestMarksHiddenByTheFilter(t *testing.T) {
 	m = hit(hit(m, "esc"), "esc")
 	if f := ansi.Strip(frame(m)); !strings.Contains(f, "3 marked") || strings.Contains(f, "hidden by the filter") {
 		t.Errorf("with the filter cleared:\n%s", f)
+	}
+}
+
+// TestHostileAccountText: what a provider said of an account (its error, its code) reaches
+// the accounts panel, the header and the account view sanitized.
+func TestHostileAccountText(t *testing.T) {
+	s, ev := fixture()
+	p := *s.Accounts[4].LastError
+	p.Message, p.Code, p.Meaning = "bad\rGOOD \x1b[8mhidden\x1b[0m \u202eevil\nsecond line", "X\x1b[2J", ""
+	s.Accounts[4].LastError = &p
+	b := newMemBackend(s, ev)
+	m := New(b, Options{Now: fixedNow, Location: zone})
+	m = step(m, tea.WindowSizeMsg{Width: 200, Height: 50}, snapshotMsg{s}, press("tab"), press("j"))
+	next, cmd := m.Update(press("enter"))
+	m = step(next.(Model), cmd())
+	for _, f := range []string{frame(m), frame(step(m, press("esc")))} {
+		for _, bad := range []string{"\r", "\x1b[8m", "\x1b[2J", "\u202e"} {
+			if strings.Contains(f, bad) {
+				t.Errorf("%q reached the screen", bad)
+			}
+		}
+	}
+	if f := ansi.Strip(frame(m)); !strings.Contains(f, "bad␍GOOD hidden evil") || !strings.Contains(f, "second line") {
+		t.Errorf("the account view does not show the message made visible:\n%s", f)
+	}
+}
+
+// TestAcknowledgementsBounded: the documents seen are remembered for the documents listed,
+// never for every document that ever went by.
+func TestAcknowledgementsBounded(t *testing.T) {
+	m, _ := loaded(t, 120, 40)
+	for i := range 5 * ackSlack {
+		m.docs.acked[docKey{"gone", strconv.Itoa(i)}] = clock
+	}
+	s, _ := fixture()
+	m = step(m, snapshotMsg{s})
+	if n := len(m.docs.acked); n > len(m.docs.all) {
+		t.Errorf("%d acknowledgements kept for %d documents", n, len(m.docs.all))
 	}
 }
