@@ -67,6 +67,22 @@ type accounts struct {
 	now time.Time
 
 	items []summary // in the order shown: by severity, then as configured
+
+	// For the title, counted when the accounts or the clock change, not at every frame.
+	stale, troubled int
+}
+
+// count counts the stale and the troubled accounts.
+func (b *accounts) count() {
+	b.stale, b.troubled = 0, 0
+	for i := range b.items {
+		if _, s := staleness(b.items[i].state, b.now); s {
+			b.stale++
+		}
+		if b.items[i].sev > sevOK {
+			b.troubled++
+		}
+	}
 }
 
 func newAccounts(st *styles) accounts {
@@ -84,6 +100,7 @@ func (b *accounts) setAccounts(states []model.AccountState) {
 		longest = max(longest, width(model.Line(states[i].Account.Name, 0)))
 	}
 	slices.SortStableFunc(b.items, func(x, y summary) int { return cmp.Compare(y.sev, x.sev) })
+	b.count()
 	b.list.reset(len(b.items))
 	if had {
 		for i := range b.items {
@@ -131,6 +148,7 @@ func (b *accounts) setSize(w, h int) {
 
 func (b *accounts) tick(now time.Time) {
 	b.now = now
+	b.count()
 	b.list.invalidate()
 }
 
@@ -248,21 +266,12 @@ func (b *accounts) renderRow(i int, selected bool) string {
 
 // lines renders the panel: a title, the column headers and the visible rows, h lines in all.
 func (b *accounts) lines(h int, focused bool) []string {
-	stale, troubled := 0, 0
-	for i := range b.items {
-		if _, s := staleness(b.items[i].state, b.now); s {
-			stale++
-		}
-		if b.items[i].sev > sevOK {
-			troubled++
-		}
-	}
 	title := "Accounts · " + plural(len(b.items), "account", "accounts")
-	if troubled > 0 {
-		title += fmt.Sprintf(" · %d need attention", troubled)
+	if b.troubled > 0 {
+		title += fmt.Sprintf(" · %d need attention", b.troubled)
 	}
-	if stale > 0 {
-		title += fmt.Sprintf(" · %d stale", stale)
+	if b.stale > 0 {
+		title += fmt.Sprintf(" · %d stale", b.stale)
 	}
 	out := make([]string, 0, h)
 	out = append(out, b.titleLine(title, focused))

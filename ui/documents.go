@@ -576,16 +576,16 @@ func (d *documents) marksText() string {
 // panelTitle renders a panel's title line, marked when the panel has the focus, with the
 // list's position at its right; the title gives way to the position.
 func panelTitle(st *styles, title, pos string, focused bool, w int) string {
-	lead, style := "  ", st.title
+	lead, style := "  ", st.titleW
 	if focused {
-		lead, style = "▶ ", st.focused
+		lead, style = "▶ ", st.focusedW
 	}
 	left := lead + title
 	if pos == "" || w-width(pos)-1 < 12 {
-		return style.Render(clip(left, w))
+		return style.wrap(clip(left, w))
 	}
 	left = clip(left, w-width(pos)-1)
-	return style.Render(left + strings.Repeat(" ", w-width(left)-width(pos)) + pos)
+	return style.wrap(left + strings.Repeat(" ", w-width(left)-width(pos)) + pos)
 }
 
 // pad cuts or fills lines to exactly h.
