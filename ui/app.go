@@ -47,11 +47,12 @@ const (
 )
 
 // Minimum terminal size the dashboard lays itself out for: below it, one line says what
-// it needs. At 40×10 the accounts panel shows two accounts with their health and the
-// documents panel three documents; the header keeps the worst account and the clock.
+// it needs. At 60×14 the accounts panel shows two accounts with their health, budget,
+// forecast and rejections, the documents panel five documents with their status and
+// verdict, and the header the worst account and why.
 const (
-	minWidth  = 40
-	minHeight = 10
+	minWidth  = 60
+	minHeight = 14
 )
 
 // Model is the dashboard's root model: it routes messages to the screens and panels and

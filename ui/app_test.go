@@ -78,7 +78,7 @@ func TestFrameFitsTerminal(t *testing.T) {
 			return step(m, append(typed(":"+strings.Repeat("x", 300)), press("enter"))...)
 		},
 	}
-	sizes := [][2]int{{40, 10}, {80, 24}, {100, 30}, {120, 40}, {160, 48}, {200, 60}, {250, 70}, {30, 5}}
+	sizes := [][2]int{{minWidth, minHeight}, {40, 10}, {80, 24}, {100, 30}, {120, 40}, {160, 48}, {200, 60}, {250, 70}, {30, 5}}
 	for _, size := range sizes {
 		for name, show := range screens {
 			b := newMemBackend(s, ev)

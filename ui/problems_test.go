@@ -134,11 +134,11 @@ func TestHeaderNamesTheWorst(t *testing.T) {
 // TestTooSmall: below the smallest size that works, one line says the size it needs.
 func TestTooSmall(t *testing.T) {
 	m, _ := loaded(t, minWidth-1, 30)
-	if f := frame(m); f != "too small: 39×30, emitop needs 40×10" {
+	if f := frame(m); f != "too small: 59×30, emitop needs 60×14" {
 		t.Errorf("frame %q", f)
 	}
 	m, _ = loaded(t, 70, minHeight-1)
-	if f := frame(m); strings.Contains(f, "\n") || !strings.Contains(f, "needs 40×10") {
+	if f := frame(m); strings.Contains(f, "\n") || !strings.Contains(f, "needs 60×14") {
 		t.Errorf("frame %q", f)
 	}
 }

@@ -382,7 +382,7 @@ func TestRetryRunsToTheEnd(t *testing.T) {
 // TestRetryFitsTerminal renders each phase of the dialog at sizes from the minimum up, in
 // the richest profile: no line wider than the terminal, exactly its height.
 func TestRetryFitsTerminal(t *testing.T) {
-	for _, size := range [][2]int{{40, 10}, {80, 24}, {120, 40}, {250, 70}} {
+	for _, size := range [][2]int{{minWidth, minHeight}, {80, 24}, {120, 40}, {250, 70}} {
 		m, _ := loaded(t, size[0], size[1], tea.ColorProfileMsg{Profile: colorprofile.TrueColor})
 		m = markThree(t, m)
 		phases := map[string]Model{}
