@@ -77,7 +77,8 @@ type documents struct {
 	// was last acknowledged is news, marked until the operator has seen it.
 	baseline time.Time
 	acked    map[docKey]time.Time
-	fresh    int // news in the view
+	fresh    int       // news in the view
+	newest   time.Time // the latest Changed of all the documents: none is news unless it is after baseline
 
 	// attempts are emissions a retry reported before the next snapshot says so.
 	attempts map[docKey]int
@@ -93,6 +94,12 @@ func newDocuments(st *styles) documents {
 func (d *documents) setDocuments(all []*model.Document) {
 	keep, had := d.selectedKey()
 	d.all, d.search = all, nil
+	d.newest = time.Time{}
+	for _, doc := range all {
+		if doc.Changed.After(d.newest) {
+			d.newest = doc.Changed
+		}
+	}
 	if len(d.marks) > 0 || len(d.attempts) > 0 || len(d.acked) > len(all)+ackSlack {
 		still := make(map[docKey]struct{}, len(d.marks))
 		acked := d.acked
@@ -148,6 +155,9 @@ func (d *documents) change(doc *model.Document) string {
 // countFresh counts the news in the view.
 func (d *documents) countFresh() {
 	d.fresh = 0
+	if !d.newest.After(d.baseline) {
+		return // nothing changed since the operator first looked
+	}
 	for _, i := range d.view {
 		if d.change(d.all[i]) != "" {
 			d.fresh++
