@@ -11,11 +11,12 @@ const Unknown = -1
 // Window is one rate-limit window of an account as a response described it: for example
 // sv-dte's "short" window, 3 requests per second.
 type Window struct {
-	Name      string        // lower-case; "" for an unnamed window
-	Limit     int           // requests allowed per window; Unknown when not stated
-	Remaining int           // requests left; Unknown when not stated
-	Reset     time.Duration // time until the window resets, from Observed; negative when not stated
-	Observed  time.Time     // when the response was received (server clock when it said)
+	Name       string        // lower-case; "" for an unnamed window
+	Limit      int           // requests allowed per window; Unknown when not stated
+	Remaining  int           // requests left; Unknown when not stated
+	Reset      time.Duration // time until the window resets, from Observed; negative when not stated
+	Observed   time.Time     // when the response was received (server clock when it said)
+	ExhaustsIn time.Duration // at the recent spend, time until the window runs out; negative when it holds or nothing is known
 }
 
 // HasReset reports whether the window's reset time is known.
