@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,29 +32,41 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startPoll runs `emitop poll --metrics-listen 127.0.0.1:0` on cfg until the test ends and
-// returns the metrics URL it logged.
-func startPoll(t *testing.T, cfg string, extra ...string) (metricsURL string, log *syncBuffer) {
+// polling is `emitop poll --metrics-listen` running for a test.
+type polling struct {
+	url  string      // of its metrics
+	log  *syncBuffer // its stderr
+	db   string
+	stop func() // SIGTERM, and wait for it to exit
+}
+
+// startPoll runs `emitop poll --metrics-listen 127.0.0.1:0` on cfg until the test ends or
+// stop, and reads the metrics URL it logs.
+func startPoll(t *testing.T, cfg string) polling {
 	t.Helper()
-	db := filepath.Join(t.TempDir(), "emitop.db")
-	cmd := exec.Command(emitopBinary(t), append([]string{"poll", "--metrics-listen", "127.0.0.1:0", "--config", cfg, "--db", db}, extra...)...)
-	log = &syncBuffer{}
-	cmd.Stderr = log
+	p := polling{log: &syncBuffer{}, db: filepath.Join(t.TempDir(), "emitop.db")}
+	cmd := exec.Command(emitopBinary(t), "poll", "--metrics-listen", "127.0.0.1:0", "--config", cfg, "--db", p.db)
+	cmd.Stderr = p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
+	var once sync.Once
+	p.stop = func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		})
+	}
+	t.Cleanup(p.stop)
 	served := regexp.MustCompile(`msg="serving metrics" url=(\S+)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if m := served.FindStringSubmatch(log.String()); m != nil {
-			return m[1], log
+		if m := served.FindStringSubmatch(p.log.String()); m != nil {
+			p.url = m[1]
+			return p
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("emitop poll did not serve metrics in 20 s:\n%s", log.String())
+			t.Fatalf("emitop poll did not serve metrics in 20 s:\n%s", p.log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -198,7 +211,8 @@ var windowsByProvider = map[string]map[string]string{
 func TestPrometheusScrapesPoll(t *testing.T) {
 	tooltest.Need(t, "prometheus", "prometheus")
 	sb, cfg := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 4, NoFaults: true}, "500ms")
-	metricsURL, pollLog := startPoll(t, cfg)
+	poll := startPoll(t, cfg)
+	metricsURL, pollLog := poll.url, poll.log
 
 	resp, err := http.Get(metricsURL)
 	if err != nil {
