@@ -26,6 +26,9 @@ func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	fs := newFlags("dashboard", stderr)
 	cfgPath, dbPath := storeFlags(fs)
 	demo := fs.Bool("demo", false, "show the demo against the built-in sandbox, whatever the configuration")
+	var triage ui.Triage
+	fs.StringVar(&triage.Account, "account", "", "open on this account's documents")
+	fs.StringVar(&triage.Doc, "doc", "", "open on this document's detail (its number or provider id)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +46,7 @@ func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	opts := ui.Options{Operator: "local"}
+	opts := ui.Options{Operator: "local", Triage: triage}
 	if *demo {
 		d, err := startDemo()
 		if err != nil {

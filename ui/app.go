@@ -74,6 +74,7 @@ type Model struct {
 	snapshots <-chan model.Snapshot
 	cancel    func()
 	snap      *model.Snapshot
+	triage    Triage // where to open, until a snapshot has answered it
 
 	seriesBusy, seriesAgain bool
 	// seriesAt is, for each window of the snapshot, its account's LastPoll when its series
@@ -120,6 +121,7 @@ func New(b Backend, opts Options) Model {
 		retry: &r,
 		input: &in,
 	}
+	m.triage = opts.Triage
 	m.restyle()
 	m.tick()
 	return m
@@ -262,7 +264,7 @@ func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 		m.layoutDashboard()
 	}
 	m.renderHeader()
-	return m.fetchSeries()
+	return tea.Batch(m.fetchSeries(), m.openTriage())
 }
 
 func (m *Model) fetchSeries() tea.Cmd {
