@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -142,4 +143,63 @@ func historyOf(t *testing.T, path string) []store.Notification {
 		t.Fatal(err)
 	}
 	return list
+}
+
+// TestReportCommand: `emitop report` reads a history a real poll wrote, in both formats,
+// and says clearly what is wrong with its flags or a missing history.
+func TestReportCommand(t *testing.T) {
+	sb, cfg := sandboxConfig(t, sandbox.Options{Scenario: "demo", Seed: 3, NoFaults: true}, "5s")
+	db := filepath.Join(t.TempDir(), "emitop.db")
+	sb.SetFaults("sv-main", sandbox.Faults{Maintenance: []sandbox.Span{{From: 0, Until: time.Hour}}})
+	// One poll, in its own process: sv-main's first failure makes it degraded (its exit
+	// status is poll's business).
+	if _, out, errs := runCmd("poll", "--once", "--config", cfg, "--db", db); !strings.Contains(out, "sv-main") {
+		t.Fatalf("poll: %s %s", out, errs)
+	}
+	code, out, errs := runCmd("report", "--config", cfg, "--db", db, "--since", "1h", "-o", "json")
+	if code != 0 {
+		t.Fatalf("report -o json: %d %s", code, errs)
+	}
+	var r struct {
+		Accounts []struct {
+			Name       string                    `json:"name"`
+			Health     []struct{ To string }     `json:"health_changes"`
+			Rejections []struct{ Documents int } `json:"rejections"`
+		} `json:"accounts"`
+		Busiest []struct{ Requests int } `json:"busiest_hours"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	health := map[string][]string{}
+	rejected := 0
+	for _, a := range r.Accounts {
+		for _, h := range a.Health {
+			health[a.Name] = append(health[a.Name], h.To)
+		}
+		for _, rj := range a.Rejections {
+			rejected += rj.Documents
+		}
+	}
+	if len(r.Accounts) != 10 || strings.Join(health["sv-main"], ",") != "degraded" || rejected == 0 ||
+		len(r.Busiest) == 0 || r.Busiest[0].Requests == 0 {
+		t.Fatalf("report: %d accounts, health %v, %d rejected, busiest %+v", len(r.Accounts), health, rejected, r.Busiest)
+	}
+	code, out, _ = runCmd("report", "--db", db)
+	if code != 0 || !strings.Contains(out, "## sv-main (sv-dte)") || !strings.Contains(out, "up → degraded (unavailable") {
+		t.Fatalf("report: %d\n%s", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-o", "html"}, 2, `-o "html": want markdown or json`},
+		{[]string{"--since", "-1h"}, 2, "--since must be positive"},
+		{[]string{"--db", filepath.Join(t.TempDir(), "none.db")}, 1, "no history at"},
+	} {
+		if code, _, errs := runCmd(append([]string{"report"}, c.args...)...); code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("report %v: %d %q, want %d %q", c.args, code, errs, c.code, c.want)
+		}
+	}
 }
