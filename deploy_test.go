@@ -124,3 +124,51 @@ func TestAlertRulesPromtool(t *testing.T) {
 		}
 	}
 }
+
+// units are the systemd units emitop ships.
+var units = []string{"deploy/systemd/emitop-poll.service", "deploy/systemd/emitop-serve.service"}
+
+// TestSystemdUnits: each unit runs emitop as its own user with a state directory, no new
+// privileges and a read-only system, restarts on failure and stops with SIGTERM; and
+// systemd-analyze verifies it with nothing to say (its path to emitop pointed at the
+// test's build). A unit with a mistake is caught, so the check can fail.
+func TestSystemdUnits(t *testing.T) {
+	want := []string{"DynamicUser=yes", "StateDirectory=emitop", "NoNewPrivileges=yes", "ProtectSystem=strict",
+		"Restart=on-failure", "KillSignal=SIGTERM", "ExecStart=/usr/local/bin/emitop "}
+	texts := map[string]string{}
+	for _, u := range units {
+		b, err := os.ReadFile(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[u] = string(b)
+		for _, w := range want {
+			if !strings.Contains(texts[u], "\n"+w) {
+				t.Errorf("%s lacks %s", u, w)
+			}
+		}
+	}
+	analyze := tooltest.Need(t, "systemd-analyze", "systemd")
+	bin := emitopBinary(t)
+	verify := func(name, text string) string {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(text, "/usr/local/bin/emitop", bin)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(analyze, "verify", "--man=no", path).CombinedOutput()
+		if err != nil && len(out) == 0 {
+			return err.Error()
+		}
+		return string(out)
+	}
+	for u, text := range texts {
+		if out := verify(filepath.Base(u), text); out != "" {
+			t.Errorf("systemd-analyze verify %s:\n%s", u, out)
+		}
+	}
+	broken := strings.Replace(texts[units[0]], "Restart=on-failure", "Restart=sometimes", 1)
+	if out := verify("emitop-broken.service", broken); !strings.Contains(out, "sometimes") {
+		t.Errorf("a unit with Restart=sometimes passed verify: %q", out)
+	}
+}
