@@ -20,7 +20,7 @@ var (
 	descWindowReset = prometheus.NewDesc("emitop_window_reset_seconds",
 		"Seconds until the rate-limit window frees requests again; absent while unknown.", windowLabels, nil)
 	descWindowExhausts = prometheus.NewDesc("emitop_window_exhausts_in_seconds",
-		"Seconds until the window runs out at the recent spend; absent while it holds or nothing is known.", windowLabels, nil)
+		"Seconds until the window runs out at the recent spend; absent while it holds, nothing is known, or it is out (remaining 0).", windowLabels, nil)
 	descReserve = prometheus.NewDesc("emitop_account_reserve_ratio",
 		"Share of every window of the account that emitop never spends (its configured reserve).", accountLabels, nil)
 	descHealth = prometheus.NewDesc("emitop_account_health",
@@ -105,7 +105,7 @@ func (c stateCollector) account(ch chan<- prometheus.Metric, acc Account, a mode
 		if w.HasReset() {
 			gauge(descWindowReset, w.Reset.Seconds(), name)
 		}
-		if w.ExhaustsIn >= 0 {
+		if w.ExhaustsIn > 0 { // a window already out shows as remaining 0
 			gauge(descWindowExhausts, w.ExhaustsIn.Seconds(), name)
 		}
 	}

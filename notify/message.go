@@ -159,7 +159,9 @@ func windowCondition(at time.Time, a model.AccountState, w model.Window, reserve
 	if wname == "" {
 		wname = "(unnamed)"
 	}
-	soon := w.ExhaustsIn >= 0 && w.ExhaustsIn <= windowSoon
+	// A window already out (remaining 0) is below any reserve; a forecast of zero says
+	// no more than that.
+	soon := w.ExhaustsIn > 0 && w.ExhaustsIn <= windowSoon
 	below := w.Limit > 0 && w.Remaining != model.Unknown && float64(w.Remaining) < reserve*float64(w.Limit)
 	c := condition{key: "window/" + name + "/" + w.Name, state: "ok", quiet: true}
 	if !soon && !below {

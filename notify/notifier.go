@@ -42,6 +42,10 @@ type Options struct {
 	// Cooldown is how long a state whose message failed waits before it is tried again:
 	// a minute when zero.
 	Cooldown time.Duration
+	// Settle is how long an account must stay degraded before it is announced (a poll
+	// that failed once, a window spent for a moment): a minute when zero. Down, refused
+	// and recovery are announced at once.
+	Settle time.Duration
 }
 
 // maxPending bounds the messages waiting to be sent: one per key, and at most this many keys.
@@ -67,6 +71,7 @@ type Notifier struct {
 	heard    map[string]store.Notification // per key, what the receiver last took
 	observed map[string]string             // per key, the state of the last snapshot
 	failed   map[string]time.Time          // per key, when its last message failed
+	since    map[string]time.Time          // per key, since when its state has been what it is
 	order    []string                      // keys waiting, oldest first
 	pending  map[string]Message
 	sending  map[string]Message // per key, the message being delivered
@@ -89,6 +94,9 @@ func New(ctx context.Context, cfg config.Notify, st *store.Store, opt Options) (
 	if opt.Cooldown <= 0 {
 		opt.Cooldown = time.Minute
 	}
+	if opt.Settle <= 0 {
+		opt.Settle = time.Minute
+	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	n := &Notifier{
 		cfg: cfg, st: st, opt: opt, log: opt.Log.With("notify", cfg.Name),
@@ -99,6 +107,7 @@ func New(ctx context.Context, cfg config.Notify, st *store.Store, opt Options) (
 		heard:    heard,
 		observed: map[string]string{},
 		failed:   map[string]time.Time{},
+		since:    map[string]time.Time{},
 		pending:  map[string]Message{},
 		sending:  map[string]Message{},
 		wake:     make(chan struct{}, 1),
@@ -146,7 +155,10 @@ func (n *Notifier) Evaluate(s model.Snapshot) {
 	for _, c := range conditions(s, n.opt.Reserve, n.cfg.Triage) {
 		before := n.observed[c.key]
 		n.observed[c.key] = c.state
-		if c.quiet {
+		if before != c.state {
+			n.since[c.key] = now
+		}
+		if c.quiet || c.state == string(model.HealthDegraded) && now.Sub(n.since[c.key]) < n.opt.Settle {
 			continue
 		}
 		heard, known := n.heard[c.key]

@@ -441,3 +441,26 @@ func TestWindowFlapsAnnouncedOnce(t *testing.T) {
 		t.Fatalf("messages: %+v", msgs)
 	}
 }
+
+// TestBriefDegradationIsNotAnnounced: an account degraded for less than a minute (a poll
+// that failed once, a window spent for a moment) and up again is not news; down is
+// announced at once.
+func TestBriefDegradationIsNotAnnounced(t *testing.T) {
+	rc := newReceiver(t, nil)
+	h := start(t, nil, entry(config.NotifyWebhook, rc.srv.URL), Options{})
+	at := func(s model.Snapshot, d time.Duration) model.Snapshot {
+		s.At = t0.Add(d)
+		return s
+	}
+	for _, s := range []model.Snapshot{
+		at(state(0, model.HealthDegraded), 0), at(state(0, model.HealthDegraded), 30*time.Second), at(state(0, model.HealthUp), 40*time.Second),
+		at(state(0, model.HealthDegraded), 2*time.Minute), at(state(0, model.HealthDown), 2*time.Minute+10*time.Second),
+	} {
+		h.snaps <- s
+	}
+	waitFor(t, "the down message", func() bool { return rc.count() == 1 })
+	h.stop()
+	if m := rc.messages()[0]; m.Health.To != model.HealthDown || m.Health.From != model.HealthDegraded {
+		t.Fatalf("message: %+v", m.Health)
+	}
+}
