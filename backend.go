@@ -25,6 +25,8 @@ const seriesSpan = time.Hour
 type backend struct {
 	p  *poller.Poller
 	st *store.Store
+	// retried, when set, is told of each account's finished retry batch (metrics).
+	retried func(poller.Report)
 }
 
 var _ ui.Backend = backend{}
@@ -246,6 +248,9 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 	out := ui.RetryReport{Elapsed: time.Since(start)}
 	var ops []store.Op
 	for i, rep := range reports {
+		if b.retried != nil {
+			b.retried(rep)
+		}
 		out.Requests += rep.Requests
 		out.Cancelled = out.Cancelled || rep.Cancelled
 		for _, r := range rep.Results {

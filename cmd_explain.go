@@ -31,8 +31,7 @@ const (
 )
 
 func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlags("explain", io.Discard)
 	provider := fs.String("provider", "", "the provider that sent the response: "+strings.Join(poller.Dialects(), ", "))
 	method := fs.String("method", "", "the request's HTTP method; empty means unknown, treated as a write")
 	output := fs.String("o", "text", "output: text or json")

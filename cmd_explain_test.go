@@ -38,7 +38,7 @@ func TestExplainText(t *testing.T) {
 		"action:   Add it to the contact",
 		"fields:   client.email",
 		"wait:     17s",
-		"windows:  default      0/150 left  reset in 17s",
+		"windows:  (unnamed)    0/150 left  reset in 17s",
 		"message:  Error AEP6016: falta el correo\n          client.email: required",
 	} {
 		if !strings.Contains(out, want) {

@@ -33,8 +33,12 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	once := fs.Bool("once", false, "poll every account once, print what was found and exit")
 	output := fs.String("o", "text", "output of --once: text or json")
 	verbose := fs.Bool("v", false, "log every poll, not only errors and changes of health")
+	metricsListen := metricsFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *once && *metricsListen != "" {
+		return usagef("--metrics-listen serves a running poll: it does not go with --once")
 	}
 	if *output != "text" && *output != "json" {
 		return usagef("-o %q: want text or json", *output)
@@ -64,7 +68,13 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *once {
 		opts.OnError = nil // the failures are printed with the accounts
 	}
-	p, err := poller.New(cfg.Accounts, st, opts)
+	oc, err := newOnCall(cfg, *metricsListen, st, log)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	defer oc.stop()
+	p, err := poller.New(cfg.Accounts, st, oc.observe(opts))
 	if err != nil {
 		st.Close()
 		return err
@@ -85,6 +95,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 
 	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)
+	oc.start(p, nil)
 	snaps, cancel := p.Hub().Subscribe()
 	logged := make(chan struct{})
 	go func() {
@@ -92,6 +103,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		logSnapshots(log, snaps)
 	}()
 	err = p.Run(ctx)
+	oc.stop() // before the history closes: the notifiers record what they sent
 	cancel()
 	<-logged
 	if cerr := closeStore(st); cerr != nil {

@@ -40,9 +40,11 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 }
 
 // newFlags is a command's flag set: its mistakes are returned, its help goes to stderr.
+// It is noted for `emitop completion`, which lists each command's flags from it.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	flagSets.Store(name, fs)
 	return fs
 }
 

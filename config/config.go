@@ -27,6 +27,7 @@ type Config struct {
 	Accounts  []Account
 	Operators []Operator
 	Serve     Serve
+	Notify    []Notify // [[notify]]: where on-call messages go (notify.go)
 }
 
 // Store says where the SQLite history lives.

@@ -37,6 +37,7 @@ type rawConfig struct {
 	} `toml:"store"`
 	Account  []rawAccount  `toml:"account"`
 	Operator []rawOperator `toml:"operator"`
+	Notify   []rawNotify   `toml:"notify"`
 	Serve    struct {
 		IdleTimeout any `toml:"idle_timeout"`
 	} `toml:"serve"`
@@ -108,6 +109,12 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 		o := p.operator(i, &raw.Operator[i])
 		p.unique(operators, "operator", o.Name, o.Line)
 		c.Operators = append(c.Operators, o)
+	}
+	notifiers := map[string]int{}
+	for i := range raw.Notify {
+		n := p.notify(i, &raw.Notify[i])
+		p.unique(notifiers, "notify", n.Name, n.Line)
+		c.Notify = append(c.Notify, n)
 	}
 	if len(p.issues) > 0 {
 		sort.SliceStable(p.issues, func(i, j int) bool { return p.issues[i].Line < p.issues[j].Line })
@@ -188,7 +195,7 @@ func (p *parser) undecoded(md toml.MetaData) {
 	}
 	index := map[string]int{} // array table name → index of the current element
 	for _, k := range md.Keys() {
-		if len(k) == 1 && (k[0] == "account" || k[0] == "operator") && md.Type(k...) == "ArrayHash" {
+		if len(k) == 1 && (k[0] == "account" || k[0] == "operator" || k[0] == "notify") && md.Type(k...) == "ArrayHash" {
 			index[k[0]]++
 		}
 		if !unknown[k.String()] || len(k) > 1 && unknown[k[:len(k)-1].String()] {

@@ -19,10 +19,11 @@ type Window struct {
 	ExhaustsIn time.Duration // at the recent spend, time until the window runs out; negative when it holds or nothing is known
 }
 
-// UnnamedWindow is what every face of emitop (screens, explain, JSON) calls the window a
-// provider did not name: NestJS's throttler named "default" is the one sent without a
-// suffix, so the word already means "the window with no name" in the headers.
-const UnnamedWindow = "default"
+// UnnamedWindow is what every face of emitop (screens, explain, JSON, metrics, messages)
+// calls the window a provider did not name. No header can name a window so (parentheses
+// are not allowed in a header field's name), so it never meets a named one; "default"
+// would: an IETF RateLimit "default" policy can stand beside the unnamed window.
+const UnnamedWindow = "(unnamed)"
 
 // Label is the window's name as shown and written: UnnamedWindow for the unnamed one.
 func (w Window) Label() string {

@@ -14,7 +14,7 @@ func TestWindowJSON(t *testing.T) {
 	}{
 		{"unnamed, forecast to run out",
 			Window{Limit: 150, Remaining: 143, Reset: 38 * time.Second, ExhaustsIn: 90*time.Second + 900*time.Millisecond},
-			`{"name":"default","limit":150,"remaining":143,"reset_seconds":38,"exhausts_in_seconds":90}`},
+			`{"name":"(unnamed)","limit":150,"remaining":143,"reset_seconds":38,"exhausts_in_seconds":90}`},
 		{"named, holds",
 			Window{Name: "short", Limit: 3, Remaining: 3, Reset: time.Second, ExhaustsIn: -1},
 			`{"name":"short","limit":3,"remaining":3,"reset_seconds":1,"exhausts_in_seconds":null}`},

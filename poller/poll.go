@@ -25,6 +25,18 @@ type Options struct {
 	// Retention is how long the request log and window samples are kept; 0 means
 	// store.DefaultRetention.
 	Retention time.Duration
+	// Observer, when set, is told of every request and every poll as it ends (metrics).
+	Observer Observer
+}
+
+// Observer is told what the poller does as it happens. Its methods are called from the
+// polling goroutines and must return at once.
+type Observer interface {
+	// Exchanged is told of every round trip of every account's client, retries included.
+	Exchanged(x Exchange)
+	// Polled is told of every poll of an account that ran to its end: how long it took,
+	// and its error (nil when it succeeded).
+	Polled(account string, took time.Duration, err error)
 }
 
 // Health thresholds: an account is down after downAfter failed polls in a row, and up
@@ -263,6 +275,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	start := p.clock.Now()
 	if a.known == nil {
 		a.known = p.storedOpen(ctx, a)
 	}
@@ -295,7 +308,6 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	}
 
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	a.lastPoll = p.clock.Now()
 	if seed != nil {
 		a.spend.windows = seed
@@ -311,11 +323,28 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 		a.documents = docs
 		a.lastGood = a.lastPoll
 	}
+	was := a.health
 	a.health = health(a.health, a.fails, a.goods, windows)
 	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
 		a.health = model.HealthRefused
 	}
+	change := store.HealthChange{At: a.lastPoll, Account: a.cfg.Name, Provider: a.cfg.Provider,
+		From: was, To: a.health, Detail: a.err, Problem: a.lastError}
+	p.mu.Unlock()
+	if change.From != change.To {
+		p.recordHealth(ctx, change)
+	}
+	if p.opts.Observer != nil {
+		p.opts.Observer.Polled(a.cfg.Name, change.At.Sub(start), err)
+	}
 	return true
+}
+
+// recordHealth puts an account's change of health in the history, for the shift report.
+func (p *Poller) recordHealth(ctx context.Context, c store.HealthChange) {
+	if err := p.st.Enqueue(ctx, store.RecordHealth(c)); err != nil && ctx.Err() == nil {
+		p.fail(c.Account, err)
+	}
 }
 
 // decodedError is the problem a failed poll's error carries: the provider's answer to a
@@ -499,6 +528,9 @@ func (p *Poller) logRequest(x Exchange) {
 	}))
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		p.fail(x.Account, err)
+	}
+	if p.opts.Observer != nil {
+		p.opts.Observer.Exchanged(x)
 	}
 }
 

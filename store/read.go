@@ -320,7 +320,7 @@ func (s *Store) Actions(ctx context.Context, f ActionFilter) ([]model.Action, er
 // DefaultRetention is how long the request log and window samples are kept.
 const DefaultRetention = 14 * 24 * time.Hour
 
-// Prune deletes request-log rows and window samples older than before, batch rows per
+// Prune deletes request-log rows, window samples and notifications older than before, batch rows per
 // transaction (1,000 when batch ≤ 0), so the writer waits at most one short batch. It
 // returns how many rows it deleted; on error or a done ctx, the count so far.
 func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, error) {
@@ -328,7 +328,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, er
 		batch = 1000
 	}
 	total := 0
-	for _, table := range []string{"requests", "window_samples"} {
+	for _, table := range []string{"requests", "window_samples", "notifications"} {
 		q := `DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM ` + table + ` WHERE at < ? ORDER BY at LIMIT ?)`
 		for {
 			if err := ctx.Err(); err != nil {

@@ -31,7 +31,7 @@ const (
 var accountColumns = []column{
 	acAccount:  {title: "ACCOUNT", min: 10, pref: 14},
 	acHealth:   {title: "HEALTH", min: 8},
-	acWindow:   {title: "WINDOW", min: 7, pref: 8, prio: 6},
+	acWindow:   {title: "WINDOW", min: 7, pref: 9, prio: 6},
 	acGauge:    {title: "BUDGET", min: 8, pref: 14, prio: 7},
 	acLeft:     {title: "LEFT", min: 10, pref: 12, right: true, prio: 1},
 	acReset:    {title: "RESET", min: 5, right: true, prio: 5},

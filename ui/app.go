@@ -79,7 +79,8 @@ type Model struct {
 	snapshots <-chan model.Snapshot
 	cancel    func()
 	snap      *model.Snapshot
-	settled   bool // every account has been polled once: later changes are news
+	settled   bool   // every account has been polled once: later changes are news
+	triage    Triage // where to open, until a snapshot has answered it
 
 	screen               screen
 	helpBack, detailBack screen // where esc goes from the help and from the detail
@@ -127,6 +128,7 @@ func New(b Backend, opts Options) Model {
 		helpView: &hv,
 		input:    &in,
 	}
+	m.triage = opts.Triage
 	m.restyle()
 	m.tick()
 	return m
@@ -274,10 +276,10 @@ func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 		m.layoutDashboard()
 	}
 	m.renderHeader()
-	var cmd tea.Cmd
+	cmd := m.openTriage()
 	if m.screen == screenAccount || m.account.name != "" {
 		sum, _ := m.accounts.find(m.account.name)
-		cmd = m.account.update(m.b, sum)
+		cmd = tea.Batch(cmd, m.account.update(m.b, sum))
 	}
 	if worse && m.opts.Bell {
 		cmd = tea.Batch(cmd, tea.Raw("\a"))
@@ -760,7 +762,7 @@ func (m *Model) run(text string) tea.Cmd {
 	case "pending":
 		f.status = model.StatusPending
 	case "account":
-		if !slices.Contains(m.argValues("account"), inv.arg) {
+		if !m.hasAccount(inv.arg) {
 			m.say(fmt.Sprintf("no account named %q", model.Line(inv.arg, 30)), true)
 			return nil
 		}
@@ -792,6 +794,18 @@ func (m *Model) run(text string) tea.Cmd {
 		m.focus = panelDocuments
 	}
 	return m.setFilter(f)
+}
+
+func (m *Model) hasAccount(name string) bool {
+	if m.snap == nil {
+		return false
+	}
+	for _, a := range m.snap.Accounts {
+		if a.Account.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // wheelStep is how many rows one wheel notch scrolls.

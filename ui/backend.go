@@ -79,6 +79,8 @@ type Options struct {
 	// error refuses it, and the dashboard shows the error on one line. Whoever supplies it
 	// records refusals (the SSH server does); nil allows everything.
 	Authorize func(ctx context.Context, a model.Action) error
+	// Triage is where the dashboard opens (triage.go); zero: the dashboard as usual.
+	Triage Triage
 }
 
 // RetryRequest asks for a retry plan: the documents as the dashboard shows them, and who
