@@ -21,16 +21,18 @@ const (
 
 // Config is a loaded, validated configuration.
 type Config struct {
-	Path      string // the file it came from; "" when parsed from bytes
+	Path      string         // the file it came from; "" when parsed from bytes
+	Location  *time.Location // the zone every time is shown in: the timezone setting, else the local zone
 	Store     Store
 	Accounts  []Account
 	Operators []Operator
 	Serve     Serve
+	Notify    []Notify // [[notify]]: where on-call messages go (notify.go)
 }
 
 // Store says where the SQLite history lives.
 type Store struct {
-	Path string
+	Path string // ${VAR} and a leading ~/ expanded; relative to the config file's folder
 }
 
 // Account is one provider account emitop polls.

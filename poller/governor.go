@@ -65,7 +65,8 @@ type Governor struct {
 	windows      []*window
 	inflight     int
 	inflightPoll int
-	holdUntil    time.Time
+	holdUntil    time.Time     // a 429's hold: the windows are spent until then
+	awayUntil    time.Time     // a 5xx's stated wait (a 503's Retry-After): the server is away until then
 	heard        bool          // some response has been seen
 	changed      chan struct{} // closed and cleared when in-flight or learned state changes
 }
@@ -181,6 +182,9 @@ func (g *Governor) Acquire(ctx context.Context, kind Kind) (Ticket, error) {
 func (g *Governor) admit(kind Kind, now time.Time) (wake time.Time, ok bool) {
 	if now.Before(g.holdUntil) {
 		return g.holdUntil, false
+	}
+	if now.Before(g.awayUntil) {
+		return g.awayUntil, false
 	}
 	if !g.heard && len(g.windows) == 0 && g.inflight > 0 {
 		return time.Time{}, false // learning: one request until the first response
@@ -390,8 +394,12 @@ func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, n
 			}
 		}
 	}
-	if until := now.Add(wait); until.After(g.holdUntil) {
-		g.holdUntil = until
+	until := &g.holdUntil
+	if !guess {
+		until = &g.awayUntil
+	}
+	if t := now.Add(wait); t.After(*until) {
+		*until = t
 	}
 	if g.changed != nil {
 		close(g.changed)
@@ -399,17 +407,27 @@ func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, n
 	}
 }
 
-// Held is when the hold after a 429 or a stated wait ends; zero or past when there is none.
+// Held is when the hold after a 429 or a 5xx's stated wait ends; zero or past when there
+// is none. No request of the account leaves before.
 func (g *Governor) Held() time.Time {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.holdUntil
+	return later(g.holdUntil, g.awayUntil)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // PollInterval is how long the polling loop should wait before its next poll, given the
 // account's configured interval: base while the windows have room, stretched as polling
 // uses up its share of any window (up to 10×base when the share is spent), and at least
 // until a 429's hold ends. Only what a window will still hold at the next poll counts.
+// A 5xx's stated wait does not stretch it: the polls it holds send nothing, and count as
+// failed, so that the account's health follows the server's absence.
 func (g *Governor) PollInterval(base time.Duration) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -457,7 +475,7 @@ func (g *Governor) Windows(now time.Time) []model.Window {
 	out := make([]model.Window, 0, len(g.windows))
 	for _, w := range g.windows {
 		w.prune(now)
-		mw := model.Window{Name: w.name, Limit: w.limit, Remaining: model.Unknown, Reset: -1, Observed: now}
+		mw := model.Window{Name: w.name, Limit: w.limit, Remaining: model.Unknown, Reset: -1, Observed: now, ExhaustsIn: -1}
 		if w.limit != model.Unknown {
 			mw.Remaining = max(0, w.limit-w.used(g.inflight))
 		}

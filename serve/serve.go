@@ -21,6 +21,7 @@ import (
 	"charm.land/wish/v2/activeterm"
 	"charm.land/wish/v2/ratelimiter"
 	"charm.land/wish/v2/recover"
+	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/time/rate"
 
 	"emitop/config"
@@ -47,13 +48,14 @@ type Options struct {
 	Backend     ui.Backend   // the one poller and store every session reads
 	Store       *store.Store // where actions and refusals are recorded
 	Operators   []config.Operator
-	HostKeyPath string        // created (ed25519, mode 0600) when missing
-	IdleTimeout time.Duration // a session with no keystroke for this long is closed; 0 means config.DefaultIdleTimeout
-	Env         string        // environment badge shown in every session
-	Demo        bool          // DEMO badge in every session
-	Log         *slog.Logger  // connects, disconnects, refusals; nil means slog.Default()
-	LoginRate   rate.Limit    // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
-	LoginBurst  int           // 0 means DefaultLoginBurst
+	HostKeyPath string         // created (ed25519, mode 0600) when missing
+	IdleTimeout time.Duration  // a session with no keystroke for this long is closed; 0 means config.DefaultIdleTimeout
+	Env         string         // environment badge shown in every session
+	Demo        bool           // DEMO badge in every session
+	Location    *time.Location // the zone every session shows times in; nil means the server's local zone
+	Log         *slog.Logger   // connects, disconnects, refusals; nil means slog.Default()
+	LoginRate   rate.Limit     // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
+	LoginBurst  int            // 0 means DefaultLoginBurst
 
 	frameClock bool // draw with Bubble Tea's own renderer: BenchmarkFanout's baseline
 }
@@ -163,11 +165,16 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// knownKey is the public-key callback: it admits keys some operator declared. It decides
-// nothing about identity — the client may not hold the key it offers here; the session's
-// final key does (see identify).
-func (s *Server) knownKey(_ ssh.Context, key ssh.PublicKey) bool {
+// knownKey is the public-key callback: it admits keys some operator declared, and logs
+// every other key offered with the address it came from. It decides nothing about
+// identity — the client may not hold the key it offers here; the session's final key
+// does (see identify). The lines are bounded by the per-address login rate.
+func (s *Server) knownKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	_, ok := s.keys.Load().lookup(key)
+	if !ok {
+		s.log.Warn("login refused: key not declared", "remote", ctx.RemoteAddr().String(),
+			"fingerprint", gossh.FingerprintSHA256(key))
+	}
 	return ok
 }
 

@@ -13,7 +13,10 @@ import (
 )
 
 //go:embed migrations/*.sql
-var migrationFiles embed.FS
+var embeddedMigrations embed.FS
+
+// migrationFiles holds migrations/NNN_name.sql; tests replace it.
+var migrationFiles fs.FS = embeddedMigrations
 
 // migration is one numbered schema step, applied in one transaction.
 type migration struct {
@@ -22,21 +25,26 @@ type migration struct {
 	sql     string
 }
 
-// migrations reads the embedded NNN_name.sql files and checks they number 1, 2, 3, ...
+// migrations reads the embedded NNN_name.sql files, in the order of their numbers, and
+// checks that no number is used twice. Numbers may skip: they are handed out to work
+// that lands in any order, and each step stands on its own (see step).
 func migrations() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	var out []migration
-	for i, name := range names { // fs.Glob returns names sorted
+	for _, name := range names { // fs.Glob returns names sorted
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want a name starting %03d_", base, i+1)
+		if !ok || err != nil || len(num) != 3 || v < 1 {
+			return nil, fmt.Errorf("migration %s: want a name starting NNN_ (001, 002, ...)", base)
 		}
-		b, err := migrationFiles.ReadFile(name)
+		if len(out) > 0 && out[len(out)-1].version == v {
+			return nil, fmt.Errorf("migration %s: number %03d used twice", base, v)
+		}
+		b, err := fs.ReadFile(migrationFiles, name)
 		if err != nil {
 			return nil, err
 		}
@@ -45,9 +53,9 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// migrate applies the migrations db lacks, one transaction each. Each transaction reads the
-// version under the write lock, so two processes opening a new file at once apply each step
-// exactly once.
+// migrate applies the migrations db lacks, one transaction each, lowest number first. Each
+// transaction reads the versions applied under the write lock, so two processes opening a
+// new file at once apply each step exactly once.
 func migrate(ctx context.Context, db *sql.DB) error {
 	ms, err := migrations()
 	if err != nil {
@@ -61,7 +69,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 }
 
-// step applies the next missing migration; done reports there was none.
+// step applies the lowest-numbered migration db lacks; done reports there was none. A
+// database holding a version this emitop does not know was written by a newer one.
 func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error) {
 	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the DSN sets _txlock
 	if err != nil {
@@ -75,17 +84,39 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 	) STRICT`); err != nil {
 		return false, fmt.Errorf("migrate: %w", err)
 	}
-	var cur int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&cur); err != nil {
+	applied := map[int]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_version`)
+	if err != nil {
 		return false, fmt.Errorf("migrate: read schema version: %w", err)
 	}
-	if cur > len(ms) {
-		return false, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", cur, len(ms))
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return false, fmt.Errorf("migrate: read schema version: %w", err)
+		}
+		applied[v] = true
 	}
-	if cur == len(ms) {
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	known := map[int]bool{}
+	var next *migration
+	for i := range ms {
+		known[ms[i].version] = true
+		if next == nil && !applied[ms[i].version] {
+			next = &ms[i]
+		}
+	}
+	for v := range applied {
+		if !known[v] {
+			return false, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", v, ms[len(ms)-1].version)
+		}
+	}
+	if next == nil {
 		return true, tx.Commit()
 	}
-	m := ms[cur]
+	m := *next
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, fmt.Errorf("migrate %s: %w", m.name, err)
 	}

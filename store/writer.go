@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"emitop/model"
@@ -78,6 +79,8 @@ type writer struct {
 	failing error // the last write error while the batches since have failed too; nil once one commits
 
 	accounts map[string]string // account → provider known to be in the table
+
+	failures atomic.Uint64 // write errors since the store opened, for metrics
 }
 
 func startWriter(db *sql.DB, now func() time.Time) (*writer, error) {
@@ -237,6 +240,7 @@ func (w *writer) fail(err error) {
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
 	w.failing = err
+	w.failures.Add(1)
 	if len(w.errs) < maxErrs {
 		w.errs = append(w.errs, err)
 	} else {
@@ -252,6 +256,9 @@ func (s *Store) WriteError() error {
 	defer s.w.errMu.Unlock()
 	return s.w.failing
 }
+
+// WriteErrors is how many writes have failed since the store opened (for metrics).
+func (s *Store) WriteErrors() uint64 { return s.w.failures.Load() }
 
 // takeErrs returns and forgets the errors kept since the last call.
 func (w *writer) takeErrs() error {
