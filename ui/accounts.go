@@ -105,7 +105,7 @@ func (b *accounts) setAccounts(states []model.AccountState) {
 	if had {
 		for i := range b.items {
 			if b.items[i].state.Account.Name == keep {
-				b.list.jump(i)
+				b.list.follow(i)
 				break
 			}
 		}
