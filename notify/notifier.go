@@ -184,7 +184,9 @@ func (n *Notifier) Evaluate(s model.Snapshot) {
 		if at, ok := n.failed[c.key]; ok && now.Sub(at) < n.opt.Cooldown {
 			continue
 		}
-		m := c.message(!fresh && before == c.state)
+		// Not news is a reminder while the state has held: since the last snapshot, or,
+		// first seen by this process, since the receiver heard it before a restart.
+		m := c.message(!fresh && (before == c.state || before == ""))
 		if !n.wants(m.Kind) {
 			continue
 		}

@@ -238,6 +238,16 @@ func TestReminderAndRestart(t *testing.T) {
 	if rc.count() != 2 {
 		t.Fatalf("a restart announced again: %+v", rc.messages()[2:])
 	}
+
+	// Restarted once more after repeat has passed, still down: what is due at once is a
+	// reminder of what the receiver heard, not news.
+	third := start(t, h.st, cfg, Options{})
+	third.snaps <- state(30, model.HealthDown)
+	waitFor(t, "the reminder after the restart", func() bool { return rc.count() == 3 })
+	third.stop()
+	if m := rc.messages()[2]; !m.Reminder || m.Health.From != model.HealthDown || m.Health.To != model.HealthDown {
+		t.Fatalf("the state the receiver heard before the restart, still down, came as news: %+v %+v", m, m.Health)
+	}
 }
 
 // TestFailingReceiver: a receiver that fails twice gets the message on the third attempt;
