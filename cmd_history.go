@@ -51,7 +51,7 @@ func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
 	}
 	ctx := context.Background()
-	st, err := store.Open(ctx, path)
+	st, err := store.OpenReadOnly(ctx, path)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	opts := poller.Options{Version: version, OnError: pollFailed(log)}
+	opts := poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)}
 	if *once {
 		opts.OnError = nil // the failures are printed with the accounts
 	}
@@ -103,6 +103,24 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 func pollFailed(log *slog.Logger) func(account string, err error) {
 	return func(account string, err error) {
 		log.Warn("poll failed", "account", account, "err", model.Line(err.Error(), 300))
+	}
+}
+
+// historyLogged logs when history stops being saved (the database locked by another
+// process, a full disk) and when it is saved again, with what was lost.
+func historyLogged(log *slog.Logger) func(model.HistoryGap, string) {
+	return func(g model.HistoryGap, reason string) {
+		since := g.Since.Format(time.RFC3339)
+		if g.Until.IsZero() {
+			log.Error("history not saved", "since", since, "err", reason, "waiting", g.Waiting, "lost", g.Lost)
+			return
+		}
+		lvl := slog.LevelInfo
+		if g.Lost > 0 {
+			lvl = slog.LevelWarn
+		}
+		log.Log(context.Background(), lvl, "history saved again", "since", since,
+			"gap", g.Until.Sub(g.Since).Round(time.Millisecond), "lost", g.Lost)
 	}
 }
 

@@ -55,7 +55,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	defer st.Close()
 	// One poller and one store for every session.
-	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version, OnError: pollFailed(log)})
+	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)})
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,10 @@ type Options struct {
 	// OnError is told of every failed poll and every write the store refused; main logs
 	// it. The error's text may hold provider words: sanitize before showing it.
 	OnError func(account string, err error)
+	// OnHistory is told when history stops being saved (the database is locked by another
+	// process, the disk is full), when the reason changes, and when it is saved again;
+	// reason is "" once it is. Called from a poll loop after its poll.
+	OnHistory func(gap model.HistoryGap, reason string)
 	// Retention is how long the request log and window samples are kept; 0 means
 	// store.DefaultRetention.
 	Retention time.Duration
@@ -63,7 +67,7 @@ type Poller struct {
 
 	mu sync.Mutex // guards every account's state
 
-	historyErr string // the store's write error last reported, so each is reported once
+	history model.HistoryGap // what OnHistory was last told, so each change is told once
 }
 
 // account is one account's client and what its polls learned.
@@ -150,7 +154,7 @@ func (p *Poller) loop(ctx context.Context, a *account) {
 	for {
 		if p.pollAccount(ctx, a) {
 			s := p.Snapshot()
-			p.reportHistory(s.History)
+			p.reportHistory(s)
 			p.hub.Publish(s)
 		}
 		fire, stop := p.clock.Timer(a.client.Governor().PollInterval(a.cfg.PollInterval))
@@ -219,8 +223,10 @@ func (p *Poller) Refresh() {
 func (p *Poller) Snapshot() model.Snapshot {
 	now := p.clock.Now()
 	s := model.Snapshot{At: now, Accounts: make([]model.AccountState, len(p.accounts))}
-	if err := p.st.WriteError(); err != nil {
-		s.History = model.Line(err.Error(), 300)
+	ws := p.st.WriteState()
+	s.HistoryGap = ws.Gap()
+	if ws.Err != nil {
+		s.History = model.Line(ws.Err.Error(), 300)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -267,7 +273,13 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	}
 	windows := a.client.Governor().Windows(now)
 	ops = append(ops, store.AddWindowSamples(a.cfg.Name, windows, now))
-	if werr := p.st.Enqueue(ctx, ops...); werr != nil && ctx.Err() == nil {
+	switch werr := p.st.Enqueue(ctx, ops...); {
+	case errors.Is(werr, store.ErrBacklogFull):
+		// The store has refused writes for long enough to be full, and counts this loss;
+		// the next poll compares the listing with what the store holds, so the documents'
+		// states reach it once it takes writes again.
+		a.known = nil
+	case werr != nil:
 		p.fail(a.cfg.Name, werr)
 	}
 	if err != nil {
@@ -479,16 +491,34 @@ func (p *Poller) logRequest(x Exchange) {
 	}
 }
 
-// reportHistory tells OnError, once for each new write error, that history is not being
-// saved; the snapshot carries it for the screens.
-func (p *Poller) reportHistory(now string) {
+// reportHistory tells OnHistory when history stops being saved and when it is saved
+// again; the snapshot carries the same for the screens.
+func (p *Poller) reportHistory(s model.Snapshot) {
+	gap := s.HistoryGap
 	p.mu.Lock()
-	was := p.historyErr
-	p.historyErr = now
+	was := p.history
+	p.history = gap
 	p.mu.Unlock()
-	if now != "" && now != was {
-		p.fail("", fmt.Errorf("history not saved: %s", now))
+	if p.opts.OnHistory == nil {
+		return
 	}
+	if !gap.Since.Equal(was.Since) {
+		start := gap
+		start.Until = time.Time{}
+		p.opts.OnHistory(start, p.historyCause())
+	}
+	if !gap.Until.IsZero() && !gap.Until.Equal(was.Until) {
+		p.opts.OnHistory(gap, "")
+	}
+}
+
+// historyCause is why the store's current or last spell of failed writes began,
+// sanitized.
+func (p *Poller) historyCause() string {
+	if err := p.st.WriteState().Cause; err != nil {
+		return model.Line(err.Error(), 300)
+	}
+	return "writes failed"
 }
 
 func (p *Poller) fail(account string, err error) {

@@ -36,6 +36,9 @@ type Intent struct {
 // AcquireLease takes, or renews, holder's lease on a document for ttl. It returns false when
 // another holder's lease is still live. Leases work across processes sharing the file.
 func (s *Store) AcquireLease(ctx context.Context, account, docID, holder string, ttl time.Duration) (bool, error) {
+	if s.ledger == nil {
+		return false, ErrReadOnly
+	}
 	if account == "" || docID == "" || holder == "" || ttl <= 0 {
 		return false, fmt.Errorf("store: lease %s/%s for %q: empty name or ttl %v", account, docID, holder, ttl)
 	}
@@ -58,6 +61,9 @@ func (s *Store) AcquireLease(ctx context.Context, account, docID, holder string,
 // ReleaseLease gives up holder's lease on a document; releasing a lease one does not hold
 // does nothing.
 func (s *Store) ReleaseLease(ctx context.Context, account, docID, holder string) error {
+	if s.ledger == nil {
+		return ErrReadOnly
+	}
 	if _, err := s.ledger.ExecContext(ctx, `DELETE FROM leases WHERE account = ? AND doc_id = ? AND holder = ?`,
 		account, docID, holder); err != nil {
 		return fmt.Errorf("store: release lease %s/%s: %w", account, docID, err)
@@ -69,6 +75,9 @@ func (s *Store) ReleaseLease(ctx context.Context, account, docID, holder string)
 // in one transaction that is on disk before it returns. The holder must hold a live lease
 // on the document (ErrLeaseNotHeld otherwise). A zero At means now.
 func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
+	if s.ledger == nil {
+		return 0, ErrReadOnly
+	}
 	if in.Account == "" || in.DocID == "" || in.Holder == "" || in.Kind == "" {
 		return 0, fmt.Errorf("store: intent %q on %s/%s by %q: empty field", in.Kind, in.Account, in.DocID, in.Holder)
 	}
@@ -114,6 +123,9 @@ func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
 // SettleIntent records how an intent ended, with the decoded problem (nil when none) and
 // the raw response (capped at model.MaxRaw). Settling an unknown or settled intent fails.
 func (s *Store) SettleIntent(ctx context.Context, id int64, outcome string, p *model.Problem, raw []byte) error {
+	if s.ledger == nil {
+		return ErrReadOnly
+	}
 	if outcome == "" {
 		return fmt.Errorf("store: settle intent %d: empty outcome", id)
 	}

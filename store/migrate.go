@@ -47,11 +47,21 @@ func migrations() ([]migration, error) {
 
 // migrate applies the migrations db lacks, one transaction each. Each transaction reads the
 // version under the write lock, so two processes opening a new file at once apply each step
-// exactly once.
+// exactly once. A file already up to date is only read: opening it takes no write lock, so
+// another process writing does not hold the opening up.
 func migrate(ctx context.Context, db *sql.DB) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
+	}
+	var cur int
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&cur); err == nil {
+		if cur > len(ms) {
+			return newerError(cur, len(ms))
+		}
+		if cur == len(ms) {
+			return nil
+		}
 	}
 	for {
 		done, err := step(ctx, db, ms)
@@ -80,7 +90,7 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 		return false, fmt.Errorf("migrate: read schema version: %w", err)
 	}
 	if cur > len(ms) {
-		return false, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", cur, len(ms))
+		return false, newerError(cur, len(ms))
 	}
 	if cur == len(ms) {
 		return true, tx.Commit()
@@ -97,4 +107,9 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 		return false, fmt.Errorf("migrate %s: %w", m.name, err)
 	}
 	return false, nil
+}
+
+// newerError says a file was written by a newer emitop.
+func newerError(cur, known int) error {
+	return fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", cur, known)
 }
