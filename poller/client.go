@@ -128,7 +128,9 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 		version = "dev"
 	}
 	c.agent = "emitop/" + version
-	hc := http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = maxHeaderBytes
+	hc := http.Client{Transport: tr}
 	if opt.HTTP != nil {
 		hc = *opt.HTTP
 	}
@@ -148,6 +150,10 @@ func (c *Client) Account() config.Account { return c.account }
 
 // Path is the account's endpoint path called name (its override), else def.
 func (c *Client) Path(name, def string) string { return c.account.Path(name, def) }
+
+// maxHeaderBytes bounds a response's headers: rate-limit headers take a few hundred bytes,
+// and a server whose headers never stop growing must not grow emitop (Go's default is 10 MB).
+const maxHeaderBytes = 64 << 10
 
 // Do sends method path (relative to the base URL, query included) with an optional JSON
 // body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error or

@@ -51,11 +51,13 @@ func needsOperator(s model.Status) bool {
 }
 
 // OpenDocuments lists every pending and rejected document of the client's account, and
-// those whose outcome is unknown.
+// those whose outcome is unknown. A listing longer than emitop keeps (see ListingCut)
+// returns what it listed up to the cut, with the *ListingCut as its error.
 func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 	d := dialects[c.account.Provider]
 	raws, err := d.open(withKind(ctx, kind), c)
-	if err != nil {
+	var cut *ListingCut
+	if err != nil && !errors.As(err, &cut) {
 		return nil, err
 	}
 	items := make([]Item, 0, len(raws))
@@ -67,6 +69,9 @@ func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 		}
 		seen[it.Doc.ID] = true
 		items = append(items, it)
+	}
+	if cut != nil {
+		return items, cut
 	}
 	return items, nil
 }
@@ -135,43 +140,92 @@ func getJSON(ctx context.Context, c *Client, path string) ([]byte, error) {
 	return res.Response.Body, nil
 }
 
-// maxPages bounds one listing: a provider whose total keeps growing cannot keep the
-// poller paging for ever.
-const maxPages = 200
+// One listing (every page of every filter of one poll) keeps at most maxPages pages,
+// maxListed documents and maxListedBytes of page bodies: a provider that claims a billion
+// documents, or whose pages never end, costs a bounded poll, and the rest is cut.
+const (
+	maxPages       = 200
+	maxListed      = 10_000
+	maxListedBytes = 32 << 20
+)
+
+// ListingCut is returned, with what was listed, when a listing goes past what emitop keeps
+// of it: the documents beyond the cut are not watched.
+type ListingCut struct {
+	Account string
+	Kept    int    // documents kept
+	Why     string // which bound was reached
+}
+
+func (e *ListingCut) Error() string {
+	return fmt.Sprintf("%s: listing cut at %d documents (%s): the rest are not watched", e.Account, e.Kept, e.Why)
+}
+
+// listing is what one listing has taken so far, against its bounds.
+type listing struct {
+	pages, bytes int
+	items        [][]byte
+}
+
+// full says which bound the listing has reached, "" while none.
+func (l *listing) full() string {
+	switch {
+	case len(l.items) >= maxListed:
+		return fmt.Sprintf("more than %d documents", maxListed)
+	case l.pages >= maxPages:
+		return fmt.Sprintf("more than %d pages", maxPages)
+	case l.bytes >= maxListedBytes:
+		return fmt.Sprintf("more than %d MiB", maxListedBytes>>20)
+	}
+	return ""
+}
 
 // pages reads a paged listing: page(n) is the path of page n (from first), and
 // split returns a page's items and whether more pages follow.
 func pages(ctx context.Context, c *Client, first int, page func(n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
-	var all [][]byte
-	for n := first; n < first+maxPages; n++ {
+	var l listing
+	if err := l.read(ctx, c, first, page, split); err != nil {
+		return l.items, err
+	}
+	return l.items, nil
+}
+
+// read adds a paged listing's items to l, up to l's bounds; past them it returns a
+// *ListingCut.
+func (l *listing) read(ctx context.Context, c *Client, first int, page func(n int) string, split func(body []byte, n int) ([][]byte, bool, error)) error {
+	for n := first; ; n++ {
+		if why := l.full(); why != "" {
+			l.items = l.items[:min(len(l.items), maxListed)]
+			return &ListingCut{Account: c.account.Name, Kept: len(l.items), Why: why}
+		}
 		body, err := getJSON(ctx, c, page(n))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		items, more, err := split(body, n)
 		if err != nil {
-			return nil, fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(page(n)), err)
+			return fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(page(n)), err)
 		}
-		all = append(all, items...)
-		if !more || len(items) == 0 {
-			return all, nil
+		l.pages++
+		l.bytes += len(body)
+		l.items = append(l.items, items...)
+		if (!more || len(items) == 0) && len(l.items) <= maxListed {
+			return nil
 		}
 	}
-	return all, nil
 }
 
 // pagesOf reads one paged listing per filter (a tab, a status), in the order given, and
-// joins their items: page(filter, n) is the path of that listing's page n, from 1.
+// joins their items: page(filter, n) is the path of that listing's page n, from 1. The
+// filters share one listing's bounds.
 func pagesOf(ctx context.Context, c *Client, filters []string, page func(filter string, n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
-	var all [][]byte
+	var l listing
 	for _, filter := range filters {
-		items, err := pages(ctx, c, 1, func(n int) string { return page(filter, n) }, split)
-		if err != nil {
-			return nil, err
+		if err := l.read(ctx, c, 1, func(n int) string { return page(filter, n) }, split); err != nil {
+			return l.items, err
 		}
-		all = append(all, items...)
 	}
-	return all, nil
+	return l.items, nil
 }
 
 // envelope splits a page shaped {"data":[...], <total>: N}: more pages follow while the

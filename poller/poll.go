@@ -81,6 +81,8 @@ type account struct {
 	known      map[string]model.Document // open documents as last listed; nil before the first poll
 	attempts   map[string]int            // emissions per document, as the store last said
 	attemptsAt time.Time                 // when attempts was read
+	sampled    map[string]sample         // each window as the last poll saw it
+	capped     bool                      // the governor's window cap was reported
 
 	// Guarded by Poller.mu.
 	health    model.Health
@@ -262,17 +264,28 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	var cut *ListingCut
+	if errors.As(err, &cut) {
+		err = nil // what was listed is watched; the account says the rest is not
+	}
 	now := p.clock.Now()
 	var docs []model.Document
 	var ops []store.Op
 	if err == nil {
-		docs, ops = p.reconcile(ctx, a, items, now)
+		docs, ops = p.reconcile(ctx, a, items, now, cut == nil)
 		if ctx.Err() != nil {
 			return false
 		}
 	}
 	windows := a.client.Governor().Windows(now)
-	ops = append(ops, store.AddWindowSamples(a.cfg.Name, windows, now))
+	var changed []model.Window
+	if changed, a.sampled = sampleWindows(a.sampled, windows); len(changed) > 0 {
+		ops = append(ops, store.AddWindowSamples(a.cfg.Name, changed, now))
+	}
+	if n := a.client.Governor().DroppedWindows(); n > 0 && !a.capped {
+		a.capped = true
+		p.fail(a.cfg.Name, fmt.Errorf("the provider names more than %d rate-limit windows: the ones it named longest ago are dropped, the documented ones kept (%d so far)", maxWindows, n))
+	}
 	switch werr := p.st.Enqueue(ctx, ops...); {
 	case errors.Is(werr, store.ErrBacklogFull):
 		// The store has refused writes for long enough to be full, and counts this loss;
@@ -299,8 +312,14 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 		a.fails, a.goods = 0, a.goods+1
 		a.err, a.lastError = "", nil
 		a.documents = docs
+		if cut != nil {
+			a.err = model.Line(cut.Error(), 300)
+		}
 	}
 	a.health = health(a.health, a.fails, a.goods, windows)
+	if cut != nil && a.health == model.HealthUp {
+		a.health = model.HealthDegraded
+	}
 	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
 		a.health = model.HealthRefused
 	}
@@ -362,8 +381,9 @@ func health(prev model.Health, fails, goods int, windows []model.Window) model.H
 // observaciones; sv-dte's detail adds only the DTE as last emitted, which the retry
 // engine reads when it resends; alforse has no read). So a detail read happens only for
 // a new or changed rejected item without a problem, which a provider's trimmed listing
-// could produce.
-func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now time.Time) ([]model.Document, []store.Op) {
+// could produce. A listing that was cut (complete false) says nothing of the documents it
+// left out: they are not read, and the poller forgets them (their rows stay in the store).
+func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now time.Time, complete bool) ([]model.Document, []store.Op) {
 	docs := make([]model.Document, 0, len(items))
 	ops := make([]store.Op, 0, len(items)+1)
 	listed := make(map[string]model.Document, len(items))
@@ -401,6 +421,9 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 	for id, prev := range a.known {
 		if _, ok := listed[id]; ok {
 			continue
+		}
+		if !complete {
+			continue // a cut listing says nothing of it; forgotten, so memory stays bounded
 		}
 		if reads >= maxReads {
 			listed[id] = prev // still to learn: the next poll reads it
@@ -470,6 +493,35 @@ func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document
 	for i := range docs {
 		docs[i].Attempts = a.attempts[docs[i].ID]
 	}
+}
+
+// sample is a window as a poll saw it, and whether a sample of it is in the history.
+type sample struct {
+	limit, remaining int
+	written          bool
+}
+
+// sampleWindows is the windows worth a history sample, and what to remember for the next
+// poll: a window's figures are written when they change (its reset counts down at every
+// poll, and is no change), and only once two polls in a row have seen it, so that a server
+// naming new windows in every response adds nothing to the history. A window no longer
+// seen is forgotten: the memory is bounded by the governor's windows.
+func sampleWindows(prev map[string]sample, ws []model.Window) ([]model.Window, map[string]sample) {
+	var write []model.Window
+	next := make(map[string]sample, len(ws))
+	for _, w := range ws {
+		s := sample{limit: w.Limit, remaining: w.Remaining}
+		p, seen := prev[w.Name]
+		switch {
+		case !seen:
+		case p.written && p.limit == s.limit && p.remaining == s.remaining:
+			s.written = true
+		default:
+			write, s.written = append(write, w), true
+		}
+		next[w.Name] = s
+	}
+	return write, next
 }
 
 // sameProblem reports whether two problems say the same: class, code and message.
