@@ -35,6 +35,9 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "emitop: warning: "+model.Line(w, 0))
+	}
 	return cfg, nil
 }
 

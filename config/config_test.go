@@ -264,3 +264,53 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadChecksTheFileMode: a configuration anyone but its owner may write is
+// refused; one others may read is allowed, with a warning when it holds secrets written in
+// it rather than taken from the environment. Every message names the file and the fix.
+func TestLoadChecksTheFileMode(t *testing.T) {
+	const literal = "[[account]]\nname = \"alegra-co\"\nprovider = \"alegra\"\nemail = \"ops@example.co\"\ntoken = \"tok-123\"\n"
+	const fromEnv = "[[account]]\nname = \"sv-main\"\nprovider = \"sv-dte\"\nbase_url = \"https://dte.example.sv\"\napi_key = \"${SV_KEY}\"\n"
+	t.Setenv("SV_KEY", "sk_user_1")
+	tests := []struct {
+		name, body string
+		mode       os.FileMode
+		err, warn  string // "" when none
+	}{
+		{"private with literal secrets", literal, 0o600, "", ""},
+		{"world-writable", fromEnv, 0o666, "is writable by others (mode 0666): anyone who can write it chooses the accounts", ""},
+		{"group-writable", fromEnv, 0o620, "is writable by others (mode 0620)", ""},
+		{"world-readable with a literal token", literal, 0o644, "", `is readable by others (mode 0644) and holds secrets written in it (account "alegra-co" token)`},
+		{"world-readable, secrets from the environment", fromEnv, 0o644, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.toml")
+			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(path)
+			fix := "run chmod 600 " + path
+			switch {
+			case tc.err != "":
+				var ce *Error
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), fix) {
+					t.Fatalf("Load = %v, want an *Error with %q and %q", err, tc.err, fix)
+				}
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
+			warnings := strings.Join(c.Warnings, "\n")
+			if tc.warn == "" && warnings != "" || tc.warn != "" && (!strings.Contains(warnings, tc.warn) || !strings.Contains(warnings, fix)) {
+				t.Fatalf("warnings %q, want %q", warnings, tc.warn)
+			}
+			if strings.Contains(warnings, "tok-123") {
+				t.Fatal("the warning quotes the secret")
+			}
+		})
+	}
+}

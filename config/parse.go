@@ -111,14 +111,19 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 		sort.SliceStable(p.issues, func(i, j int) bool { return p.issues[i].Line < p.issues[j].Line })
 		return nil, &Error{Issues: p.issues}
 	}
+	c.literal = p.literal
 	return c, nil
 }
 
 type parser struct {
-	src    source
-	env    func(string) (string, bool)
-	issues []Issue
+	src     source
+	env     func(string) (string, bool)
+	issues  []Issue
+	literal []string // secrets written in the file, by account and name
 }
+
+// secretNames are the credentials that are secrets (an email or a user name is not).
+var secretNames = map[string]bool{"token": true, "api_key": true, "client_secret": true, "password": true}
 
 func (p *parser) add(line int, format string, a ...any) {
 	p.issues = append(p.issues, Issue{Line: line, Message: fmt.Sprintf(format, a...)})
@@ -247,6 +252,9 @@ func (p *parser) credentials(label string, line int, r *rawAccount, keyLine func
 			continue
 		}
 		values[name] = val
+		if secretNames[name] && !varRef.MatchString(*v) {
+			p.literal = append(p.literal, label+" "+name)
+		}
 	}
 	for _, name := range need {
 		if given[name] == nil {
