@@ -40,6 +40,11 @@ func (e *ProblemError) Error() string {
 	return s
 }
 
+// MaxIDLen bounds a document's id. An id is data: the store keeps a document by it and the
+// provider's paths take it, so it is never sanitized or cut (screens and logs shape it
+// where they show it); a longer one is absurd, and its document is left out, and said.
+const MaxIDLen = 256
+
 // ErrNoRead is returned by ReadDocument for a provider that has no single-document read.
 var ErrNoRead = errors.New("the provider offers no read of a single document")
 
@@ -62,13 +67,24 @@ func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 	}
 	items := make([]Item, 0, len(raws))
 	seen := make(map[string]bool, len(raws))
+	absurd := 0
 	for _, raw := range raws {
 		it, ok := d.item(c.account.Name, raw)
 		if !ok || seen[it.Doc.ID] || !needsOperator(it.Doc.Status) {
 			continue
 		}
+		if len(it.Doc.ID) > MaxIDLen {
+			absurd++
+			continue
+		}
 		seen[it.Doc.ID] = true
 		items = append(items, it)
+	}
+	if absurd > 0 {
+		if cut == nil {
+			cut = &ListingCut{Account: c.account.Name, Kept: len(items)}
+		}
+		cut.Absurd = absurd
 	}
 	if cut != nil {
 		return items, cut
@@ -82,6 +98,9 @@ func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, e
 	if d.readPath == nil {
 		return Item{}, ErrNoRead
 	}
+	if len(id) > MaxIDLen {
+		return Item{}, fmt.Errorf("%s: document %s: an id of %d bytes is longer than any provider's (%d)", c.account.Name, model.Line(id, 80), len(id), MaxIDLen)
+	}
 	raw, err := getJSON(withKind(ctx, kind), c, d.readPath(c, id))
 	if err != nil {
 		return Item{}, err
@@ -90,7 +109,7 @@ func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, e
 	if !ok {
 		return Item{}, fmt.Errorf("%s: document %s: the answer holds no document", c.account.Name, model.Line(id, 80))
 	}
-	if it.Doc.ID != model.Line(id, 80) {
+	if it.Doc.ID != id {
 		// A misrouted path must not let another document's status decide a resend.
 		return Item{}, fmt.Errorf("%s: document %s: the answer is about document %s", c.account.Name, model.Line(id, 80), it.Doc.ID)
 	}
@@ -149,16 +168,25 @@ const (
 	maxListedBytes = 32 << 20
 )
 
-// ListingCut is returned, with what was listed, when a listing goes past what emitop keeps
-// of it: the documents beyond the cut are not watched.
+// ListingCut is returned, with what was listed, when emitop does not watch a listing
+// whole: it went past the listing's bounds (the documents beyond the cut are not watched),
+// or some documents in it have an absurd id (see MaxIDLen).
 type ListingCut struct {
 	Account string
 	Kept    int    // documents kept
-	Why     string // which bound was reached
+	Why     string // which bound was reached; "" when none was
+	Absurd  int    // documents left out for an id longer than MaxIDLen
 }
 
 func (e *ListingCut) Error() string {
-	return fmt.Sprintf("%s: listing cut at %d documents (%s): the rest are not watched", e.Account, e.Kept, e.Why)
+	var parts []string
+	if e.Why != "" {
+		parts = append(parts, fmt.Sprintf("listing cut at %d documents (%s): the rest are not watched", e.Kept, e.Why))
+	}
+	if e.Absurd > 0 {
+		parts = append(parts, fmt.Sprintf("%d listed documents are not watched: their id is longer than %d bytes", e.Absurd, MaxIDLen))
+	}
+	return e.Account + ": " + strings.Join(parts, "; ")
 }
 
 // listing is what one listing has taken so far, against its bounds.
