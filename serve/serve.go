@@ -21,6 +21,7 @@ import (
 	"charm.land/wish/v2/activeterm"
 	"charm.land/wish/v2/ratelimiter"
 	"charm.land/wish/v2/recover"
+	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/time/rate"
 
 	"emitop/config"
@@ -32,6 +33,8 @@ import (
 const (
 	DefaultLoginRate  = rate.Limit(1) // connections, and sessions, per second and remote IP
 	DefaultLoginBurst = 5
+	// DefaultSessionGrace is how long an authenticated connection has to start a dashboard.
+	DefaultSessionGrace = 10 * time.Second
 )
 
 // queryFPS is how often a session's program sends the terminal the queries its model asks
@@ -54,6 +57,10 @@ type Options struct {
 	Log         *slog.Logger  // connects, disconnects, refusals; nil means slog.Default()
 	LoginRate   rate.Limit    // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
 	LoginBurst  int           // 0 means DefaultLoginBurst
+	// SessionGrace is how long an authenticated connection may go without a dashboard
+	// (a session with a PTY) before it is closed and logged: `ssh -N`, or a session
+	// refused for want of a PTY, holds nothing open. 0 means DefaultSessionGrace.
+	SessionGrace time.Duration
 
 	frameClock bool // draw with Bubble Tea's own renderer: BenchmarkFanout's baseline
 }
@@ -100,6 +107,9 @@ func New(o Options) (*Server, error) {
 	if o.LoginBurst <= 0 {
 		o.LoginBurst = DefaultLoginBurst
 	}
+	if o.SessionGrace <= 0 {
+		o.SessionGrace = DefaultSessionGrace
+	}
 	s := &Server{opts: o, backend: newSharedSeries(o.Backend), log: o.Log, sessions: map[*session]struct{}{}, listeners: map[net.Listener]struct{}{}, hungUp: make(chan struct{})}
 	kr, err := loadKeys(o.Operators)
 	if err != nil {
@@ -139,7 +149,7 @@ func New(o Options) (*Server, error) {
 		s.log.Info("login refused", "remote", c.RemoteAddr().String(), "err", err)
 	}
 	logins := newLoginLimiter(o.LoginRate, o.LoginBurst)
-	s.ssh.ConnCallback = func(_ ssh.Context, c net.Conn) net.Conn {
+	s.ssh.ConnCallback = func(ctx ssh.Context, c net.Conn) net.Conn {
 		if !logins.allow(c.RemoteAddr()) {
 			s.log.Warn("login refused: too many from this address", "remote", c.RemoteAddr().String())
 			return nil // refused: charm.land/ssh closes it
@@ -150,7 +160,9 @@ func New(o Options) (*Server, error) {
 			return nil
 		}
 		s.conns++
-		return c
+		wc := &watchedConn{Conn: c}
+		ctx.SetValue(watchedKey{}, wc)
+		return wc
 	}
 	s.ssh.ConnectionCloseCallback = func(net.Conn) {
 		s.mu.Lock()
@@ -166,8 +178,14 @@ func New(o Options) (*Server, error) {
 // knownKey is the public-key callback: it admits keys some operator declared. It decides
 // nothing about identity — the client may not hold the key it offers here; the session's
 // final key does (see identify).
-func (s *Server) knownKey(_ ssh.Context, key ssh.PublicKey) bool {
+func (s *Server) knownKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	_, ok := s.keys.Load().lookup(key)
+	if wc, _ := ctx.Value(watchedKey{}).(*watchedConn); ok && wc != nil {
+		wc.arm(s.opts.SessionGrace, func() {
+			s.log.Warn("connection closed: no terminal session opened", "remote", wc.RemoteAddr().String(),
+				"grace", s.opts.SessionGrace, "fingerprint", gossh.FingerprintSHA256(key))
+		})
+	}
 	return ok
 }
 

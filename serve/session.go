@@ -185,6 +185,9 @@ func (s *Server) identify(next ssh.Handler) ssh.Handler {
 // server's one backend.
 func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
+		if wc, _ := sess.Context().Value(watchedKey{}).(*watchedConn); wc != nil {
+			wc.started.Store(true)
+		}
 		id, _ := sess.Context().Value(identityKey{}).(Identity)
 		ss := &session{log: s.log, id: id, sess: sess}
 		ss.lastInput.Store(time.Now().UnixNano())
