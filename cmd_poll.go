@@ -33,6 +33,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	once := fs.Bool("once", false, "poll every account once, print what was found and exit")
 	output := fs.String("o", "text", "output of --once: text or json")
 	verbose := fs.Bool("v", false, "log every poll, not only errors and changes of health")
+	timeout := fs.Duration("timeout", 2*time.Minute, "with --once: how long the poll may take; accounts not polled by then are reported down (0: no limit)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,14 +71,30 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *once {
-		snap := p.PollOnce(ctx)
+		pollCtx := ctx
+		if *timeout > 0 {
+			var cancel context.CancelFunc
+			pollCtx, cancel = context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("timed out after %v", *timeout))
+			defer cancel()
+		}
+		snap := p.PollOnce(pollCtx)
 		if err := closeStore(st); err != nil {
 			return err
 		}
 		if *output == "json" {
-			return printSnapshotJSON(stdout, snap)
+			err = printSnapshotJSON(stdout, snap)
+		} else {
+			err = printSnapshot(stdout, snap)
 		}
-		return printSnapshot(stdout, snap)
+		if err != nil {
+			return err
+		}
+		for _, a := range snap.Accounts {
+			if a.LastPoll.IsZero() {
+				return exitError{1} // not polled (interrupted, timed out): it says so above
+			}
+		}
+		return nil
 	}
 
 	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)

@@ -206,6 +206,20 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "tok-456") {
 		t.Errorf("error leaks a value or is missing: %v", err)
 	}
+	// Errors about the file quote none of what a credential could be: a value written
+	// without quotes, a base_url's query or user info.
+	for _, tc := range []struct{ toml, secret, want string }{
+		{"[[account]]\nname = \"a\"\ntoken = sk_live_abc123\n", "sk", "3: expected value but found text instead (in the value of token: write it in quotes"},
+		{"[[account]]\npassword = hunter2 x\n", "hunter", "2: expected value but found text instead (in the value of password"},
+		{"[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x.example/api?key=sk_q_123#frag\"\napi_key = \"k\"\n", "sk_q_123",
+			`4: account "s": base_url "https://x.example/api" must not have a query or fragment (not shown`},
+		{"[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"ftp://x/?key=sk_q_456\"\napi_key = \"k\"\n", "sk_q_456", `4: account "s": base_url "ftp://x/" is not an http(s) URL`},
+	} {
+		_, err := Parse([]byte(tc.toml), testEnv)
+		if err == nil || strings.Contains(err.Error(), tc.secret) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want %q without %q", tc.toml, err, tc.want, tc.secret)
+		}
+	}
 }
 
 func TestLocateAndLoad(t *testing.T) {

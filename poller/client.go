@@ -284,7 +284,8 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 		c.traced(kind, method, path, start, nil, nil)
 		return nil, fail(err, true)
 	}
-	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: resp.Header, Body: data, Received: c.clock.Now()}}
+	data, header := c.scrub(data, resp.Header, cred)
+	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: header, Body: data, Received: c.clock.Now()}}
 	out.Latency = out.Response.Received.Sub(start)
 	var problem *model.Problem
 	if resp.StatusCode == http.StatusTooManyRequests {
@@ -297,6 +298,48 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	c.traced(kind, method, path, start, &out.Response, problem)
 	return out, nil
 }
+
+// minSecret is the shortest credential value scrubbed from provider text: a shorter one
+// would blot out ordinary words, and no provider issues one.
+const minSecret = 4
+
+// scrub replaces every credential of the account a response may echo (the configured
+// secrets, and the token or key this request carried) in its body and header values with
+// [redacted], as it arrives: nothing downstream stores, logs or shows provider text that
+// still holds one. Their URL-encoded forms (a form body echoed back) go too.
+func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, http.Header) {
+	secrets := c.account.Credentials.Secrets()
+	if _, v, ok := strings.Cut(cred.value, " "); ok {
+		secrets = append(secrets, v) // Basic or Bearer
+	}
+	secrets = append(secrets, cred.value)
+	var forms []string
+	for _, s := range secrets {
+		if len(s) < minSecret {
+			continue
+		}
+		forms = append(forms, s)
+		if q := url.QueryEscape(s); q != s {
+			forms = append(forms, q)
+		}
+	}
+	for _, s := range forms {
+		if bytes.Contains(body, []byte(s)) {
+			body = bytes.ReplaceAll(body, []byte(s), []byte(redacted))
+		}
+		for k, vs := range h {
+			for i, v := range vs {
+				if strings.Contains(v, s) {
+					h[k][i] = strings.ReplaceAll(v, s, redacted)
+				}
+			}
+		}
+	}
+	return body, h
+}
+
+// redacted stands for a credential scrubbed from provider text.
+const redacted = "[redacted]"
 
 // traced tells the Trace hook of one round trip; resp nil means no response came, and
 // decoded is the problem already decoded from it, if any, reused for its class.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"emitop/model"
 )
@@ -90,6 +91,35 @@ func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 		return items, cut
 	}
 	return items, nil
+}
+
+// A listing answered 429 or 503 with a stated wait is asked again by OpenDocumentsWaiting
+// once the wait is over, at most listingWaits times, and only for a wait up to
+// maxListingWait (one longer is an outage to report, not to sit through).
+const (
+	listingWaits   = 3
+	maxListingWait = 5 * time.Minute
+)
+
+// OpenDocumentsWaiting is OpenDocuments for a caller that would rather wait than fail: a
+// listing the provider refused for now (429, or 503 for maintenance) with a stated wait is
+// asked again once that wait is over. waiting is told of each wait first. It returns the
+// refusal when the wait is longer than maxListingWait or the provider keeps refusing.
+func OpenDocumentsWaiting(ctx context.Context, c *Client, kind Kind, waiting func(time.Duration, error)) ([]Item, error) {
+	for try := 0; ; try++ {
+		items, err := OpenDocuments(ctx, c, kind)
+		var pe *ProblemError
+		if try == listingWaits || !errors.As(err, &pe) || !pe.Problem.HasWait || pe.Problem.Wait > maxListingWait ||
+			pe.Problem.Status != http.StatusTooManyRequests && pe.Problem.Status != http.StatusServiceUnavailable {
+			return items, err
+		}
+		if waiting != nil {
+			waiting(pe.Problem.Wait, err)
+		}
+		if err := sleep(ctx, c.clock, pe.Problem.Wait); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // ReadDocument reads one document of the client's account by its ID.

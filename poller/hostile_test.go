@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -216,5 +217,59 @@ func TestSoakWindowGrowth(t *testing.T) {
 	}
 	if e := errs.list(); len(e) != 1 || !strings.Contains(e[0], "names more than 16 rate-limit windows") {
 		t.Errorf("the window cap was said %d times: %q", len(e), e)
+	}
+}
+
+// TestEchoedCredentialsAreScrubbed: a provider that echoes the account's credential back
+// (in a rejection message, in a header, URL-encoded) gets it replaced before anything
+// decodes, stores, logs or shows its answer.
+func TestEchoedCredentialsAreScrubbed(t *testing.T) {
+	const key = "cf_live_0123456789abcdef"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		echo := r.Header.Get("X-API-Key")
+		w.Header().Set("X-Debug-Key", echo)
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/refuse" {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, `{"detail":"key %s (%s) may not list pending invoices","code":"NIF_MISMATCH"}`, echo, url.QueryEscape(echo+"/"))
+			return
+		}
+		fmt.Fprintf(w, `{"data":[{"id":"inv-1","series_number":"F-1","status":"rejected","aeat":{"state":"Incorrecto","code":"1100","description":"sent with key %s"}}],"page":1,"page_size":100,"total":1}`, echo)
+	}))
+	defer srv.Close()
+	acc := endlessAccount(srv.URL)
+	acc.Credentials = config.NewCredentials(map[string]string{"api_key": key})
+	st := openStore(t)
+	p, err := New([]config.Account{acc}, st, Options{Version: "test", Backoff: quick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := stateOf(p.PollOnce(context.Background()), acc.Name); a.Err != "" {
+		t.Fatal(a.Err)
+	}
+	if err := st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.Events(context.Background(), store.EventFilter{Account: acc.Name})
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events: %d, %v", len(evs), err)
+	}
+	for _, e := range evs {
+		if strings.Contains(string(e.Raw), key) || e.Problem == nil || !strings.Contains(e.Problem.Message, "sent with key [redacted]") {
+			t.Fatalf("stored: %s / %+v", e.Raw, e.Problem)
+		}
+	}
+	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: NewGovernorLimits(nil, 0.1, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Do(context.Background(), Poll, http.MethodGet, "/refuse", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := Decode(acc.Provider, res.Response)
+	if got := res.Response.Header.Get("X-Debug-Key"); got != "[redacted]" || strings.Contains(string(res.Response.Body), url.QueryEscape(key)) ||
+		strings.Contains(p2.Message, key) || !strings.Contains(p2.Message, "key [redacted] ([redacted]%2F)") {
+		t.Fatalf("header %q, body %s, message %q", got, res.Response.Body, p2.Message)
 	}
 }

@@ -187,13 +187,23 @@ func (p *Poller) pruneLoop(ctx context.Context) {
 }
 
 // PollOnce polls every account once, all at the same time, publishes the snapshot and
-// returns it.
+// returns it. An account whose poll ctx ended before it finished is reported down, with
+// "not polled: " and ctx's cause as its error: nothing is known of it.
 func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 	var wg sync.WaitGroup
-	for _, a := range p.accounts {
-		wg.Go(func() { p.pollAccount(ctx, a) })
+	polled := make([]bool, len(p.accounts))
+	for i, a := range p.accounts {
+		wg.Go(func() { polled[i] = p.pollAccount(ctx, a) })
 	}
 	wg.Wait()
+	p.mu.Lock()
+	for i, a := range p.accounts {
+		if !polled[i] {
+			a.health, a.lastError = model.HealthDown, nil
+			a.err = model.Line("not polled: "+context.Cause(ctx).Error(), 300)
+		}
+	}
+	p.mu.Unlock()
 	s := p.Snapshot()
 	p.hub.Publish(s)
 	return s
