@@ -156,12 +156,12 @@ func (c *Client) Path(name, def string) string { return c.account.Path(name, def
 const maxHeaderBytes = 64 << 10
 
 // Do sends method path (relative to the base URL, query included) with an optional JSON
-// body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error or
-// a 500, 502, 503 or 504 is tried again with backoff, each time through the governor; a
-// 429 is returned as it is (the governor already holds the account). With token
-// authentication a 401 renews the token once, and a read is then repeated. A response of
-// any status is a Result, not an error; the error is a *SendError, an *AuthError, or the
-// context's.
+// body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error
+// other than a timeout, or a 500, 502, 503 or 504, is tried again with backoff, each time
+// through the governor; a 429 is returned as it is (the governor already holds the
+// account). With token authentication a 401 renews the token once, and a read is then
+// repeated. A response of any status is a Result, not an error; the error is a
+// *SendError, an *AuthError, or the context's.
 func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []byte) (*Result, error) {
 	read := !model.IsWrite(method)
 	attempts := 0
@@ -187,8 +187,12 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 			}
 			return res, nil
 		}
+		// A read that timed out is not tried again: it already took a whole timeout, and
+		// a provider dripping its answer would take one per try.
+		var se *SendError
+		timedOut := errors.As(err, &se) && se.Timeout
 		transient := err != nil || isTransient(res.Response.Status)
-		if !read || !transient || retry >= c.backoff.Retries {
+		if !read || !transient || timedOut || retry >= c.backoff.Retries {
 			return res, err
 		}
 		if err := sleep(ctx, c.clock, c.backoff.Delay(retry)); err != nil {
