@@ -25,6 +25,8 @@ const seriesSpan = time.Hour
 type backend struct {
 	p  *poller.Poller
 	st *store.Store
+	// retried, when set, is told of each account's finished retry batch (metrics).
+	retried func(poller.Report)
 }
 
 var _ ui.Backend = backend{}
@@ -63,6 +65,19 @@ func (b backend) WindowSeries(ctx context.Context, account, window string, asOf 
 		if w.Remaining != model.Unknown {
 			out = append(out, w.Remaining)
 		}
+	}
+	return out, nil
+}
+
+// Requests is an account's request log since a time, newest first.
+func (b backend) Requests(ctx context.Context, account string, since time.Time, limit int) ([]ui.Request, error) {
+	rs, err := b.st.Requests(ctx, store.RequestFilter{Account: account, Since: since, Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.Request, len(rs))
+	for i, r := range rs {
+		out[i] = ui.Request{At: r.At, Method: r.Method, Path: r.Path, Status: r.Status, Latency: r.Latency, Class: r.Class}
 	}
 	return out, nil
 }
@@ -168,6 +183,11 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 		return ui.RetryReport{}, errors.New("retry: the plan was not made by this backend")
 	}
 	defer b.p.Refresh()
+	defer func() {
+		for _, p := range batch.plans {
+			b.p.Retried(p.Account) // the poll that follows reads the attempts again
+		}
+	}()
 	start := time.Now()
 	n := len(batch.plans)
 	total := 0
@@ -228,6 +248,9 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 	out := ui.RetryReport{Elapsed: time.Since(start)}
 	var ops []store.Op
 	for i, rep := range reports {
+		if b.retried != nil {
+			b.retried(rep)
+		}
 		out.Requests += rep.Requests
 		out.Cancelled = out.Cancelled || rep.Cancelled
 		for _, r := range rep.Results {

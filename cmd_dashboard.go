@@ -26,11 +26,15 @@ func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	fs := newFlags("dashboard", stderr)
 	cfgPath, dbPath := storeFlags(fs)
 	demo := fs.Bool("demo", false, "show the demo against the built-in sandbox, whatever the configuration")
+	bell := fs.Bool("bell", false, "ring the terminal's bell once each time an account's health worsens")
+	var triage ui.Triage
+	fs.StringVar(&triage.Account, "account", "", "open on this account's documents")
+	fs.StringVar(&triage.Doc, "doc", "", "open on this document's detail (its number or provider id)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if !isTerminal(stdin) || !isTerminal(stdout) {
-		return usagef("the dashboard needs a terminal; to poll without one, run `emitop poll`")
+	if !isTerminal(stdin) || !isTerminal(stdout) || os.Getenv("TERM") == "dumb" {
+		return usagef("the dashboard needs a full terminal; without one, `emitop poll --once` prints every account and `emitop history` the events")
 	}
 	var cfg *config.Config
 	if !*demo {
@@ -43,18 +47,19 @@ func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	opts := ui.Options{Operator: "local"}
+	opts := ui.Options{Operator: "local", Bell: *bell, Triage: triage}
 	if *demo {
 		d, err := startDemo()
 		if err != nil {
 			return err
 		}
 		defer d.close()
-		cfg, opts.Demo, opts.Env = d.cfg, true, "demo"
+		cfg, opts.Demo = d.cfg, true
 		if *dbPath == "" {
 			*dbPath = d.db
 		}
 	}
+	opts.Location = zone(cfg)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

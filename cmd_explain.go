@@ -31,8 +31,7 @@ const (
 )
 
 func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := newFlags("explain", io.Discard)
 	provider := fs.String("provider", "", "the provider that sent the response: "+strings.Join(poller.Dialects(), ", "))
 	method := fs.String("method", "", "the request's HTTP method; empty means unknown, treated as a write")
 	output := fs.String("o", "text", "output: text or json")
@@ -216,15 +215,11 @@ func explainText(p model.Problem) string {
 		if i == 0 {
 			label = "windows:"
 		}
-		name := w.Name
-		if name == "" {
-			name = "(unnamed)"
-		}
 		reset := "reset ?"
 		if w.HasReset() {
 			reset = "reset in " + explainWait(w.Reset)
 		}
-		fmt.Fprintf(&b, "%-9s %-12s %s/%s left  %s\n", label, name, explainFigure(w.Remaining), explainFigure(w.Limit), reset)
+		fmt.Fprintf(&b, "%-9s %-12s %s/%s left  %s\n", label, w.Label(), explainFigure(w.Remaining), explainFigure(w.Limit), reset)
 	}
 	if p.Message != "" {
 		row("message", p.Message)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"emitop/model"
 	"emitop/poller"
 )
 
@@ -73,7 +74,7 @@ func TestExplainJSON(t *testing.T) {
 		t.Fatalf("values: %v", got)
 	}
 	w := got["windows"].([]any)[0].(map[string]any)
-	if w["name"] != "" || w["remaining"] != 0.0 || w["limit"] != 150.0 || w["reset_seconds"] != 17.0 {
+	if w["name"] != model.UnnamedWindow || w["remaining"] != 0.0 || w["limit"] != 150.0 || w["reset_seconds"] != 17.0 {
 		t.Fatalf("window: %v", w)
 	}
 }

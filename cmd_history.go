@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -56,6 +58,11 @@ func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	if *account != "" {
+		if err := knownAccount(ctx, st, cfg, *account); err != nil {
+			return err
+		}
+	}
 	f := store.EventFilter{Account: *account, DocID: *doc, Limit: *limit}
 	if *since > 0 {
 		f.Since = time.Now().Add(-*since)
@@ -67,7 +74,37 @@ func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *output == "json" {
 		return printEventsJSON(stdout, events)
 	}
-	return printEvents(stdout, events)
+	return printEvents(stdout, events, zone(cfg))
+}
+
+// knownAccount refuses an account neither the configuration nor the history knows: a
+// typo would otherwise read as an account with no events.
+func knownAccount(ctx context.Context, st *store.Store, cfg *config.Config, name string) error {
+	var names []string
+	for _, a := range cfg.Accounts {
+		if a.Name == name {
+			return nil
+		}
+		names = append(names, a.Name)
+	}
+	stored, err := st.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range stored {
+		if a.Name == name {
+			return nil
+		}
+		if !slices.Contains(names, a.Name) {
+			names = append(names, a.Name)
+		}
+	}
+	slices.Sort(names)
+	known := "the history has none yet"
+	if len(names) > 0 {
+		known = "known: " + model.Line(strings.Join(names, ", "), 200)
+	}
+	return usagef("unknown account %q (%s)", model.Line(name, 40), known)
 }
 
 // eventJSON is one event of `history -o json`: the raw response stays in the database.
@@ -94,8 +131,9 @@ func printEventsJSON(w io.Writer, events []model.Event) error {
 	return enc.Encode(out)
 }
 
-// printEvents writes a table; every provider text is sanitized and cut to one line.
-func printEvents(w io.Writer, events []model.Event) error {
+// printEvents writes a table, times in loc with the zone named; every provider text is
+// sanitized and cut to one line.
+func printEvents(w io.Writer, events []model.Event, loc *time.Location) error {
 	if len(events) == 0 {
 		_, err := fmt.Fprintln(w, "no events")
 		return err
@@ -111,7 +149,7 @@ func printEvents(w io.Writer, events []model.Event) error {
 		if p := e.Problem; p != nil {
 			class, code, msg = string(p.Class), p.Code, p.Message
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Local().Format("2006-01-02 15:04:05"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.In(loc).Format("2006-01-02 15:04:05 MST"),
 			model.Line(e.Account, 20), model.Line(number, 32), model.Line(e.Kind, 10), e.Status, class,
 			model.Line(code, 28), model.Line(msg, 60))
 	}

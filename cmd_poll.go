@@ -34,8 +34,12 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	output := fs.String("o", "text", "output of --once: text or json")
 	verbose := fs.Bool("v", false, "log every poll, not only errors and changes of health")
 	timeout := fs.Duration("timeout", 2*time.Minute, "with --once: how long the poll may take; accounts not polled by then are reported down (0: no limit)")
+	metricsListen := metricsFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *once && *metricsListen != "" {
+		return usagef("--metrics-listen serves a running poll: it does not go with --once")
 	}
 	if *output != "text" && *output != "json" {
 		return usagef("-o %q: want text or json", *output)
@@ -65,7 +69,13 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *once {
 		opts.OnError = nil // the failures are printed with the accounts
 	}
-	p, err := poller.New(cfg.Accounts, st, opts)
+	oc, err := newOnCall(cfg, *metricsListen, st, log)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	defer oc.stop()
+	p, err := poller.New(cfg.Accounts, st, oc.observe(opts))
 	if err != nil {
 		st.Close()
 		return err
@@ -81,23 +91,18 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		if err := closeStore(st); err != nil {
 			return err
 		}
+		write := printSnapshot
 		if *output == "json" {
-			err = printSnapshotJSON(stdout, snap)
-		} else {
-			err = printSnapshot(stdout, snap)
+			write = printSnapshotJSON
 		}
-		if err != nil {
+		if err := write(stdout, snap); err != nil {
 			return err
 		}
-		for _, a := range snap.Accounts {
-			if a.LastPoll.IsZero() {
-				return exitError{1} // not polled (interrupted, timed out): it says so above
-			}
-		}
-		return nil
+		return unhealthy(snap) // an account not polled (interrupted, timed out) is down
 	}
 
 	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)
+	oc.start(p, nil)
 	snaps, cancel := p.Hub().Subscribe()
 	logged := make(chan struct{})
 	go func() {
@@ -105,6 +110,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		logSnapshots(log, snaps)
 	}()
 	err = p.Run(ctx)
+	oc.stop() // before the history closes: the notifiers record what they sent
 	cancel()
 	<-logged
 	if cerr := closeStore(st); cerr != nil {
@@ -113,6 +119,17 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// unhealthy is exit status 1 when an account is not up (down, degraded, its credentials
+// refused): a script or a monitor running `poll --once` learns it without parsing.
+func unhealthy(snap model.Snapshot) error {
+	for _, a := range snap.Accounts {
+		if a.Health != model.HealthUp {
+			return exitError{1}
+		}
+	}
+	return nil
 }
 
 // pollFailed logs a failed poll. The error embeds what the provider answered: sanitized
@@ -242,7 +259,7 @@ func printSnapshot(w io.Writer, snap model.Snapshot) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Provider, state)
 		for _, win := range s.Windows {
-			fmt.Fprintf(tw, "  window %s\t%s\t%s\n", windowName(win.Name), figures(win), resetText(win))
+			fmt.Fprintf(tw, "  window %s\t%s\t%s\t%s\n", win.Label(), figures(win), resetText(win), forecastText(win))
 		}
 		fmt.Fprintf(tw, "  documents\t%s\n", counts(s.Documents))
 		if len(s.Problems) > 0 {
@@ -252,11 +269,16 @@ func printSnapshot(w io.Writer, snap model.Snapshot) error {
 	return tw.Flush()
 }
 
-func windowName(name string) string {
-	if name == "" {
-		return "(unnamed)"
+// forecastText says when the window runs out at the recent spend: "out in 3m at 12/min",
+// "out now", or "holds".
+func forecastText(w model.Window) string {
+	switch {
+	case w.Holds():
+		return "holds"
+	case w.ExhaustsIn == 0:
+		return "out now"
 	}
-	return name
+	return fmt.Sprintf("out in %s at %.0f/min", (time.Duration(model.CeilSeconds(w.ExhaustsIn)) * time.Second).String(), w.SpendPerMinute())
 }
 
 func figures(w model.Window) string {

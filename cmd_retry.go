@@ -40,7 +40,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cfgPath, dbPath := storeFlags(fs)
 	account := fs.String("account", "", "the account whose documents to resend")
 	var docs docList
-	fs.Var(&docs, "doc", "a document id to resend (repeatable)")
+	fs.Var(&docs, "doc", "a document to resend: its number as the screens show it, or the provider's id (repeatable)")
 	all := fs.Bool("all-rejected", false, "resend every rejected document the provider lists")
 	dry := fs.Bool("dry-run", false, "show the plan and the requests, send nothing")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
@@ -158,8 +158,9 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // retryTargets are the documents to plan for. --all-rejected lists the provider's open
 // documents (every page, up to the listing's bounds: a *poller.ListingCut comes back with
 // the targets listed; a 429 or 503 with a stated wait is waited out, and waiting told)
-// and keeps the rejected ones. --doc takes each document as the
-// store last saw it, and reads from the provider only the ones the store does not know.
+// and keeps the rejected ones. --doc takes each document as the store last saw it, by the
+// provider's id or by the number the screens show, and reads from the provider only the
+// ones the store does not know (by id).
 // reads counts the provider requests made to plan.
 func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]poller.Target, int, error) {
 	var out []poller.Target
@@ -193,7 +194,14 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 		}
 		seen[id] = true
 		known, err := st.Document(ctx, acc.Name, id)
+		if errors.Is(err, store.ErrNotFound) {
+			known, err = st.DocumentByNumber(ctx, acc.Name, id)
+		}
 		if err == nil {
+			if seen[known.ID] && known.ID != id {
+				continue // named twice: once by id, once by number
+			}
+			seen[known.ID] = true
 			out = append(out, poller.Target{Doc: known})
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"emitop/model"
 	"emitop/poller"
 	"emitop/sandbox"
+	"emitop/store"
 )
 
 // retrySandbox serves a storm-scenario sandbox and writes its config; it returns the
@@ -310,5 +311,46 @@ func TestRetryListingWaitsAsAsked(t *testing.T) {
 		"--all-rejected", "--dry-run")
 	if code != 0 || !strings.Contains(out, "F-0001") || strings.Count(errs, "waiting 1s as the provider asks") != 2 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
+// TestRetryByNumber: --doc takes the number the screens show as well as the provider's
+// id, and a document named both ways is planned once.
+func TestRetryByNumber(t *testing.T) {
+	_, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 2, NoFaults: true}, "5s")
+	db := filepath.Join(t.TempDir(), "h.db")
+	if code, _, errs := runCmd("poll", "--once", "--config", cfgPath, "--db", db); code > 1 {
+		t.Fatalf("poll: exit %d: %s", code, errs)
+	}
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := st.Documents(context.Background(), store.DocFilter{Account: "sv-main", Statuses: []model.Status{model.StatusRejected}})
+	st.Close()
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no rejected document of sv-main: %v", err)
+	}
+	doc := docs[0]
+	if doc.Number == "" || doc.Number == doc.ID {
+		t.Fatalf("sv-main's document %+v has no number of its own", doc)
+	}
+	code, out, errs := runCmd("retry", "--config", cfgPath, "--db", db, "--account", "sv-main",
+		"--doc", doc.Number, "--doc", doc.ID, "--dry-run", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var plan struct {
+		PlanReads int `json:"plan_reads"`
+		Documents []struct {
+			ID     string `json:"id"`
+			Number string `json:"number"`
+		} `json:"documents"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Documents) != 1 || plan.Documents[0].ID != doc.ID || plan.Documents[0].Number != doc.Number || plan.PlanReads != 0 {
+		t.Errorf("plan %+v; want %s (%s) once, from the store", plan, doc.ID, doc.Number)
 	}
 }

@@ -26,6 +26,7 @@ const shutdownGrace = 10 * time.Second
 func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	listen := fs.String("listen", "127.0.0.1:2222", "address to listen on; without a host, loopback only (0.0.0.0:2222 for every interface)")
+	metricsListen := metricsFlag(fs)
 	hostKey := fs.String("host-key", "", "the server's ed25519 host key, created when missing (default $XDG_STATE_HOME/emitop/"+serve.HostKeyName+")")
 	cfgPath, db := storeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -54,8 +55,13 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	oc, err := newOnCall(cfg, *metricsListen, st, log)
+	if err != nil {
+		return err
+	}
+	defer oc.stop() // before the history closes: the notifiers record what they sent
 	// One poller and one store for every session.
-	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)})
+	p, err := poller.New(cfg.Accounts, st, oc.observe(poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)}))
 	if err != nil {
 		return err
 	}
@@ -70,12 +76,13 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 		<-polled
 	}()
 	srv, err := serve.New(serve.Options{
-		Backend: newBackend(p, st), Store: st, Operators: cfg.Operators,
-		HostKeyPath: *hostKey, IdleTimeout: cfg.Serve.IdleTimeout, Log: log,
+		Backend: oc.backend(p, st), Store: st, Operators: cfg.Operators,
+		HostKeyPath: *hostKey, IdleTimeout: cfg.Serve.IdleTimeout, Log: log, Location: zone(cfg),
 	})
 	if err != nil {
 		return err
 	}
+	oc.start(p, srv.Sessions)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -89,7 +96,7 @@ func serveUntil(ctx context.Context, srv *serve.Server, listen string, hup <-cha
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("serving the dashboard over SSH", "addr", l.Addr().String())
+	log.Info("serving the dashboard over SSH", "addr", l.Addr().String(), "host_key", srv.HostKeyFingerprint())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	for {

@@ -57,6 +57,9 @@ func (b hubOnly) DocumentEvents(ctx context.Context, account, docID string, limi
 func (b hubOnly) Events(ctx context.Context, f ui.EventFilter) ([]model.Event, error) {
 	return b.st.Events(ctx, store.EventFilter{Account: f.Account, DocID: f.DocID, Since: f.Since, Limit: f.Limit})
 }
+func (b hubOnly) Requests(context.Context, string, time.Time, int) ([]ui.Request, error) {
+	return nil, nil
+}
 func (b hubOnly) WindowSeries(context.Context, string, string, time.Time, int) ([]int, error) {
 	return nil, nil
 }
@@ -119,6 +122,9 @@ func TestServeUntilReloadsOnHUPAndStopsOnCancel(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serveUntil did not return after cancel")
+	}
+	if fp := srv.HostKeyFingerprint(); !strings.HasPrefix(fp, "SHA256:") || !strings.Contains(logBuf.String(), "host_key="+fp) {
+		t.Errorf("the start does not name the host key's fingerprint %q:\n%s", fp, logBuf)
 	}
 	for _, want := range []string{"serving the dashboard over SSH", "addr=127.0.0.1:", "keys not reloaded", keysFile + ":1:", "msg=\"keys reloaded\"", "shutting down"} {
 		if !strings.Contains(logBuf.String(), want) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"emitop/sandbox"
 )
 
 // tmuxSession is emitop running in a real terminal: a detached tmux session on a socket
@@ -86,20 +88,18 @@ func TestDashboardEndToEnd(t *testing.T) {
 	command := fmt.Sprintf("%s --demo; echo EXIT=$? > %s", bin, exitFile)
 	s.start(command)
 
-	// The budgets panel lists every account; its last rows (factus, alforse) may be below
-	// the fold, so the test looks at its top, then at its bottom.
-	top := s.waitFor("live data", contains("DEMO", "Budgets", "alegra-co", "polled"))
+	// The accounts panel has one row per account: an account of each of the five
+	// providers, each polled.
+	s.waitFor("live data from all five providers", contains("DEMO", "Accounts · 10 accounts", "polled",
+		"alegra-co", "sv-main", "cf-madrid", "factus-bog", "alforse-main"))
 	s.keys("Tab")
-	s.keys("G")
-	s.waitFor("all five providers", func(bottom string) bool {
-		return contains("alegra", "sv-dte", "certifactu", "factus", "alforse")(top + bottom)
-	})
+	s.waitFor("the accounts panel focused", contains("▶ Accounts"))
 	s.keys("Tab")
 	s.waitFor("the documents panel focused", contains("▶ Documents"))
 	s.keys("?")
 	s.waitFor("the help", contains("Keys", "Commands", ":history"))
 	s.keys("Escape")
-	s.waitFor("the dashboard again", contains("Budgets", "Documents"))
+	s.waitFor("the dashboard again", contains("Accounts · ", "Documents "))
 
 	s.keys("/")
 	s.keys("-l", "rejected")
@@ -111,7 +111,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Errorf("the detail is not of a rejected document:\n%s", detail)
 	}
 	s.keys("Escape")
-	s.waitFor("the dashboard again", contains("Budgets", `filter "rejected"`))
+	s.waitFor("the dashboard again", contains("Accounts", `filter "rejected"`))
 
 	s.quit(exitFile)
 }
@@ -159,7 +159,7 @@ func TestDashboardRetryEndToEnd(t *testing.T) {
 	exitFile := filepath.Join(t.TempDir(), "exit")
 	s := &tmuxSession{t: t, socket: fmt.Sprintf("emitop-e2e-retry-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "e2e"}
 	s.start(fmt.Sprintf("%s --demo; echo EXIT=$? > %s", bin, exitFile))
-	s.waitFor("live data", contains("DEMO", "Budgets", "alegra-co", "polled"))
+	s.waitFor("live data", contains("DEMO", "Accounts", "alegra-co", "polled"))
 
 	// The demo's seed changes every run: look for escalated rejections provider by
 	// provider (alforse offers no resend, so it is not tried).
@@ -187,7 +187,7 @@ func TestDashboardRetryEndToEnd(t *testing.T) {
 	s.keys("Space")
 	s.waitFor("the document marked", contains("1 marked"))
 	s.keys("R")
-	plan := s.waitFor("the plan", contains("Retry 1 document: 1 to resend, 0 to skip", "at the current budget",
+	plan := s.waitFor("the plan", contains("Retry 1 document (1 marked): 1 to resend, 0 to skip", "at the current budget",
 		"→ resend: verdict escalate", "Resend 1 document?"))
 	if !strings.Contains(plan, found) && !strings.Contains(plan, "escalate") {
 		t.Errorf("the plan is not of the marked document:\n%s", plan)
@@ -204,9 +204,51 @@ func TestDashboardRetryEndToEnd(t *testing.T) {
 		t.Errorf("the summary names no outcome or no result line:\n%s", done)
 	}
 	s.keys("Enter")
-	back := s.waitFor("the dashboard again", contains("Budgets", "Documents"))
+	back := s.waitFor("the dashboard again", contains("Accounts · ", "Documents "))
 	if strings.Contains(back, "marked") {
 		t.Errorf("the marks were not cleared:\n%s", back)
 	}
 	s.quit(exitFile)
+}
+
+// TestRefusedCredentialsEndToEnd runs the built binary in a real terminal on the sandbox's
+// accounts; once they are on screen, the sandbox starts refusing one account's API key.
+// Within a poll of the account the header names it, its row is the first of the accounts,
+// and the refusal decoded (class · verdict · meaning) is on its row.
+func TestRefusedCredentialsEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (.ci/run installs it)")
+	}
+	bin := emitopBinary(t)
+	sb, cfg := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 3, NoFaults: true}, "2s")
+	dir := t.TempDir()
+	exitFile := filepath.Join(dir, "exit")
+	s := &tmuxSession{t: t, socket: fmt.Sprintf("emitop-e2e-refused-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "e2e"}
+	s.start(fmt.Sprintf("NO_COLOR=1 %s --config %s --db %s; echo EXIT=$? > %s", bin, cfg, filepath.Join(dir, "h.db"), exitFile))
+	s.waitFor("every account polled", contains("Accounts · 10 accounts", "sv-branch", "polled"))
+
+	sb.SetFaults("sv-branch", sandbox.Faults{KeyExpired: true})
+	// The account polls every 2 s; the deadline allows a poll under way, the next one and
+	// the frame that shows it.
+	screen := s.waitUntil("sv-branch refused, first", 10*time.Second, func(screen string) bool {
+		rows := strings.Split(screen, "\n")
+		first := firstAccountRow(rows)
+		return strings.Contains(rows[0], "⊘ sv-branch refused: 401") && strings.Contains(first, "sv-branch") &&
+			strings.Contains(first, "refused")
+	})
+	first := firstAccountRow(strings.Split(screen, "\n"))
+	if !regexp.MustCompile(`⊘ sv-branch .*refused .*auth · reauth · The \S+ \S+`).MatchString(first) {
+		t.Errorf("the first account row does not show the refusal decoded: %q\n%s", first, screen)
+	}
+	s.quit(exitFile)
+}
+
+// firstAccountRow is the first row under the accounts panel's column headers.
+func firstAccountRow(rows []string) string {
+	for i, r := range rows {
+		if strings.Contains(r, "ACCOUNT") && strings.Contains(r, "HEALTH") && i+1 < len(rows) {
+			return rows[i+1]
+		}
+	}
+	return ""
 }

@@ -68,7 +68,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "emitop: unknown command %q (try emitop help)\n", name)
+		if near, ok := nearest(name); ok {
+			fmt.Fprintf(stderr, "emitop: unknown command %q: did you mean %s? (emitop help lists them)\n", model.Line(name, 40), near)
+		} else {
+			fmt.Fprintf(stderr, "emitop: unknown command %q (emitop help lists them)\n", model.Line(name, 40))
+		}
 		return 2
 	}
 	err := cmd.run(args, stdin, stdout, stderr)
@@ -100,4 +104,48 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
+}
+
+// nearest is the command whose name is closest to name, when one is close enough to be
+// what was meant: name is a prefix of it, or at most two edits away from it.
+func nearest(name string) (string, bool) {
+	name = strings.ToLower(name)
+	best, bestDist := "", 3
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		d := editDistance(name, n)
+		if name != "" && strings.HasPrefix(n, name) {
+			d = 0
+		}
+		if d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best, best != ""
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes (command names are
+// ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

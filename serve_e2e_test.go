@@ -238,7 +238,7 @@ func TestServeInARealTerminal(t *testing.T) {
 	framed := func(screen string) bool {
 		rows := strings.Split(strings.TrimSuffix(screen, "\n"), "\n")
 		return len(rows) == 36 && strings.Contains(rows[0], "emitop") && strings.Contains(rows[0], "ana") &&
-			strings.Contains(rows[35], "? help") && contains("Budgets", "Documents", "alegra-co", "sv-main")(screen)
+			strings.Contains(rows[35], "? help") && contains("Accounts", "Documents", "alegra-co", "sv-main")(screen)
 	}
 	first := s.waitFor("the dashboard filling the terminal", framed)
 	if got := s.format("#{alternate_on}"); got != "1" {
@@ -256,7 +256,7 @@ func TestServeInARealTerminal(t *testing.T) {
 			t.Errorf("after quitting, %s = %q, want %q", f, got, want)
 		}
 	}
-	if screen := s.screen(); strings.Contains(screen, "Budgets") {
+	if screen := s.screen(); strings.Contains(screen, "Accounts") {
 		t.Errorf("the dashboard was left on the terminal:\n%s", screen)
 	}
 }

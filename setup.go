@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"emitop/config"
 	"emitop/model"
@@ -42,9 +43,11 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 }
 
 // newFlags is a command's flag set: its mistakes are returned, its help goes to stderr.
+// It is noted for `emitop completion`, which lists each command's flags from it.
 func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	flagSets.Store(name, fs)
 	return fs
 }
 
@@ -59,12 +62,23 @@ func storeFlags(fs *flag.FlagSet) (cfgPath, dbPath *string) {
 // parseFlags parses args into fs; a bad flag or any argument left over is a usage error.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitError{0} // asked for: the flags are printed, and that is success
+		}
 		return usagef("%v", err)
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// zone is the time zone every time is shown in: the configuration's, else the local one.
+func zone(cfg *config.Config) *time.Location {
+	if cfg == nil || cfg.Location == nil {
+		return time.Local
+	}
+	return cfg.Location
 }
 
 // storePath is the history's path: dbFlag when given, else the configuration's.

@@ -21,11 +21,13 @@ const (
 
 // Config is a loaded, validated configuration.
 type Config struct {
-	Path      string // the file it came from; "" when parsed from bytes
+	Path      string         // the file it came from; "" when parsed from bytes
+	Location  *time.Location // the zone every time is shown in: the timezone setting, else the local zone
 	Store     Store
 	Accounts  []Account
 	Operators []Operator
 	Serve     Serve
+	Notify    []Notify // [[notify]]: where on-call messages go (notify.go)
 	Warnings  []string // what is unsafe but allowed (a file readable by others holding secrets)
 
 	literal []string // the secrets written in the file itself, not as ${VAR}: "account \"a\" token"
@@ -33,7 +35,7 @@ type Config struct {
 
 // Store says where the SQLite history lives.
 type Store struct {
-	Path string
+	Path string // ${VAR} and a leading ~/ expanded; relative to the config file's folder
 }
 
 // Account is one provider account emitop polls.

@@ -279,6 +279,66 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+func TestStorePathExpanded(t *testing.T) {
+	env := envOf(map[string]string{"HOME": "/home/op", "STATE": "/srv/state"})
+	tests := []struct {
+		path, want, issue string
+	}{
+		{"~/emitop/h.db", "/home/op/emitop/h.db", ""},
+		{"~", "/home/op", ""},
+		{"${STATE}/emitop.db", "/srv/state/emitop.db", ""},
+		{"${NOPE}/emitop.db", "", "2: store.path: $NOPE is not set"},
+		{"~ana/h.db", "", `2: store.path: "~ana/h.db": only ~/ is understood`},
+		{"/abs/h.db", "/abs/h.db", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			c, err := Parse([]byte("[store]\npath = \""+tt.path+"\"\n"), env)
+			if tt.issue != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.issue) || strings.Count(err.Error(), "\n") != 0 {
+					t.Fatalf("err %v, want one line with %q", err, tt.issue)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Store.Path != tt.want {
+				t.Errorf("store.path %q, want %q", c.Store.Path, tt.want)
+			}
+		})
+	}
+}
+
+func TestTimezone(t *testing.T) {
+	tests := []struct {
+		text, want, issue string
+	}{
+		{"", "Local", ""},
+		{"timezone = \"local\"\n", "Local", ""},
+		{"timezone = \"America/El_Salvador\"\n", "America/El_Salvador", ""},
+		{"timezone = \"UTC\"\n", "UTC", ""},
+		{"timezone = \"Mars/Olympus\"\n", "", `1: timezone "Mars/Olympus": not a zone name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want+tt.issue, func(t *testing.T) {
+			c, err := Parse([]byte(tt.text), testEnv)
+			if tt.issue != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.issue) {
+					t.Fatalf("err %v, want %q", err, tt.issue)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Location.String() != tt.want {
+				t.Errorf("location %v, want %s", c.Location, tt.want)
+			}
+		})
+	}
+}
+
 // TestLoadChecksTheFileMode: a configuration anyone but its owner may write is
 // refused; one others may read is allowed, with a warning when it holds secrets written in
 // it rather than taken from the environment. Every message names the file and the fix.
@@ -296,6 +356,8 @@ func TestLoadChecksTheFileMode(t *testing.T) {
 		{"group-writable", fromEnv, 0o620, "is writable by others (mode 0620)", ""},
 		{"world-readable with a literal token", literal, 0o644, "", `is readable by others (mode 0644) and holds secrets written in it (account "alegra-co" token)`},
 		{"world-readable, secrets from the environment", fromEnv, 0o644, "", ""},
+		{"world-readable with a literal webhook url", fromEnv + "[[notify]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"https://hooks.slack.example/T0/B0/xyz\"\n", 0o644, "",
+			`holds secrets written in it (notify "ops" url)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,11 +31,13 @@ var defaultBaseURL = map[string]string{
 }
 
 type rawConfig struct {
-	Store struct {
+	Timezone string `toml:"timezone"`
+	Store    struct {
 		Path string `toml:"path"`
 	} `toml:"store"`
 	Account  []rawAccount  `toml:"account"`
 	Operator []rawOperator `toml:"operator"`
+	Notify   []rawNotify   `toml:"notify"`
 	Serve    struct {
 		IdleTimeout any `toml:"idle_timeout"`
 	} `toml:"serve"`
@@ -89,8 +91,9 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	p := &parser{src: newSource(data), env: env}
 	p.undecoded(md)
 	c := &Config{
-		Store: Store{Path: raw.Store.Path},
-		Serve: Serve{IdleTimeout: p.duration(raw.Serve.IdleTimeout, DefaultIdleTimeout, "serve.idle_timeout", p.src.tableKeyLine("serve", "idle_timeout"))},
+		Store:    Store{Path: p.storePath(raw.Store.Path)},
+		Location: p.location(raw.Timezone),
+		Serve:    Serve{IdleTimeout: p.duration(raw.Serve.IdleTimeout, DefaultIdleTimeout, "serve.idle_timeout", p.src.tableKeyLine("serve", "idle_timeout"))},
 	}
 	if c.Store.Path == "" {
 		c.Store.Path = defaultStorePath(env)
@@ -107,12 +110,56 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 		p.unique(operators, "operator", o.Name, o.Line)
 		c.Operators = append(c.Operators, o)
 	}
+	notifiers := map[string]int{}
+	for i := range raw.Notify {
+		n := p.notify(i, &raw.Notify[i])
+		p.unique(notifiers, "notify", n.Name, n.Line)
+		c.Notify = append(c.Notify, n)
+	}
 	if len(p.issues) > 0 {
 		sort.SliceStable(p.issues, func(i, j int) bool { return p.issues[i].Line < p.issues[j].Line })
 		return nil, &Error{Issues: p.issues}
 	}
 	c.literal = p.literal
 	return c, nil
+}
+
+// storePath expands store.path: ${VAR} from the environment, and a leading ~ to the home
+// folder. A variable that is not set, or ~user, is an issue: the path is never used as
+// written, which would create a folder named "~" or "${HOME}".
+func (p *parser) storePath(path string) string {
+	line := p.src.tableKeyLine("store", "path")
+	out, unset := expand(path, p.env)
+	if len(unset) > 0 {
+		p.add(line, "store.path: $%s is not set", strings.Join(unset, ", $"))
+		return ""
+	}
+	if rest, ok := strings.CutPrefix(out, "~"); ok {
+		if rest != "" && rest[0] != '/' {
+			p.add(line, "store.path: %q: only ~/ is understood (the home folder); write the full path", model.Line(path, 80))
+			return ""
+		}
+		home, _ := p.env("HOME")
+		if home == "" {
+			p.add(line, "store.path: ~ needs $HOME, which is not set; write the full path")
+			return ""
+		}
+		out = home + rest
+	}
+	return out
+}
+
+// location is the zone named by the timezone setting, the local zone when there is none.
+func (p *parser) location(name string) *time.Location {
+	if name == "" || strings.EqualFold(name, "local") {
+		return time.Local
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		p.add(p.src.topKeyLine("timezone"), "timezone %q: not a zone name (e.g. America/El_Salvador, Europe/Madrid, UTC); leave it out for the local zone", model.Line(name, 60))
+		return time.Local
+	}
+	return loc
 }
 
 type parser struct {
@@ -153,7 +200,7 @@ func (p *parser) undecoded(md toml.MetaData) {
 	}
 	index := map[string]int{} // array table name → index of the current element
 	for _, k := range md.Keys() {
-		if len(k) == 1 && (k[0] == "account" || k[0] == "operator") && md.Type(k...) == "ArrayHash" {
+		if len(k) == 1 && (k[0] == "account" || k[0] == "operator" || k[0] == "notify") && md.Type(k...) == "ArrayHash" {
 			index[k[0]]++
 		}
 		if !unknown[k.String()] || len(k) > 1 && unknown[k[:len(k)-1].String()] {

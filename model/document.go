@@ -52,7 +52,10 @@ type AccountState struct {
 	Health       Health
 	Windows      []Window
 	PollInterval time.Duration // the interval the poller currently uses
+	BaseInterval time.Duration // the configured interval; PollInterval is longer while a window runs low or the provider asked to wait
+	Reserve      float64       // share of every window emitop never spends
 	LastPoll     time.Time     // when the last poll finished; zero before the first
+	LastGood     time.Time     // when a poll last succeeded; zero while the account was never reached
 	Err          string        // the last poll's error, sanitized; "" when it succeeded
 	LastError    *Problem      // the last poll's error decoded; nil when it succeeded or carried no response
 	Documents    []Document    // pending and rejected documents

@@ -494,7 +494,7 @@ func (g *Governor) Windows(now time.Time) []model.Window {
 	out := make([]model.Window, 0, len(g.windows))
 	for _, w := range g.windows {
 		w.prune(now)
-		mw := model.Window{Name: w.name, Limit: w.limit, Remaining: model.Unknown, Reset: -1, Observed: now}
+		mw := model.Window{Name: w.name, Limit: w.limit, Remaining: model.Unknown, Reset: -1, Observed: now, ExhaustsIn: -1}
 		if w.limit != model.Unknown {
 			mw.Remaining = max(0, w.limit-w.used(g.inflight))
 		}

@@ -29,6 +29,18 @@ type Options struct {
 	// Retention is how long the request log and window samples are kept; 0 means
 	// store.DefaultRetention.
 	Retention time.Duration
+	// Observer, when set, is told of every request and every poll as it ends (metrics).
+	Observer Observer
+}
+
+// Observer is told what the poller does as it happens. Its methods are called from the
+// polling goroutines and must return at once.
+type Observer interface {
+	// Exchanged is told of every round trip of every account's client, retries included.
+	Exchanged(x Exchange)
+	// Polled is told of every poll of an account that ran to its end: how long it took,
+	// and its error (nil when it succeeded).
+	Polled(account string, took time.Duration, err error)
 }
 
 // Health thresholds: an account is down after downAfter failed polls in a row, and up
@@ -83,12 +95,15 @@ type account struct {
 	attemptsAt time.Time                 // when attempts was read
 	sampled    map[string]sample         // each window as the last poll saw it
 	capped     bool                      // the governor's window cap was reported
+	retried    atomic.Bool               // a retry changed attempts: read them at the next poll
 
 	// Guarded by Poller.mu.
 	health    model.Health
 	fails     int // failed polls in a row
 	goods     int // good polls in a row
 	lastPoll  time.Time
+	lastGood  time.Time // when a poll last succeeded
+	spend     spendLog  // what each window had left at the recent polls; written only while holding poll
 	err       string
 	lastError *model.Problem // err decoded, when a provider's answer carried it
 	documents []model.Document
@@ -231,6 +246,14 @@ func (p *Poller) Refresh() {
 	}()
 }
 
+// Retried tells the poller that a retry of the named account's documents ended: the
+// next poll reads their attempts from the store again instead of from its cache.
+func (p *Poller) Retried(account string) {
+	if a := p.byName[account]; a != nil {
+		a.retried.Store(true)
+	}
+}
+
 // Snapshot is every account's latest state, with its windows as the Governor sees them now.
 func (p *Poller) Snapshot() model.Snapshot {
 	now := p.clock.Now()
@@ -247,9 +270,12 @@ func (p *Poller) Snapshot() model.Snapshot {
 		s.Accounts[i] = model.AccountState{
 			Account:      model.Account{Name: a.cfg.Name, Provider: a.cfg.Provider},
 			Health:       a.health,
-			Windows:      g.Windows(now),
+			Windows:      a.spend.forecast(g.Windows(now), now),
 			PollInterval: g.PollInterval(a.cfg.PollInterval),
+			BaseInterval: a.cfg.PollInterval,
+			Reserve:      a.cfg.Reserve,
 			LastPoll:     a.lastPoll,
+			LastGood:     a.lastGood,
 			Err:          a.err,
 			LastError:    a.lastError,
 			Documents:    a.documents,
@@ -267,8 +293,13 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	start := p.clock.Now()
 	if a.known == nil {
 		a.known = p.storedOpen(ctx, a)
+	}
+	var seed map[string][]model.Observation
+	if !a.spend.seeded() { // written only by the goroutine holding poll: read without Poller.mu
+		seed = p.storedSpend(ctx, a, p.clock.Now())
 	}
 	items, err := OpenDocuments(ctx, a.client, Poll)
 	if ctx.Err() != nil {
@@ -312,8 +343,11 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	}
 
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	a.lastPoll = p.clock.Now()
+	if seed != nil {
+		a.spend.windows = seed
+	}
+	a.spend.observe(windows, now)
 	if err != nil {
 		a.fails, a.goods = a.fails+1, 0
 		a.err = model.Line(err.Error(), 300)
@@ -322,10 +356,12 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 		a.fails, a.goods = 0, a.goods+1
 		a.err, a.lastError = "", nil
 		a.documents = docs
+		a.lastGood = a.lastPoll
 		if cut != nil {
 			a.err = model.Line(cut.Error(), 300)
 		}
 	}
+	was := a.health
 	a.health = health(a.health, a.fails, a.goods, windows)
 	if cut != nil && a.health == model.HealthUp {
 		a.health = model.HealthDegraded
@@ -333,7 +369,23 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
 		a.health = model.HealthRefused
 	}
+	change := store.HealthChange{At: a.lastPoll, Account: a.cfg.Name, Provider: a.cfg.Provider,
+		From: was, To: a.health, Detail: a.err, Problem: a.lastError}
+	p.mu.Unlock()
+	if change.From != change.To {
+		p.recordHealth(ctx, change)
+	}
+	if p.opts.Observer != nil {
+		p.opts.Observer.Polled(a.cfg.Name, change.At.Sub(start), err)
+	}
 	return true
+}
+
+// recordHealth puts an account's change of health in the history, for the shift report.
+func (p *Poller) recordHealth(ctx context.Context, c store.HealthChange) {
+	if err := p.st.Enqueue(ctx, store.RecordHealth(c)); err != nil && ctx.Err() == nil {
+		p.fail(c.Account, err)
+	}
 }
 
 // decodedError is the problem a failed poll's error carries: the provider's answer to a
@@ -484,7 +536,7 @@ func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document
 	if len(docs) == 0 {
 		return
 	}
-	if now := p.clock.Now(); a.attempts == nil || now.Sub(a.attemptsAt) >= attemptsEvery {
+	if now := p.clock.Now(); a.retried.Swap(false) || a.attempts == nil || now.Sub(a.attemptsAt) >= attemptsEvery {
 		stored, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
 			Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusUnknown}, Limit: 10000})
 		if err != nil {
@@ -550,6 +602,9 @@ func (p *Poller) logRequest(x Exchange) {
 	}))
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		p.fail(x.Account, err)
+	}
+	if p.opts.Observer != nil {
+		p.opts.Observer.Exchanged(x)
 	}
 }
 

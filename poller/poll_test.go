@@ -471,6 +471,14 @@ func TestSnapshotAttempts(t *testing.T) {
 	if n := attempts(); n != 1 {
 		t.Errorf("attempts %d after one recorded intent, want 1", n)
 	}
+	// A retry that ends says so: the next poll reads the attempts at once.
+	if _, err := st.RecordIntent(ctx, store.Intent{Account: "cf-madrid", DocID: doc.ID, Holder: "test", Kind: "retry"}); err != nil {
+		t.Fatal(err)
+	}
+	p.Retried("cf-madrid")
+	if n := attempts(); n != 2 {
+		t.Errorf("attempts %d right after a retry ended, want 2", n)
+	}
 }
 
 // TestRefreshWakesTheLoop: a refresh while Run runs polls now, in the account's own loop;

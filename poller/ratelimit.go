@@ -131,7 +131,7 @@ func (s *windowSet) get(name string) *windowFigures {
 		s.list = make([]model.Window, 0, 4)
 	}
 	s.list = append(s.list, model.Window{
-		Name: clean, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: s.now,
+		Name: clean, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: s.now, ExhaustsIn: -1,
 	})
 	return (*windowFigures)(&s.list[len(s.list)-1])
 }

@@ -43,6 +43,15 @@ func (b hubBackend) Events(ctx context.Context, f ui.EventFilter) ([]model.Event
 	return b.store.Events(ctx, store.EventFilter{Account: f.Account, DocID: f.DocID, Since: f.Since, Limit: f.Limit})
 }
 
+func (b hubBackend) Requests(ctx context.Context, account string, since time.Time, limit int) ([]ui.Request, error) {
+	rs, err := b.store.Requests(ctx, store.RequestFilter{Account: account, Since: since, Limit: limit})
+	out := make([]ui.Request, len(rs))
+	for i, r := range rs {
+		out[i] = ui.Request{At: r.At, Method: r.Method, Path: r.Path, Status: r.Status, Latency: r.Latency, Class: r.Class}
+	}
+	return out, err
+}
+
 func (b hubBackend) WindowSeries(ctx context.Context, account, window string, _ time.Time, n int) ([]int, error) {
 	ws, err := b.store.WindowSeries(ctx, account, window, time.Time{}, n)
 	out := make([]int, len(ws))

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	gossh "golang.org/x/crypto/ssh"
 )
 
 // HostKeyName is the host key's file name in the state directory.
@@ -43,4 +45,13 @@ func privateMode(path string, log *slog.Logger) error {
 	}
 	log.Warn("host key was readable by others: mode set to 0600", "path", path, "was", fi.Mode().Perm().String())
 	return nil
+}
+
+// HostKeyFingerprint is the SHA-256 fingerprint of the server's host key, as ssh prints it
+// when it first meets the host: operators compare the two before they trust the server.
+func (s *Server) HostKeyFingerprint() string {
+	if len(s.ssh.HostSigners) == 0 {
+		return ""
+	}
+	return gossh.FingerprintSHA256(s.ssh.HostSigners[0].PublicKey())
 }

@@ -50,13 +50,14 @@ type Options struct {
 	Backend     ui.Backend   // the one poller and store every session reads
 	Store       *store.Store // where actions and refusals are recorded
 	Operators   []config.Operator
-	HostKeyPath string        // created (ed25519, mode 0600) when missing
-	IdleTimeout time.Duration // a session with no keystroke for this long is closed; 0 means config.DefaultIdleTimeout
-	Env         string        // environment badge shown in every session
-	Demo        bool          // DEMO badge in every session
-	Log         *slog.Logger  // connects, disconnects, refusals; nil means slog.Default()
-	LoginRate   rate.Limit    // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
-	LoginBurst  int           // 0 means DefaultLoginBurst
+	HostKeyPath string         // created (ed25519, mode 0600) when missing
+	IdleTimeout time.Duration  // a session with no keystroke for this long is closed; 0 means config.DefaultIdleTimeout
+	Env         string         // environment badge shown in every session
+	Demo        bool           // DEMO badge in every session
+	Location    *time.Location // the zone every session shows times in; nil means the server's local zone
+	Log         *slog.Logger   // connects, disconnects, refusals; nil means slog.Default()
+	LoginRate   rate.Limit     // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
+	LoginBurst  int            // 0 means DefaultLoginBurst
 	// SessionGrace is how long an authenticated connection may go without a dashboard
 	// (a session with a PTY) before it is closed and logged: `ssh -N`, or a session
 	// refused for want of a PTY, holds nothing open. 0 means DefaultSessionGrace.
@@ -175,11 +176,17 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// knownKey is the public-key callback: it admits keys some operator declared. It decides
-// nothing about identity — the client may not hold the key it offers here; the session's
-// final key does (see identify).
+// knownKey is the public-key callback: it admits keys some operator declared, and logs
+// every other key offered with the address it came from. It decides nothing about
+// identity — the client may not hold the key it offers here; the session's final key
+// does (see identify). The lines are bounded by the per-address login rate. A declared
+// key starts its connection's grace to open a dashboard (see watchedConn).
 func (s *Server) knownKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	_, ok := s.keys.Load().lookup(key)
+	if !ok {
+		s.log.Warn("login refused: key not declared", "remote", ctx.RemoteAddr().String(),
+			"fingerprint", gossh.FingerprintSHA256(key))
+	}
 	if wc, _ := ctx.Value(watchedKey{}).(*watchedConn); ok && wc != nil {
 		wc.arm(s.opts.SessionGrace, func() {
 			s.log.Warn("connection closed: no terminal session opened", "remote", wc.RemoteAddr().String(),

@@ -76,8 +76,12 @@ func TestUnknownKeyRefusedAtAuth(t *testing.T) {
 	if !isAuthError(err) {
 		t.Fatalf("want an authentication failure, got %v", err)
 	}
-	if !waitLog(r, "login refused") {
+	if !waitLog(r, "login refused: key not declared") {
 		t.Errorf("refusal not logged:\n%s", r.log)
+	}
+	// The line says where the key came from and which key it was.
+	if log := r.log.String(); !strings.Contains(log, "remote=127.0.0.1:") || !strings.Contains(log, "fingerprint="+gossh.FingerprintSHA256(stranger.PublicKey())) {
+		t.Errorf("the refusal names no address or fingerprint:\n%s", log)
 	}
 }
 

@@ -189,14 +189,21 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 			wc.started.Store(true)
 		}
 		id, _ := sess.Context().Value(identityKey{}).(Identity)
+		triage, unknown := triageOf(sess.Command())
+		if unknown != nil {
+			wish.Fatalln(sess, unknown.Error())
+			return
+		}
 		ss := &session{log: s.log, id: id, sess: sess}
 		ss.lastInput.Store(time.Now().UnixNano())
 		b := &sessionBackend{Backend: s.backend}
 		m := ui.New(b, ui.Options{
 			Demo: s.opts.Demo, Env: s.opts.Env, Operator: id.Name, Fingerprint: id.Fingerprint, ReadOnly: id.ReadOnly(),
+			Location: s.opts.Location,
 			// Every action the dashboard takes goes through the server's rule, which
 			// records a viewer's refusal with the session's name and key.
 			Authorize: func(ctx context.Context, a model.Action) error { return s.Authorize(ctx, id, a) },
+			Triage:    triage,
 		})
 		pty, _, _ := sess.Pty()
 		out := &syncWriter{w: sess}

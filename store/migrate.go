@@ -13,7 +13,10 @@ import (
 )
 
 //go:embed migrations/*.sql
-var migrationFiles embed.FS
+var embeddedMigrations embed.FS
+
+// migrationFiles holds migrations/NNN_name.sql; tests replace it.
+var migrationFiles fs.FS = embeddedMigrations
 
 // migration is one numbered schema step, applied in one transaction.
 type migration struct {
@@ -22,21 +25,26 @@ type migration struct {
 	sql     string
 }
 
-// migrations reads the embedded NNN_name.sql files and checks they number 1, 2, 3, ...
+// migrations reads the embedded NNN_name.sql files, in the order of their numbers, and
+// checks that no number is used twice. Numbers may skip: they are handed out to work
+// that lands in any order, and each step stands on its own (see step).
 func migrations() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	var out []migration
-	for i, name := range names { // fs.Glob returns names sorted
+	for _, name := range names { // fs.Glob returns names sorted
 		base := path.Base(name)
 		num, _, ok := strings.Cut(base, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v != i+1 {
-			return nil, fmt.Errorf("migration %s: want a name starting %03d_", base, i+1)
+		if !ok || err != nil || len(num) != 3 || v < 1 {
+			return nil, fmt.Errorf("migration %s: want a name starting NNN_ (001, 002, ...)", base)
 		}
-		b, err := migrationFiles.ReadFile(name)
+		if len(out) > 0 && out[len(out)-1].version == v {
+			return nil, fmt.Errorf("migration %s: number %03d used twice", base, v)
+		}
+		b, err := fs.ReadFile(migrationFiles, name)
 		if err != nil {
 			return nil, err
 		}
@@ -45,22 +53,19 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// migrate applies the migrations db lacks, one transaction each. Each transaction reads the
-// version under the write lock, so two processes opening a new file at once apply each step
-// exactly once. A file already up to date is only read: opening it takes no write lock, so
-// another process writing does not hold the opening up.
+// migrate applies the migrations db lacks, one transaction each, lowest number first. Each
+// transaction reads the versions applied under the write lock, so two processes opening a
+// new file at once apply each step exactly once. A file already up to date is only read:
+// opening it takes no write lock, so another process writing does not hold the opening up.
 func migrate(ctx context.Context, db *sql.DB) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
-	var cur int
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&cur); err == nil {
-		if cur > len(ms) {
-			return newerError(cur, len(ms))
-		}
-		if cur == len(ms) {
-			return nil
+	if applied, err := appliedVersions(ctx, db); err == nil {
+		next, err := pending(applied, ms)
+		if err != nil || next == nil {
+			return err
 		}
 	}
 	for {
@@ -71,7 +76,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 }
 
-// step applies the next missing migration; done reports there was none.
+// step applies the lowest-numbered migration db lacks; done reports there was none. A
+// database holding a version this emitop does not know was written by a newer one.
 func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error) {
 	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the DSN sets _txlock
 	if err != nil {
@@ -85,17 +91,18 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 	) STRICT`); err != nil {
 		return false, fmt.Errorf("migrate: %w", err)
 	}
-	var cur int
-	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&cur); err != nil {
-		return false, fmt.Errorf("migrate: read schema version: %w", err)
+	applied, err := appliedVersions(ctx, tx)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
 	}
-	if cur > len(ms) {
-		return false, newerError(cur, len(ms))
+	next, err := pending(applied, ms)
+	if err != nil {
+		return false, err
 	}
-	if cur == len(ms) {
+	if next == nil {
 		return true, tx.Commit()
 	}
-	m := ms[cur]
+	m := *next
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, fmt.Errorf("migrate %s: %w", m.name, err)
 	}
@@ -109,7 +116,48 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 	return false, nil
 }
 
-// newerError says a file was written by a newer emitop.
-func newerError(cur, known int) error {
-	return fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", cur, known)
+// querier is a database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// appliedVersions is the set of migrations a database holds; an error when it has no
+// schema_version table (a new file, or not an emitop history).
+func appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_version`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema version: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	return applied, nil
+}
+
+// pending is the lowest-numbered of ms a database holding applied lacks, nil when none; an
+// error when it holds a version this emitop does not know: a newer emitop wrote it.
+func pending(applied map[int]bool, ms []migration) (*migration, error) {
+	known := map[int]bool{}
+	var next *migration
+	for i := range ms {
+		known[ms[i].version] = true
+		if next == nil && !applied[ms[i].version] {
+			next = &ms[i]
+		}
+	}
+	for v := range applied {
+		if !known[v] {
+			return nil, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", v, ms[len(ms)-1].version)
+		}
+	}
+	return next, nil
 }

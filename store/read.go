@@ -152,6 +152,21 @@ func (s *Store) Document(ctx context.Context, account, docID string) (model.Docu
 	return d, nil
 }
 
+// DocumentByNumber returns the document of an account whose number (the one a person
+// reads, as the screens show it) is number, the most recently changed when two share it;
+// ErrNotFound when none has it.
+func (s *Store) DocumentByNumber(ctx context.Context, account, number string) (model.Document, error) {
+	d, err := scanDocument(s.read.QueryRowContext(ctx, `SELECT `+docColumns+` FROM documents
+		WHERE account = ? AND number = ? AND number != '' ORDER BY changed DESC, id DESC LIMIT 1`, account, number))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("store: document number %s/%s: %w", account, number, ErrNotFound)
+	}
+	if err != nil {
+		return d, fmt.Errorf("store: document number %s/%s: %w", account, number, err)
+	}
+	return d, nil
+}
+
 // Documents lists documents, the most recently changed first.
 func (s *Store) Documents(ctx context.Context, f DocFilter) ([]model.Document, error) {
 	var w where
@@ -305,7 +320,7 @@ func (s *Store) Actions(ctx context.Context, f ActionFilter) ([]model.Action, er
 // DefaultRetention is how long the request log and window samples are kept.
 const DefaultRetention = 14 * 24 * time.Hour
 
-// Prune deletes request-log rows and window samples older than before, batch rows per
+// Prune deletes request-log rows, window samples and notifications older than before, batch rows per
 // transaction (1,000 when batch ≤ 0), so the writer waits at most one short batch. It
 // returns how many rows it deleted; on error or a done ctx, the count so far.
 func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, error) {
@@ -316,7 +331,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, er
 		batch = 1000
 	}
 	total := 0
-	for _, table := range []string{"requests", "window_samples"} {
+	for _, table := range []string{"requests", "window_samples", "notifications"} {
 		q := `DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM ` + table + ` WHERE at < ? ORDER BY at LIMIT ?)`
 		for {
 			if err := ctx.Err(); err != nil {

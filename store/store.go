@@ -120,14 +120,14 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	var cur int
-	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&cur); err != nil {
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s is not an emitop history: %w", path, err)
 	}
-	if cur > len(ms) {
+	if _, err := pending(applied, ms); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, newerError(cur, len(ms)))
+		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return &Store{path: path, read: db, now: time.Now}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -127,6 +128,15 @@ func (s *Store) WriteState() WriteState {
 	return st
 }
 
+// WriteErrors is how many writes have failed since the store opened, for metrics: each try
+// of a batch the database could not take, and each op it refused outright.
+func (s *Store) WriteErrors() uint64 {
+	if s.w == nil {
+		return 0
+	}
+	return s.w.failures.Load()
+}
+
 // call is the ops of one Enqueue: they commit in one transaction.
 type call struct {
 	ops  []Op
@@ -164,6 +174,8 @@ type writer struct {
 	state   WriteState
 
 	accounts map[string]string // account → provider known to be in the table; the goroutine's
+
+	failures atomic.Uint64 // failed tries and refused ops since the store opened, for metrics
 }
 
 func startWriter(db *sql.DB, now func() time.Time) (*writer, error) {
@@ -380,6 +392,7 @@ func (w *writer) finish(n int, refused []error) {
 	w.calls = w.calls[n:]
 	w.done += uint64(n)
 	w.state.Refused += len(refused)
+	w.failures.Add(uint64(len(refused)))
 	for _, err := range refused {
 		w.keep(err)
 	}
@@ -404,6 +417,7 @@ func (w *writer) finish(n int, refused []error) {
 // failed records a try the database could not take, starting a spell when none is on,
 // and tells every waiting Flush.
 func (w *writer) failed(err error) {
+	w.failures.Add(1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.state.Err == nil {

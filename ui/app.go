@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ type screen int
 
 const (
 	screenDashboard screen = iota
+	screenAccount
 	screenDetail
 	screenHistory
 	screenHelp
@@ -31,7 +33,7 @@ const (
 type panel int
 
 const (
-	panelBudgets panel = iota
+	panelAccounts panel = iota
 	panelDocuments
 )
 
@@ -44,10 +46,13 @@ const (
 	inputCommand
 )
 
-// Minimum terminal size the dashboard lays itself out for.
+// Minimum terminal size the dashboard lays itself out for: below it, one line says what
+// it needs. At 60×14 the accounts panel shows two accounts with their health, budget,
+// forecast and rejections, the documents panel five documents with their status and
+// verdict, and the header the worst account and why.
 const (
-	minWidth  = 40
-	minHeight = 10
+	minWidth  = 60
+	minHeight = 14
 )
 
 // Model is the dashboard's root model: it routes messages to the screens and panels and
@@ -55,7 +60,7 @@ const (
 //
 // The large widgets (the key map, the help, the text inputs, the retry dialog and the
 // detail's viewport) are held by pointer: Bubble Tea copies the Model onto the heap at every
-// Update, and as values they made it 29 KB (now under 2 KB).
+// Update, and as values they made it 29 KB (now about 2.5 KB).
 type Model struct {
 	b    Backend
 	opts Options
@@ -74,34 +79,33 @@ type Model struct {
 	snapshots <-chan model.Snapshot
 	cancel    func()
 	snap      *model.Snapshot
-
-	seriesBusy, seriesAgain bool
-	// seriesAt is, for each window of the snapshot, its account's LastPoll when its series
-	// was last asked for: the poller samples windows once per poll, so a series can only
-	// have changed when LastPoll did.
-	seriesAt map[seriesKey]time.Time
+	settled   bool   // every account has been polled once: later changes are news
+	triage    Triage // where to open, until a snapshot has answered it
 
 	screen               screen
 	helpBack, detailBack screen // where esc goes from the help and from the detail
 	focus                panel
 	filter               filter
 
-	budgets budgets
-	docs    documents
-	detail  detail
-	history history
-	retry   *retry
+	accounts accounts
+	docs     documents
+	account  accountView
+	detail   detail
+	history  history
+	retry    *retry
+	helpView *viewport.Model
 
 	input *textinput.Model
 	mode  inputMode
 	flash string
 	isErr bool
 
-	top, keysLine string                   // the header and the footer's key line, rendered when they change
-	status        memo[string, string]     // the footer's first line, input closed
-	retryKeys     memo[retryPhase, string] // the footer's key line in the retry dialog
-	helpScreen    memo[int, []string]      // the help screen, by height
-	frame         string
+	top        string                // the header, rendered when it changes
+	hints      memo[hintKey, string] // the footer's key line
+	status     memo[string, string]  // the footer's first line, input closed
+	helpWidth  int                   // the width the help was rendered for
+	helpStyles *styles               // the styles it was rendered with
+	frame      string
 }
 
 // New returns a dashboard reading from b.
@@ -110,16 +114,21 @@ func New(b Backend, opts Options) Model {
 		opts.Now = time.Now
 	}
 	st := newStyles(colorprofile.ANSI, false, true)
-	keys, hm, in, r := defaultKeys(), help.New(), textinput.New(), newRetry(st)
+	keys, hm, in, r, hv := defaultKeys(), help.New(), textinput.New(), newRetry(st), viewport.New()
+	hv.MouseWheelEnabled = false
+	loc := location(opts)
 	m := Model{
 		b: b, opts: opts, keys: &keys, help: &hm,
 		st: st, profile: colorprofile.ANSI, dark: true,
 		now: opts.Now(), tickGen: 1,
-		focus:   panelDocuments,
-		budgets: newBudgets(st), docs: newDocuments(st), detail: newDetail(st), history: newHistory(st),
-		retry: &r,
-		input: &in,
+		focus:    panelDocuments,
+		accounts: newAccounts(st), docs: newDocuments(st), account: newAccountView(st, loc),
+		detail: newDetail(st, loc), history: newHistory(st, loc),
+		retry:    &r,
+		helpView: &hv,
+		input:    &in,
 	}
+	m.triage = opts.Triage
 	m.restyle()
 	m.tick()
 	return m
@@ -177,19 +186,12 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return cmd
 	case closedMsg:
 		m.say("the poller stopped; data is no longer updated", true)
-	case seriesMsg:
-		m.budgets.setSeries(msg.series)
-		for _, k := range msg.asked {
-			if _, ok := msg.series[k]; !ok {
-				delete(m.seriesAt, k) // unread: asked for again with the next snapshot
-			}
+	case accountDataMsg:
+		if msg.account != m.account.name {
+			return nil
 		}
-		if msg.err != nil {
-			m.say(msg.err.Error(), true)
-		}
-		m.seriesBusy = false
-		if m.seriesAgain {
-			return m.fetchSeries()
+		if m.account.setData(msg) {
+			return m.account.update(m.b, m.account.sum)
 		}
 	case docEventsMsg:
 		if m.detail.doc.Account == msg.key.account && m.detail.doc.ID == msg.key.id {
@@ -225,6 +227,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case retryDoneMsg:
 		if msg.gen == m.retry.gen {
 			m.docs.clearMarks()
+			m.docs.retried(msg.report.Results)
 			m.retry.finish(msg)
 		}
 	case refusedMsg:
@@ -241,12 +244,14 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// setSnapshot takes a new snapshot and asks for the sparklines that may have changed with
-// it. The layout changes only when the number of budget rows did.
+// setSnapshot takes a new snapshot: the accounts worst first, the documents, the account
+// view's account (read again after a poll), the header; with --bell, a worse health rings.
+// The layout changes only when the number of accounts did.
 func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
+	worse := m.worsened(&s)
 	m.snap = &s
-	budgetRows := len(m.budgets.items)
-	m.budgets.setAccounts(s.Accounts)
+	accountRows := len(m.accounts.items)
+	m.accounts.setAccounts(s.Accounts)
 	n := 0
 	for i := range s.Accounts {
 		n += len(s.Accounts[i].Documents)
@@ -258,46 +263,53 @@ func (m *Model) setSnapshot(s model.Snapshot) tea.Cmd {
 		}
 	}
 	m.docs.setDocuments(docs)
-	if len(m.budgets.items) != budgetRows {
+	if !m.settled {
+		// Until every account has been polled, what arrives is the state the operator
+		// first sees, not news.
+		m.settled = true
+		for i := range s.Accounts {
+			m.settled = m.settled && !s.Accounts[i].LastPoll.IsZero()
+		}
+		m.docs.setBaseline(s.At)
+	}
+	if len(m.accounts.items) != accountRows {
 		m.layoutDashboard()
 	}
 	m.renderHeader()
-	return m.fetchSeries()
+	cmd := m.openTriage()
+	if m.screen == screenAccount || m.account.name != "" {
+		sum, _ := m.accounts.find(m.account.name)
+		cmd = tea.Batch(cmd, m.account.update(m.b, sum))
+	}
+	if worse && m.opts.Bell {
+		cmd = tea.Batch(cmd, tea.Raw("\a"))
+	}
+	return cmd
 }
 
-func (m *Model) fetchSeries() tea.Cmd {
-	if m.seriesBusy {
-		m.seriesAgain = true
-		return nil
-	}
+// worsened reports whether an account's health is worse in s than in the snapshot shown.
+func (m *Model) worsened(s *model.Snapshot) bool {
 	if m.snap == nil {
-		return nil
+		return false
 	}
-	var keys []seriesKey
-	at := make(map[seriesKey]time.Time, len(m.seriesAt))
+	was := make(map[string]int, len(m.snap.Accounts))
 	for _, a := range m.snap.Accounts {
-		for _, w := range a.Windows {
-			k := seriesKey{a.Account.Name, w.Name}
-			at[k] = a.LastPoll
-			if last, ok := m.seriesAt[k]; !ok || !last.Equal(a.LastPoll) {
-				keys = append(keys, k)
-			}
+		was[a.Account.Name] = healthRank(a.Health)
+	}
+	for _, a := range s.Accounts {
+		if r, ok := was[a.Account.Name]; ok && healthRank(a.Health) > r {
+			return true
 		}
 	}
-	m.seriesAt = at
-	m.budgets.keepSeries(at)
-	if len(keys) == 0 {
-		return nil
-	}
-	m.seriesBusy, m.seriesAgain = true, false
-	return fetchSeries(m.b, keys, at)
+	return false
 }
 
 func (m *Model) tick() {
 	m.now = m.opts.Now()
-	m.budgets.tick(m.now)
+	m.accounts.tick(m.now)
 	m.docs.tick(m.now)
 	m.detail.tick(m.now)
+	m.account.tick(m.now)
 	m.renderHeader()
 }
 
@@ -305,14 +317,11 @@ func (m *Model) tick() {
 // styles, not with a cursor move.
 func (m *Model) renderHeader() {
 	if m.width > 0 {
-		m.top = header(m.st, m.opts, m.snap, m.now, m.width)
-	}
-}
-
-// renderKeys renders the footer's key line; it changes with the size or the styles only.
-func (m *Model) renderKeys() {
-	if m.width > 0 {
-		m.keysLine = clip(m.help.ShortHelpView(m.keys.ShortHelp()), m.width)
+		var worst *summary
+		if len(m.accounts.items) > 0 {
+			worst = &m.accounts.items[0]
+		}
+		m.top = header(m.st, m.opts, m.snap, worst, m.now, m.width)
 	}
 }
 
@@ -320,9 +329,10 @@ func (m *Model) renderKeys() {
 func (m *Model) restyle() {
 	st := newStyles(m.profile, m.noColor, m.dark)
 	m.st = st
-	m.budgets.restyle(st)
+	m.accounts.restyle(st)
 	m.docs.restyle(st)
 	m.detail.restyle(st)
+	m.account.restyle(st)
 	m.history.restyle(st)
 	m.retry.restyle(st)
 	m.help.Styles = st.help
@@ -333,19 +343,18 @@ func (m *Model) restyle() {
 	}
 	m.input.SetStyles(is)
 	m.renderHeader()
-	m.renderKeys()
 }
 
 // bodyHeight is the rows between the header and the two footer lines.
 func (m *Model) bodyHeight() int { return max(0, m.height-3) }
 
-// split divides the dashboard's body between budgets and documents.
-func (m *Model) split() (budgetsH, docsH int) {
+// split divides the dashboard's body between accounts and documents.
+func (m *Model) split() (accountsH, docsH int) {
 	body := m.bodyHeight()
-	want := 2 + max(1, len(m.budgets.items))
-	budgetsH = min(want, max(4, body*2/5))
-	budgetsH = max(0, min(budgetsH, body-5))
-	return budgetsH, body - budgetsH
+	want := 2 + max(1, len(m.accounts.items))
+	accountsH = min(want, max(4, body*2/5))
+	accountsH = max(0, min(accountsH, body-5))
+	return accountsH, body - accountsH
 }
 
 // resize lays every screen out for the terminal's size.
@@ -355,21 +364,22 @@ func (m *Model) resize() {
 	}
 	m.layoutDashboard()
 	m.detail.setSize(m.width)
+	m.account.setSize(m.width)
 	m.history.setSize(m.width, m.bodyHeight())
 	m.retry.setSize(m.width, m.bodyHeight())
 	m.help.SetWidth(m.width)
-	m.input.SetWidth(max(1, m.width-3))
+	m.helpView.SetWidth(m.width)
+	m.input.SetWidth(max(1, m.width-4)) // the prompt, the cursor and a cell to spare
 	m.renderHeader()
-	m.renderKeys()
 }
 
-// layoutDashboard divides the dashboard's body between budgets and documents.
+// layoutDashboard divides the dashboard's body between accounts and documents.
 func (m *Model) layoutDashboard() {
 	if m.width <= 0 || m.height <= 0 {
 		return
 	}
-	bh, dh := m.split()
-	m.budgets.setSize(m.width, bh)
+	ah, dh := m.split()
+	m.accounts.setSize(m.width, ah)
 	m.docs.setSize(m.width, dh)
 }
 
@@ -400,6 +410,10 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		return m.retryKey(msg)
 	}
 	m.flash = ""
+	if m.screen == screenDashboard {
+		// The operator acts with the documents in view: what they show has been seen.
+		m.docs.ack()
+	}
 	k := m.keys
 	switch {
 	case key.Matches(msg, k.Quit):
@@ -408,7 +422,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		if m.screen == screenHelp {
 			m.screen = m.helpBack
 		} else {
-			m.helpBack, m.screen = m.screen, screenHelp
+			m.openHelp()
 		}
 		return nil
 	case key.Matches(msg, k.Command):
@@ -421,27 +435,34 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		return refresh(m.b)
 	case key.Matches(msg, k.Back):
 		return m.escape()
+	case key.Matches(msg, k.Copy, k.CopyID):
+		return m.copy(key.Matches(msg, k.CopyID))
 	}
 	switch m.screen {
 	case screenDashboard:
 		return m.dashboardKey(msg)
+	case screenAccount:
+		return m.accountKey(msg)
 	case screenDetail:
-		m.detailKey(msg)
+		scrollKey(m.keys, msg, m.detail.vp)
 	case screenHistory:
 		return m.historyKey(msg)
+	case screenHelp:
+		scrollKey(m.keys, msg, m.helpView)
 	}
 	return nil
 }
 
-// escape goes back one level: help or detail to where they came from, history to the
-// dashboard, and on the dashboard it clears the filter.
+// escape goes back one level: help or detail to where they came from, the account view
+// and the history to the dashboard (the cursor where it was), and on the dashboard it
+// clears the filter.
 func (m *Model) escape() tea.Cmd {
 	switch m.screen {
 	case screenHelp:
 		m.screen = m.helpBack
 	case screenDetail:
 		m.screen = m.detailBack
-	case screenHistory:
+	case screenHistory, screenAccount:
 		m.screen = screenDashboard
 	case screenDashboard:
 		if !m.filter.empty() {
@@ -450,6 +471,45 @@ func (m *Model) escape() tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// copy puts what is under the cursor on the clipboard through the terminal (OSC 52, which
+// reaches the operator's own clipboard over SSH too): a document's number (its id when it
+// has none, or with id), an account's name. Only ever on the key: nothing is copied
+// behind the operator's back.
+func (m *Model) copy(id bool) tea.Cmd {
+	var text, what string
+	doc := func(d *model.Document) {
+		text, what = d.Number, "number"
+		if id || text == "" {
+			text, what = d.ID, "id"
+		}
+	}
+	switch m.screen {
+	case screenDashboard:
+		if m.focus == panelAccounts {
+			if name, ok := m.accounts.selectedAccount(); ok {
+				text, what = name, "account name"
+			}
+		} else if d, ok := m.docs.selected(); ok {
+			doc(d)
+		}
+	case screenDetail:
+		doc(&m.detail.doc)
+	case screenHistory:
+		if e, ok := m.history.selected(); ok {
+			d := m.documentOf(e)
+			doc(&d)
+		}
+	case screenAccount:
+		text, what = m.account.name, "account name"
+	}
+	if text == "" {
+		m.say("nothing to copy here", true)
+		return nil
+	}
+	m.say(fmt.Sprintf("copied the %s %s (through the terminal; it must allow OSC 52)", what, model.Line(text, 60)), false)
+	return tea.SetClipboard(text)
 }
 
 // navigate applies a movement key to a list; any other key leaves it as it is.
@@ -476,6 +536,12 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Tab):
 		m.focus = 1 - m.focus
+	case m.focus == panelAccounts && key.Matches(msg, k.Enter):
+		if s, ok := m.accounts.selected(); ok {
+			return m.openAccount(s)
+		}
+	case m.focus == panelAccounts:
+		m.navigate(msg, &m.accounts.list)
 	case key.Matches(msg, k.Sort):
 		m.docs.cycleSort()
 	case key.Matches(msg, k.SortDir):
@@ -487,39 +553,41 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 		case len(m.docs.view) == 0:
 			m.say("no document shown to mark", true)
 		case m.docs.markView():
-			m.say(fmt.Sprintf("%s marked", count(len(m.docs.marks))), false)
+			m.say(m.docs.marksText(), false)
 		default:
 			m.say("marks of the documents shown cleared", false)
 		}
 	case key.Matches(msg, k.Retry):
 		return m.openRetry()
 	case key.Matches(msg, k.Enter):
-		if m.focus == panelBudgets {
-			if name, ok := m.budgets.selectedAccount(); ok {
-				f := m.filter
-				f.account = name
-				m.setFilter(f)
-				m.focus = panelDocuments
-			}
-			return nil
-		}
 		if d, ok := m.docs.selected(); ok {
 			return m.openDetail(*d, screenDashboard)
 		}
-	case m.focus == panelBudgets:
-		m.navigate(msg, &m.budgets.list)
 	default:
 		m.navigate(msg, &m.docs.list)
 	}
 	return nil
 }
 
-func (m *Model) detailKey(msg tea.KeyPressMsg) {
-	scrollKey(m.keys, msg, m.detail.vp)
+// openAccount shows an account in full.
+func (m *Model) openAccount(s *summary) tea.Cmd {
+	m.screen = screenAccount
+	return m.account.open(m.b, s)
 }
 
-// scrollKey applies a movement key to a viewport: the detail screen and the retry dialog
-// scroll alike.
+// accountKey handles a key in the account view: enter lists its documents.
+func (m *Model) accountKey(msg tea.KeyPressMsg) tea.Cmd {
+	if key.Matches(msg, m.keys.Enter) {
+		f := filter{account: m.account.name}
+		m.screen, m.focus = screenDashboard, panelDocuments
+		return m.setFilter(f)
+	}
+	scrollKey(m.keys, msg, m.account.vp)
+	return nil
+}
+
+// scrollKey applies a movement key to a viewport: the detail screen, the account view,
+// the help and the retry dialog scroll alike.
 func scrollKey(k *keyMap, msg tea.KeyPressMsg, vp *viewport.Model) {
 	switch {
 	case key.Matches(msg, k.Up):
@@ -568,6 +636,7 @@ func (m *Model) documentOf(e *model.Event) model.Document {
 }
 
 func (m *Model) openDetail(d model.Document, from screen) tea.Cmd {
+	d.Attempts = m.docs.attemptsOf(&d)
 	m.detailBack, m.screen = from, screenDetail
 	m.detail.open(d)
 	return fetchDocEvents(m.b, keyOf(&d))
@@ -595,6 +664,13 @@ func (m *Model) setFilter(f filter) tea.Cmd {
 func (m *Model) openInput(mode inputMode, prompt, value string) tea.Cmd {
 	m.mode = mode
 	m.input.Prompt = prompt
+	var completions []string
+	if mode == inputCommand {
+		completions = m.completions()
+	}
+	m.input.ShowSuggestions = true // SetSuggestions matches only while it is set
+	m.input.SetSuggestions(completions)
+	m.input.ShowSuggestions = mode == inputCommand
 	m.input.SetValue(value)
 	m.input.CursorEnd()
 	return m.input.Focus()
@@ -637,6 +713,41 @@ func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 	return cmd
 }
 
+// completions is everything `:` completes to: each command, and each command with an
+// argument followed by every value the snapshot offers for it.
+func (m *Model) completions() []string {
+	var out []string
+	for _, c := range commands {
+		switch c.arg {
+		case "":
+			out = append(out, c.name)
+		default:
+			for _, v := range m.argValues(c.name) {
+				out = append(out, c.name+" "+v)
+			}
+		}
+	}
+	return out
+}
+
+// argValues is what a command's argument may be: the accounts' names, or their providers.
+func (m *Model) argValues(cmd string) []string {
+	if m.snap == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range m.snap.Accounts {
+		v := a.Account.Name
+		if cmd == "provider" {
+			v = a.Account.Provider
+		}
+		if v != "" && !slices.Contains(out, v) && !strings.ContainsAny(v, " \t") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // run executes a `:` command; an error shows on one line in the footer.
 func (m *Model) run(text string) tea.Cmd {
 	inv, err := parseCommand(text)
@@ -657,6 +768,10 @@ func (m *Model) run(text string) tea.Cmd {
 		}
 		f.account = inv.arg
 	case "provider":
+		if known := m.argValues("provider"); !slices.Contains(known, inv.arg) {
+			m.say(fmt.Sprintf("no account of provider %q (here: %s)", model.Line(inv.arg, 20), model.Line(strings.Join(known, ", "), 80)), true)
+			return nil
+		}
 		f.provider = inv.arg
 	case "all":
 		f = filter{}
@@ -668,7 +783,7 @@ func (m *Model) run(text string) tea.Cmd {
 		return nil
 	case "help":
 		if m.screen != screenHelp {
-			m.helpBack, m.screen = m.screen, screenHelp
+			m.openHelp()
 		}
 		return nil
 	case "quit":
@@ -708,16 +823,25 @@ func (m *Model) wheel(ms tea.Mouse) {
 	}
 	switch m.screen {
 	case screenDashboard:
-		bh, _ := m.split()
-		if ms.Y >= 1 && ms.Y < 1+bh {
-			m.budgets.list.move(step)
+		ah, _ := m.split()
+		if ms.Y >= 1 && ms.Y < 1+ah {
+			m.accounts.list.move(step)
 		} else {
+			m.docs.ack()
 			m.docs.list.move(step)
 		}
+	case screenAccount:
+		m.account.scroll(step)
 	case screenDetail:
 		m.detail.scroll(step)
 	case screenHistory:
 		m.history.list.move(step)
+	case screenHelp:
+		if step < 0 {
+			m.helpView.ScrollUp(-step)
+		} else {
+			m.helpView.ScrollDown(step)
+		}
 	case screenRetry:
 		m.retry.scroll(step)
 	}
@@ -732,7 +856,7 @@ func (m *Model) compose() {
 		return
 	}
 	if w < minWidth || h < minHeight {
-		m.frame = clip(fmt.Sprintf("terminal too small: %d×%d, need %d×%d", w, h, minWidth, minHeight), w)
+		m.frame = clip(fmt.Sprintf("too small: %d×%d, emitop needs %d×%d", w, h, minWidth, minHeight), w)
 		return
 	}
 	lines := make([]string, 0, h)
@@ -740,9 +864,11 @@ func (m *Model) compose() {
 	body := m.bodyHeight()
 	switch m.screen {
 	case screenDashboard:
-		bh, dh := m.split()
-		lines = append(lines, m.budgets.lines(bh, m.focus == panelBudgets)...)
+		ah, dh := m.split()
+		lines = append(lines, m.accounts.lines(ah, m.focus == panelAccounts)...)
 		lines = append(lines, m.docs.lines(dh, m.focus == panelDocuments)...)
+	case screenAccount:
+		lines = append(lines, m.account.lines(body)...)
 	case screenDetail:
 		lines = append(lines, m.detail.lines(body)...)
 	case screenHistory:
@@ -751,13 +877,11 @@ func (m *Model) compose() {
 		lines = append(lines, m.helpLines(body)...)
 	case screenRetry:
 		lines = append(lines, m.retry.lines(body)...)
-		lines = append(lines, clip(m.retry.status(), w), m.retryKeys.get(m.st, m.retry.phase, w, func() string {
-			return clip(m.help.ShortHelpView(m.keys.retryHelp(m.retry.phase)), w)
-		}))
+		lines = append(lines, clip(m.retry.status(), w), m.hintLine())
 		m.frame = strings.Join(lines, "\n")
 		return
 	}
-	lines = append(lines, m.statusLine(), m.keysLine)
+	lines = append(lines, m.statusLine(), m.hintLine())
 	m.frame = strings.Join(lines, "\n")
 }
 
@@ -781,17 +905,98 @@ func (m *Model) statusLine() string {
 	return ""
 }
 
-// helpLines is the help screen, generated from the key bindings and the command table.
-func (m *Model) helpLines(h int) []string {
-	return m.helpScreen.get(m.st, h, m.width, func() []string { return m.renderHelp(h) })
+// hintKey is what the footer's key line depends on.
+type hintKey struct {
+	screen   screen
+	focus    panel
+	mode     inputMode
+	phase    retryPhase
+	filtered bool
+	matches  string // the command line's completions, while it is open
 }
 
-func (m *Model) renderHelp(h int) []string {
-	out := []string{panelTitle(m.st, "Keys", true, m.width)}
-	for _, l := range strings.Split(m.help.FullHelpView(m.keys.FullHelp()), "\n") {
-		out = append(out, clip("  "+l, m.width))
+// hintLine is the footer's key line: the keys of the screen the operator is on.
+func (m *Model) hintLine() string {
+	k := hintKey{screen: m.screen, focus: m.focus, mode: m.mode, phase: m.retry.phase, filtered: !m.filter.empty()}
+	if m.mode == inputCommand {
+		k.matches = strings.Join(m.input.MatchedSuggestions(), "\x00")
 	}
-	out = append(out, "", panelTitle(m.st, "Commands (type : then the command; any unique prefix works)", true, m.width))
+	return m.hints.get(m.st, k, m.width, func() string {
+		if m.mode == inputCommand {
+			return renderHints(m.st, m.keys.inputHints(m.mode), nil, m.matchesText(), m.width)
+		}
+		return renderHints(m.st, m.keys.screenHints(m.screen, m.focus, m.retry.phase, m.opts.ReadOnly, k.filtered, m.mode),
+			m.keys.hintTail(m.screen, m.mode), "", m.width)
+	})
+}
+
+// matchesText lists the command line's completions: "account sv-main · account sv-2 (+3)".
+func (m *Model) matchesText() string {
+	ms := m.input.MatchedSuggestions()
+	if len(ms) == 0 || m.input.Value() == "" {
+		return ""
+	}
+	shown := ms[:min(len(ms), 4)]
+	s := strings.Join(shown, " · ")
+	if len(ms) > len(shown) {
+		s += fmt.Sprintf(" (+%d)", len(ms)-len(shown))
+	}
+	return s
+}
+
+// openHelp shows the help, from the top.
+func (m *Model) openHelp() {
+	m.helpBack, m.screen = m.screen, screenHelp
+	m.helpView.GotoTop()
+}
+
+// keyCell is the width of one key and its description in the help.
+const keyCell = 30
+
+// keyColumns lays the help's key bindings out in as many columns as the width holds,
+// each group after the other, down the columns.
+func keyColumns(st *styles, groups [][]key.Binding, w int) []string {
+	var cells []string
+	for _, g := range groups {
+		for _, b := range g {
+			h := b.Help()
+			cells = append(cells, st.bold.Render(fit(h.Key, 9, false))+" "+fit(h.Desc, keyCell-10, false))
+		}
+	}
+	cols := max(1, (w-2)/keyCell)
+	rows := (len(cells) + cols - 1) / cols
+	out := make([]string, rows)
+	for i, c := range cells {
+		r := i % rows
+		if out[r] == "" {
+			out[r] = "  "
+		}
+		out[r] += c
+	}
+	for i := range out {
+		out[i] = clip(out[i], w)
+	}
+	return out
+}
+
+// helpLines is the help screen: generated from the key bindings and the command table,
+// scrolled in a viewport with its position in the title.
+func (m *Model) helpLines(h int) []string {
+	if m.helpWidth != m.width || m.helpStyles != m.st {
+		m.helpView.SetContentLines(m.renderHelp())
+		m.helpWidth, m.helpStyles = m.width, m.st
+	}
+	out := []string{""}
+	m.helpView.SetHeight(max(1, h-1))
+	out[0] = panelTitle(m.st, "Help · keys, commands and what the marks mean", scrollPosition(m.helpView), true, m.width)
+	out = append(out, strings.Split(m.helpView.View(), "\n")...)
+	return pad(out, h)
+}
+
+func (m *Model) renderHelp() []string {
+	out := []string{m.st.title.Render(clip("Keys", m.width))}
+	out = append(out, keyColumns(m.st, m.keys.FullHelp(), m.width)...)
+	out = append(out, "", m.st.title.Render(clip("Commands (type : then the command; tab completes; any unique prefix works)", m.width)))
 	for _, c := range commands {
 		name := ":" + c.name
 		if c.arg != "" {
@@ -799,8 +1004,19 @@ func (m *Model) renderHelp(h int) []string {
 		}
 		out = append(out, clip(fmt.Sprintf("  %s %s", m.st.bold.Render(fmt.Sprintf("%-16s", name)), c.about), m.width))
 	}
-	out = append(out, "", clip(m.st.dim.Render("  Thresholds: OK, LOW (under 20% left), OUT (none left), ? (unknown). STALE: data older than the poll interval."), m.width))
-	return pad(out, h)
+	out = append(out, "", m.st.title.Render(clip("Marks (each reads without colour)", m.width)))
+	for _, l := range []string{
+		"Accounts, worst first:  " + sevDown.symbol() + " down  " + sevRefused.symbol() + " credentials refused  " + sevDegraded.symbol() +
+			" degraded  " + sevLow.symbol() + " a window below its reserve or out within 10 min  " + sevAction.symbol() + " rejected documents need action",
+		"Budget: LOW under 20% left · OUT none left · ? unknown (an account never reached shows its budget as unknown)",
+		"Forecast: when the window runs out at the spend of the last few minutes, or \"holds\"",
+		"Documents: * marked for a retry · + appeared · ~ changed state, since you last looked at the list",
+		"STALE: data older than the account's poll interval. Times carry their zone.",
+		"Lists: [12/114] is the cursor's place; ▲ and ▼ count the rows above and below the screen.",
+	} {
+		out = append(out, wrap(l, m.width, "  ")...)
+	}
+	return out
 }
 
 // openRetry opens the retry dialog for the marked documents, or the one under the cursor
@@ -817,6 +1033,10 @@ func (m *Model) openRetry() tea.Cmd {
 		m.say("no document to retry", true)
 		return nil
 	}
+	marks := ""
+	if len(m.docs.marks) > 0 {
+		marks = m.docs.marksText()
+	}
 	if m.opts.ReadOnly {
 		if m.opts.Authorize == nil {
 			return func() tea.Msg { return refusedMsg{} }
@@ -825,7 +1045,7 @@ func (m *Model) openRetry() tea.Cmd {
 		return func() tea.Msg { return refusedMsg{authorizeAll(authorize, actions)} }
 	}
 	m.screen = screenRetry
-	return m.retry.open(m.b, m.opts, docs)
+	return m.retry.open(m.b, m.opts, docs, marks)
 }
 
 // closeRetry leaves the dialog; an answer still on its way is dropped.

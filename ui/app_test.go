@@ -21,17 +21,8 @@ func loaded(t *testing.T, w, h int, extra ...tea.Msg) (Model, *memBackend) {
 	t.Helper()
 	s, ev := fixture()
 	b := newMemBackend(s, ev)
-	m := New(b, Options{Now: fixedNow, Env: "prod", Demo: true, Operator: "local"})
+	m := New(b, Options{Now: fixedNow, Env: "prod", Demo: true, Operator: "local", Location: zone})
 	m = step(m, tea.ColorProfileMsg{Profile: colorprofile.ASCII}, tea.WindowSizeMsg{Width: w, Height: h}, snapshotMsg{s})
-	var keys []seriesKey
-	at := map[seriesKey]time.Time{}
-	for _, a := range s.Accounts {
-		for _, win := range a.Windows {
-			k := seriesKey{a.Account.Name, win.Name}
-			keys, at[k] = append(keys, k), a.LastPoll
-		}
-	}
-	m = step(m, fetchSeries(b, keys, at)())
 	return step(m, extra...), b
 }
 
@@ -74,6 +65,12 @@ func TestFrameFitsTerminal(t *testing.T) {
 			return step(m, fetchEvents(b, eventRequest(m.filter))())
 		},
 		"help": func(m Model, _ *memBackend) Model { return step(m, press("?")) },
+		"account": func(m Model, b *memBackend) Model {
+			m = step(m, press("tab"), press("j"))
+			next, cmd := m.Update(press("enter"))
+			return step(next.(Model), cmd())
+		},
+		"complete": func(m Model, _ *memBackend) Model { return step(m, typed(":a")...) },
 		"filter": func(m Model, _ *memBackend) Model {
 			return step(m, append([]tea.Msg{press("/")}, typed("zzz-no-match")...)...)
 		},
@@ -81,7 +78,7 @@ func TestFrameFitsTerminal(t *testing.T) {
 			return step(m, append(typed(":"+strings.Repeat("x", 300)), press("enter"))...)
 		},
 	}
-	sizes := [][2]int{{40, 10}, {80, 24}, {100, 30}, {120, 40}, {160, 48}, {200, 60}, {250, 70}, {30, 5}}
+	sizes := [][2]int{{minWidth, minHeight}, {40, 10}, {80, 24}, {100, 30}, {120, 40}, {160, 48}, {200, 60}, {250, 70}, {30, 5}}
 	for _, size := range sizes {
 		for name, show := range screens {
 			b := newMemBackend(s, ev)
@@ -127,7 +124,7 @@ func TestNoColorAnyValue(t *testing.T) {
 		if c := colourParams(f); len(c) > 0 {
 			t.Errorf("NO_COLOR=%s: colours %v", v, c)
 		}
-		for _, marker := range []string{" OK ", " LOW ", " OUT ", "STALE 3m", "1 STALE", "› "} {
+		for _, marker := range []string{"✖", "⊘", "▲", "▼", " LOW", " OUT", "STALE 3m", "1 STALE", "› "} {
 			if !strings.Contains(ansi.Strip(f), marker) {
 				t.Errorf("NO_COLOR=%s: marker %q missing", v, marker)
 			}
@@ -204,7 +201,7 @@ func TestParseCommand(t *testing.T) {
 		{"account", "", "", "usage: :account NAME"},
 		{"account a b", "", "", "usage: :account NAME"},
 		{"rejected now", "", "", ":rejected takes no argument"},
-		{"provider acme", "", "", `unknown provider "acme" (one of alegra, sv-dte, certifactu, factus, alforse)`},
+		{"provider acme", "provider", "acme", ""}, // checked against the snapshot's accounts
 		{"bad\x1b[31mcmd", "", "", `unknown command "badcmd" (try :help)`},
 	}
 	for _, c := range cases {
@@ -231,14 +228,15 @@ func TestCommandsFilter(t *testing.T) {
 		want []string
 		err  string
 	}{
-		{"rejected", []string{"FE-981", "DTE-01-0000001", "SETP990000002"}, ""},
+		{"rejected", []string{"FE-981", "DTE-01-0000001", "SETP990000002", "DTE-01-M001P001-000000000000002"}, ""},
 		{"account sv-main", []string{"DTE-01-0000001"}, ""},
-		{"all", []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002"}, ""},
-		{"pending", []string{"DTE-01-0000002", "F2026/7"}, ""},
+		{"all", []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002", "DTE-01-M001P001-000000000000002", "DTE-01-M002P001-000000000000017"}, ""},
+		{"pending", []string{"DTE-01-0000002", "F2026/7", "DTE-01-M002P001-000000000000017"}, ""},
 		{"provider certifactu", []string{"F2026/7"}, ""},
 		{"account nobody", []string{"F2026/7"}, `no account named "nobody"`},
+		{"provider acme", []string{"F2026/7"}, `no account of provider "acme" (here: sv-dte, alegra, factus, certifactu)`},
 		{"nonsense", []string{"F2026/7"}, `unknown command "nonsense" (try :help)`},
-		{"all", []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002"}, ""},
+		{"all", []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002", "DTE-01-M001P001-000000000000002", "DTE-01-M002P001-000000000000017"}, ""},
 	}
 	for _, c := range cases {
 		m = runCommand(m, c.cmd)
@@ -270,13 +268,13 @@ func TestTextFilter(t *testing.T) {
 		t.Fatalf("filter %q shows %d", m.filter.text, len(m.docs.view))
 	}
 	m = step(m, press("esc"))
-	if m.mode != inputNone || !m.filter.empty() || len(m.docs.view) != 5 {
+	if m.mode != inputNone || !m.filter.empty() || len(m.docs.view) != 7 {
 		t.Fatalf("esc left filter %+v, %d shown", m.filter, len(m.docs.view))
 	}
 	m = step(m, press("/"))
 	m = step(m, typed("fix")...)
 	m = step(m, press("enter"))
-	if m.mode != inputNone || m.filter.text != "fix" || len(m.docs.view) != 1 {
+	if m.mode != inputNone || m.filter.text != "fix" || len(m.docs.view) != 2 {
 		t.Fatalf("enter kept filter %q with %d shown", m.filter.text, len(m.docs.view))
 	}
 	if !strings.Contains(frame(m), `filter: "fix"`) {
@@ -290,7 +288,7 @@ func TestTextFilter(t *testing.T) {
 
 func TestSort(t *testing.T) {
 	m, _ := loaded(t, 120, 40)
-	byAge := []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002"}
+	byAge := []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002", "DTE-01-M001P001-000000000000002", "DTE-01-M002P001-000000000000017"}
 	if got := visibleNumbers(m); strings.Join(got, ",") != strings.Join(byAge, ",") {
 		t.Fatalf("default order %v", got)
 	}
@@ -298,12 +296,12 @@ func TestSort(t *testing.T) {
 	if m.docs.sortCol != colAccount {
 		t.Fatalf("s sorted by %d", m.docs.sortCol)
 	}
-	want := []string{"FE-981", "F2026/7", "SETP990000002", "DTE-01-0000001", "DTE-01-0000002"}
+	want := []string{"FE-981", "F2026/7", "SETP990000002", "DTE-01-M001P001-000000000000002", "DTE-01-M002P001-000000000000017", "DTE-01-0000001", "DTE-01-0000002"}
 	if got := visibleNumbers(m); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("by account %v", got)
 	}
 	m = step(m, press("S"))
-	want = []string{"DTE-01-0000002", "DTE-01-0000001", "SETP990000002", "F2026/7", "FE-981"}
+	want = []string{"DTE-01-0000002", "DTE-01-0000001", "DTE-01-M002P001-000000000000017", "DTE-01-M001P001-000000000000002", "SETP990000002", "F2026/7", "FE-981"}
 	if got := visibleNumbers(m); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("by account, descending %v", got)
 	}
@@ -325,7 +323,7 @@ func TestNavigationKeys(t *testing.T) {
 		want string
 	}{
 		{"j", "F2026/7"}, {"down", "FE-981"}, {"k", "F2026/7"}, {"up", "DTE-01-0000002"},
-		{"up", "DTE-01-0000002"}, {"G", "SETP990000002"}, {"g", "DTE-01-0000002"}, {"pgdown", "SETP990000002"},
+		{"up", "DTE-01-0000002"}, {"G", "DTE-01-M002P001-000000000000017"}, {"g", "DTE-01-0000002"}, {"pgdown", "DTE-01-M002P001-000000000000017"},
 	}
 	for _, s := range steps {
 		m = step(m, press(s.key))
@@ -334,16 +332,32 @@ func TestNavigationKeys(t *testing.T) {
 		}
 	}
 	m = step(m, tea.MouseWheelMsg{Button: tea.MouseWheelUp, Y: 30})
-	if got := selectedDoc(t, m); got != "F2026/7" {
+	if got := selectedDoc(t, m); got != "DTE-01-0000001" {
 		t.Fatalf("wheel up: %s", got)
 	}
 	m = step(m, press("tab"))
-	if m.focus != panelBudgets || !strings.Contains(frame(m), "▶ Budgets") {
-		t.Fatal("tab did not focus the budgets")
+	if m.focus != panelAccounts || !strings.Contains(frame(m), "▶ Accounts") {
+		t.Fatal("tab did not focus the accounts")
 	}
-	m = step(m, press("j"), press("j"), press("j"), press("j"), press("enter"))
-	if m.focus != panelDocuments || m.filter.account != "factus-prod" || len(m.docs.view) != 1 {
-		t.Fatalf("enter on a budget row: focus %v filter %+v", m.focus, m.filter)
+	// The worst first: down, refused, degraded, a window soon out, then the rest.
+	var order []string
+	for _, it := range m.accounts.items {
+		order = append(order, it.state.Account.Name)
+	}
+	if want := "factus-prod,sv-branch,alegra-co,sv-main,certi-es"; strings.Join(order, ",") != want {
+		t.Fatalf("accounts in the order %v, want %s", order, want)
+	}
+	m = step(m, press("j"), press("j"), press("enter"))
+	if m.screen != screenAccount || m.account.name != "alegra-co" {
+		t.Fatalf("enter on an account row opened %v %q", m.screen, m.account.name)
+	}
+	m = step(m, press("esc"))
+	if name, _ := m.accounts.selectedAccount(); m.screen != screenDashboard || m.focus != panelAccounts || name != "alegra-co" {
+		t.Fatalf("esc from the account view: screen %v focus %v cursor on %q", m.screen, m.focus, name)
+	}
+	m = step(m, press("enter"), press("enter"))
+	if m.focus != panelDocuments || m.filter.account != "alegra-co" || len(m.docs.view) != 1 {
+		t.Fatalf("enter in the account view: focus %v filter %+v", m.focus, m.filter)
 	}
 	m = step(m, press("esc"), press("enter"))
 	if m.screen != screenDetail {
@@ -460,7 +474,7 @@ func TestRefreshAndQuit(t *testing.T) {
 func TestTickGenerations(t *testing.T) {
 	now := clock
 	s, ev := fixture()
-	m := New(newMemBackend(s, ev), Options{Now: func() time.Time { return now }})
+	m := New(newMemBackend(s, ev), Options{Now: func() time.Time { return now }, Location: zone})
 	m = step(m, tea.WindowSizeMsg{Width: 120, Height: 40}, snapshotMsg{s})
 	now = clock.Add(10 * time.Minute)
 	next, cmd := m.Update(tickMsg{gen: m.tickGen + 1})
@@ -473,7 +487,7 @@ func TestTickGenerations(t *testing.T) {
 	if cmd == nil || !m.now.Equal(now) {
 		t.Fatal("the current tick did not move the clock and schedule the next")
 	}
-	if f := ansi.Strip(frame(m)); !strings.Contains(f, "15:14:05") || !strings.Contains(f, "4 STALE") {
+	if f := ansi.Strip(frame(m)); !strings.Contains(f, "09:14:05 CST") || !strings.Contains(f, "5 STALE") {
 		t.Errorf("after 10 minutes the header reads %q", strings.Split(f, "\n")[0])
 	}
 }
@@ -490,7 +504,7 @@ func TestSnapshotKeepsSelection(t *testing.T) {
 	if got := selectedDoc(t, m); got != "FE-981" {
 		t.Fatalf("after a snapshot the cursor is on %s", got)
 	}
-	if len(m.docs.view) != 6 {
+	if len(m.docs.view) != 8 {
 		t.Fatalf("%d documents after the snapshot", len(m.docs.view))
 	}
 }
@@ -502,34 +516,39 @@ func TestClosedSubscription(t *testing.T) {
 	}
 }
 
-// TestSeriesFetchedAfterAPoll checks that a snapshot asks the store only for the series of
-// accounts polled since the last fetch (a window is sampled once per poll), and that an
-// answer that changes nothing leaves the rendered rows alone.
-func TestSeriesFetchedAfterAPoll(t *testing.T) {
-	m, _ := loaded(t, 120, 40)
+// TestAccountViewReadsAfterAPoll checks that the account view reads its account's trends
+// and requests when it opens and again only after the account polled, one read at a time.
+func TestAccountViewReadsAfterAPoll(t *testing.T) {
+	m, b := loaded(t, 120, 40, press("tab"), press("j"), press("j"), press("j"))
+	next, cmd := m.Update(press("enter"))
+	m = next.(Model)
+	if m.screen != screenAccount || cmd == nil {
+		t.Fatal("enter on sv-main read nothing")
+	}
+	msg, ok := cmd().(accountDataMsg)
+	if !ok || msg.account != "sv-main" || len(msg.series) != 3 || len(msg.requests) != 40 {
+		t.Fatalf("read %+v", msg)
+	}
 	s, _ := fixture()
 	if _, cmd := m.Update(snapshotMsg{s}); cmd != nil {
-		t.Fatalf("a snapshot with no new poll asked for %v", cmd())
+		t.Fatal("a snapshot while the read runs started another")
 	}
-	s.Accounts[1].LastPoll = s.Accounts[1].LastPoll.Add(time.Second)
-	next, cmd := m.Update(snapshotMsg{s})
-	m = next.(Model)
-	if cmd == nil {
-		t.Fatal("a snapshot after a poll of alegra-co asked for no series")
-	}
-	msg, ok := cmd().(seriesMsg)
-	if !ok || len(msg.asked) != 1 || msg.asked[0] != (seriesKey{"alegra-co", ""}) {
-		t.Fatalf("after a poll of alegra-co: %+v", msg)
-	}
-	m.budgets.list.visible(m.budgets.renderRow)
-	epoch := m.budgets.list.epoch
 	m = step(m, msg)
-	if m.budgets.list.epoch != epoch {
-		t.Error("the same series again dropped the rendered budget rows")
+	if _, cmd := m.Update(snapshotMsg{s}); cmd != nil {
+		t.Fatal("a snapshot with no new poll read again")
 	}
-	if m.seriesBusy {
-		t.Error("still waiting for series after the answer")
+	s.Accounts[0].LastPoll = s.Accounts[0].LastPoll.Add(time.Second)
+	if _, cmd := m.Update(snapshotMsg{s}); cmd == nil {
+		t.Fatal("a poll of sv-main did not read again")
 	}
+	f := ansi.Strip(frame(m))
+	for _, want := range []string{"Account sv-main", "every 1m30s (configured 30s), stretched while window medium has 12/100 left",
+		"medium", "out in 3m at 4/min", "holds", "▇", "Health timeline", "Recent requests", "09:01:02 CST  GET"} {
+		if !strings.Contains(f, want) {
+			t.Errorf("the account view lacks %q:\n%s", want, f)
+		}
+	}
+	_ = b
 }
 
 // TestDetailFollowsClockAndSize checks that the detail screen, rendered only when shown,
@@ -611,7 +630,8 @@ func TestTypedFilterNarrowsLikeARebuild(t *testing.T) {
 	m = step(m, tea.ColorProfileMsg{Profile: colorprofile.ASCII}, tea.WindowSizeMsg{Width: 160, Height: 40}, snapshotMsg{s}, press("tab"))
 	check := func(when string) {
 		t.Helper()
-		want := documents{all: m.docs.all, filter: m.docs.filter, sortCol: m.docs.sortCol, desc: m.docs.desc}
+		want := newDocuments(m.st)
+		want.all, want.filter, want.sortCol, want.desc = m.docs.all, m.docs.filter, m.docs.sortCol, m.docs.desc
 		want.rebuild(docKey{}, false)
 		if !slices.Equal(m.docs.view, want.view) {
 			t.Fatalf("%s (filter %q): the view has %d documents, a rebuild %d", when, m.docs.filter.text, len(m.docs.view), len(want.view))

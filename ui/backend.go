@@ -1,5 +1,6 @@
-// Package ui is emitop's terminal dashboard: budgets, rejected and pending documents, one
-// document's decoded problem, and the event history, as Bubble Tea v2 models.
+// Package ui is emitop's terminal dashboard: the accounts worst first, one account in full,
+// the rejected and pending documents, one document's decoded problem, and the event
+// history, as Bubble Tea v2 models.
 package ui
 
 import (
@@ -26,6 +27,9 @@ type Backend interface {
 	// showing the same snapshot ask the same (account, window, asOf, n), so a backend
 	// serving many of them may answer them all with one read.
 	WindowSeries(ctx context.Context, account, window string, asOf time.Time, n int) ([]int, error)
+	// Requests returns an account's request log since a time, newest first, at most limit:
+	// the account view's recent requests and health timeline.
+	Requests(ctx context.Context, account string, since time.Time, limit int) ([]Request, error)
 	// PlanRetry decides, sending nothing, what resending documents would do: per document,
 	// resend or skip and why, the requests (credentials redacted) and how long the batch
 	// takes at the current budgets.
@@ -45,6 +49,22 @@ type EventFilter struct {
 	Limit   int
 }
 
+// Request is one request emitop made to a provider, as the request log keeps it.
+type Request struct {
+	At      time.Time
+	Method  string
+	Path    string // without the query
+	Status  int    // 0 when no response came
+	Latency time.Duration
+	Class   model.Class
+}
+
+// Failed reports whether a request tells of trouble with the account rather than with one
+// document: no answer, a server error, refused credentials, a rate limit.
+func (r Request) Failed() bool {
+	return r.Status == 0 || r.Status >= 500 || r.Status == 401 || r.Status == 403 || r.Status == 429
+}
+
 // Options configure one dashboard (one terminal, local or over SSH).
 type Options struct {
 	Demo        bool             // shows a DEMO badge in the header
@@ -53,10 +73,14 @@ type Options struct {
 	Operator    string           // who is at the keyboard ("local" or an SSH operator's name)
 	Fingerprint string           // the operator's SSH key fingerprint; "" on a local terminal
 	ReadOnly    bool             // a viewer: actions that change things are refused
+	Location    *time.Location   // the zone every time is shown in; nil means the local zone
+	Bell        bool             // ring the terminal's bell once each time an account's health worsens
 	// Authorize is asked before an action that changes something (a retry) is taken; an
 	// error refuses it, and the dashboard shows the error on one line. Whoever supplies it
 	// records refusals (the SSH server does); nil allows everything.
 	Authorize func(ctx context.Context, a model.Action) error
+	// Triage is where the dashboard opens (triage.go); zero: the dashboard as usual.
+	Triage Triage
 }
 
 // RetryRequest asks for a retry plan: the documents as the dashboard shows them, and who

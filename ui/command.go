@@ -63,9 +63,9 @@ var commands = []command{
 	{"rejected", "", "only rejected documents"},
 	{"pending", "", "only pending documents"},
 	{"account", "NAME", "only account NAME"},
-	{"provider", "NAME", "only provider NAME"},
+	{"provider", "NAME", "only the accounts of provider NAME"},
 	{"history", "", "the event history"},
-	{"dashboard", "", "back to budgets and documents"},
+	{"dashboard", "", "back to the accounts and documents"},
 	{"all", "", "clear every filter"},
 	{"help", "", "keys and commands"},
 	{"quit", "", "leave emitop"},
@@ -113,10 +113,6 @@ func parseCommand(s string) (invocation, error) {
 	inv := invocation{name: c.name}
 	if len(args) == 1 {
 		inv.arg = args[0]
-	}
-	if inv.name == "provider" && !model.KnownProvider(inv.arg) {
-		return invocation{}, fmt.Errorf("unknown provider %q (one of %s)",
-			model.Line(inv.arg, 20), strings.Join(model.Providers, ", "))
 	}
 	return inv, nil
 }

@@ -33,6 +33,7 @@ const historyLimit = 50
 type detail struct {
 	st  *styles
 	now time.Time
+	loc *time.Location
 
 	doc     model.Document
 	events  []model.Event
@@ -48,10 +49,10 @@ type detail struct {
 	infoStale, bodyStale bool
 }
 
-func newDetail(st *styles) detail {
+func newDetail(st *styles, loc *time.Location) detail {
 	vp := viewport.New()
 	vp.MouseWheelEnabled = false // the root routes the wheel
-	return detail{st: st, vp: &vp}
+	return detail{st: st, vp: &vp, loc: loc}
 }
 
 // open shows a document and waits for its history.
@@ -152,7 +153,7 @@ func (d *detail) renderInfo() {
 		}
 		info = append(info, label("message", p.Message))
 	}
-	info = append(info, line(st.title.Render("── message, history and raw response ")+st.dim.Render("(↑/↓ pgup/pgdn scroll · esc back)")))
+	info = append(info, line(st.title.Render("── message, history and raw response")))
 	d.info = info
 }
 
@@ -178,13 +179,13 @@ func (d *detail) renderBody() {
 	var raw *model.Event
 	for i := range d.events {
 		e := &d.events[i]
-		body = append(body, line("  "+eventLine(st, e)))
+		body = append(body, line("  "+eventLine(st, e, d.loc)))
 		if raw == nil && len(e.Raw) > 0 {
 			raw = e
 		}
 	}
 	if raw != nil {
-		section(fmt.Sprintf("Raw response (%s, %s)", raw.At.Format("2006-01-02 15:04:05"), model.Line(raw.Kind, 16)))
+		section(fmt.Sprintf("Raw response (%s, %s)", raw.At.In(d.loc).Format(longTime), model.Line(raw.Kind, 16)))
 		body = append(body, wrap(model.Sanitize(readable(raw.Raw), true), w, "  ")...)
 	} else if !d.loading {
 		section("Raw response")
@@ -202,11 +203,11 @@ func readable(raw []byte) string {
 	return string(raw)
 }
 
-// eventLine renders one event on one line.
-func eventLine(st *styles, e *model.Event) string {
+// eventLine renders one event on one line, its time in loc.
+func eventLine(st *styles, e *model.Event, loc *time.Location) string {
 	p := problemOfEvent(e)
 	parts := []string{
-		e.At.Format("2006-01-02 15:04:05"),
+		e.At.In(loc).Format(longTime),
 		fmt.Sprintf("%-8s", model.Line(e.Kind, 8)),
 		paint(st.status, e.Status, fmt.Sprintf("%-8s", e.Status)),
 	}
@@ -254,6 +255,9 @@ func (d *detail) lines(h int) []string {
 	out := append([]string(nil), d.info...)
 	if rest := h - len(out); rest > 0 {
 		d.vp.SetHeight(rest)
+		if pos := scrollPosition(d.vp); pos != "" && len(out) > 0 {
+			out[len(out)-1] = panelTitle(d.st, "── message, history and raw response", pos, false, d.width)
+		}
 		out = append(out, strings.Split(d.vp.View(), "\n")...)
 	}
 	return pad(out, h)

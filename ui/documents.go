@@ -25,18 +25,30 @@ const (
 	colMessage
 )
 
+// docColumns' prefs for the account, number and code columns are set by the longest value
+// shown (up to a cap): names and numbers are shown whole when there is room.
 var docColumns = []column{
-	colAccount:  {title: "ACCOUNT", min: 10, pref: 14},
-	colProvider: {title: "PROVIDER", min: 10, pref: 10},
-	colNumber:   {title: "NUMBER", min: 11, pref: 18},
-	colStatus:   {title: "STATUS", min: 8, pref: 8},
-	colClass:    {title: "CLASS", min: 10, pref: 12},
-	colVerdict:  {title: "VERDICT", min: 9, pref: 9},
-	colAge:      {title: "AGE", min: 3, pref: 4, right: true},
-	colAttempts: {title: "ATT", min: 3, pref: 3, right: true},
-	colCode:     {title: "CODE", min: 5, pref: 10},
-	colMessage:  {title: "MESSAGE", min: 10, grow: true, drop: 9},
+	colAccount:  {title: "ACCOUNT", min: 8, pref: 10},
+	colProvider: {title: "PROVIDER", min: 9, pref: 10, prio: 6},
+	colNumber:   {title: "NUMBER", min: 12, pref: 14},
+	colStatus:   {title: "STATUS", min: 9, prio: 1},
+	colClass:    {title: "CLASS", min: 13, prio: 4},
+	colVerdict:  {title: "VERDICT", min: 10, prio: 1},
+	colAge:      {title: "AGE", min: 4, right: true, prio: 2},
+	colAttempts: {title: "ATT", min: 4, right: true, prio: 5},
+	colCode:     {title: "CODE", min: 6, pref: 8, prio: 2},
+	colMessage:  {title: "MESSAGE", min: 12, pref: 40, grow: true, prio: 3},
 }
+
+// Caps of the prefs the data sets: a longer value is shortened.
+const (
+	maxAccountPref = 24
+	maxNumberPref  = 40
+	maxCodePref    = 16
+)
+
+// docGutter is the cursor, the mark and the change marker.
+const docGutter = 3
 
 // sortOrder is the order `s` cycles through the sortable columns.
 var sortOrder = []int{colAge, colAccount, colProvider, colNumber, colStatus, colClass, colVerdict, colAttempts, colCode}
@@ -59,10 +71,22 @@ type documents struct {
 	sortCol int
 	desc    bool
 	marks   map[docKey]struct{} // documents marked for a retry; kept across snapshots
+	hidden  int                 // marks of documents the filter does not show
+
+	// Change awareness: a document whose Changed is after baseline and after the time it
+	// was last acknowledged is news, marked until the operator has seen it.
+	baseline time.Time
+	acked    map[docKey]time.Time
+	fresh    int       // news in the view
+	newest   time.Time // the latest Changed of all the documents: none is news unless it is after baseline
+
+	// attempts are emissions a retry reported before the next snapshot says so.
+	attempts map[docKey]int
 }
 
 func newDocuments(st *styles) documents {
-	return documents{grid: grid{st: st, cols: docColumns}, sortCol: colAge, marks: map[docKey]struct{}{}}
+	return documents{grid: newGrid(st, docColumns, docGutter), sortCol: colAge, marks: map[docKey]struct{}{},
+		acked: map[docKey]time.Time{}, attempts: map[docKey]int{}}
 }
 
 // setDocuments replaces the documents (after a snapshot), keeping the cursor on the same
@@ -70,16 +94,111 @@ func newDocuments(st *styles) documents {
 func (d *documents) setDocuments(all []*model.Document) {
 	keep, had := d.selectedKey()
 	d.all, d.search = all, nil
-	if len(d.marks) > 0 {
+	d.newest = time.Time{}
+	for _, doc := range all {
+		if doc.Changed.After(d.newest) {
+			d.newest = doc.Changed
+		}
+	}
+	if len(d.marks) > 0 || len(d.attempts) > 0 || len(d.acked) > len(all)+ackSlack {
 		still := make(map[docKey]struct{}, len(d.marks))
+		acked := d.acked
+		if len(d.acked) > len(all)+ackSlack {
+			acked = make(map[docKey]time.Time, len(all))
+		}
 		for _, doc := range all {
-			if _, ok := d.marks[keyOf(doc)]; ok {
-				still[keyOf(doc)] = struct{}{}
+			k := keyOf(doc)
+			if _, ok := d.marks[k]; ok {
+				still[k] = struct{}{}
+			}
+			if n, ok := d.attempts[k]; ok && doc.Attempts >= n {
+				delete(d.attempts, k) // the snapshot knows it now
+			}
+			if t, ok := d.acked[k]; ok {
+				acked[k] = t
 			}
 		}
-		d.marks = still
+		d.marks, d.acked = still, acked
 	}
 	d.rebuild(keep, had)
+}
+
+// ackSlack is how many acknowledgements of documents no longer listed are kept before
+// they are dropped: the map never grows past the documents listed and this.
+const ackSlack = 1024
+
+// setBaseline says which changes are not news: those at or before t, what the operator
+// saw when the dashboard first showed every account.
+func (d *documents) setBaseline(t time.Time) {
+	if !t.Equal(d.baseline) {
+		d.baseline = t
+		d.countFresh()
+		d.list.invalidate()
+	}
+}
+
+// change is what a document's marker says: "+" appeared, "~" changed state, "" neither
+// since the operator last saw it.
+func (d *documents) change(doc *model.Document) string {
+	if !doc.Changed.After(d.baseline) {
+		return ""
+	}
+	if t, ok := d.acked[keyOf(doc)]; ok && !doc.Changed.After(t) {
+		return ""
+	}
+	if doc.Changed.Equal(doc.FirstSeen) {
+		return "+"
+	}
+	return "~"
+}
+
+// countFresh counts the news in the view.
+func (d *documents) countFresh() {
+	d.fresh = 0
+	if !d.newest.After(d.baseline) {
+		return // nothing changed since the operator first looked
+	}
+	for _, i := range d.view {
+		if d.change(d.all[i]) != "" {
+			d.fresh++
+		}
+	}
+}
+
+// ack marks the rows on screen as seen: the operator acted with them in view.
+func (d *documents) ack() {
+	if d.fresh == 0 {
+		return
+	}
+	end := min(d.list.n, d.list.offset+d.list.height)
+	for i := d.list.offset; i < end; i++ {
+		doc := d.all[d.view[i]]
+		if d.change(doc) != "" {
+			d.acked[keyOf(doc)] = doc.Changed
+			d.fresh--
+			d.list.invalidateRow(i)
+		}
+	}
+}
+
+// retried takes a retry's results: each document's attempts show at once, not at the
+// next poll.
+func (d *documents) retried(results []RetryResult) {
+	for _, r := range results {
+		if r.Sent {
+			k := docKey{r.Doc.Account, r.Doc.ID}
+			d.attempts[k] = max(d.attempts[k], r.Doc.Attempts)
+		}
+	}
+	d.list.invalidate()
+}
+
+// attemptsOf is a document's attempts, with those a retry reported since the snapshot.
+func (d *documents) attemptsOf(doc *model.Document) int {
+	if n, ok := d.attempts[keyOf(doc)]; ok {
+		return max(n, doc.Attempts)
+	}
+	return doc.Attempts
 }
 
 // toggleMark marks the document under the cursor, or unmarks it.
@@ -122,6 +241,7 @@ func (d *documents) markView() bool {
 func (d *documents) clearMarks() {
 	if len(d.marks) > 0 {
 		clear(d.marks)
+		d.hidden = 0
 		d.list.invalidate()
 	}
 }
@@ -240,9 +360,33 @@ func (d *documents) index() {
 	}
 }
 
-// settle starts the list over on the new view, the cursor on keep when had and still shown.
+// settle starts the list over on the new view, the cursor on keep when had and still shown;
+// it counts the marks the view hides and the news it shows, and lets the account, number
+// and code columns grow to the longest value shown.
 func (d *documents) settle(keep docKey, had bool) {
 	d.list.reset(len(d.view))
+	shown, account, number, code := 0, 0, 0, 0
+	for _, i := range d.view {
+		doc := d.all[i]
+		if len(d.marks) > 0 {
+			if _, on := d.marks[keyOf(doc)]; on {
+				shown++
+			}
+		}
+		account = max(account, len(doc.Account))
+		number = max(number, len(doc.Number))
+		if doc.Problem != nil {
+			code = max(code, len(doc.Problem.Code))
+		}
+	}
+	d.hidden = len(d.marks) - shown
+	d.countFresh()
+	relaid := d.setPref(colAccount, min(maxAccountPref, max(docColumns[colAccount].pref, account)))
+	relaid = d.setPref(colNumber, min(maxNumberPref, max(docColumns[colNumber].pref, number))) || relaid
+	relaid = d.setPref(colCode, min(maxCodePref, max(docColumns[colCode].pref, code))) || relaid
+	if relaid {
+		d.renderHead()
+	}
 	if had {
 		for i, j := range d.view {
 			if keyOf(d.all[j]) == keep {
@@ -354,12 +498,12 @@ func (d *documents) renderRow(i int, selected bool) string {
 	cells := [...]string{
 		colAccount:  model.Line(doc.Account, 0),
 		colProvider: model.Line(doc.Provider, 0),
-		colNumber:   elideMiddle(model.Line(dash(doc.Number), 0), d.widths[colNumber]),
+		colNumber:   shortNumber(model.Line(dash(doc.Number), 0), d.widths[colNumber]),
 		colStatus:   string(doc.Status),
 		colClass:    dash(string(p.Class)),
 		colVerdict:  dash(string(p.Verdict)),
 		colAge:      ago(d.now.Sub(doc.FirstSeen)),
-		colAttempts: strconv.Itoa(doc.Attempts),
+		colAttempts: strconv.Itoa(d.attemptsOf(doc)),
 		colCode:     model.Line(dash(p.Code), 0),
 		colMessage:  model.Line(p.Message, 0),
 	}
@@ -372,8 +516,16 @@ func (d *documents) renderRow(i int, selected bool) string {
 	} else {
 		prefix += " "
 	}
+	switch ch := d.change(doc); {
+	case ch == "":
+		prefix += " "
+	case selected:
+		prefix += ch
+	default:
+		prefix += d.st.paint("fresh", d.st.fresh, ch)
+	}
 	return d.cache.get(prefix, cells[:], func() string {
-		return tableRow(d.st, prefix, docColumns, cells[:], d.widths, d.width, selected, func(c int, text string) string {
+		return tableRow(d.st, prefix, d.cols, cells[:], d.widths, d.width, selected, func(c int, text string) string {
 			switch c {
 			case colStatus:
 				return paint(d.st.status, doc.Status, text)
@@ -393,16 +545,17 @@ func (d *documents) lines(h int, focused bool) []string {
 		dir = "▼"
 	}
 	title := fmt.Sprintf("Documents %s of %s · sort %s %s", count(len(d.view)), count(len(d.all)), sortName, dir)
+	if d.fresh > 0 {
+		title += fmt.Sprintf(" · %s new or changed (+ ~)", count(d.fresh))
+	}
 	if len(d.marks) > 0 {
-		title += fmt.Sprintf(" · %s marked", count(len(d.marks)))
+		title += " · " + d.marksText()
 	}
 	if !d.filter.empty() {
 		title += " · filter " + d.filter.String()
 	}
 	out := make([]string, 0, h)
-	out = append(out, d.title.get(d.st, titleKey{title, focused}, d.width, func() string {
-		return panelTitle(d.st, title, focused, d.width)
-	}))
+	out = append(out, d.titleLine(title, focused))
 	if h > 1 {
 		out = append(out, d.head)
 	}
@@ -420,12 +573,29 @@ func (d *documents) lines(h int, focused bool) []string {
 	return pad(out, h)
 }
 
-// panelTitle renders a panel's title line, marked when the panel has the focus.
-func panelTitle(st *styles, title string, focused bool, w int) string {
-	if focused {
-		return st.focused.Render(clip("▶ "+title, w))
+// marksText says how many documents are marked and how many of them the filter hides:
+// "2 marked, 1 hidden by the filter".
+func (d *documents) marksText() string {
+	s := count(len(d.marks)) + " marked"
+	if d.hidden > 0 {
+		s += fmt.Sprintf(", %s hidden by the filter", count(d.hidden))
 	}
-	return st.title.Render(clip("  "+title, w))
+	return s
+}
+
+// panelTitle renders a panel's title line, marked when the panel has the focus, with the
+// list's position at its right; the title gives way to the position.
+func panelTitle(st *styles, title, pos string, focused bool, w int) string {
+	lead, style := "  ", st.titleW
+	if focused {
+		lead, style = "▶ ", st.focusedW
+	}
+	left := lead + title
+	if pos == "" || w-width(pos)-1 < 12 {
+		return style.wrap(clip(left, w))
+	}
+	left = clip(left, w-width(pos)-1)
+	return style.wrap(left + strings.Repeat(" ", w-width(left)-width(pos)) + pos)
 }
 
 // pad cuts or fills lines to exactly h.

@@ -22,13 +22,8 @@ type (
 		snapshots <-chan model.Snapshot
 		cancel    func()
 	}
-	snapshotMsg struct{ snap model.Snapshot }
-	closedMsg   struct{}
-	seriesMsg   struct {
-		asked  []seriesKey
-		series map[seriesKey][]int // the asked series that could be read
-		err    error
-	}
+	snapshotMsg  struct{ snap model.Snapshot }
+	closedMsg    struct{}
 	docEventsMsg struct {
 		key    docKey
 		events []model.Event
@@ -70,26 +65,6 @@ func refresh(b Backend) tea.Cmd {
 	return func() tea.Msg {
 		b.Refresh()
 		return nil
-	}
-}
-
-func fetchSeries(b Backend, keys []seriesKey, asOf map[seriesKey]time.Time) tea.Cmd {
-	return func() tea.Msg {
-		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-		defer cancel()
-		out := make(map[seriesKey][]int, len(keys))
-		var first error
-		for _, k := range keys {
-			s, err := b.WindowSeries(ctx, k.account, k.window, asOf[k], seriesLen)
-			if err != nil {
-				if first == nil {
-					first = fmt.Errorf("trend of %s %s: %w", k.account, k.window, err)
-				}
-				continue
-			}
-			out[k] = s
-		}
-		return seriesMsg{keys, out, first}
 	}
 }
 

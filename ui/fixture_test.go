@@ -14,6 +14,10 @@ import (
 // clock is the fixed time every test renders at.
 var clock = time.Date(2026, 3, 14, 15, 4, 5, 0, time.UTC)
 
+// zone is the zone every test shows times in: not the machine's, and not UTC, so that a
+// time shown without its zone, or in the wrong one, shows in the golden files.
+var zone = time.FixedZone("CST", -6*60*60)
+
 func fixedNow() time.Time { return clock }
 
 // memBackend is an in-memory Backend with fixed data.
@@ -93,6 +97,37 @@ func (b *memBackend) WindowSeries(_ context.Context, account, window string, _ t
 		}
 	}
 	return nil, nil
+}
+
+// Requests returns a fixed request log: a request a minute for the last 40 minutes; an
+// account that is down or refused failed from 25 minutes ago, a degraded one every third
+// minute.
+func (b *memBackend) Requests(_ context.Context, account string, since time.Time, limit int) ([]Request, error) {
+	var health model.Health
+	for _, a := range b.snap.Accounts {
+		if a.Account.Name == account {
+			health = a.Health
+		}
+	}
+	var out []Request
+	for i := range 40 {
+		r := Request{At: clock.Add(-time.Duration(i)*time.Minute - 3*time.Second), Method: "GET", Path: "/v1/documents",
+			Status: 200, Latency: time.Duration(80+i*7) * time.Millisecond, Class: model.ClassOK}
+		switch {
+		case (health == model.HealthDown || health == model.HealthRefused) && i < 25:
+			r.Status, r.Class, r.Latency = 0, model.ClassUnknown, 30*time.Second
+			if health == model.HealthRefused {
+				r.Status, r.Class, r.Latency = 401, model.ClassAuth, 90*time.Millisecond
+			}
+		case health == model.HealthDegraded && i%3 == 0:
+			r.Status, r.Class = 429, model.ClassRateLimited
+		}
+		if r.At.Before(since) || len(out) >= limit {
+			break
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // PlanRetry plans like the engine's policy: outside causes are resent, fix and reconcile
@@ -176,8 +211,14 @@ func problem(provider string, status int, code string, class model.Class, msg st
 func fixture() (model.Snapshot, []model.Event) {
 	ago := func(d time.Duration) time.Time { return clock.Add(-d) }
 	win := func(name string, limit, remaining int, reset time.Duration) model.Window {
-		return model.Window{Name: name, Limit: limit, Remaining: remaining, Reset: reset, Observed: ago(5 * time.Second)}
+		return model.Window{Name: name, Limit: limit, Remaining: remaining, Reset: reset, Observed: ago(5 * time.Second), ExhaustsIn: -1}
 	}
+	medium := win("medium", 100, 12, 42*time.Second)
+	medium.Reset, medium.ExhaustsIn = 50*time.Minute, 3*time.Minute // 12 left at 4 a minute
+	refusal := problem("sv-dte", 401, "", model.ClassAuth, "Unauthorized: API key revoked")
+	refusal.Method, refusal.Verdict = "GET", model.VerdictReauth
+	refusal.Meaning = "The provider refused the account's API key: it is wrong, expired or revoked."
+	refusal.Action = "Put a valid API key in the account's configuration, then refresh."
 	rejected := problem("sv-dte", 400, "017", model.ClassRejected, "Código de generación inválido")
 	rejected.Fields = []string{"identificacion.codigoGeneracion", "resumen.totalPagar"}
 	dup := problem("factus", 409, "Regla 90", model.ClassDuplicate, "Documento procesado anteriormente")
@@ -187,8 +228,8 @@ func fixture() (model.Snapshot, []model.Event) {
 	s := model.Snapshot{At: clock, Accounts: []model.AccountState{
 		{
 			Account: model.Account{Name: "sv-main", Provider: "sv-dte"}, Health: model.HealthUp,
-			Windows:      []model.Window{win("short", 10, 8, 7*time.Second), win("medium", 100, 12, 42*time.Second), win("long", 1000, 940, 50*time.Minute)},
-			PollInterval: 30 * time.Second, LastPoll: ago(4 * time.Second),
+			Windows:      []model.Window{win("short", 10, 8, 7*time.Second), medium, win("long", 1000, 940, 50*time.Minute)},
+			PollInterval: 90 * time.Second, BaseInterval: 30 * time.Second, Reserve: 0.1, LastPoll: ago(4 * time.Second), LastGood: ago(4 * time.Second),
 			Documents: []model.Document{
 				{Account: "sv-main", Provider: "sv-dte", ID: "a1", Number: "DTE-01-0000001", Status: model.StatusRejected, Problem: rejected, Attempts: 2, FirstSeen: ago(3 * time.Hour), Changed: ago(5 * time.Minute)},
 				{Account: "sv-main", Provider: "sv-dte", ID: "a2", Number: "DTE-01-0000002", Status: model.StatusPending, Attempts: 1, FirstSeen: ago(40 * time.Second), Changed: ago(40 * time.Second)},
@@ -197,7 +238,8 @@ func fixture() (model.Snapshot, []model.Event) {
 		{
 			Account: model.Account{Name: "alegra-co", Provider: "alegra"}, Health: model.HealthDegraded,
 			Windows:      []model.Window{win("", 60, 0, 42*time.Second)},
-			PollInterval: 15 * time.Second, LastPoll: ago(2 * time.Second), Err: "429 Too Many Requests",
+			PollInterval: 42 * time.Second, BaseInterval: 15 * time.Second, Reserve: 0.1, LastPoll: ago(2 * time.Second), LastGood: ago(17 * time.Second),
+			Err: "GET /invoices: 429 Too Many Requests", LastError: rate,
 			Documents: []model.Document{
 				{Account: "alegra-co", Provider: "alegra", ID: "981", Number: "FE-981", Status: model.StatusRejected, Problem: rate, Attempts: 1, FirstSeen: ago(12 * time.Minute), Changed: ago(12 * time.Minute)},
 			},
@@ -205,16 +247,28 @@ func fixture() (model.Snapshot, []model.Event) {
 		{
 			Account: model.Account{Name: "factus-prod", Provider: "factus"}, Health: model.HealthDown,
 			Windows:      []model.Window{{Name: "minute", Limit: model.Unknown, Remaining: model.Unknown, Reset: -1}},
-			PollInterval: 30 * time.Second, LastPoll: ago(3 * time.Minute), Err: "dial tcp 127.0.0.1:9: connect: connection refused",
+			PollInterval: 30 * time.Second, BaseInterval: 30 * time.Second, Reserve: 0.1, LastPoll: ago(3 * time.Minute),
+			Err: "GET /v1/bills: dial tcp 127.0.0.1:9: connect: connection refused",
 			Documents: []model.Document{
 				{Account: "factus-prod", Provider: "factus", ID: "SETP990000002", Number: "SETP990000002", Status: model.StatusRejected, Problem: dup, Attempts: 3, FirstSeen: ago(26 * time.Hour), Changed: ago(2 * time.Hour)},
 			},
 		},
 		{
 			Account: model.Account{Name: "certi-es", Provider: "certifactu"}, Health: model.HealthUp,
-			PollInterval: time.Minute, LastPoll: ago(20 * time.Second),
+			PollInterval: time.Minute, BaseInterval: time.Minute, Reserve: 0.1, LastPoll: ago(20 * time.Second), LastGood: ago(20 * time.Second),
 			Documents: []model.Document{
 				{Account: "certi-es", Provider: "certifactu", ID: "F2026-7", Number: "F2026/7", Status: model.StatusPending, Problem: hostile, Attempts: 1, FirstSeen: ago(9 * time.Minute), Changed: ago(time.Minute)},
+			},
+		},
+		{
+			// Refused: the provider's last answer still carried a healthy budget.
+			Account: model.Account{Name: "sv-branch", Provider: "sv-dte"}, Health: model.HealthRefused,
+			Windows:      []model.Window{win("", 150, 143, 38*time.Second)},
+			PollInterval: 30 * time.Second, BaseInterval: 30 * time.Second, Reserve: 0.1, LastPoll: ago(6 * time.Second), LastGood: ago(26 * time.Minute),
+			Err: "GET /factura: 401 auth", LastError: refusal,
+			Documents: []model.Document{
+				{Account: "sv-branch", Provider: "sv-dte", ID: "b7", Number: "DTE-01-M001P001-000000000000002", Status: model.StatusRejected, Problem: rejected, Attempts: 0, FirstSeen: ago(30 * time.Hour), Changed: ago(50 * time.Minute)},
+				{Account: "sv-branch", Provider: "sv-dte", ID: "b8", Number: "DTE-01-M002P001-000000000000017", Status: model.StatusPending, Attempts: 1, FirstSeen: ago(40 * time.Hour), Changed: ago(45 * time.Minute)},
 			},
 		},
 	}}
@@ -230,19 +284,33 @@ func fixture() (model.Snapshot, []model.Event) {
 	return s, events
 }
 
+// newsSnapshot is the fixture a second later: a document appeared (alegra-co's FE-982)
+// and another changed (FE-981).
+func newsSnapshot() model.Snapshot {
+	s, _ := fixture()
+	s.Accounts[1].Documents = append([]model.Document{{Account: "alegra-co", Provider: "alegra", ID: "982", Number: "FE-982",
+		Status: model.StatusPending, FirstSeen: clock.Add(time.Second), Changed: clock.Add(time.Second)}}, s.Accounts[1].Documents...)
+	s.Accounts[1].Documents[1].Changed = clock.Add(time.Second)
+	return s
+}
+
 // bigSnapshot has docs documents spread over accounts accounts with three windows each.
 func bigSnapshot(accounts, docs int) model.Snapshot {
 	s := model.Snapshot{At: clock}
 	classes := []model.Class{model.ClassValidation, model.ClassRejected, model.ClassDuplicate, model.ClassUpstream, model.ClassProcessing}
+	providers := []string{"alegra", "sv-dte", "certifactu", "factus", "alforse"}
+	healths := []model.Health{model.HealthUp, model.HealthUp, model.HealthUp, model.HealthDegraded, model.HealthUp, model.HealthDown, model.HealthRefused}
 	for a := range accounts {
-		prov := model.Providers[a%len(model.Providers)]
-		name := fmt.Sprintf("acct-%02d", a)
+		prov := providers[a%len(providers)]
+		name := fmt.Sprintf("acct-%04d", a)
 		st := model.AccountState{
-			Account: model.Account{Name: name, Provider: prov}, Health: model.HealthUp,
-			PollInterval: 30 * time.Second, LastPoll: clock.Add(-time.Duration(a) * time.Second),
+			Account: model.Account{Name: name, Provider: prov}, Health: healths[a%len(healths)],
+			PollInterval: 30 * time.Second, BaseInterval: 30 * time.Second, Reserve: 0.1,
+			LastPoll: clock.Add(-time.Duration(a%60) * time.Second), LastGood: clock.Add(-time.Duration(a%60) * time.Second),
 		}
 		for i, wn := range []string{"short", "medium", "long"} {
-			st.Windows = append(st.Windows, model.Window{Name: wn, Limit: 100 * (i + 1), Remaining: (a * 7 * (i + 1)) % (100 * (i + 1)), Reset: time.Duration(i+1) * time.Minute, Observed: clock})
+			st.Windows = append(st.Windows, model.Window{Name: wn, Limit: 100 * (i + 1), Remaining: (a * 7 * (i + 1)) % (100 * (i + 1)),
+				Reset: time.Duration(i+1) * time.Minute, Observed: clock, ExhaustsIn: time.Duration(a%13-3) * time.Minute})
 		}
 		s.Accounts = append(s.Accounts, st)
 	}

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,18 +193,18 @@ func sparkline(series []int, limit, cells int) string {
 // column describes one table column for layout.
 type column struct {
 	title string
-	min   int  // narrowest useful width
+	min   int  // narrowest useful width; never narrower than the title
 	pref  int  // width it grows to before grow columns take the rest
 	grow  bool // takes the width left over
-	drop  int  // dropped first when the terminal is too narrow (highest first); 0 never
+	prio  int  // 0: always shown; otherwise the most important first (1), dropped last
 	right bool
 }
 
-// gutter is the cells left of every row: a cursor marker now, a mark later.
-const gutter = 2
+// minWidth is the narrowest the column is shown at: its min, and never less than its title.
+func (c column) minWidth() int { return max(c.min, width(c.title)) }
 
-// headRow joins a table's column titles after the blank gutter.
-func headRow(cols []column, titles []string, widths []int, total int) string {
+// headRow joins a table's column titles after a blank gutter.
+func headRow(gutter int, cols []column, titles []string, widths []int, total int) string {
 	return joinColumns(strings.Repeat(" ", gutter), cols, titles, widths, total, nil)
 }
 
@@ -241,43 +242,59 @@ func joinColumns(prefix string, cols []column, cells []string, widths []int, tot
 	return clip(s.String(), total)
 }
 
-// layout gives each column a width for a row of total cells (0 hides the column).
-func layout(cols []column, total int) []int {
+// layout gives each column a width for a row of total cells after a gutter (0 hides the
+// column). Columns come in by priority, the most important first: a priority's columns are
+// shown when they fit at their min beside the columns already in, a grow column among
+// those counted at its pref (a column less important than the message must not squeeze it
+// to a few letters). Then each column shown grows to its pref, the most important first,
+// and the grow columns share what is left. Nothing is ever cut to fit: a column that does
+// not fit is dropped whole.
+func layout(cols []column, gutter, total int) []int {
 	w := make([]int, len(cols))
-	for i, c := range cols {
-		w[i] = c.min
+	prios := make([]int, 0, len(cols))
+	for _, c := range cols {
+		if !slices.Contains(prios, c.prio) {
+			prios = append(prios, c.prio)
+		}
 	}
-	used := func() int {
-		n, shown := gutter, 0
-		for _, x := range w {
-			if x > 0 {
-				n += x
-				shown++
+	slices.Sort(prios)
+	for k, p := range prios {
+		need, shown := gutter, 0
+		for _, c := range cols {
+			switch {
+			case c.prio < p && c.grow:
+				need += max(c.minWidth(), c.pref)
+			case c.prio <= p:
+				need += c.minWidth()
+			default:
+				continue
 			}
+			shown++
 		}
-		if shown > 1 {
-			n += shown - 1
-		}
-		return n
-	}
-	for used() > total {
-		worst := -1
-		for i, c := range cols {
-			if w[i] > 0 && c.drop > 0 && (worst < 0 || c.drop > cols[worst].drop) {
-				worst = i
-			}
-		}
-		if worst < 0 {
+		need += max(0, shown-1)
+		if need > total && k > 0 {
 			break
 		}
-		w[worst] = 0
+		for i, c := range cols {
+			if c.prio == p {
+				w[i] = c.minWidth()
+			}
+		}
 	}
-	extra := total - used()
-	for i, c := range cols {
-		if w[i] > 0 && extra > 0 && c.pref > w[i] {
-			d := min(extra, c.pref-w[i])
-			w[i] += d
-			extra -= d
+	used := gutter - 1
+	for _, x := range w {
+		if x > 0 {
+			used += x + 1
+		}
+	}
+	extra := total - used
+	for _, p := range prios {
+		for i, c := range cols {
+			if c.prio == p && w[i] > 0 && extra > 0 && c.pref > w[i] {
+				d := min(extra, c.pref-w[i])
+				w[i] += d
+				extra -= d
+			}
 		}
 	}
 	var growers []int

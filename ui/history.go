@@ -3,13 +3,15 @@ package ui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"emitop/model"
 )
 
 // History columns, in display order.
 const (
-	hcTime = iota
+	hcDate = iota
+	hcTime
 	hcAccount
 	hcNumber
 	hcKind
@@ -21,16 +23,20 @@ const (
 )
 
 var historyColumns = []column{
-	hcTime:    {title: "TIME", min: 8, pref: 19},
-	hcAccount: {title: "ACCOUNT", min: 10, pref: 14},
-	hcNumber:  {title: "NUMBER", min: 12, pref: 18},
-	hcKind:    {title: "KIND", min: 8, pref: 8},
-	hcStatus:  {title: "STATUS", min: 8, pref: 8},
-	hcClass:   {title: "CLASS", min: 10, pref: 12},
-	hcVerdict: {title: "VERDICT", min: 9, pref: 9},
-	hcCode:    {title: "CODE", min: 4, pref: 10},
-	hcMessage: {title: "MESSAGE", min: 10, grow: true, drop: 9},
+	hcDate:    {title: "DATE", min: 10, prio: 5},
+	hcTime:    {title: "TIME", min: 14},
+	hcAccount: {title: "ACCOUNT", min: 8, pref: 10},
+	hcNumber:  {title: "NUMBER", min: 12, pref: 14},
+	hcKind:    {title: "KIND", min: 7, pref: 8, prio: 4},
+	hcStatus:  {title: "STATUS", min: 8, prio: 1},
+	hcClass:   {title: "CLASS", min: 12, prio: 5},
+	hcVerdict: {title: "VERDICT", min: 9, prio: 2},
+	hcCode:    {title: "CODE", min: 6, pref: 8, prio: 4},
+	hcMessage: {title: "MESSAGE", min: 12, pref: 40, grow: true, prio: 3},
 }
+
+// longTime is a time with its date and zone.
+const longTime = "2006-01-02 15:04:05 MST"
 
 // eventsLimit is how many events the history screen loads.
 const eventsLimit = 2000
@@ -38,6 +44,7 @@ const eventsLimit = 2000
 // history is the event timeline, newest first, filtered like the documents.
 type history struct {
 	grid
+	loc *time.Location
 
 	events  []model.Event
 	view    []int
@@ -46,7 +53,9 @@ type history struct {
 	err     string
 }
 
-func newHistory(st *styles) history { return history{grid: grid{st: st, cols: historyColumns}} }
+func newHistory(st *styles, loc *time.Location) history {
+	return history{grid: newGrid(st, historyColumns, 2), loc: loc}
+}
 
 // eventRequest is what the history asks the backend for under a filter; the account
 // narrows the query, the rest is applied here.
@@ -88,6 +97,19 @@ func (h *history) rebuild() {
 		h.view = append(h.view, i)
 	}
 	h.list.reset(len(h.view))
+	account, number, code := 0, 0, 0
+	for _, i := range h.view {
+		e := &h.events[i]
+		account = max(account, len(e.Account))
+		number = max(number, len(e.Number), min(len(e.DocID), maxNumberPref))
+		code = max(code, len(problemOfEvent(e).Code))
+	}
+	relaid := h.setPref(hcAccount, min(maxAccountPref, max(historyColumns[hcAccount].pref, account)))
+	relaid = h.setPref(hcNumber, min(maxNumberPref, max(historyColumns[hcNumber].pref, number))) || relaid
+	relaid = h.setPref(hcCode, min(maxCodePref, max(historyColumns[hcCode].pref, code))) || relaid
+	if relaid {
+		h.renderHeadCells(titles(historyColumns))
+	}
 }
 
 func eventSearchText(e *model.Event) string {
@@ -118,18 +140,16 @@ func (h *history) restyle(st *styles) {
 func (h *history) renderRow(i int, selected bool) string {
 	e := &h.events[h.view[i]]
 	p := problemOfEvent(e)
-	at := e.At.Format("15:04:05")
-	if h.widths[hcTime] >= 19 {
-		at = e.At.Format("2006-01-02 15:04:05")
-	}
+	at := e.At.In(h.loc)
 	number := e.Number
 	if number == "" {
 		number = e.DocID
 	}
 	cells := [...]string{
-		hcTime:    at,
+		hcDate:    at.Format("2006-01-02"),
+		hcTime:    at.Format(clockFormat),
 		hcAccount: model.Line(e.Account, 0),
-		hcNumber:  model.Line(number, 0),
+		hcNumber:  shortNumber(model.Line(number, 0), h.widths[hcNumber]),
 		hcKind:    model.Line(e.Kind, 0),
 		hcStatus:  string(e.Status),
 		hcClass:   string(p.Class),
@@ -141,7 +161,7 @@ func (h *history) renderRow(i int, selected bool) string {
 	if selected {
 		prefix = "› "
 	}
-	return tableRow(h.st, prefix, historyColumns, cells[:], h.widths, h.width, selected, func(c int, text string) string {
+	return tableRow(h.st, prefix, h.cols, cells[:], h.widths, h.width, selected, func(c int, text string) string {
 		switch c {
 		case hcStatus:
 			return paint(h.st.status, e.Status, text)
@@ -158,9 +178,7 @@ func (h *history) lines(ht int) []string {
 	if !h.filter.empty() {
 		title += " · filter " + h.filter.String()
 	}
-	out := []string{h.title.get(h.st, titleKey{title, true}, h.width, func() string {
-		return panelTitle(h.st, title, true, h.width)
-	})}
+	out := []string{h.titleLine(title, true)}
 	if ht > 1 {
 		out = append(out, h.head)
 	}

@@ -1,12 +1,17 @@
 package ui
 
-import "charm.land/bubbles/v2/key"
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/key"
+)
 
 // keyMap holds every key binding; the help screen and the footer are generated from it.
 type keyMap struct {
 	Up, Down, Top, Bottom, PageUp, PageDown key.Binding
 	Enter, Back, Tab, Refresh               key.Binding
 	Filter, Command, Sort, SortDir          key.Binding
+	Copy, CopyID                            key.Binding
 	Help, Quit                              key.Binding
 
 	// Retries: marks on the dashboard, then the confirmation dialog's own keys.
@@ -33,6 +38,8 @@ func defaultKeys() keyMap {
 		Command:  b([]string{":"}, ":", "command"),
 		Sort:     b([]string{"s"}, "s", "sort column"),
 		SortDir:  b([]string{"S"}, "S", "sort direction"),
+		Copy:     b([]string{"y"}, "y", "copy number"),
+		CopyID:   b([]string{"Y"}, "Y", "copy id"),
 		Help:     b([]string{"?"}, "?", "help"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
 
@@ -46,9 +53,105 @@ func defaultKeys() keyMap {
 	}
 }
 
-// ShortHelp is the footer's one line of keys.
-func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Help, k.Enter, k.Mark, k.Retry, k.Tab, k.Filter, k.Command, k.Sort, k.Refresh, k.Back, k.Quit}
+// hint is a binding as one screen words it: the same key, the screen's own description.
+func hint(b key.Binding, desc string) key.Binding {
+	return key.NewBinding(key.WithKeys(b.Keys()...), key.WithHelp(b.Help().Key, desc))
+}
+
+// screenHints is the footer's keys for the screen the operator is on, the most useful
+// first; hintTail's help and quit follow them, always. A viewer is offered no retry, nor is
+// anyone in the history.
+func (k keyMap) screenHints(sc screen, focus panel, phase retryPhase, readOnly, filtered bool, mode inputMode) []key.Binding {
+	if mode == inputFilter {
+		return []key.Binding{
+			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep the filter")),
+			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear it")),
+		}
+	}
+	back := hint(k.Back, "back")
+	scroll := key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓ pgup/pgdn", "scroll"))
+	switch sc {
+	case screenRetry:
+		return k.retryHelp(phase)
+	case screenHelp:
+		return []key.Binding{scroll, back}
+	case screenDetail:
+		return []key.Binding{scroll, k.Copy, k.CopyID, back}
+	case screenAccount:
+		return []key.Binding{scroll, hint(k.Enter, "its documents"), back, k.Refresh, hint(k.Copy, "copy name")}
+	case screenHistory:
+		return []key.Binding{hint(k.Enter, "open"), back, k.Filter, k.Copy, k.CopyID, k.Command}
+	}
+	if focus == panelAccounts {
+		return []key.Binding{hint(k.Enter, "open account"), hint(k.Tab, "documents"), k.Refresh, hint(k.Copy, "copy name"), k.Command}
+	}
+	out := []key.Binding{hint(k.Enter, "open")}
+	if !readOnly {
+		out = append(out, k.Mark, k.Retry)
+	}
+	out = append(out, k.Filter, k.Copy, hint(k.Tab, "accounts"), k.Command, k.Sort)
+	if filtered {
+		out = append(out, hint(k.Back, "clear filter"))
+	}
+	if !readOnly {
+		out = append(out, k.MarkAll)
+	}
+	return append(out, k.CopyID, k.Refresh)
+}
+
+// inputHints is the footer's keys while the command line is open.
+func (k keyMap) inputHints(inputMode) []key.Binding {
+	return []key.Binding{
+		key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "complete")),
+		key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "choose")),
+		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "run")),
+		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+	}
+}
+
+// renderHints renders bindings on one line of w cells, as many as fit in their order,
+// then tail, which is never cut off ("? help • q quit" where those keys work); matches
+// (the command line's completions) take the room left at the start.
+func renderHints(st *styles, bindings, tail []key.Binding, matches string, w int) string {
+	render := func(b key.Binding) string {
+		h := b.Help()
+		return st.help.ShortKey.Render(h.Key) + " " + st.help.ShortDesc.Render(h.Desc)
+	}
+	sep := st.help.ShortSeparator.Render(" • ")
+	var end []string
+	used := -width(sep)
+	for _, b := range tail {
+		end = append(end, render(b))
+		used += width(end[len(end)-1]) + width(sep)
+	}
+	var parts []string
+	for _, b := range bindings {
+		s := render(b)
+		if used+width(s)+width(sep) > w {
+			break
+		}
+		parts = append(parts, s)
+		used += width(s) + width(sep)
+	}
+	line := strings.Join(append(parts, end...), sep)
+	if matches != "" {
+		if room := w - width(line) - 3; room >= 12 {
+			line = st.dim.Render(clip(matches, room)) + "   " + line
+		}
+	}
+	return clip(line, w)
+}
+
+// hintTail is what ends the footer on a screen: help (but on the help itself) and quit;
+// in the retry dialog and at the prompts neither, q being text or an answer there.
+func (k keyMap) hintTail(sc screen, mode inputMode) []key.Binding {
+	switch {
+	case mode != inputNone || sc == screenRetry:
+		return nil
+	case sc == screenHelp:
+		return []key.Binding{k.Quit}
+	}
+	return []key.Binding{k.Help, k.Quit}
 }
 
 // retryHelp is the footer's keys in the retry dialog, by phase.
@@ -74,7 +177,7 @@ func (k keyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Top, k.Bottom, k.PageUp, k.PageDown},
 		{k.Enter, k.Back, k.Tab, k.Refresh},
-		{k.Filter, k.Command, k.Sort, k.SortDir},
+		{k.Filter, k.Command, k.Sort, k.SortDir, k.Copy, k.CopyID},
 		{k.Help, k.Quit, k.Mark, k.MarkAll, k.Retry},
 		{k.Confirm, k.Cancel, k.Requests, k.Force},
 	}

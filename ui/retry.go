@@ -35,6 +35,7 @@ type retry struct {
 
 	phase    retryPhase
 	docs     []model.Document // what the operator asked to retry
+	marks    string           // how many were marked and hidden by the filter; "" for the cursor's document
 	force    bool
 	reason   string
 	plan     RetryPlan
@@ -90,10 +91,11 @@ type (
 	refusedMsg struct{ err error }
 )
 
-// open starts a dialog for docs and asks for its plan.
-func (r *retry) open(b Backend, o Options, docs []model.Document) tea.Cmd {
+// open starts a dialog for docs and asks for its plan; marks says how they were chosen
+// ("2 marked, 1 hidden by the filter").
+func (r *retry) open(b Backend, o Options, docs []model.Document, marks string) tea.Cmd {
 	st, vp, in, w, gen := r.st, r.vp, r.input, r.width, r.gen+1
-	*r = retry{st: st, vp: vp, input: in, width: w, gen: gen, docs: docs}
+	*r = retry{st: st, vp: vp, input: in, width: w, gen: gen, docs: docs, marks: marks}
 	r.input.SetValue("")
 	return r.replan(b, o)
 }
@@ -323,10 +325,14 @@ func (r *retry) renderPlan() {
 	st, w := r.st, r.width
 	line := func(s string) string { return clip(s, w) }
 	p := r.plan
-	title := "Retry " + plural(len(r.docs), "document", "documents") + ": planning…"
+	chosen := ""
+	if r.marks != "" {
+		chosen = " (" + r.marks + ")"
+	}
+	title := "Retry " + plural(len(r.docs), "document", "documents") + chosen + ": planning…"
 	cost := ""
 	if r.phase != retryPlanning {
-		title = fmt.Sprintf("Retry %s: %d to resend, %d to skip", plural(len(p.Items), "document", "documents"),
+		title = fmt.Sprintf("Retry %s%s: %d to resend, %d to skip", plural(len(p.Items), "document", "documents"), chosen,
 			p.Resends(), len(p.Items)-p.Resends())
 		cost = fmt.Sprintf("  %s, %s at the current budget", plural(p.Requests, "request", "requests"), aboutETA(p.ETA))
 	}
@@ -392,7 +398,7 @@ func (r *retry) docCells(d model.Document, v model.Verdict) string {
 		last = model.Line(code+" "+p.Message, 0)
 	}
 	return fmt.Sprintf("%s %s %s %3d  %s", fit(model.Line(d.Account, 0), retryAccountW, false),
-		fit(elideMiddle(model.Line(number, 0), retryNumberW), retryNumberW, false), paint(r.st.verdict, v, fit(verdict, retryVerdictW, false)),
+		fit(shortNumber(model.Line(number, 0), retryNumberW), retryNumberW, false), paint(r.st.verdict, v, fit(verdict, retryVerdictW, false)),
 		d.Attempts, last)
 }
 
@@ -409,8 +415,8 @@ func (r *retry) outcomeStyle(o string) lipgloss.Style {
 	return r.st.dim
 }
 
-// summary is the counts by outcome.
-func summary(rep RetryReport) string {
+// outcomeSummary is the counts by outcome.
+func outcomeSummary(rep RetryReport) string {
 	parts := make([]string, len(Outcomes))
 	for i, o := range Outcomes {
 		parts[i] = fmt.Sprintf("%d %s", rep.Count(o), o)
@@ -424,7 +430,7 @@ func (r *retry) renderRun() {
 	pr := r.progress
 	var head []string
 	if r.phase == retryDone {
-		head = append(head, st.focused.Render(line("▶ Retry finished: "+summary(r.report))))
+		head = append(head, st.focused.Render(line("▶ Retry finished: "+outcomeSummary(r.report))))
 	} else {
 		head = append(head, st.focused.Render(line(fmt.Sprintf("▶ Retrying %s: %d done · %s left",
 			plural(pr.Total, "document", "documents"), pr.Done, strings.TrimPrefix(aboutETA(pr.ETA), "about ")))))
@@ -460,7 +466,7 @@ func (r *retry) renderRun() {
 			detail = "forced · " + detail
 		}
 		body = append(body, line("  "+r.outcomeStyle(res.Outcome).Render(fit(res.Outcome, retryOutcomeW, false))+" "+
-			fit(model.Line(res.Doc.Account, 0), retryAccountW, false)+" "+fit(elideMiddle(model.Line(number, 0), retryNumberW), retryNumberW, false)+" "+detail))
+			fit(model.Line(res.Doc.Account, 0), retryAccountW, false)+" "+fit(shortNumber(model.Line(number, 0), retryNumberW), retryNumberW, false)+" "+detail))
 	}
 	if len(body) == 0 {
 		body = append(body, line(st.dim.Render("  no document finished yet")))

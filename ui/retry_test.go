@@ -3,7 +3,9 @@ package ui
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -246,11 +248,11 @@ func markThree(t *testing.T, m Model) Model {
 	return m
 }
 
-// TestRetryGolden walks the dialog through its phases at two sizes: the plan, its
+// TestRetryGolden walks the dialog through its phases at every golden size: the plan, its
 // requests, the force reason, the forced plan, a batch under way, and its cancelled
 // summary; testdata/TestRetryGolden/<phase>_<size>.golden (go test ./ui -update).
 func TestRetryGolden(t *testing.T) {
-	for _, size := range [][2]int{{80, 24}, {160, 48}} {
+	for _, size := range goldenSizes {
 		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			m, b := loaded(t, size[0], size[1])
 			b.hold = true
@@ -264,7 +266,7 @@ func TestRetryGolden(t *testing.T) {
 			m = hit(m, "R")
 			check("confirm", m)
 			f := ansi.Strip(frame(m))
-			for _, want := range []string{"Retry 3 documents: 2 to resend, 1 to skip", "4 requests", "about 6s at the current budget",
+			for _, want := range []string{"Retry 3 documents (3 marked): 2 to resend, 1 to skip", "4 requests", "about 6s at the current budget",
 				"skip", "verdict fix", "FE-981", "Resend 2 documents?"} {
 				if !strings.Contains(f, want) {
 					t.Errorf("the confirmation lacks %q:\n%s", want, f)
@@ -362,12 +364,25 @@ func TestRetryRunsToTheEnd(t *testing.T) {
 	if m.retry.phase != retryDone || len(m.retry.results) != 3 {
 		t.Errorf("phase %d, %d results", m.retry.phase, len(m.retry.results))
 	}
+	// The attempts of the documents resent change on screen as soon as the batch ends,
+	// before any poll.
+	m = hit(m, "enter")
+	for _, n := range []string{"F2026/7", "FE-981"} {
+		m = cursorTo(t, m, n)
+		d, _ := m.docs.selected()
+		if got, was := m.docs.attemptsOf(d), d.Attempts; got != was+1 {
+			t.Errorf("%s: %d attempts after the retry, %d before", n, got, was)
+		}
+		if f := ansi.Strip(frame(m)); !regexp.MustCompile(regexp.QuoteMeta(n) + ` .* ` + strconv.Itoa(d.Attempts+1) + ` `).MatchString(f) {
+			t.Errorf("%s: the row does not show %d attempts:\n%s", n, d.Attempts+1, f)
+		}
+	}
 }
 
 // TestRetryFitsTerminal renders each phase of the dialog at sizes from the minimum up, in
 // the richest profile: no line wider than the terminal, exactly its height.
 func TestRetryFitsTerminal(t *testing.T) {
-	for _, size := range [][2]int{{40, 10}, {80, 24}, {120, 40}, {250, 70}} {
+	for _, size := range [][2]int{{minWidth, minHeight}, {80, 24}, {120, 40}, {250, 70}} {
 		m, _ := loaded(t, size[0], size[1], tea.ColorProfileMsg{Profile: colorprofile.TrueColor})
 		m = markThree(t, m)
 		phases := map[string]Model{}
@@ -403,6 +418,11 @@ func TestEveryScreenFitsAfterResize(t *testing.T) {
 	screens := map[string]func(t *testing.T, m Model, b *memBackend) Model{
 		"dashboard": func(_ *testing.T, m Model, _ *memBackend) Model { return m },
 		"help":      func(_ *testing.T, m Model, _ *memBackend) Model { return hit(m, "?") },
+		"account": func(_ *testing.T, m Model, b *memBackend) Model {
+			m = step(m, press("tab"))
+			next, cmd := m.Update(press("enter"))
+			return step(next.(Model), cmd())
+		},
 		"detail": func(_ *testing.T, m Model, b *memBackend) Model {
 			m = step(m, press("enter"))
 			d := m.detail.doc
@@ -420,7 +440,7 @@ func TestEveryScreenFitsAfterResize(t *testing.T) {
 	}
 	widths := []int{80, 81, 99, 120, 163, 200, 250}
 	heights := []int{24, 25, 37, 50, 70}
-	want := map[string]screen{"dashboard": screenDashboard, "help": screenHelp, "detail": screenDetail,
+	want := map[string]screen{"dashboard": screenDashboard, "help": screenHelp, "detail": screenDetail, "account": screenAccount,
 		"help-over-detail": screenHelp, "history": screenHistory, "retry-confirm": screenRetry, "retry-summary": screenRetry}
 	for name, show := range screens {
 		m, b := loaded(t, 120, 40, tea.ColorProfileMsg{Profile: colorprofile.TrueColor})

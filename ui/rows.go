@@ -1,5 +1,11 @@
 package ui
 
+import (
+	"fmt"
+
+	"charm.land/bubbles/v2/viewport"
+)
+
 // rows is a scrolling list of n items with a cursor whose rendered lines are cached: an item
 // is rendered the first time it scrolls into view after the cache was invalidated, and a
 // cursor move renders only the row under the cursor (the selected style) again.
@@ -140,3 +146,22 @@ func (c *rowCache) get(prefix string, cells []string, render func() string) stri
 
 // clear drops every row (the widths or the styles changed).
 func (c *rowCache) clear() { c.cur, c.prev = nil, nil }
+
+// scrollPosition says where a viewport is in its content, like a list's position: the
+// first line shown of the total, and how many lines lie above and below. Empty when the
+// whole content shows.
+func scrollPosition(vp *viewport.Model) string {
+	total, shown := vp.TotalLineCount(), vp.Height()
+	if total <= shown || shown <= 0 {
+		return ""
+	}
+	top := vp.YOffset()
+	s := fmt.Sprintf("[%s/%s]", count(top+1), count(total))
+	if top > 0 {
+		s += " ▲" + count(top)
+	}
+	if below := total - top - shown; below > 0 {
+		s += " ▼" + count(below)
+	}
+	return s
+}

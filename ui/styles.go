@@ -2,6 +2,7 @@ package ui
 
 import (
 	"image/color"
+	"strings"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/lipgloss/v2"
@@ -18,6 +19,8 @@ type styles struct {
 
 	title    lipgloss.Style // panel titles
 	focused  lipgloss.Style // the focused panel's title
+	titleW   wrapper        // title's and focused's escape sequences, for titleLine
+	focusedW wrapper
 	colHead  lipgloss.Style // table column headers
 	dim      lipgloss.Style
 	bold     lipgloss.Style
@@ -27,10 +30,12 @@ type styles struct {
 	demo     lipgloss.Style // DEMO badge
 	stale    lipgloss.Style // stale data, shown prominently
 
-	level   map[level]lipgloss.Style
-	health  map[model.Health]lipgloss.Style
-	status  map[model.Status]lipgloss.Style
-	verdict map[model.Verdict]lipgloss.Style
+	level    map[level]lipgloss.Style
+	health   map[model.Health]lipgloss.Style
+	severity map[severity]lipgloss.Style
+	fresh    lipgloss.Style // a document that appeared or changed since the operator looked
+	status   map[model.Status]lipgloss.Style
+	verdict  map[model.Verdict]lipgloss.Style
 
 	help help.Styles
 
@@ -58,6 +63,20 @@ func (st *styles) paint(name string, s lipgloss.Style, text string) string {
 	st.painted[k] = out
 	return out
 }
+
+// wrapper is the escape sequences a style puts around any text, found once: the panel
+// titles change with every cursor move (they carry the list's position), and one
+// lipgloss Render costs microseconds. Only for styles of attributes and colours (no
+// padding, margins, width or alignment), whose Render is prefix + text + suffix.
+type wrapper struct{ pre, post string }
+
+func wrapOf(s lipgloss.Style) wrapper {
+	const mark = "\x00"
+	pre, post, _ := strings.Cut(s.Render(mark), mark)
+	return wrapper{pre, post}
+}
+
+func (w wrapper) wrap(text string) string { return w.pre + text + w.post }
 
 // palette is the handful of colours the dashboard uses.
 type palette struct {
@@ -126,6 +145,14 @@ func newStyles(p colorprofile.Profile, noColor, dark bool) *styles {
 		model.HealthDown:     fg(pal.red).Bold(true),
 		model.HealthRefused:  fg(pal.red).Bold(true),
 	}
+	s.severity = map[severity]lipgloss.Style{
+		sevDown:     fg(pal.red).Bold(true),
+		sevRefused:  fg(pal.red).Bold(true),
+		sevDegraded: fg(pal.yellow).Bold(true),
+		sevLow:      fg(pal.yellow).Bold(true),
+		sevAction:   fg(pal.magenta).Bold(true),
+	}
+	s.fresh = fg(pal.cyan).Bold(true)
 	s.status = map[model.Status]lipgloss.Style{
 		model.StatusRejected: fg(pal.red),
 		model.StatusPending:  fg(pal.yellow),
@@ -141,6 +168,8 @@ func newStyles(p colorprofile.Profile, noColor, dark bool) *styles {
 		model.VerdictEscalate:  fg(pal.magenta).Bold(true),
 		model.VerdictReconcile: fg(pal.blue).Bold(true),
 	}
+
+	s.titleW, s.focusedW = wrapOf(s.title), wrapOf(s.focused)
 
 	s.help = help.Styles{
 		ShortKey: s.bold, ShortDesc: s.dim, ShortSeparator: s.dim, Ellipsis: s.dim,

@@ -1,0 +1,60 @@
+package ui
+
+import (
+	"fmt"
+
+	tea "charm.land/bubbletea/v2"
+
+	"emitop/model"
+)
+
+// Triage is where a dashboard opens, for the person an alert or a notification sent:
+// `ssh HOST -t account NAME`, `ssh HOST -t doc NUMBER`, or locally `emitop --account NAME`
+// and `emitop --doc NUMBER`. The zero value opens the dashboard as usual.
+type Triage struct {
+	Account string // show only this account's documents
+	Doc     string // open this document's detail: its number, or its provider id
+}
+
+// openTriage applies the triage the dashboard was opened with as soon as a snapshot can
+// answer it: the account becomes the documents' filter (an unknown name is said in the
+// footer), and the document's detail opens once a poll has listed it. A document no
+// account lists once every account has been polled is said in the footer.
+func (m *Model) openTriage() tea.Cmd {
+	t := m.triage
+	if t == (Triage{}) || m.snap == nil {
+		return nil
+	}
+	var cmd tea.Cmd
+	if t.Account != "" {
+		m.triage.Account = ""
+		if !m.hasAccount(t.Account) {
+			m.say(fmt.Sprintf("no account named %q", model.Line(t.Account, 30)), true)
+		} else {
+			f := m.filter
+			f.account = t.Account
+			m.focus = panelDocuments
+			cmd = m.setFilter(f)
+		}
+	}
+	if t.Doc == "" {
+		return cmd
+	}
+	polled := true
+	for _, a := range m.snap.Accounts {
+		if a.LastPoll.IsZero() {
+			polled = false
+		}
+		for _, d := range a.Documents {
+			if d.Number == t.Doc || d.ID == t.Doc {
+				m.triage.Doc = ""
+				return tea.Batch(cmd, m.openDetail(d, screenDashboard))
+			}
+		}
+	}
+	if polled {
+		m.triage.Doc = ""
+		m.say(fmt.Sprintf("no open document numbered %q", model.Line(t.Doc, 40)), true)
+	}
+	return cmd
+}
