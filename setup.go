@@ -36,6 +36,9 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "emitop: warning: "+model.Line(w, 0))
+	}
 	return cfg, nil
 }
 
@@ -86,10 +89,11 @@ func storePath(cfg *config.Config, dbFlag string) string {
 	return cfg.Store.Path
 }
 
-// openHistory opens an existing history for the commands that only read it (`history`,
-// `report`): --db, else the configuration's store.path, else the default path when there
-// is no configuration. It never creates one: a missing history is one clear line. The
-// configuration comes back too (empty when there is none), for its accounts and zone.
+// openHistory opens an existing history, read-only, for the commands that only read it
+// (`history`, `report`): --db, else the configuration's store.path, else the default path
+// when there is no configuration. It never creates one: a missing history is one clear
+// line. The configuration comes back too (empty when there is none), for its accounts
+// and zone.
 func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) (*config.Config, *store.Store, error) {
 	cfg, err := loadConfig(cfgPath, stderr)
 	switch {
@@ -105,7 +109,7 @@ func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) 
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
 	}
-	st, err := store.Open(ctx, path)
+	st, err := store.OpenReadOnly(ctx, path)
 	if err != nil {
 		return nil, nil, err
 	}

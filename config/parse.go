@@ -84,7 +84,7 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{Issues: []Issue{{Line: pe.Position.Line, Message: pe.Message}}}
+			return nil, &Error{Issues: []Issue{syntaxIssue(newSource(data), pe)}}
 		}
 		return nil, &Error{Issues: []Issue{{Message: strings.TrimPrefix(err.Error(), "toml: ")}}}
 	}
@@ -120,6 +120,7 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 		sort.SliceStable(p.issues, func(i, j int) bool { return p.issues[i].Line < p.issues[j].Line })
 		return nil, &Error{Issues: p.issues}
 	}
+	c.literal = p.literal
 	return c, nil
 }
 
@@ -162,10 +163,14 @@ func (p *parser) location(name string) *time.Location {
 }
 
 type parser struct {
-	src    source
-	env    func(string) (string, bool)
-	issues []Issue
+	src     source
+	env     func(string) (string, bool)
+	issues  []Issue
+	literal []string // secrets written in the file, by account and name
 }
+
+// secretNames are the credentials that are secrets (an email or a user name is not).
+var secretNames = map[string]bool{"token": true, "api_key": true, "client_secret": true, "password": true}
 
 func (p *parser) add(line int, format string, a ...any) {
 	p.issues = append(p.issues, Issue{Line: line, Message: fmt.Sprintf(format, a...)})
@@ -294,6 +299,9 @@ func (p *parser) credentials(label string, line int, r *rawAccount, keyLine func
 			continue
 		}
 		values[name] = val
+		if secretNames[name] && !varRef.MatchString(*v) {
+			p.literal = append(p.literal, label+" "+name)
+		}
 	}
 	for _, name := range need {
 		if given[name] == nil {
@@ -362,7 +370,7 @@ func (p *parser) duration(v any, def time.Duration, what string, line int) time.
 }
 
 // checkBaseURL returns what is wrong with a base URL, "" when nothing. It never quotes a
-// URL that carries user info: that part could be a password.
+// URL's user info or query: either could hold a password or a key.
 func checkBaseURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -371,13 +379,28 @@ func checkBaseURL(raw string) string {
 	if u.User != nil {
 		return "must not carry user info: put credentials in their own keys"
 	}
+	shown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return fmt.Sprintf("%q is not an http(s) URL", raw)
+		return fmt.Sprintf("%q is not an http(s) URL", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Sprintf("%q must not have a query or fragment", raw)
+		return fmt.Sprintf("%q must not have a query or fragment (not shown: it may hold a credential)", shown)
 	}
 	return ""
+}
+
+// quotedText is what the TOML decoder quotes of the file in a syntax error.
+var quotedText = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+
+// syntaxIssue is a TOML syntax error as an Issue. The decoder's message quotes the text it
+// stopped at, which may be a credential written without quotes: the quote is left out,
+// and the key of the line named instead.
+func syntaxIssue(src source, pe toml.ParseError) Issue {
+	msg := quotedText.ReplaceAllString(pe.Message, "text")
+	if key := src.keyOn(pe.Position.Line); key != "" {
+		msg += fmt.Sprintf(" (in the value of %s: write it in quotes, or as \"${VAR}\" from the environment)", key)
+	}
+	return Issue{Line: pe.Position.Line, Message: msg}
 }
 
 // expand replaces every ${VAR} in s from env and lists the variables that are unset.

@@ -27,6 +27,18 @@ func NewCredentials(values map[string]string) Credentials {
 // Get returns the credential called name, or "" when the account has none.
 func (c Credentials) Get(name string) string { return c.values[name] }
 
+// Secrets lists the values of the credentials that are secrets (tokens, keys, passwords;
+// not an email or a user name), for scrubbing them from text a provider echoes back.
+func (c Credentials) Secrets() []string {
+	var out []string
+	for _, name := range c.Names() {
+		if secretNames[name] {
+			out = append(out, c.values[name])
+		}
+	}
+	return out
+}
+
 // Names lists the credentials present, sorted.
 func (c Credentials) Names() []string {
 	names := make([]string, 0, len(c.values))

@@ -318,8 +318,8 @@ func alforseDomain(e alforseError) finding {
 // "exception" is rejected, and the finding carries reconciliationException{code,message}; a
 // cancelled or void payment is cancelled; a payment without an invoiceNo awaits its
 // invoice (pending); any other is accepted. The finding is empty when the payment has
-// nothing to report. ok is false when raw holds no payment (no id). ID and Number are
-// sanitized: they reach screens, logs and error texts.
+// nothing to report. ok is false when raw holds no payment (no id). ID is kept exactly;
+// Number is sanitized: it reaches screens, logs and error texts.
 func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	var p alforsePayment
 	if !lenientJSON(raw, &p) {
@@ -333,7 +333,7 @@ func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	if number == "" {
 		number = p.Reference
 	}
-	doc = model.Document{Provider: "alforse", ID: model.Line(id, 80), Number: model.Line(number, 80)}
+	doc = model.Document{Provider: "alforse", ID: id, Number: model.Line(number, 80)}
 	switch {
 	case strings.EqualFold(p.ReconciliationStatus, "exception"):
 		doc.Status = model.StatusRejected

@@ -353,7 +353,8 @@ func factusBillIn(raw []byte) (factusBill, bool) {
 }
 
 // factusDocument reads one Factus bill (bare, or inside the show envelope) as a document.
-// ID and Number are the bill's number (sanitized), what GET /v1/bills/show/{number} takes. A DIAN
+// ID is the bill's number as Factus wrote it, what GET /v1/bills/show/{number} takes; Number
+// is the same, sanitized. A DIAN
 // "Rechazo" among its errors makes it rejected (rule 90 too: DIAN holds it, and the finding
 // says duplicate); otherwise status 1 is accepted and 0 pending. The finding is empty when
 // the bill has nothing to report; an accepted bill with DIAN notifications carries the
@@ -363,8 +364,7 @@ func factusDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	if !ok || b.Number == "" {
 		return model.Document{}, finding{}, false
 	}
-	number := model.Line(b.Number, 80)
-	doc = model.Document{Provider: "factus", ID: number, Number: number}
+	doc = model.Document{Provider: "factus", ID: b.Number, Number: model.Line(b.Number, 80)}
 	lines, _ := factusErrors(b.Errors)
 	rf := factusRuleFinding(factusRules(lines), false)
 	switch {

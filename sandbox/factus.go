@@ -90,7 +90,7 @@ func serveFactus(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request
 	case rest == "/v1/bills" && r.Method == http.MethodGet:
 		a.factusList(w, r)
 	case strings.HasPrefix(rest, "/v1/bills/show/") && r.Method == http.MethodGet:
-		d := a.byNumber[strings.TrimPrefix(rest, "/v1/bills/show/")]
+		d := a.view(a.byNumber[strings.TrimPrefix(rest, "/v1/bills/show/")], now)
 		if d == nil {
 			a.mu.Unlock()
 			writeJSON(w, http.StatusNotFound, obj{"status": "Not Found", "message": "No se encontró la factura"})

@@ -31,6 +31,8 @@ func (o healthOp) check() error {
 	return nil
 }
 
+func (o healthOp) size() int { return opBase + len(o.Detail) }
+
 func (o healthOp) apply(t *txn) error {
 	at := o.At
 	if at.IsZero() {
@@ -112,6 +114,8 @@ func (o notificationOp) check() error {
 	}
 	return nil
 }
+
+func (o notificationOp) size() int { return opBase + len(o.Key) + len(o.Summary) + len(o.Outcome) }
 
 func (o notificationOp) apply(t *txn) error {
 	at := o.At
