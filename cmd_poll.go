@@ -33,6 +33,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	once := fs.Bool("once", false, "poll every account once, print what was found and exit")
 	output := fs.String("o", "text", "output of --once: text or json")
 	verbose := fs.Bool("v", false, "log every poll, not only errors and changes of health")
+	timeout := fs.Duration("timeout", 2*time.Minute, "with --once: how long the poll may take; accounts not polled by then are reported down (0: no limit)")
 	metricsListen := metricsFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -64,7 +65,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	opts := poller.Options{Version: version, OnError: pollFailed(log)}
+	opts := poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)}
 	if *once {
 		opts.OnError = nil // the failures are printed with the accounts
 	}
@@ -80,7 +81,13 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *once {
-		snap := p.PollOnce(ctx)
+		pollCtx := ctx
+		if *timeout > 0 {
+			var cancel context.CancelFunc
+			pollCtx, cancel = context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("timed out after %v", *timeout))
+			defer cancel()
+		}
+		snap := p.PollOnce(pollCtx)
 		if err := closeStore(st); err != nil {
 			return err
 		}
@@ -91,7 +98,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		if err := write(stdout, snap); err != nil {
 			return err
 		}
-		return unhealthy(snap)
+		return unhealthy(snap) // an account not polled (interrupted, timed out) is down
 	}
 
 	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)
@@ -130,6 +137,24 @@ func unhealthy(snap model.Snapshot) error {
 func pollFailed(log *slog.Logger) func(account string, err error) {
 	return func(account string, err error) {
 		log.Warn("poll failed", "account", account, "err", model.Line(err.Error(), 300))
+	}
+}
+
+// historyLogged logs when history stops being saved (the database locked by another
+// process, a full disk) and when it is saved again, with what was lost.
+func historyLogged(log *slog.Logger) func(model.HistoryGap, string) {
+	return func(g model.HistoryGap, reason string) {
+		since := g.Since.Format(time.RFC3339)
+		if g.Until.IsZero() {
+			log.Error("history not saved", "since", since, "err", reason, "waiting", g.Waiting, "lost", g.Lost)
+			return
+		}
+		lvl := slog.LevelInfo
+		if g.Lost > 0 {
+			lvl = slog.LevelWarn
+		}
+		log.Log(context.Background(), lvl, "history saved again", "since", since,
+			"gap", g.Until.Sub(g.Since).Round(time.Millisecond), "lost", g.Lost)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -424,4 +426,53 @@ func TestPollOnceJSONErrors(t *testing.T) {
 	if !strings.Contains(out, `"verdict": "reauth"`) {
 		t.Errorf("the JSON lacks the verdict: %s", out)
 	}
+}
+
+// TestPollOnceThatCannotFinish: a provider that never answers, and a --once that times out
+// or is interrupted: the accounts not polled are reported down with why, not up, and the
+// exit status is 1.
+func TestPollOnceThatCannotFinish(t *testing.T) {
+	asked := make(chan struct{}, 100)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer hang.Close()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	body := "[[account]]\nname = \"cf-hung\"\nprovider = \"certifactu\"\nbase_url = \"" + hang.URL + "\"\napi_key = \"cf_test\"\ntimeout = \"30s\"\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "emitop.db")
+	check := func(how string, code int, out, errs, why string) {
+		t.Helper()
+		var got struct {
+			Accounts []accountSummary `json:"accounts"`
+		}
+		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Accounts) != 1 {
+			t.Fatalf("%s: exit %d, %v\n%s%s", how, code, err, out, errs)
+		}
+		a := got.Accounts[0]
+		if code != 1 || a.Up || a.Health != model.HealthDown || a.Error == nil || a.Error.Detail != "not polled: "+why || a.Error.Class != model.ClassUnknown {
+			t.Fatalf("%s: exit %d, %+v", how, code, a)
+		}
+	}
+	code, out, errs := runCmd("poll", "--once", "--timeout", "300ms", "-o", "json", "--config", cfg, "--db", db)
+	check("timed out", code, out, errs, "timed out after 300ms")
+
+	cmd := exec.Command(emitopBinary(t), "poll", "--once", "-o", "json", "--config", cfg, "--db", db)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for len(asked) > 0 {
+		<-asked // the timed-out run's
+	}
+	<-asked // the poll is under way
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	check("interrupted", cmd.ProcessState.ExitCode(), stdout.String(), stderr.String(), "interrupt signal received")
 }

@@ -94,8 +94,14 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	targets, reads, err := retryTargets(ctx, c, st, *acc, docs, *all)
-	if err != nil {
+	waiting := func(d time.Duration, err error) {
+		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
+	}
+	targets, reads, err := retryTargets(ctx, c, st, *acc, docs, *all, waiting)
+	var cut *poller.ListingCut
+	if errors.As(err, &cut) {
+		fmt.Fprintf(stderr, "emitop: %s: only the documents listed are planned\n", model.Line(cut.Error(), 300))
+	} else if err != nil {
 		return err
 	}
 	opt := poller.RetryOptions{Operator: "local", Force: *force, Reason: *reason}
@@ -150,15 +156,18 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // retryTargets are the documents to plan for. --all-rejected lists the provider's open
-// documents (every page) and keeps the rejected ones. --doc takes each document as the
-// store last saw it, by the provider's id or by the number the screens show, and reads
-// from the provider only the ones the store does not know (by id).
+// documents (every page, up to the listing's bounds: a *poller.ListingCut comes back with
+// the targets listed; a 429 or 503 with a stated wait is waited out, and waiting told)
+// and keeps the rejected ones. --doc takes each document as the store last saw it, by the
+// provider's id or by the number the screens show, and reads from the provider only the
+// ones the store does not know (by id).
 // reads counts the provider requests made to plan.
-func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool) ([]poller.Target, int, error) {
+func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]poller.Target, int, error) {
 	var out []poller.Target
 	if all {
-		items, err := poller.OpenDocuments(ctx, c, poller.Write)
-		if err != nil {
+		items, err := poller.OpenDocumentsWaiting(ctx, c, poller.Write, waiting)
+		var cut *poller.ListingCut
+		if err != nil && !errors.As(err, &cut) {
 			return nil, 0, fmt.Errorf("list %s: %w", acc.Name, err)
 		}
 		for _, it := range items {
@@ -171,6 +180,9 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 				d.Attempts = known.Attempts
 			}
 			out = append(out, poller.Target{Doc: d})
+		}
+		if cut != nil {
+			return out, -1, cut
 		}
 		return out, -1, nil
 	}

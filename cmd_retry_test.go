@@ -5,6 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -270,6 +273,51 @@ func TestPrintPlanSanitizes(t *testing.T) {
 	}
 	if strings.Count(out.String(), "REJECTED␍ACCEPTED") != 3 {
 		t.Errorf("the provider's text is not shown as sent: %q", out.String())
+	}
+}
+
+// TestRetryListingWaitsAsAsked: `retry --all-rejected` whose listing is refused for now
+// (a 429, then a 503 for maintenance, each with Retry-After) waits as the provider asks,
+// says so, and plans once the listing answers.
+func TestRetryListingWaitsAsAsked(t *testing.T) {
+	var mu sync.Mutex
+	// A 503 that states a wait is not tried again by the client: each refusal is one wait.
+	refusals := []int{http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusServiceUnavailable}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		mu.Lock()
+		var status int
+		if len(refusals) > 0 {
+			status, refusals = refusals[0], refusals[1:]
+		}
+		mu.Unlock()
+		switch status {
+		case http.StatusTooManyRequests:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(status)
+			fmt.Fprint(w, `{"detail":"Rate limit exceeded","code":"RATE_LIMITED","retry_after":1}`)
+		case http.StatusServiceUnavailable:
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(status)
+			fmt.Fprint(w, `{"detail":"Service temporarily unavailable","code":"SERVICE_UNAVAILABLE"}`)
+		default:
+			docs := ""
+			if r.URL.Query().Get("status") == "rejected" {
+				docs = `{"id":"inv-1","series_number":"F-0001","status":"rejected","aeat":{"state":"Incorrecto","code":"4112","description":"certificado"}}`
+			}
+			fmt.Fprint(w, `{"data":[`+docs+`],"page":1,"page_size":100,"total":`+map[bool]string{true: "1", false: "0"}[docs != ""]+`}`)
+		}
+	}))
+	defer srv.Close()
+	cfg := filepath.Join(t.TempDir(), "config.toml")
+	body := "[[account]]\nname = \"cf-busy\"\nprovider = \"certifactu\"\nbase_url = \"" + srv.URL + "\"\napi_key = \"cf_test_key\"\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd("retry", "--config", cfg, "--db", filepath.Join(t.TempDir(), "h.db"), "--account", "cf-busy",
+		"--all-rejected", "--dry-run")
+	if code != 0 || !strings.Contains(out, "F-0001") || strings.Count(errs, "waiting 1s as the provider asks") != 3 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }
 

@@ -25,7 +25,7 @@ const shutdownGrace = 10 * time.Second
 
 func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
-	listen := fs.String("listen", ":2222", "address to listen on")
+	listen := fs.String("listen", "127.0.0.1:2222", "address to listen on; without a host, loopback only (0.0.0.0:2222 for every interface)")
 	metricsListen := metricsFlag(fs)
 	hostKey := fs.String("host-key", "", "the server's ed25519 host key, created when missing (default $XDG_STATE_HOME/emitop/"+serve.HostKeyName+")")
 	cfgPath, db := storeFlags(fs)
@@ -61,7 +61,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	defer oc.stop() // before the history closes: the notifiers record what they sent
 	// One poller and one store for every session.
-	p, err := poller.New(cfg.Accounts, st, oc.observe(poller.Options{Version: version, OnError: pollFailed(log)}))
+	p, err := poller.New(cfg.Accounts, st, oc.observe(poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)}))
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 // serveUntil serves on listen until ctx ends, then tells every session and shuts down
 // within shutdownGrace. Each value on hup re-reads the operators' keys.
 func serveUntil(ctx context.Context, srv *serve.Server, listen string, hup <-chan os.Signal, log *slog.Logger) error {
-	l, err := net.Listen("tcp", listen)
+	l, err := net.Listen("tcp", listenAddress(listen))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
@@ -121,4 +121,13 @@ func serveUntil(ctx context.Context, srv *serve.Server, listen string, hup <-cha
 			return nil
 		}
 	}
+}
+
+// listenAddress is where --listen serves: an address without a host (":2222") means
+// loopback, so that serving every interface is a choice someone wrote (0.0.0.0:2222).
+func listenAddress(flag string) string {
+	if host, port, err := net.SplitHostPort(flag); err == nil && host == "" {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return flag
 }

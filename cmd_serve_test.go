@@ -93,7 +93,8 @@ func TestServeUntilReloadsOnHUPAndStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	hup := make(chan os.Signal)
 	done := make(chan error, 1)
-	go func() { done <- serveUntil(ctx, srv, "127.0.0.1:0", hup, log) }()
+	// ":0" names no host: loopback, never every interface.
+	go func() { done <- serveUntil(ctx, srv, ":0", hup, log) }()
 
 	logged := func(want string) bool {
 		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
@@ -128,6 +129,22 @@ func TestServeUntilReloadsOnHUPAndStopsOnCancel(t *testing.T) {
 	for _, want := range []string{"serving the dashboard over SSH", "addr=127.0.0.1:", "keys not reloaded", keysFile + ":1:", "msg=\"keys reloaded\"", "shutting down"} {
 		if !strings.Contains(logBuf.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logBuf)
+		}
+	}
+}
+
+func TestListenAddress(t *testing.T) {
+	for flag, want := range map[string]string{
+		":2222":          "127.0.0.1:2222",
+		"127.0.0.1:2222": "127.0.0.1:2222",
+		"0.0.0.0:2222":   "0.0.0.0:2222",
+		"[::]:2222":      "[::]:2222",
+		"[::1]:2222":     "[::1]:2222",
+		"10.1.2.3:22":    "10.1.2.3:22",
+		"nonsense":       "nonsense", // net.Listen says what is wrong with it
+	} {
+		if got := listenAddress(flag); got != want {
+			t.Errorf("listenAddress(%q) = %q, want %q", flag, got, want)
 		}
 	}
 }

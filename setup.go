@@ -37,6 +37,9 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "emitop: warning: "+model.Line(w, 0))
+	}
 	return cfg, nil
 }
 
@@ -85,6 +88,33 @@ func storePath(cfg *config.Config, dbFlag string) string {
 		return dbFlag
 	}
 	return cfg.Store.Path
+}
+
+// openHistory opens an existing history, read-only, for the commands that only read it
+// (`history`, `report`): --db, else the configuration's store.path, else the default path
+// when there is no configuration. It never creates one: a missing history is one clear
+// line. The configuration comes back too (empty when there is none), for its accounts
+// and zone.
+func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) (*config.Config, *store.Store, error) {
+	cfg, err := loadConfig(cfgPath, stderr)
+	switch {
+	case errors.Is(err, errNoConfig) && dbPath == "":
+		cfg, err = config.Parse(nil, os.LookupEnv, poller.Providers())
+	case errors.Is(err, errNoConfig):
+		cfg, err = &config.Config{}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	path := storePath(cfg, dbPath)
+	if _, err := os.Stat(path); err != nil {
+		return nil, nil, fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
+	}
+	st, err := store.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
 }
 
 // openStore opens the history at dbFlag when given, else at the configuration's path.

@@ -28,6 +28,9 @@ type Config struct {
 	Operators []Operator
 	Serve     Serve
 	Notify    []Notify // [[notify]]: where on-call messages go (notify.go)
+	Warnings  []string // what is unsafe but allowed (a file readable by others holding secrets)
+
+	literal []string // the secrets written in the file itself, not as ${VAR}: "account \"a\" token"
 }
 
 // Store says where the SQLite history lives.
@@ -142,7 +145,10 @@ func Locate(flagPath string) (path string, found bool) {
 // providers are the providers its accounts may name (see Parse). Relative paths in it
 // (store.path, keys_file) are taken relative to the file's folder.
 func Load(path string, providers []Provider) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, mode, err := ReadPrivate(path, "anyone who can write it chooses the accounts, the operators and their keys")
+	if errors.Is(err, ErrNotPrivate) {
+		return nil, &Error{Issues: []Issue{{Message: err.Error()}}}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -155,6 +161,10 @@ func Load(path string, providers []Provider) (*Config, error) {
 		return nil, err
 	}
 	c.Path = path
+	if mode&0o044 != 0 && len(c.literal) > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s is readable by others (mode %04o) and holds secrets written in it (%s): run chmod 600 %s, or take them from the environment as ${VAR}",
+			path, mode, strings.Join(c.literal, ", "), path))
+	}
 	dir := filepath.Dir(path)
 	if !filepath.IsAbs(c.Store.Path) {
 		c.Store.Path = filepath.Join(dir, c.Store.Path)

@@ -44,20 +44,22 @@ func (f fakeProvider) CheckAccount(settings map[string]string, creds []string) [
 	return out
 }
 
+// secrets are credential keys; a name ending in "=id" is an identity (an email).
 func secrets(names ...string) []Key {
 	keys := make([]Key, len(names))
 	for i, n := range names {
-		keys[i] = Key{Name: n, Secret: true}
+		name, id := strings.CutSuffix(n, "=id")
+		keys[i] = Key{Name: name, Secret: true, Identity: id}
 	}
 	return keys
 }
 
 var testProviders = []Provider{
-	fakeProvider{"alegra", "https://api.alegra.com/api/v1", secrets("email", "token")},
+	fakeProvider{"alegra", "https://api.alegra.com/api/v1", secrets("email=id", "token")},
 	fakeProvider{"sv-dte", "", secrets("api_key")},
 	fakeProvider{"certifactu", "", secrets("api_key")},
-	fakeProvider{"factus", "", secrets("client_id", "client_secret", "username", "password")},
-	fakeProvider{"alforse", "https://api.alforse.com/api/v1", append(secrets("email", "password"),
+	fakeProvider{"factus", "", secrets("client_id=id", "client_secret", "username=id", "password")},
+	fakeProvider{"alforse", "https://api.alforse.com/api/v1", append(secrets("email=id", "password"),
 		Key{Name: "mode", Values: []string{"a", "b"}}, Key{Name: "extra"})},
 }
 
@@ -257,6 +259,20 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "tok-456") {
 		t.Errorf("error leaks a value or is missing: %v", err)
 	}
+	// Errors about the file quote none of what a credential could be: a value written
+	// without quotes, a base_url's query or user info.
+	for _, tc := range []struct{ toml, secret, want string }{
+		{"[[account]]\nname = \"a\"\ntoken = sk_live_abc123\n", "sk", "3: expected value but found text instead (in the value of token: write it in quotes"},
+		{"[[account]]\npassword = hunter2 x\n", "hunter", "2: expected value but found text instead (in the value of password"},
+		{"[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x.example/api?key=sk_q_123#frag\"\napi_key = \"k\"\n", "sk_q_123",
+			`4: account "s": base_url "https://x.example/api" must not have a query or fragment (not shown`},
+		{"[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"ftp://x/?key=sk_q_456\"\napi_key = \"k\"\n", "sk_q_456", `4: account "s": base_url "ftp://x/" is not an http(s) URL`},
+	} {
+		_, err := Parse([]byte(tc.toml), testEnv, testProviders)
+		if err == nil || strings.Contains(err.Error(), tc.secret) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want %q without %q", tc.toml, err, tc.want, tc.secret)
+		}
+	}
 }
 
 func TestLocateAndLoad(t *testing.T) {
@@ -371,6 +387,58 @@ func TestTimezone(t *testing.T) {
 			}
 			if c.Location.String() != tt.want {
 				t.Errorf("location %v, want %s", c.Location, tt.want)
+			}
+		})
+	}
+}
+
+// TestLoadChecksTheFileMode: a configuration anyone but its owner may write is
+// refused; one others may read is allowed, with a warning when it holds secrets written in
+// it rather than taken from the environment. Every message names the file and the fix.
+func TestLoadChecksTheFileMode(t *testing.T) {
+	const literal = "[[account]]\nname = \"alegra-co\"\nprovider = \"alegra\"\nemail = \"ops@example.co\"\ntoken = \"tok-123\"\n"
+	const fromEnv = "[[account]]\nname = \"sv-main\"\nprovider = \"sv-dte\"\nbase_url = \"https://dte.example.sv\"\napi_key = \"${SV_KEY}\"\n"
+	t.Setenv("SV_KEY", "sk_user_1")
+	tests := []struct {
+		name, body string
+		mode       os.FileMode
+		err, warn  string // "" when none
+	}{
+		{"private with literal secrets", literal, 0o600, "", ""},
+		{"world-writable", fromEnv, 0o666, "is writable by others (mode 0666): anyone who can write it chooses the accounts", ""},
+		{"group-writable", fromEnv, 0o620, "is writable by others (mode 0620)", ""},
+		{"world-readable with a literal token", literal, 0o644, "", `is readable by others (mode 0644) and holds secrets written in it (account "alegra-co" token)`},
+		{"world-readable, secrets from the environment", fromEnv, 0o644, "", ""},
+		{"world-readable with a literal webhook url", fromEnv + "[[notify]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"https://hooks.slack.example/T0/B0/xyz\"\n", 0o644, "",
+			`holds secrets written in it (notify "ops" url)`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.toml")
+			if err := os.WriteFile(path, []byte(tc.body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(path, testProviders)
+			fix := "run chmod 600 " + path
+			switch {
+			case tc.err != "":
+				var ce *Error
+				if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), fix) {
+					t.Fatalf("Load = %v, want an *Error with %q and %q", err, tc.err, fix)
+				}
+				return
+			case err != nil:
+				t.Fatal(err)
+			}
+			warnings := strings.Join(c.Warnings, "\n")
+			if tc.warn == "" && warnings != "" || tc.warn != "" && (!strings.Contains(warnings, tc.warn) || !strings.Contains(warnings, fix)) {
+				t.Fatalf("warnings %q, want %q", warnings, tc.warn)
+			}
+			if strings.Contains(warnings, "tok-123") {
+				t.Fatal("the warning quotes the secret")
 			}
 		})
 	}

@@ -91,6 +91,9 @@ func (p *parser) notify(i int, r *rawNotify) Notify {
 		}
 		if len(unset) == 0 && v != "" {
 			secrets[s.name] = v
+			if !varRef.MatchString(*s.value) {
+				p.literal = append(p.literal, label+" "+s.name)
+			}
 		}
 	}
 	switch u, ok := secrets["url"]; {

@@ -60,7 +60,7 @@ func Parse(data []byte, env func(string) (string, bool), providers []Provider) (
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{Issues: []Issue{{Line: pe.Position.Line, Message: pe.Message}}}
+			return nil, &Error{Issues: []Issue{syntaxIssue(newSource(data), pe)}}
 		}
 		return nil, &Error{Issues: []Issue{{Message: strings.TrimPrefix(err.Error(), "toml: ")}}}
 	}
@@ -107,6 +107,7 @@ func Parse(data []byte, env func(string) (string, bool), providers []Provider) (
 		sort.SliceStable(p.issues, func(i, j int) bool { return p.issues[i].Line < p.issues[j].Line })
 		return nil, &Error{Issues: p.issues}
 	}
+	c.literal = p.literal
 	return c, nil
 }
 
@@ -153,6 +154,7 @@ type parser struct {
 	env       func(string) (string, bool)
 	providers []Provider
 	issues    []Issue
+	literal   []string // secrets written in the file, by account and name
 }
 
 func (p *parser) add(line int, format string, a ...any) {
@@ -263,7 +265,7 @@ var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // so that a bad value is not reported missing too. Messages name keys and variables,
 // never values.
 func (p *parser) providerKeys(label string, line int, prov Provider, keys map[string]any, keyLine func(string) int) (map[string]string, Credentials) {
-	settings, secrets := map[string]string{}, map[string]string{}
+	settings, secrets, identities := map[string]string{}, map[string]string{}, map[string]bool{}
 	var given []string // the credentials written, valid or not: none is then also missing
 	var taken []Key
 	if prov != nil {
@@ -310,13 +312,19 @@ func (p *parser) providerKeys(label string, line int, prov Provider, keys map[st
 			p.add(keyLine(name), "%s: %s %q is not one of %s", label, name, model.Line(val, 40), strings.Join(key.Values, ", "))
 			continue
 		}
-		if key.Secret {
-			secrets[name] = val
-		} else {
+		if !key.Secret {
 			settings[name] = val
+			continue
+		}
+		secrets[name] = val
+		if key.Identity {
+			identities[name] = true
+		} else if !varRef.MatchString(raw) {
+			p.literal = append(p.literal, label+" "+name)
 		}
 	}
 	creds := NewCredentials(secrets)
+	creds.identities = identities
 	if prov != nil {
 		for _, msg := range prov.CheckAccount(settings, given) {
 			p.add(line, "%s: %s", label, msg)
@@ -413,7 +421,7 @@ func (p *parser) duration(v any, def time.Duration, what string, line int) time.
 }
 
 // checkBaseURL returns what is wrong with a base URL, "" when nothing. It never quotes a
-// URL that carries user info: that part could be a password.
+// URL's user info or query: either could hold a password or a key.
 func checkBaseURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -422,13 +430,28 @@ func checkBaseURL(raw string) string {
 	if u.User != nil {
 		return "must not carry user info: put credentials in their own keys"
 	}
+	shown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return fmt.Sprintf("%q is not an http(s) URL", raw)
+		return fmt.Sprintf("%q is not an http(s) URL", shown)
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Sprintf("%q must not have a query or fragment", raw)
+		return fmt.Sprintf("%q must not have a query or fragment (not shown: it may hold a credential)", shown)
 	}
 	return ""
+}
+
+// quotedText is what the TOML decoder quotes of the file in a syntax error.
+var quotedText = regexp.MustCompile(`"[^"]*"|'[^']*'`)
+
+// syntaxIssue is a TOML syntax error as an Issue. The decoder's message quotes the text it
+// stopped at, which may be a credential written without quotes: the quote is left out,
+// and the key of the line named instead.
+func syntaxIssue(src source, pe toml.ParseError) Issue {
+	msg := quotedText.ReplaceAllString(pe.Message, "text")
+	if key := src.keyOn(pe.Position.Line); key != "" {
+		msg += fmt.Sprintf(" (in the value of %s: write it in quotes, or as \"${VAR}\" from the environment)", key)
+	}
+	return Issue{Line: pe.Position.Line, Message: msg}
 }
 
 // expand replaces every ${VAR} in s from env and lists the variables that are unset.

@@ -26,6 +26,10 @@ type Key struct {
 	// Secret keys are credentials: kept in Account.Credentials, which never prints a
 	// value. The others are settings, kept in Account.Settings.
 	Secret bool
+	// Identity marks a credential that names the account rather than proves it (an
+	// email, a user name, a client id): it is not scrubbed from provider text, and
+	// writing it in the file itself draws no warning.
+	Identity bool
 	// Values lists the values a setting may take; nil allows any.
 	Values []string
 }

@@ -12,7 +12,8 @@ const redacted = "[redacted]"
 // Credentials value is printed (%v, %+v, %#v, JSON, slog) it shows "[redacted]"; only Get
 // reveals a value, for the code that authenticates.
 type Credentials struct {
-	values map[string]string
+	values     map[string]string
+	identities map[string]bool // the ones that name the account rather than prove it (Key.Identity)
 }
 
 // NewCredentials holds values by name (the secret keys a provider takes).
@@ -26,6 +27,20 @@ func NewCredentials(values map[string]string) Credentials {
 
 // Get returns the credential called name, or "" when the account has none.
 func (c Credentials) Get(name string) string { return c.values[name] }
+
+// Secrets lists the values of the credentials that are secrets (tokens, keys, passwords;
+// not an email or a user name, which the provider's Key marks Identity), for scrubbing
+// them from text a provider echoes back. Credentials made by NewCredentials count all as
+// secrets.
+func (c Credentials) Secrets() []string {
+	var out []string
+	for _, name := range c.Names() {
+		if !c.identities[name] {
+			out = append(out, c.values[name])
+		}
+	}
+	return out
+}
 
 // Names lists the credentials present, sorted.
 func (c Credentials) Names() []string {

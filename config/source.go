@@ -20,6 +20,19 @@ var (
 	tableHeader = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]`)
 )
 
+var keyLine = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+)\s*=`)
+
+// keyOn is the key a line (from 1) assigns, "" when it assigns none.
+func (s source) keyOn(line int) string {
+	if line < 1 || line > len(s.lines) {
+		return ""
+	}
+	if m := keyLine.FindStringSubmatch(s.lines[line-1]); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
 // header is the line (from 1) of the n-th [[name]] header, 0 when there is none.
 func (s source) header(name string, n int) int {
 	for i, l := range s.lines {

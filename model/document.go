@@ -51,7 +51,21 @@ type AccountState struct {
 // Snapshot is the state of every account after one poll: what the poller publishes to
 // the dashboard and to SSH sessions.
 type Snapshot struct {
-	At       time.Time
-	Accounts []AccountState
-	History  string // why history is not being saved (a full disk...), sanitized; "" when it is
+	At         time.Time
+	Accounts   []AccountState
+	History    string     // why history is not being saved (a full disk...), sanitized; "" when it is
+	HistoryGap HistoryGap // the current or last spell when history was not saved
 }
+
+// HistoryGap is a spell when history was not being saved: the database refused writes
+// (another process held its lock, the disk was full). Writes wait in memory meanwhile and
+// are committed when it ends; those beyond the store's bound are lost, and counted.
+type HistoryGap struct {
+	Since   time.Time // when writes began to fail; zero when they never did
+	Until   time.Time // when a write succeeded again; zero while the gap lasts
+	Waiting int       // writes waiting to be committed
+	Lost    int       // writes refused during the gap because too many were waiting
+}
+
+// Open reports whether history is not being saved now.
+func (g HistoryGap) Open() bool { return !g.Since.IsZero() && g.Until.IsZero() }

@@ -19,7 +19,7 @@ import (
 // email:token, 150 requests a minute per user.
 var alegraDialect = &Dialect{
 	name: "alegra", baseURL: "https://api.alegra.com/api/v1",
-	keys:    secretKeys("email", "token"),
+	keys:    secretKeys("email=id", "token"),
 	windows: []Limit{{Name: "", Max: 150, Per: time.Minute}},
 	auth:    alegraAuth,
 	catalog: alegraCatalog, body: decodeAlegra,
@@ -476,15 +476,15 @@ func alegraWordByte(c byte) bool {
 
 // alegraDocument maps one invoice object of GET /invoices to a Document, with the
 // finding its state carries when it has a problem (a rejected stamp). Account is left to
-// the caller. ok is false for bytes that are not an invoice object. ID and Number are
-// sanitized: they reach screens, logs and error texts.
+// the caller. ok is false for bytes that are not an invoice object. ID is kept exactly;
+// Number is sanitized: it reaches screens, logs and error texts.
 func alegraDocument(raw []byte) (model.Document, finding, bool) {
 	raw = bytes.TrimSpace(raw)
 	var inv alegraInvoice
 	if len(raw) == 0 || raw[0] != '{' || !alegraUnmarshal(raw, &inv) {
 		return model.Document{}, finding{}, false
 	}
-	doc := model.Document{Provider: "alegra", ID: model.Line(string(inv.ID), 80), Status: model.StatusUnknown}
+	doc := model.Document{Provider: "alegra", ID: string(inv.ID), Status: model.StatusUnknown}
 	nt := inv.NumberTemplate
 	number := nt.FullNumber
 	if number == "" {

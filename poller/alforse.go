@@ -18,7 +18,7 @@ import (
 var alforseDialect = &Dialect{
 	name: "alforse", baseURL: "https://api.alforse.com/api/v1",
 	// The login names the tenant by its slug (docs.alforse.com, "Log in").
-	keys:    append(secretKeys("email", "password"), config.Key{Name: "tenant"}),
+	keys:    append(secretKeys("email=id", "password"), config.Key{Name: "tenant"}),
 	check:   alforseCheck,
 	auth:    alforseAuth,
 	catalog: alforseCatalog, body: alforseBody,
@@ -354,8 +354,8 @@ func alforseDomain(e alforseError) finding {
 // code the note quotes); a
 // cancelled or void payment is cancelled; a payment without an invoiceNo awaits its
 // invoice (pending); any other is accepted. The finding is empty when the payment has
-// nothing to report. ok is false when raw holds no payment (no id). ID and Number are
-// sanitized: they reach screens, logs and error texts.
+// nothing to report. ok is false when raw holds no payment (no id). ID is kept exactly;
+// Number is sanitized: it reaches screens, logs and error texts.
 func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	var p alforsePayment
 	if !lenientJSON(raw, &p) {
@@ -369,7 +369,7 @@ func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	if number == "" {
 		number = p.Reference
 	}
-	doc = model.Document{Provider: "alforse", ID: model.Line(id, 80), Number: model.Line(number, 80)}
+	doc = model.Document{Provider: "alforse", ID: id, Number: model.Line(number, 80)}
 	switch {
 	case strings.EqualFold(p.ReconciliationStatus, "exception"):
 		doc.Status = model.StatusRejected

@@ -349,7 +349,7 @@ func certifactuDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	if id == "" {
 		return model.Document{}, finding{}, false
 	}
-	doc = model.Document{Provider: certifactuName, ID: model.Line(id, 80), Number: model.Line(rawText(r.SeriesNumber), 80)}
+	doc = model.Document{Provider: certifactuName, ID: id, Number: model.Line(rawText(r.SeriesNumber), 80)}
 	doc.Status, f = r.invoice()
 	return doc, f, true
 }

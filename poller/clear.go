@@ -52,7 +52,8 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		return DocResult{}, errors.New("clear: deleting a document requires a reason")
 	}
 	acc := r.c.account.Name
-	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: acc}, quiet: map[string]time.Time{}}
+	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: acc}, index: map[string]int{},
+		until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.c.clock.Now()}
 	res := DocResult{Doc: doc}
 	ok, err := r.st.AcquireLease(ru.net, acc, doc.ID, r.holder, r.opt.LeaseTTL)
 	if err != nil {
@@ -64,6 +65,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 	}
 	defer r.st.ReleaseLease(ru.net, acc, doc.ID, r.holder)
 
+	readAt := r.c.clock.Now()
 	it, err := ru.read(doc.ID)
 	var pe *ProblemError
 	switch {
@@ -75,11 +77,17 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not deleted: "+model.Line(err.Error(), 300)
 		return res, ru.record(res)
 	}
-	if _, err := ru.settle(doc.ID, it, "verify"); err != nil {
+	until, err := ru.settle(doc.ID, it, readAt, "verify")
+	if err != nil {
 		return res, err
 	}
 	ru.adopt(&res, it)
-	if it.Doc.Status != model.StatusRejected {
+	switch {
+	case !until.IsZero():
+		res.Outcome = OutcomeSkipped
+		res.Detail = "an emission of it may still land until " + until.Format(time.TimeOnly) + ": not deleted; try again after"
+		return res, ru.record(res)
+	case it.Doc.Status != model.StatusRejected:
 		res.Outcome, res.ByPolicy = OutcomeSkipped, true
 		res.Detail = "status " + string(it.Doc.Status) + ": only a document the authority rejected is deleted"
 		return res, ru.record(res)
@@ -89,7 +97,8 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		res.Outcome, res.Detail = OutcomeSkipped, "not deleted: "+model.Line(err.Error(), 300)
 		return res, ru.record(res)
 	}
-	intent, err := r.st.RecordIntent(ru.net, store.Intent{Account: acc, DocID: doc.ID, Holder: r.holder, Kind: "clear", Request: rs.Method + " " + rs.Path})
+	intent, err := r.st.RecordIntent(ru.net, store.Intent{Account: acc, DocID: doc.ID, Holder: r.holder, Kind: "clear",
+		Request: rs.Method + " " + rs.Path, Deadline: r.c.clock.Now().Add(r.c.account.Timeout)})
 	if errors.Is(err, store.ErrLeaseNotHeld) {
 		res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not deleted"
 		return res, ru.record(res)
@@ -98,7 +107,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		return res, err
 	}
 	res.Sent = true
-	sent, sendErr := ru.do(withGate(ru.net, ru.fence([]string{doc.ID})), rs.Method, rs.Path, rs.Body)
+	sent, sendErr := ru.do(withGate(ru.net, ru.fence([]string{doc.ID}, []int64{intent})), rs.Method, rs.Path, rs.Body)
 	var raw []byte
 	switch {
 	case sendErr == nil && sent.Response.Status/100 == 2:

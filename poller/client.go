@@ -130,7 +130,9 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 		version = "dev"
 	}
 	c.agent = "emitop/" + version
-	hc := http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = maxHeaderBytes
+	hc := http.Client{Transport: tr}
 	if opt.HTTP != nil {
 		hc = *opt.HTTP
 	}
@@ -151,14 +153,18 @@ func (c *Client) Account() config.Account { return c.account }
 // Path is the account's endpoint path called name (its override), else def.
 func (c *Client) Path(name, def string) string { return c.account.Path(name, def) }
 
+// maxHeaderBytes bounds a response's headers: rate-limit headers take a few hundred bytes,
+// and a server whose headers never stop growing must not grow emitop (Go's default is 10 MB).
+const maxHeaderBytes = 64 << 10
+
 // Do sends method path (relative to the base URL, query included) with an optional JSON
-// body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error or
-// a 500, 502, 503 or 504 is tried again with backoff, each time through the governor,
-// unless the answer stated a wait (a 503's Retry-After): then, like a 429, it is returned
-// as it is, and the governor holds the account for that wait. With token
-// authentication a 401 renews the token once, and a read is then repeated. A response of
-// any status is a Result, not an error; the error is a *SendError, an *AuthError, or the
-// context's.
+// body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error
+// other than a timeout, or a 500, 502, 503 or 504, is tried again with backoff, each time
+// through the governor, unless the answer stated a wait (a 503's Retry-After): then, like
+// a 429, it is returned as it is, and the governor holds the account for that wait. With
+// token authentication a 401 renews the token once, and a read is then repeated. A
+// response of any status is a Result, not an error; the error is a *SendError, an
+// *AuthError, or the context's.
 func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []byte) (*Result, error) {
 	read := !model.IsWrite(method)
 	attempts := 0
@@ -184,9 +190,14 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 			}
 			return res, nil
 		}
+		// A read that timed out is not tried again: it already took a whole timeout, and
+		// a provider dripping its answer would take one per try.
+		var se *SendError
+		timedOut := errors.As(err, &se) && se.Timeout
 		transient := err != nil || isTransient(res.Response.Status)
-		if !read || !transient || retry >= c.backoff.Retries || c.gov.Held().After(c.clock.Now()) {
-			return res, err // a stated wait holds the account: the next poll comes after it
+		held := c.gov.Held().After(c.clock.Now()) // a stated wait holds the account
+		if !read || !transient || timedOut || held || retry >= c.backoff.Retries {
+			return res, err
 		}
 		if err := sleep(ctx, c.clock, c.backoff.Delay(retry)); err != nil {
 			return res, err
@@ -278,7 +289,8 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 		c.traced(kind, method, path, start, nil, nil)
 		return nil, fail(err, true)
 	}
-	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: resp.Header, Body: data, Received: c.clock.Now()}}
+	data, header := c.scrub(data, resp.Header, cred)
+	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: header, Body: data, Received: c.clock.Now()}}
 	out.Latency = out.Response.Received.Sub(start)
 	var problem *model.Problem
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
@@ -290,6 +302,50 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	c.traced(kind, method, path, start, &out.Response, problem)
 	return out, nil
 }
+
+// minSecret is the shortest credential value scrubbed from provider text: a shorter one
+// would blot out ordinary words, and no provider issues one.
+const minSecret = 4
+
+// scrub replaces every credential of the account a response may echo (the configured
+// secrets, and the token or key this request carried) in its body and header values with
+// [redacted], as it arrives: nothing downstream stores, logs or shows provider text that
+// still holds one. Their URL-encoded forms (a form body echoed back) go too.
+func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, http.Header) {
+	secrets := c.account.Credentials.Secrets()
+	for _, ch := range cred {
+		if _, v, ok := strings.Cut(ch.value, " "); ok {
+			secrets = append(secrets, v) // Basic or Bearer
+		}
+		secrets = append(secrets, ch.value)
+	}
+	var forms []string
+	for _, s := range secrets {
+		if len(s) < minSecret {
+			continue
+		}
+		forms = append(forms, s)
+		if q := url.QueryEscape(s); q != s {
+			forms = append(forms, q)
+		}
+	}
+	for _, s := range forms {
+		if bytes.Contains(body, []byte(s)) {
+			body = bytes.ReplaceAll(body, []byte(s), []byte(redacted))
+		}
+		for k, vs := range h {
+			for i, v := range vs {
+				if strings.Contains(v, s) {
+					h[k][i] = strings.ReplaceAll(v, s, redacted)
+				}
+			}
+		}
+	}
+	return body, h
+}
+
+// redacted stands for a credential scrubbed from provider text.
+const redacted = "[redacted]"
 
 // traced tells the Trace hook of one round trip; resp nil means no response came, and
 // decoded is the problem already decoded from it, if any, reused for its class.

@@ -430,3 +430,34 @@ func TestSendErrorDropsQuery(t *testing.T) {
 		t.Errorf("send error %q keeps the query (path %q)", err, se.Path)
 	}
 }
+
+// TestSlowDripReadTakesOneTimeout: a provider that drips its answer slower than the
+// account's timeout costs one timeout, not one per retry.
+func TestSlowDripReadTakesOneTimeout(t *testing.T) {
+	var asked atomic.Int64
+	c, _ := newTestClient(t, "sv-dte", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		for range 50 {
+			if _, err := w.Write([]byte(" ")); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}), map[string]string{"api_key": "k"})
+	c.account.Timeout = 100 * time.Millisecond
+	_, err := c.Do(context.Background(), Poll, http.MethodGet, "/factura", nil)
+	var se *SendError
+	if !errors.As(err, &se) || !se.Timeout {
+		t.Fatalf("a dripping read: %v", err)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("the read was sent %d times", n)
+	}
+}

@@ -113,11 +113,13 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// secretKeys are keys that hold credentials.
+// secretKeys are keys that hold credentials; a name ending in "=id" (email=id) is an
+// identity: it names the account rather than proving it.
 func secretKeys(names ...string) []config.Key {
 	keys := make([]config.Key, len(names))
 	for i, n := range names {
-		keys[i] = config.Key{Name: n, Secret: true}
+		name, id := strings.CutSuffix(n, "=id")
+		keys[i] = config.Key{Name: name, Secret: true, Identity: id}
 	}
 	return keys
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"emitop/model"
 )
@@ -40,6 +41,11 @@ func (e *ProblemError) Error() string {
 	return s
 }
 
+// MaxIDLen bounds a document's id. An id is data: the store keeps a document by it and the
+// provider's paths take it, so it is never sanitized or cut (screens and logs shape it
+// where they show it); a longer one is absurd, and its document is left out, and said.
+const MaxIDLen = 256
+
 // ErrNoRead is returned by ReadDocument for a provider that has no single-document read.
 var ErrNoRead = errors.New("the provider offers no read of a single document")
 
@@ -51,24 +57,69 @@ func needsOperator(s model.Status) bool {
 }
 
 // OpenDocuments lists every pending and rejected document of the client's account, and
-// those whose outcome is unknown.
+// those whose outcome is unknown. A listing longer than emitop keeps (see ListingCut)
+// returns what it listed up to the cut, with the *ListingCut as its error.
 func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
 	d := c.d
 	raws, err := d.open(withKind(ctx, kind), c)
-	if err != nil {
+	var cut *ListingCut
+	if err != nil && !errors.As(err, &cut) {
 		return nil, err
 	}
 	items := make([]Item, 0, len(raws))
 	seen := make(map[string]bool, len(raws))
+	absurd := 0
 	for _, raw := range raws {
 		it, ok := d.item(c.account.Name, raw)
 		if !ok || seen[it.Doc.ID] || !needsOperator(it.Doc.Status) {
 			continue
 		}
+		if len(it.Doc.ID) > MaxIDLen {
+			absurd++
+			continue
+		}
 		seen[it.Doc.ID] = true
 		items = append(items, it)
 	}
+	if absurd > 0 {
+		if cut == nil {
+			cut = &ListingCut{Account: c.account.Name, Kept: len(items)}
+		}
+		cut.Absurd = absurd
+	}
+	if cut != nil {
+		return items, cut
+	}
 	return items, nil
+}
+
+// A listing answered 429 or 503 with a stated wait is asked again by OpenDocumentsWaiting
+// once the wait is over, at most listingWaits times, and only for a wait up to
+// maxListingWait (one longer is an outage to report, not to sit through).
+const (
+	listingWaits   = 3
+	maxListingWait = 5 * time.Minute
+)
+
+// OpenDocumentsWaiting is OpenDocuments for a caller that would rather wait than fail: a
+// listing the provider refused for now (429, or 503 for maintenance) with a stated wait is
+// asked again once that wait is over. waiting is told of each wait first. It returns the
+// refusal when the wait is longer than maxListingWait or the provider keeps refusing.
+func OpenDocumentsWaiting(ctx context.Context, c *Client, kind Kind, waiting func(time.Duration, error)) ([]Item, error) {
+	for try := 0; ; try++ {
+		items, err := OpenDocuments(ctx, c, kind)
+		var pe *ProblemError
+		if try == listingWaits || !errors.As(err, &pe) || !pe.Problem.HasWait || pe.Problem.Wait > maxListingWait ||
+			pe.Problem.Status != http.StatusTooManyRequests && pe.Problem.Status != http.StatusServiceUnavailable {
+			return items, err
+		}
+		if waiting != nil {
+			waiting(pe.Problem.Wait, err)
+		}
+		if err := sleep(ctx, c.clock, pe.Problem.Wait); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // ReadDocument reads one document of the client's account by its ID.
@@ -76,6 +127,9 @@ func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, e
 	d := c.d
 	if d.readPath == nil {
 		return Item{}, ErrNoRead
+	}
+	if len(id) > MaxIDLen {
+		return Item{}, fmt.Errorf("%s: document %s: an id of %d bytes is longer than any provider's (%d)", c.account.Name, model.Line(id, 80), len(id), MaxIDLen)
 	}
 	raw, err := getJSON(withKind(ctx, kind), c, d.readPath(c, id))
 	if err != nil {
@@ -85,7 +139,7 @@ func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, e
 	if !ok {
 		return Item{}, fmt.Errorf("%s: document %s: the answer holds no document", c.account.Name, model.Line(id, 80))
 	}
-	if it.Doc.ID != model.Line(id, 80) {
+	if it.Doc.ID != id {
 		// A misrouted path must not let another document's status decide a resend.
 		return Item{}, fmt.Errorf("%s: document %s: the answer is about document %s", c.account.Name, model.Line(id, 80), it.Doc.ID)
 	}
@@ -135,43 +189,101 @@ func getJSON(ctx context.Context, c *Client, path string) ([]byte, error) {
 	return res.Response.Body, nil
 }
 
-// maxPages bounds one listing: a provider whose total keeps growing cannot keep the
-// poller paging for ever.
-const maxPages = 200
+// One listing (every page of every filter of one poll) keeps at most maxPages pages,
+// maxListed documents and maxListedBytes of page bodies: a provider that claims a billion
+// documents, or whose pages never end, costs a bounded poll, and the rest is cut.
+const (
+	maxPages       = 200
+	maxListed      = 10_000
+	maxListedBytes = 32 << 20
+)
+
+// ListingCut is returned, with what was listed, when emitop does not watch a listing
+// whole: it went past the listing's bounds (the documents beyond the cut are not watched),
+// or some documents in it have an absurd id (see MaxIDLen).
+type ListingCut struct {
+	Account string
+	Kept    int    // documents kept
+	Why     string // which bound was reached; "" when none was
+	Absurd  int    // documents left out for an id longer than MaxIDLen
+}
+
+func (e *ListingCut) Error() string {
+	var parts []string
+	if e.Why != "" {
+		parts = append(parts, fmt.Sprintf("listing cut at %d documents (%s): the rest are not watched", e.Kept, e.Why))
+	}
+	if e.Absurd > 0 {
+		parts = append(parts, fmt.Sprintf("%d listed documents are not watched: their id is longer than %d bytes", e.Absurd, MaxIDLen))
+	}
+	return e.Account + ": " + strings.Join(parts, "; ")
+}
+
+// listing is what one listing has taken so far, against its bounds.
+type listing struct {
+	pages, bytes int
+	items        [][]byte
+}
+
+// full says which bound the listing has reached, "" while none.
+func (l *listing) full() string {
+	switch {
+	case len(l.items) >= maxListed:
+		return fmt.Sprintf("more than %d documents", maxListed)
+	case l.pages >= maxPages:
+		return fmt.Sprintf("more than %d pages", maxPages)
+	case l.bytes >= maxListedBytes:
+		return fmt.Sprintf("more than %d MiB", maxListedBytes>>20)
+	}
+	return ""
+}
 
 // pages reads a paged listing: page(n) is the path of page n (from first), and
 // split returns a page's items and whether more pages follow.
 func pages(ctx context.Context, c *Client, first int, page func(n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
-	var all [][]byte
-	for n := first; n < first+maxPages; n++ {
+	var l listing
+	if err := l.read(ctx, c, first, page, split); err != nil {
+		return l.items, err
+	}
+	return l.items, nil
+}
+
+// read adds a paged listing's items to l, up to l's bounds; past them it returns a
+// *ListingCut.
+func (l *listing) read(ctx context.Context, c *Client, first int, page func(n int) string, split func(body []byte, n int) ([][]byte, bool, error)) error {
+	for n := first; ; n++ {
+		if why := l.full(); why != "" {
+			l.items = l.items[:min(len(l.items), maxListed)]
+			return &ListingCut{Account: c.account.Name, Kept: len(l.items), Why: why}
+		}
 		body, err := getJSON(ctx, c, page(n))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		items, more, err := split(body, n)
 		if err != nil {
-			return nil, fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(page(n)), err)
+			return fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(page(n)), err)
 		}
-		all = append(all, items...)
-		if !more || len(items) == 0 {
-			return all, nil
+		l.pages++
+		l.bytes += len(body)
+		l.items = append(l.items, items...)
+		if (!more || len(items) == 0) && len(l.items) <= maxListed {
+			return nil
 		}
 	}
-	return all, nil
 }
 
 // pagesOf reads one paged listing per filter (a tab, a status), in the order given, and
-// joins their items: page(filter, n) is the path of that listing's page n, from 1.
+// joins their items: page(filter, n) is the path of that listing's page n, from 1. The
+// filters share one listing's bounds.
 func pagesOf(ctx context.Context, c *Client, filters []string, page func(filter string, n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
-	var all [][]byte
+	var l listing
 	for _, filter := range filters {
-		items, err := pages(ctx, c, 1, func(n int) string { return page(filter, n) }, split)
-		if err != nil {
-			return nil, err
+		if err := l.read(ctx, c, 1, func(n int) string { return page(filter, n) }, split); err != nil {
+			return l.items, err
 		}
-		all = append(all, items...)
 	}
-	return all, nil
+	return l.items, nil
 }
 
 // envelope splits a page shaped {"data":[...], <total>: N}: more pages follow while the

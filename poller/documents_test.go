@@ -102,28 +102,80 @@ func TestReadDocumentUnknownIDIsAProblem(t *testing.T) {
 	}
 }
 
-// TestDocumentIdentitySanitized: a document's ID and number come from the provider and
-// reach screens, logs and error texts, so every dialect cleans them where they enter.
-func TestDocumentIdentitySanitized(t *testing.T) {
+// TestDocumentIdentity: a document's id is data (the store's key, the provider's path), so
+// every dialect keeps it exactly as the provider wrote it; its number only reaches
+// screens, logs and error texts, so every dialect cleans it where it enters.
+func TestDocumentIdentity(t *testing.T) {
 	const id, number = `"7\u001b[2J\r\u202e1"`, `"FV\u001b]8;;http://x\u0007\r\u009b2"`
-	for _, tc := range []struct{ provider, raw string }{
-		{"alegra", `{"id":` + id + `,"status":"open","numberTemplate":{"fullNumber":` + number + `}}`},
-		{"alegra", `{"id":` + id + `,"status":"open","numberTemplate":{"prefix":` + number + `,"number":"3"}}`},
-		{"sv-dte", `{"codigoGeneracion":` + id + `,"numeroControl":` + number + `,"estado":"PROCESADO"}`},
-		{"certifactu", `{"id":` + id + `,"series_number":` + number + `,"status":"accepted"}`},
-		{"factus", `{"number":` + number + `,"reference_code":"r","status":1}`},
-		{"alforse", `{"id":` + id + `,"invoiceNo":` + number + `}`},
-		{"alforse", `{"id":` + id + `,"reference":` + number + `}`},
+	const exactID, exactNumber = "7\x1b[2J\r\u202e1", "FV\x1b]8;;http://x\a\r\u009b2"
+	for _, tc := range []struct{ provider, raw, id string }{
+		{"alegra", `{"id":` + id + `,"status":"open","numberTemplate":{"fullNumber":` + number + `}}`, exactID},
+		{"alegra", `{"id":` + id + `,"status":"open","numberTemplate":{"prefix":` + number + `,"number":"3"}}`, exactID},
+		{"sv-dte", `{"codigoGeneracion":` + id + `,"numeroControl":` + number + `,"estado":"PROCESADO"}`, exactID},
+		{"certifactu", `{"id":` + id + `,"series_number":` + number + `,"status":"accepted"}`, exactID},
+		{"factus", `{"number":` + number + `,"reference_code":"r","status":1}`, exactNumber},
+		{"alforse", `{"id":` + id + `,"invoiceNo":` + number + `}`, exactID},
+		{"alforse", `{"id":` + id + `,"reference":` + number + `}`, exactID},
 	} {
 		doc, _, ok := mustDialect(t, tc.provider).document([]byte(tc.raw))
 		if !ok {
 			t.Fatalf("%s: no document in %s", tc.provider, tc.raw)
 		}
-		for _, s := range []string{doc.ID, doc.Number} {
-			if s == "" || s != model.Sanitize(s, false) || strings.ContainsAny(s, "\x1b\r\a\u202e\u009b") {
-				t.Errorf("%s: %q reaches the model unsanitized (from %s)", tc.provider, s, tc.raw)
-			}
+		if doc.ID != tc.id {
+			t.Errorf("%s: id %q, want it exactly as sent: %q", tc.provider, doc.ID, tc.id)
 		}
+		if s := doc.Number; s == "" || s != model.Sanitize(s, false) || strings.ContainsAny(s, "\x1b\r\a\u202e\u009b") {
+			t.Errorf("%s: number %q reaches the model unsanitized (from %s)", tc.provider, s, tc.raw)
+		}
+	}
+}
+
+// TestLongIDsStayApart: two documents whose ids share their first 100 characters are two
+// documents, each read by its own id; an answer about the other one is refused; an id
+// longer than MaxIDLen is left out of the listing, and the listing says so.
+func TestLongIDsStayApart(t *testing.T) {
+	prefix := strings.Repeat("A", 100)
+	first, second, absurd := prefix+"-1", prefix+"-2", strings.Repeat("Z", MaxIDLen+1)
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		inv := func(id string) string {
+			return `{"id":"` + id + `","series_number":"F-1","status":"rejected","aeat":{"state":"Incorrecto","code":"1100","description":"x"}}`
+		}
+		if id, ok := strings.CutPrefix(r.URL.Path, "/v1/invoices/"); ok {
+			asked = append(asked, id)
+			fmt.Fprint(w, inv(second)) // whatever is asked: a misrouted read
+			return
+		}
+		if r.URL.Query().Get("status") != "rejected" {
+			fmt.Fprint(w, `{"data":[],"page":1,"page_size":100,"total":0}`)
+			return
+		}
+		fmt.Fprint(w, `{"data":[`+inv(first)+`,`+inv(second)+`,`+inv(absurd)+`],"page":1,"page_size":100,"total":3}`)
+	}))
+	defer srv.Close()
+	acc := config.Account{Name: "cf-long", Provider: "certifactu", BaseURL: srv.URL, Timeout: 5 * time.Second,
+		Credentials: config.NewCredentials(map[string]string{"api_key": "k"})}
+	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: NewGovernorLimits(nil, 0.1, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := OpenDocuments(context.Background(), c, Poll)
+	var cut *ListingCut
+	if !errors.As(err, &cut) || cut.Absurd != 1 || !strings.Contains(err.Error(), "1 listed documents are not watched: their id is longer than 256 bytes") {
+		t.Fatalf("OpenDocuments error %v", err)
+	}
+	if len(items) != 2 || items[0].Doc.ID != first || items[1].Doc.ID != second {
+		t.Fatalf("listed %d documents", len(items))
+	}
+	if _, err := ReadDocument(context.Background(), c, Poll, first); err == nil || !strings.Contains(err.Error(), "the answer is about document") {
+		t.Fatalf("a read of %s answered with %s: %v", first, second, err)
+	}
+	if len(asked) != 1 || asked[0] != first {
+		t.Fatalf("the read asked for %q", asked)
+	}
+	if _, err := ReadDocument(context.Background(), c, Poll, absurd); err == nil || !strings.Contains(err.Error(), "longer than any provider's") {
+		t.Fatalf("a read of an absurd id: %v", err)
 	}
 }
 

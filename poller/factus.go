@@ -31,7 +31,7 @@ import (
 // login or shared key, plus an X-Factus-Token it obtains for the account).
 var factusDialect = &Dialect{
 	name: "factus",
-	keys: append(secretKeys("client_id", "client_secret", "username", "password", "api_key", "gateway_username", "gateway_password"),
+	keys: append(secretKeys("client_id=id", "client_secret", "username=id", "password", "api_key", "gateway_username=id", "gateway_password"),
 		config.Key{Name: "api_version", Values: []string{"v1", "v2"}},
 		config.Key{Name: "gateway", Values: []string{"fastapi"}}),
 	check:   factusCheck,
@@ -449,20 +449,19 @@ func factusBillIn(raw []byte) (factusBill, bool) {
 }
 
 // factusDocument reads one Factus bill (bare, inside the show envelope, or inside the
-// gateway's) as a document. ID and Number are the bill's number, what the read takes. A
-// DIAN "Rechazo" among its errors makes it rejected (rule 90 too: DIAN holds it, and the
-// finding says duplicate), and a rejected bill's action says that it blocks the account's
-// next bills until deleted; otherwise v2's is_validated, or v1's status (1 accepted, 0
-// pending), decides. The finding is empty when the bill has nothing to report; an
-// accepted bill with DIAN notifications carries the first one, class ok. ok is false
-// when raw holds no bill.
+// gateway's) as a document. ID is the bill's number as Factus wrote it, what the read
+// takes; Number is the same, sanitized. A DIAN "Rechazo" among its errors makes it
+// rejected (rule 90 too: DIAN holds it, and the finding says duplicate), and a rejected
+// bill's action says that it blocks the account's next bills until deleted; otherwise
+// v2's is_validated, or v1's status (1 accepted, 0 pending), decides. The finding is
+// empty when the bill has nothing to report; an accepted bill with DIAN notifications
+// carries the first one, class ok. ok is false when raw holds no bill.
 func factusDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	b, ok := factusBillIn(raw)
 	if !ok || b.Number == "" {
 		return model.Document{}, finding{}, false
 	}
-	number := model.Line(b.Number, 80)
-	doc = model.Document{ID: number, Number: number}
+	doc = model.Document{ID: b.Number, Number: model.Line(b.Number, 80)}
 	lines, _ := factusErrors(b.Errors)
 	rf := dianFinding(dianRules(lines), false)
 	switch {

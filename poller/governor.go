@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +47,12 @@ func (realClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
 // RealClock is the wall clock.
 var RealClock Clock = realClock{}
 
+// maxWindows bounds the windows one account's governor keeps: the documented ones first,
+// then those learned from headers, dropping the one a response named longest ago. A server
+// that names new windows in every response cannot grow the governor, the snapshots or the
+// history without bound.
+const maxWindows = 16
+
 // defaultWindow is the length assumed for a window whose length nothing stated, and the
 // hold after a 429 with no hint when no window is known at all.
 const defaultWindow = time.Minute
@@ -65,19 +72,24 @@ type Governor struct {
 	windows      []*window
 	inflight     int
 	inflightPoll int
-	holdUntil    time.Time     // a 429's hold: the windows are spent until then
-	awayUntil    time.Time     // a 5xx's stated wait (a 503's Retry-After): the server is away until then
-	heard        bool          // some response has been seen
-	changed      chan struct{} // closed and cleared when in-flight or learned state changes
+	holdUntil    time.Time       // a 429's hold: the windows are spent until then
+	awayUntil    time.Time       // a 5xx's stated wait (a 503's Retry-After): the server is away until then
+	dropped      int             // learned windows dropped to stay within maxWindows
+	lastNamed    map[string]bool // the windows the last response that named any named
+	heard        bool            // some response has been seen
+	changed      chan struct{}   // closed and cleared when in-flight or learned state changes
 }
 
 // window is one rate-limit window: what is known of it and this client's ledger.
 type window struct {
-	name    string
-	limit   int           // model.Unknown until documented or stated
-	length  time.Duration // documented, or the longest reset seen
-	seeded  bool          // length documented, and no other limit stated: headers keep it
-	restate bool          // the server contradicted the documented window: its next reset is the length
+	name   string
+	limit  int           // model.Unknown until documented or stated
+	length time.Duration // documented, or the longest reset seen
+	seeded bool          // documented: headers keep its length, unless overridden
+	named  time.Time     // when a response last named it
+	// overridden: the server stated another limit than documented, so its resets give
+	// the length; restate: the next reset stated replaces the length.
+	overridden, restate bool
 
 	ledger []hit // own completed requests, oldest first
 	polls  int   // how many of ledger are polls
@@ -309,6 +321,7 @@ func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
 	for _, s := range seen {
 		g.learn(s, now, t.kind == Poll)
 	}
+	g.capWindows(seen)
 	switch {
 	case resp.Status == http.StatusTooManyRequests:
 		g.hold(resp, seen, p, now, true)
@@ -336,7 +349,7 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 		if s.HasReset() {
 			length = time.Second
 		}
-		w = &window{name: s.Name, limit: model.Unknown, remaining: model.Unknown, length: length}
+		w = &window{name: s.Name, limit: model.Unknown, remaining: model.Unknown, length: length, named: now}
 		// A new window's ledger starts with this request, which the server counted.
 		w.ledger = append(w.ledger, hit{at: now, poll: poll})
 		if poll {
@@ -344,19 +357,20 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 		}
 		g.windows = append(g.windows, w)
 	}
+	w.named = now
 	// What the server says wins. A stated limit other than the documented one means the
 	// server runs another window than documented: the limit replaces the documented one
 	// at once, and the first reset stated replaces the documented length; from then on
 	// the length is the longest reset stated, as for a window the server alone describes.
 	// A server that states the documented limit keeps the documented length: a reset
 	// only says what is left of the window.
-	if w.seeded && s.Limit != model.Unknown && s.Limit != w.limit {
-		w.seeded, w.restate = false, true
+	if w.seeded && !w.overridden && s.Limit != model.Unknown && s.Limit != w.limit {
+		w.overridden, w.restate = true, true
 	}
 	if s.Limit != model.Unknown {
 		w.limit = s.Limit
 	}
-	if !w.seeded && s.HasReset() && (w.restate || s.Reset > w.length) {
+	if (!w.seeded || w.overridden) && s.HasReset() && (w.restate || s.Reset > w.length) {
 		w.length, w.restate = s.Reset, false
 	}
 	if s.Remaining == model.Unknown || w.limit == model.Unknown {
@@ -373,6 +387,46 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 	// The server's count includes our own hits (and perhaps requests still in flight);
 	// whatever is left over was spent by someone else.
 	w.foreign = max(0, w.limit-s.Remaining-len(w.ledger)-g.inflight)
+}
+
+// capWindows drops learned windows beyond maxWindows once a response's windows (seen) are
+// learned: first the one a response named longest ago; of windows named together, one the
+// response before did not name (a server naming new windows in every response churns
+// those); then the newest. Documented windows, and the ones the server keeps naming, stay.
+func (g *Governor) capWindows(seen []model.Window) {
+	worse := func(a, b *window) bool { // a goes before b
+		if !a.named.Equal(b.named) {
+			return a.named.Before(b.named)
+		}
+		return !g.lastNamed[a.name] && g.lastNamed[b.name]
+	}
+	for len(g.windows) > maxWindows {
+		victim := -1
+		for i, w := range g.windows {
+			if !w.seeded && (victim < 0 || !worse(g.windows[victim], w)) {
+				victim = i
+			}
+		}
+		if victim < 0 {
+			break
+		}
+		g.windows = slices.Delete(g.windows, victim, victim+1)
+		g.dropped++
+	}
+	if len(seen) > 0 {
+		g.lastNamed = make(map[string]bool, len(seen))
+		for _, s := range seen {
+			g.lastNamed[s.Name] = true
+		}
+	}
+}
+
+// DroppedWindows is how many windows learned from headers were dropped to keep the
+// account within maxWindows.
+func (g *Governor) DroppedWindows() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.dropped
 }
 
 // hold stops every request of the account for the wait the response stated; when it

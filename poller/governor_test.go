@@ -2,7 +2,9 @@ package poller
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -320,5 +322,46 @@ func TestGovernorPollIntervalShortWindow(t *testing.T) {
 	}
 	if iv := g.PollInterval(500 * time.Millisecond); iv <= 500*time.Millisecond {
 		t.Errorf("a poll share spent until after the next poll left the interval at %v", iv)
+	}
+}
+
+// TestLearnedWindowsAreCapped: a server that names 32 new windows in every response keeps
+// the governor at maxWindows: the documented windows and the one the server keeps naming
+// stay, the others go the oldest-named first.
+func TestLearnedWindowsAreCapped(t *testing.T) {
+	clock := newFakeClock()
+	g := NewGovernor("sv-dte", 0.1, clock) // three documented windows
+	for round := range 50 {
+		kv := []string{"X-RateLimit-Limit-steady", "1000", "X-RateLimit-Remaining-steady", "900", "X-RateLimit-Reset-steady", "60"}
+		for i := range 32 {
+			name := fmt.Sprintf("r%dw%d", round, i)
+			kv = append(kv, "X-RateLimit-Limit-"+name, "10", "X-RateLimit-Remaining-"+name, "9", "X-RateLimit-Reset-"+name, "5")
+		}
+		tk, ok := try(g, Poll)
+		if !ok {
+			t.Fatalf("round %d: no ticket", round)
+		}
+		g.Done(tk, &Response{Status: 200, Header: header(kv...)}, nil)
+		if n := len(g.Windows(clock.Now())); n > maxWindows {
+			t.Fatalf("round %d: %d windows", round, n)
+		}
+		clock.Advance(2 * time.Second)
+	}
+	names := map[string]bool{}
+	for _, w := range g.Windows(clock.Now()) {
+		names[w.Name] = true
+	}
+	for _, keep := range []string{"short", "medium", "long", "steady"} {
+		if !names[keep] {
+			t.Errorf("window %q was dropped; kept %v", keep, names)
+		}
+	}
+	for name := range names {
+		if strings.HasPrefix(name, "r") && !strings.HasPrefix(name, "r49w") {
+			t.Errorf("window %q of an earlier response outlived the latest ones", name)
+		}
+	}
+	if g.DroppedWindows() == 0 {
+		t.Fatal("DroppedWindows does not say so")
 	}
 }

@@ -22,6 +22,10 @@ type Options struct {
 	// OnError is told of every failed poll and every write the store refused; main logs
 	// it. The error's text may hold provider words: sanitize before showing it.
 	OnError func(account string, err error)
+	// OnHistory is told when history stops being saved (the database is locked by another
+	// process, the disk is full), when the reason changes, and when it is saved again;
+	// reason is "" once it is. Called from a poll loop after its poll.
+	OnHistory func(gap model.HistoryGap, reason string)
 	// Retention is how long the request log and window samples are kept; 0 means
 	// store.DefaultRetention.
 	Retention time.Duration
@@ -80,7 +84,7 @@ type Poller struct {
 
 	mu sync.Mutex // guards every account's state
 
-	historyErr string // the store's write error last reported, so each is reported once
+	history model.HistoryGap // what OnHistory was last told, so each change is told once
 }
 
 // account is one account's client and what its polls learned.
@@ -95,6 +99,8 @@ type account struct {
 	known      map[string]model.Document // open documents as last listed; nil before the first poll
 	attempts   map[string]int            // emissions per document, as the store last said
 	attemptsAt time.Time                 // when attempts was read
+	sampled    map[string]sample         // each window as the last poll saw it
+	capped     bool                      // the governor's window cap was reported
 	retried    atomic.Bool               // a retry changed attempts: read them at the next poll
 
 	// Guarded by Poller.mu.
@@ -176,7 +182,7 @@ func (p *Poller) loop(ctx context.Context, a *account) {
 	for {
 		if p.pollAccount(ctx, a, a.asked.Swap(false)) {
 			s := p.Snapshot()
-			p.reportHistory(s.History)
+			p.reportHistory(s)
 			p.hub.Publish(s)
 		}
 		fire, stop := p.clock.Timer(a.client.Governor().PollInterval(a.cfg.PollInterval))
@@ -207,13 +213,24 @@ func (p *Poller) pruneLoop(ctx context.Context) {
 }
 
 // PollOnce polls every account once, all at the same time, publishes the snapshot and
-// returns it. It counts as the operator's asking: a parked account logs in again.
+// returns it. It counts as the operator's asking: a parked account logs in again. An
+// account whose poll ctx ended before it finished is reported down, with "not polled: "
+// and ctx's cause as its error: nothing is known of it.
 func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 	var wg sync.WaitGroup
-	for _, a := range p.accounts {
-		wg.Go(func() { p.pollAccount(ctx, a, true) })
+	polled := make([]bool, len(p.accounts))
+	for i, a := range p.accounts {
+		wg.Go(func() { polled[i] = p.pollAccount(ctx, a, true) })
 	}
 	wg.Wait()
+	p.mu.Lock()
+	for i, a := range p.accounts {
+		if !polled[i] {
+			a.health, a.lastError = model.HealthDown, nil
+			a.err = model.Line("not polled: "+context.Cause(ctx).Error(), 300)
+		}
+	}
+	p.mu.Unlock()
 	s := p.Snapshot()
 	p.hub.Publish(s)
 	return s
@@ -255,8 +272,10 @@ func (p *Poller) Retried(account string) {
 func (p *Poller) Snapshot() model.Snapshot {
 	now := p.clock.Now()
 	s := model.Snapshot{At: now, Accounts: make([]model.AccountState, len(p.accounts))}
-	if err := p.st.WriteError(); err != nil {
-		s.History = model.Line(err.Error(), 300)
+	ws := p.st.WriteState()
+	s.HistoryGap = ws.Gap()
+	if ws.Err != nil {
+		s.History = model.Line(ws.Err.Error(), 300)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -309,18 +328,35 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	if ctx.Err() != nil {
 		return false
 	}
+	var cut *ListingCut
+	if errors.As(err, &cut) {
+		err = nil // what was listed is watched; the account says the rest is not
+	}
 	now := p.clock.Now()
 	var docs []model.Document
 	var ops []store.Op
 	if err == nil {
-		docs, ops = p.reconcile(ctx, a, items, now)
+		docs, ops = p.reconcile(ctx, a, items, now, cut == nil)
 		if ctx.Err() != nil {
 			return false
 		}
 	}
 	windows := a.client.Governor().Windows(now)
-	ops = append(ops, store.AddWindowSamples(a.cfg.Name, windows, now))
-	if werr := p.st.Enqueue(ctx, ops...); werr != nil && ctx.Err() == nil {
+	var changed []model.Window
+	if changed, a.sampled = sampleWindows(a.sampled, windows); len(changed) > 0 {
+		ops = append(ops, store.AddWindowSamples(a.cfg.Name, changed, now))
+	}
+	if n := a.client.Governor().DroppedWindows(); n > 0 && !a.capped {
+		a.capped = true
+		p.fail(a.cfg.Name, fmt.Errorf("the provider names more than %d rate-limit windows: the ones it named longest ago are dropped, the documented ones kept (%d so far)", maxWindows, n))
+	}
+	switch werr := p.st.Enqueue(ctx, ops...); {
+	case errors.Is(werr, store.ErrBacklogFull):
+		// The store has refused writes for long enough to be full, and counts this loss;
+		// the next poll compares the listing with what the store holds, so the documents'
+		// states reach it once it takes writes again.
+		a.known = nil
+	case werr != nil:
 		p.fail(a.cfg.Name, werr)
 	}
 	if err != nil {
@@ -350,9 +386,15 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 		a.err, a.lastError = "", nil
 		a.documents = docs
 		a.lastGood = a.lastPoll
+		if cut != nil {
+			a.err = model.Line(cut.Error(), 300)
+		}
 	}
 	was := a.health
 	a.health = health(a.health, a.fails, a.goods, windows)
+	if cut != nil && a.health == model.HealthUp {
+		a.health = model.HealthDegraded
+	}
 	if held == nil {
 		a.parked, a.needsPerson = time.Time{}, false
 	}
@@ -478,8 +520,9 @@ func health(prev model.Health, fails, goods int, windows []model.Window) model.H
 // observaciones; sv-dte's detail adds only the DTE as last emitted, which the retry
 // engine reads when it resends; alforse has no read). So a detail read happens only for
 // a new or changed rejected item without a problem, which a provider's trimmed listing
-// could produce.
-func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now time.Time) ([]model.Document, []store.Op) {
+// could produce. A listing that was cut (complete false) says nothing of the documents it
+// left out: they are not read, and the poller forgets them (their rows stay in the store).
+func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now time.Time, complete bool) ([]model.Document, []store.Op) {
 	docs := make([]model.Document, 0, len(items))
 	ops := make([]store.Op, 0, len(items)+1)
 	listed := make(map[string]model.Document, len(items))
@@ -517,6 +560,9 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 	for id, prev := range a.known {
 		if _, ok := listed[id]; ok {
 			continue
+		}
+		if !complete {
+			continue // a cut listing says nothing of it; forgotten, so memory stays bounded
 		}
 		if reads >= maxReads {
 			listed[id] = prev // still to learn: the next poll reads it
@@ -588,6 +634,35 @@ func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document
 	}
 }
 
+// sample is a window as a poll saw it, and whether a sample of it is in the history.
+type sample struct {
+	limit, remaining int
+	written          bool
+}
+
+// sampleWindows is the windows worth a history sample, and what to remember for the next
+// poll: a window's figures are written when they change (its reset counts down at every
+// poll, and is no change), and only once two polls in a row have seen it, so that a server
+// naming new windows in every response adds nothing to the history. A window no longer
+// seen is forgotten: the memory is bounded by the governor's windows.
+func sampleWindows(prev map[string]sample, ws []model.Window) ([]model.Window, map[string]sample) {
+	var write []model.Window
+	next := make(map[string]sample, len(ws))
+	for _, w := range ws {
+		s := sample{limit: w.Limit, remaining: w.Remaining}
+		p, seen := prev[w.Name]
+		switch {
+		case !seen:
+		case p.written && p.limit == s.limit && p.remaining == s.remaining:
+			s.written = true
+		default:
+			write, s.written = append(write, w), true
+		}
+		next[w.Name] = s
+	}
+	return write, next
+}
+
 // sameProblem reports whether two problems say the same: class, code and message.
 func sameProblem(a, b *model.Problem) bool {
 	if a == nil || b == nil {
@@ -610,16 +685,34 @@ func (p *Poller) logRequest(x Exchange) {
 	}
 }
 
-// reportHistory tells OnError, once for each new write error, that history is not being
-// saved; the snapshot carries it for the screens.
-func (p *Poller) reportHistory(now string) {
+// reportHistory tells OnHistory when history stops being saved and when it is saved
+// again; the snapshot carries the same for the screens.
+func (p *Poller) reportHistory(s model.Snapshot) {
+	gap := s.HistoryGap
 	p.mu.Lock()
-	was := p.historyErr
-	p.historyErr = now
+	was := p.history
+	p.history = gap
 	p.mu.Unlock()
-	if now != "" && now != was {
-		p.fail("", fmt.Errorf("history not saved: %s", now))
+	if p.opts.OnHistory == nil {
+		return
 	}
+	if !gap.Since.Equal(was.Since) {
+		start := gap
+		start.Until = time.Time{}
+		p.opts.OnHistory(start, p.historyCause())
+	}
+	if !gap.Until.IsZero() && !gap.Until.Equal(was.Until) {
+		p.opts.OnHistory(gap, "")
+	}
+}
+
+// historyCause is why the store's current or last spell of failed writes began,
+// sanitized.
+func (p *Poller) historyCause() string {
+	if err := p.st.WriteState().Cause; err != nil {
+		return model.Line(err.Error(), 300)
+	}
+	return "writes failed"
 }
 
 func (p *Poller) fail(account string, err error) {

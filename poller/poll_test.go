@@ -156,9 +156,9 @@ func TestPollOnceStoresAndPublishes(t *testing.T) {
 	if len(reqs) < len(accounts) || logins < 4 { // factus and alforse log in, two accounts each
 		t.Errorf("%d requests logged, %d logins", len(reqs), logins)
 	}
-	series, err := st.WindowSeries(ctx, "alegra-co", "", time.Time{}, 10)
-	if err != nil || len(series) != 1 || series[0].Limit != 150 {
-		t.Errorf("alegra-co window samples %+v, %v", series, err)
+	// A window is sampled once two polls in a row have seen it.
+	if series, err := st.WindowSeries(ctx, "alegra-co", "", time.Time{}, 10); err != nil || len(series) != 0 {
+		t.Errorf("alegra-co window samples after one poll %+v, %v", series, err)
 	}
 
 	// Nothing changed: a second poll records no event.
@@ -166,6 +166,10 @@ func TestPollOnceStoresAndPublishes(t *testing.T) {
 	snap = p.PollOnce(ctx)
 	if err := st.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	series, err := st.WindowSeries(ctx, "alegra-co", "", time.Time{}, 10)
+	if err != nil || len(series) != 1 || series[0].Limit != 150 {
+		t.Errorf("alegra-co window samples %+v, %v", series, err)
 	}
 	after, _ := st.Events(ctx, store.EventFilter{Limit: 100000})
 	if len(after) != len(before) {
@@ -560,6 +564,37 @@ func TestRefusedCredentials(t *testing.T) {
 		}
 		if got.LastError == nil || got.LastError.Class != model.ClassAuth || got.LastError.Meaning == "" {
 			t.Errorf("%s: last error %+v, want a decoded auth problem", a.Name, got.LastError)
+		}
+	}
+}
+
+func TestSampleWindows(t *testing.T) {
+	w := func(name string, limit, remaining int) model.Window {
+		return model.Window{Name: name, Limit: limit, Remaining: remaining, Reset: time.Duration(remaining) * time.Second}
+	}
+	polls := []struct {
+		windows []model.Window
+		write   []string
+	}{
+		{[]model.Window{w("a", 100, 90), w("b", 10, 9)}, nil},                // first seen: not yet
+		{[]model.Window{w("a", 100, 90), w("b", 10, 9)}, []string{"a", "b"}}, // seen twice
+		{[]model.Window{w("a", 100, 90), w("b", 10, 8)}, []string{"b"}},      // only b changed
+		{[]model.Window{w("a", 100, 90), w("c", 5, 5)}, nil},                 // c new, b gone
+		{[]model.Window{w("a", 100, 80), w("b", 10, 8)}, []string{"a"}},      // b back: new again
+	}
+	var prev map[string]sample
+	for i, p := range polls {
+		var got []model.Window
+		got, prev = sampleWindows(prev, p.windows)
+		var names []string
+		for _, g := range got {
+			names = append(names, g.Name)
+		}
+		if strings.Join(names, ",") != strings.Join(p.write, ",") {
+			t.Errorf("poll %d wrote %v, want %v", i, names, p.write)
+		}
+		if len(prev) != len(p.windows) {
+			t.Errorf("poll %d remembers %d windows, sees %d", i, len(prev), len(p.windows))
 		}
 	}
 }

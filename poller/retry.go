@@ -19,9 +19,13 @@ import (
 // document is leased in the store (no other operator or process works on it meanwhile),
 // its status is read from the provider before anything is sent, the intent to emit is on
 // disk before the request leaves, and a send whose outcome is unknown (a timeout, a 5xx)
-// is followed by a status read, never by a second send. Everything goes through the
-// account's governor as Write requests, so a batch drains at the budget's pace and keeps
-// the reserve.
+// is followed by a status read, never by a second send. An intent stays open until a read
+// is evidence of how its emission ended: a document accepted, or one still rejected when
+// read after the intent's deadline (its latest send plus the sender's timeout, on disk
+// with the intent). Before that a read may predate the emission, so the document waits:
+// the wait lives in the store, and an interrupted or killed run leaves the next one as
+// careful. Everything goes through the account's governor as Write requests, so a batch
+// drains at the budget's pace and keeps the reserve.
 
 // Resend is one request that emits documents again. It never holds credentials: the
 // Client adds them when it sends.
@@ -315,9 +319,12 @@ type run struct {
 	start   time.Time
 	latency time.Duration // mean of the requests so far
 	calls   int
-	// quiet holds, by document, when it may be resent: another holder's emission of it
-	// was announced and never answered, and may land until then.
-	quiet map[string]time.Time
+	// until holds, by document, the deadline of an open emission (this run's or another
+	// holder's) that keeps it waiting: no read can settle it sooner. The store holds the
+	// same deadline; this is only where the run keeps what it read there.
+	until map[string]time.Time
+	// deadlines holds the deadline each of this run's intents got as its request left.
+	deadlines map[int64]time.Time
 }
 
 // Run carries out a plan. Cancelling ctx stops the batch before the next document; a
@@ -326,7 +333,7 @@ type run struct {
 // provider answered is in the Report.
 func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
 	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: r.c.account.Name},
-		index: map[string]int{}, quiet: map[string]time.Time{}, start: r.c.clock.Now()}
+		index: map[string]int{}, until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.c.clock.Now()}
 	var work []int
 	for i, it := range p.Items {
 		ru.index[it.Doc.ID] = i
@@ -421,8 +428,9 @@ func (ru *run) read(id string) (Item, error) {
 
 // recover settles the account's open intents of documents outside this batch: each was
 // an emission whose process died before it learned the outcome. It reads the status;
-// it never resends. An intent whose document another live holder leases is left alone.
-// The batch's own documents are settled as they are read.
+// it never resends. An intent whose document another live holder leases, or whose
+// deadline has not passed, is left alone. The batch's own documents are settled as they
+// are read.
 func (ru *run) recover() error {
 	open, err := ru.r.st.OpenIntents(ru.net, ru.r.c.account.Name)
 	if err != nil {
@@ -440,6 +448,9 @@ func (ru *run) recover() error {
 		byDoc[in.DocID] = append(byDoc[in.DocID], in)
 	}
 	for _, id := range order {
+		if waiting(byDoc[id], ru.deadline, ru.r.c.clock.Now()) {
+			continue // no read can settle it yet; a later run will
+		}
 		ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
 		if err != nil {
 			return err
@@ -447,9 +458,10 @@ func (ru *run) recover() error {
 		if !ok {
 			continue
 		}
+		readAt := ru.r.c.clock.Now()
 		it, rerr := ru.read(id)
 		if rerr == nil {
-			if _, err := ru.settle(id, it, "verify"); err != nil {
+			if _, err := ru.settle(id, it, readAt, "verify"); err != nil {
 				return err
 			}
 		}
@@ -460,25 +472,88 @@ func (ru *run) recover() error {
 	return nil
 }
 
-// settle closes every open intent of a document with the status just read, and records
-// the read as an event of kind. foreign says another holder's intent was open: that
-// holder stalled or died after announcing an emission, which may still be on its way, so
-// the read may predate it.
-func (ru *run) settle(id string, it Item, kind string) (foreign bool, err error) {
+// settle closes each open intent of a document that a status read made at readAt is
+// evidence for (see evidence), and records the read as an event of kind. until is the
+// latest deadline of the intents left open because the read may predate their emission:
+// the document must wait for it. Intents left open because the document is pending
+// settle at a later read.
+func (ru *run) settle(id string, it Item, readAt time.Time, kind string) (until time.Time, err error) {
 	intents, err := ru.r.st.Intents(ru.net, ru.r.c.account.Name, id)
 	if err != nil {
-		return false, err
+		return until, err
 	}
 	for _, in := range intents {
 		if !in.Settled.IsZero() {
 			continue
 		}
-		foreign = foreign || in.Holder != ru.r.holder
+		dl := ru.deadline(in)
+		if !evidence(it.Doc.Status, readAt, dl) {
+			if decided(it.Doc.Status) && dl.After(until) {
+				until = dl
+			}
+			continue
+		}
 		if err := ru.r.st.SettleIntent(ru.net, in.ID, string(outcomeOf(it.Doc.Status)), it.Problem, it.Raw); err != nil {
-			return foreign, err
+			return until, err
 		}
 	}
-	return foreign, ru.r.st.Enqueue(ru.net, store.AddEvent(ru.event(it, kind)), store.UpsertDocument(docWith(it), it.Raw, time.Time{}))
+	return until, ru.r.st.Enqueue(ru.net, store.AddEvent(ru.event(it, kind)), store.UpsertDocument(docWith(it), it.Raw, time.Time{}))
+}
+
+// evidence reports whether a status read at readAt tells how an emission whose deadline
+// is dl ended: an accepted document landed, whenever it is read; any other decided status
+// says the emission failed only when read after the deadline, as before it the emission
+// may still land (or land and show late); pending or unknown tells nothing yet.
+func evidence(status model.Status, readAt, dl time.Time) bool {
+	switch {
+	case status == model.StatusAccepted:
+		return true
+	case !decided(status):
+		return false
+	}
+	return !readAt.Before(dl)
+}
+
+// decided reports whether a status is an outcome rather than a wait.
+func decided(status model.Status) bool {
+	return status != model.StatusPending && status != model.StatusUnknown && status != ""
+}
+
+// deadline is when an intent's emission, if it left, has landed or failed: as the intent
+// says, or for one written before emitop kept deadlines, its time plus the account's
+// timeout.
+func (ru *run) deadline(in store.Intent) time.Time {
+	if !in.Deadline.IsZero() {
+		return in.Deadline
+	}
+	return in.At.Add(ru.r.c.account.Timeout)
+}
+
+// openUntil is the latest deadline, not yet passed, of a document's open intents: until
+// then any read could predate an emission announced and maybe in flight. Zero when none.
+func (ru *run) openUntil(id string) (time.Time, error) {
+	intents, err := ru.r.st.Intents(ru.net, ru.r.c.account.Name, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now := ru.r.c.clock.Now()
+	var until time.Time
+	for _, in := range intents {
+		if dl := ru.deadline(in); in.Settled.IsZero() && dl.After(now) && dl.After(until) {
+			until = dl
+		}
+	}
+	return until, nil
+}
+
+// waiting reports whether one of intents is open with a deadline after now.
+func waiting(intents []store.Intent, deadline func(store.Intent) time.Time, now time.Time) bool {
+	for _, in := range intents {
+		if in.Settled.IsZero() && deadline(in).After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 func (ru *run) event(it Item, kind string) model.Event {
@@ -573,7 +648,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 	var leased []int
 	for _, i := range idx {
 		id := ru.report.Results[i].Doc.ID
-		if ru.r.c.clock.Now().Before(ru.quiet[id]) {
+		if ru.r.c.clock.Now().Before(ru.until[id]) {
 			busy = append(busy, i)
 			continue
 		}
@@ -611,13 +686,26 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 	var raws [][]byte
 	for _, i := range leased {
 		res := &ru.report.Results[i]
+		until, err := ru.openUntil(res.Doc.ID)
+		if err != nil {
+			return busy, err
+		}
+		if !until.IsZero() {
+			// An emission announced before (by a holder that may have died with it in
+			// flight) may still land: no read can say otherwise before its deadline.
+			ru.until[res.Doc.ID] = until
+			busy = append(busy, i)
+			k.release(res.Doc.ID)
+			continue
+		}
+		readAt := ru.r.c.clock.Now()
 		it, rerr := ru.read(res.Doc.ID)
 		if rerr != nil {
 			res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
 			ru.finished(i)
 			continue
 		}
-		foreign, err := ru.settle(res.Doc.ID, it, "verify")
+		until, err = ru.settle(res.Doc.ID, it, readAt, "verify")
 		if err != nil {
 			return busy, err
 		}
@@ -625,11 +713,10 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 		switch {
 		case it.Doc.Status == model.StatusAccepted:
 			res.Outcome, res.ByPolicy, res.Detail = OutcomeAccepted, true, "already accepted: not resent"
-		case foreign && it.Doc.Status == model.StatusRejected:
-			// That emission left before this lease was taken (the holder checks its
-			// lease as it sends): after the account's timeout it has landed or failed,
-			// and a new read tells which.
-			ru.quiet[res.Doc.ID] = ru.r.c.clock.Now().Add(ru.r.c.account.Timeout)
+		case !until.IsZero():
+			// An open emission's deadline passed between the look and the read: the
+			// read may still predate it.
+			ru.until[res.Doc.ID] = until
 			busy = append(busy, i)
 			k.release(res.Doc.ID)
 			continue
@@ -702,7 +789,10 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		if res.Forced {
 			kind = "force-retry"
 		}
-		id, err := ru.r.st.RecordIntent(ru.net, store.Intent{Account: acc.Name, DocID: res.Doc.ID, Holder: ru.r.holder, Kind: kind, Request: summary})
+		// The request may leave at once: the deadline counts from now, and moves as it
+		// leaves (see fence).
+		id, err := ru.r.st.RecordIntent(ru.net, store.Intent{Account: acc.Name, DocID: res.Doc.ID, Holder: ru.r.holder,
+			Kind: kind, Request: summary, Deadline: ru.r.c.clock.Now().Add(acc.Timeout)})
 		if errors.Is(err, store.ErrLeaseNotHeld) {
 			res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not resent"
 			ru.finished(i)
@@ -733,7 +823,11 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 	}
 	// The request's context is cancelled only when a lease is lost before it leaves
 	// (see keeper), never by the operator.
-	res, sendErr := ru.resend(withGate(sendCtx, ru.fence(ids)), rs)
+	ledger := make([]int64, 0, len(sent))
+	for _, i := range sent {
+		ledger = append(ledger, intents[ru.report.Results[i].Doc.ID])
+	}
+	res, sendErr := ru.resend(withGate(sendCtx, ru.fence(ids, ledger)), rs)
 	answers := ru.answers(res, sendErr, ids)
 	for _, i := range sent {
 		r := &ru.report.Results[i]
@@ -751,8 +845,10 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 // fence renews the leases of ids as the resend is about to leave, and fails when one is
 // no longer held: the keeper renews them only every quarter of the TTL, and a process
 // that stalled past the TTL (while the governor held its request, or anywhere) may have
-// lost a document to another holder that is emitting it now.
-func (ru *run) fence(ids []string) func() error {
+// lost a document to another holder that is emitting it now. It then moves the deadline
+// of the intents to the request's own timeout from now, on disk before it leaves: whoever
+// finds them open later knows how long the emission may still land.
+func (ru *run) fence(ids []string, intents []int64) func() error {
 	return func() error {
 		for _, id := range ids {
 			ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
@@ -762,6 +858,13 @@ func (ru *run) fence(ids []string) func() error {
 			if !ok {
 				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), store.ErrLeaseNotHeld)
 			}
+		}
+		dl := ru.r.c.clock.Now().Add(ru.r.c.account.Timeout)
+		if err := ru.r.st.ExtendIntents(ru.net, intents, dl); err != nil {
+			return err
+		}
+		for _, in := range intents {
+			ru.deadlines[in] = dl
 		}
 		return nil
 	}
@@ -860,12 +963,20 @@ func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, se
 		}
 	}
 	if a.needRead {
+		readAt := ru.r.c.clock.Now()
 		it, err := ru.read(res.Doc.ID)
-		if err != nil {
+		switch dl := ru.sentDeadline(intent); {
+		case err != nil:
 			detail = strings.TrimSpace(detail + "; status read failed: " + model.Line(err.Error(), 300))
-		} else {
+		case evidence(it.Doc.Status, readAt, dl):
 			final, known = it, true
 			ops = append(ops, store.AddEvent(ru.event(it, "verify")))
+		default:
+			ops = append(ops, store.AddEvent(ru.event(it, "verify")))
+			if decided(it.Doc.Status) {
+				detail = strings.TrimSpace(detail + "; read " + string(it.Doc.Status) + " before the emission could have landed: left open until " +
+					dl.Format("15:04:05") + ", when a read settles it")
+			}
 		}
 	}
 	if final.Doc.Number == "" {
@@ -894,6 +1005,15 @@ func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, se
 	ops = append(ops, store.RecordAction(model.Action{Operator: ru.r.opt.Operator, Fingerprint: ru.r.opt.Fingerprint,
 		Kind: kind, Account: acc.Name, DocID: res.Doc.ID, Reason: reason, Outcome: string(res.Outcome)}))
 	return ru.r.st.Enqueue(ru.net, ops...)
+}
+
+// sentDeadline is the deadline this run's intent got as its request left; for one whose
+// request never passed the gate, when it would be had it left now.
+func (ru *run) sentDeadline(intent int64) time.Time {
+	if dl, ok := ru.deadlines[intent]; ok {
+		return dl
+	}
+	return ru.r.c.clock.Now().Add(ru.r.c.account.Timeout)
 }
 
 func (ru *run) adoptFinal(res *DocResult, it Item) {
@@ -934,9 +1054,10 @@ func (ru *run) detail(res *DocResult, a answer, extra string) string {
 }
 
 // waitLeased comes back to documents another holder leased: it waits (up to LeaseWait)
-// for each lease, and for the documents another holder's open emission keeps quiet, then
-// works on the document as usual, which starts with reading its status. What stays
-// leased is skipped.
+// for each lease, and for the deadline of the open emission that keeps a document
+// waiting, then works on the document as usual, which starts with reading its status.
+// What stays leased is skipped. An interrupted wait loses nothing: the deadline is in
+// the store.
 func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 	deadline := ru.r.c.clock.Now().Add(ru.r.opt.LeaseWait)
 	for len(idx) > 0 {
@@ -954,7 +1075,7 @@ func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 		}
 		idx = still
 		for _, i := range idx {
-			if t := ru.quiet[ru.report.Results[i].Doc.ID]; t.After(deadline) {
+			if t := ru.until[ru.report.Results[i].Doc.ID]; t.After(deadline) {
 				deadline = t
 			}
 		}

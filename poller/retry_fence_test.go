@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -121,26 +122,27 @@ func TestRetryLeaseLostBeforeSend(t *testing.T) {
 
 // TestRetryForeignIntentOpen: a document whose lease lapsed while its holder's emission
 // was announced but not yet answered (the holder stalled, or died with the request in
-// flight) is read, but resent only after the account's timeout and a second read: the
-// first read may come before that emission lands, as it does here.
+// flight) is neither read nor resent before that emission's deadline, which is on disk
+// with the intent: here the emission lands just before it, and the read after it finds
+// the document accepted.
 func TestRetryForeignIntentOpen(t *testing.T) {
 	e, db := fenceEnv(t)
 	ctx := context.Background()
 	const name = "cf-madrid"
+	const timeout = 600 * time.Millisecond
 	e.sb.Fix(name)
-	c := e.client(t, name, 300*time.Millisecond)
+	c := e.client(t, name, timeout)
 	b := retrier(t, c, e.st, RetryOptions{Holder: "B"})
 	plan := resendOne(t, b, rejected(t, c))
-	id := announce(t, e, db, name, plan)
-	before := e.sb.AccountStats(name).Emissions
-	// A's request lands once B has read the document (and settled A's intent).
+	id := announce(t, e, db, name, plan, timeout)
+	before := e.sb.AccountStats(name)
 	landed := make(chan error, 1)
 	go func() {
-		for range 2000 {
-			if open, err := e.st.OpenIntents(ctx, name); err != nil || len(open) == 0 {
-				break
-			}
-			time.Sleep(time.Millisecond)
+		time.Sleep(timeout / 2)
+		mid := e.sb.AccountStats(name)
+		if mid.Requests != before.Requests {
+			landed <- fmt.Errorf("B made %d requests before A's deadline", mid.Requests-before.Requests)
+			return
 		}
 		rs, _ := certifactuResend(c, []string{id}, nil)
 		_, err := c.Do(ctx, Write, rs.Method, rs.Path, nil)
@@ -153,24 +155,29 @@ func TestRetryForeignIntentOpen(t *testing.T) {
 	if err := <-landed; err != nil {
 		t.Fatal(err)
 	}
-	if st := e.sb.AccountStats(name); st.DuplicateEmissions != 0 || st.Emissions != before+1 {
+	if st := e.sb.AccountStats(name); st.DuplicateEmissions != 0 || st.Emissions != before.Emissions+1 {
 		t.Fatalf("B resent over A's open emission: stats %+v, %+v", st, rep.Results[0])
 	}
 	if res := rep.Results[0]; res.Sent || res.Outcome != OutcomeAccepted {
 		t.Fatalf("%+v", res)
 	}
+	in, err := e.st.Intents(ctx, name, id)
+	if err != nil || len(in) != 1 || in[0].Outcome != "accepted" {
+		t.Fatalf("A's intent: %+v, %v", in, err)
+	}
 }
 
-// announce is a holder A that leased the plan's document and announced its emission,
-// then stalled or died: its lease lapses.
-func announce(t *testing.T, e *retryEnv, db *sql.DB, name string, plan Plan) string {
+// announce is a holder A that leased the plan's document and announced its emission with
+// the account's timeout, then stalled or died: its lease lapses.
+func announce(t *testing.T, e *retryEnv, db *sql.DB, name string, plan Plan, timeout time.Duration) string {
 	t.Helper()
 	ctx := context.Background()
 	id := plan.Items[0].Doc.ID
 	if ok, err := e.st.AcquireLease(ctx, name, id, "A", time.Minute); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if _, err := e.st.RecordIntent(ctx, store.Intent{Account: name, DocID: id, Holder: "A", Kind: "retry"}); err != nil {
+	if _, err := e.st.RecordIntent(ctx, store.Intent{Account: name, DocID: id, Holder: "A", Kind: "retry",
+		Deadline: time.Now().Add(timeout)}); err != nil {
 		t.Fatal(err)
 	}
 	lapse(t, db, "A")
@@ -187,7 +194,7 @@ func TestRetryForeignIntentDead(t *testing.T) {
 	c := e.client(t, name, 300*time.Millisecond)
 	b := retrier(t, c, e.st, RetryOptions{Holder: "B"})
 	plan := resendOne(t, b, rejected(t, c))
-	announce(t, e, db, name, plan)
+	announce(t, e, db, name, plan, 300*time.Millisecond)
 	rep, err := b.Run(ctx, plan)
 	if err != nil {
 		t.Fatal(err)

@@ -338,7 +338,8 @@ func TestRetryAfterCrash(t *testing.T) {
 		if ok, err := e.st.AcquireLease(ctx, "cf-madrid", tg.Doc.ID, "dead", 300*time.Millisecond); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
-		if _, err := e.st.RecordIntent(ctx, store.Intent{Account: "cf-madrid", DocID: tg.Doc.ID, Holder: "dead", Kind: "retry"}); err != nil {
+		if _, err := e.st.RecordIntent(ctx, store.Intent{Account: "cf-madrid", DocID: tg.Doc.ID, Holder: "dead", Kind: "retry",
+			Deadline: time.Now().Add(300 * time.Millisecond)}); err != nil {
 			t.Fatal(err)
 		}
 		rs, _ := certifactuResend(c, []string{tg.Doc.ID}, nil)
@@ -347,7 +348,7 @@ func TestRetryAfterCrash(t *testing.T) {
 		}
 	}
 	emitted := e.sb.AccountStats("cf-madrid").Emissions
-	time.Sleep(350 * time.Millisecond) // the dead holder's leases expire
+	time.Sleep(350 * time.Millisecond) // the dead holder's leases expire, and its deadlines pass
 	r := retrier(t, c, e.st, RetryOptions{})
 	rep, err := r.Run(ctx, r.Plan(targets[:1]))
 	if err != nil {

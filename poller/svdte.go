@@ -343,7 +343,7 @@ func svdteDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	if strings.TrimSpace(id) == "" {
 		return model.Document{}, finding{}, false
 	}
-	doc = model.Document{Provider: svdteName, ID: model.Line(id, 80), Number: model.Line(number, 80)}
+	doc = model.Document{Provider: svdteName, ID: id, Number: model.Line(number, 80)}
 	switch r.estado() {
 	case "PROCESADO":
 		doc.Status = model.StatusAccepted

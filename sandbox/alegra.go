@@ -89,7 +89,7 @@ func serveAlegra(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request
 		a.alegraStamp(w, r, now)
 		return
 	case strings.HasPrefix(rest, "/invoices/") && strings.Count(rest, "/") == 2 && r.Method == http.MethodGet:
-		d := a.byID[strings.TrimPrefix(rest, "/invoices/")]
+		d := a.view(a.byID[strings.TrimPrefix(rest, "/invoices/")], now)
 		if d == nil {
 			a.mu.Unlock()
 			// Alegra wraps some errors in "error" (alegra-cli, internal/api/errors.go).

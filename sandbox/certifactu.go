@@ -97,7 +97,7 @@ func serveCertifactu(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Req
 	case rest == "/v1/invoices" && r.Method == http.MethodGet:
 		a.cfList(w, r)
 	case len(parts) == 3 && parts[0] == "v1" && parts[1] == "invoices" && r.Method == http.MethodGet:
-		d := a.byID[parts[2]]
+		d := a.view(a.byID[parts[2]], now)
 		if d == nil {
 			a.mu.Unlock()
 			cfError(w, http.StatusNotFound, "NOT_FOUND", "Invoice not found", nil)

@@ -106,13 +106,13 @@ func serveFactus(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request
 	case rest == "/v2/bills" && r.Method == http.MethodGet:
 		a.factusList(w, r, a.factusV2Item)
 	case strings.HasPrefix(rest, "/v1/bills/show/") && r.Method == http.MethodGet:
-		a.factusShow(w, a.byNumber[strings.TrimPrefix(rest, "/v1/bills/show/")], a.factusEnvelope)
+		a.factusShow(w, a.view(a.byNumber[strings.TrimPrefix(rest, "/v1/bills/show/")], now), a.factusEnvelope)
 	case strings.HasPrefix(rest, "/v1/bills/destroy/reference/") && r.Method == http.MethodDelete:
 		a.factusDestroy(w, strings.TrimPrefix(rest, "/v1/bills/destroy/reference/"))
 	case strings.HasPrefix(rest, "/v2/bills/destroy/reference/") && r.Method == http.MethodDelete:
 		a.factusDestroy(w, strings.TrimPrefix(rest, "/v2/bills/destroy/reference/"))
 	case strings.HasPrefix(rest, "/v2/bills/") && strings.Count(rest, "/") == 3 && r.Method == http.MethodGet:
-		a.factusShow(w, a.byNumber[strings.TrimPrefix(rest, "/v2/bills/")], a.factusV2Bill)
+		a.factusShow(w, a.view(a.byNumber[strings.TrimPrefix(rest, "/v2/bills/")], now), a.factusV2Bill)
 	case rest == "/v1/bills/validate" && r.Method == http.MethodPost:
 		a.factusValidate(w, r, now)
 	default:

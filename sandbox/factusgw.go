@@ -102,7 +102,7 @@ func serveFactusGateway(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.
 		}
 		writeJSON(w, status, apiResponse("Factura eliminada exitosamente", body))
 	case strings.HasPrefix(rest, "/api/v1/invoices/") && strings.Count(rest, "/") == 4 && r.Method == http.MethodGet:
-		d := a.byNumber[strings.TrimPrefix(rest, "/api/v1/invoices/")]
+		d := a.view(a.byNumber[strings.TrimPrefix(rest, "/api/v1/invoices/")], now)
 		if d == nil {
 			a.mu.Unlock()
 			detail(w, http.StatusNotFound, "Factura no encontrada")

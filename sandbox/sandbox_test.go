@@ -752,6 +752,45 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestStatusLag: with a status lag, an emission commits at once (a second one is a
+// duplicate) while every provider's reads and listings show the document as it was until
+// the lag has passed.
+func TestStatusLag(t *testing.T) {
+	e := newEnv(t, Options{Seed: 11})
+	read := map[string]func(d *doc) string{
+		"alegra-co": func(d *doc) string { return "/invoices/" + d.id },
+		"sv-main":   func(d *doc) string { return "/factura/" + d.id },
+		"cf-madrid": func(d *doc) string { return "/v1/invoices/" + d.id },
+		// factus takes no second validation of a bill it holds rejected: the bill blocks
+		// the account until deleted (TestFactusBlocksAndDeletes).
+	}
+	list := map[string]string{"sv-main": "/factura?estado=RECHAZADO&pageSize=50", "cf-madrid": "/v1/invoices?status=rejected&page_size=100"}
+	for acc, path := range read {
+		e.s.SetFaults(acc, Faults{StatusLag: time.Minute})
+		e.s.Fix(acc)
+		d := e.pick(acc, rejected, causeOutside)
+		before := e.call(acc, "GET", path(d), nil)
+		e.emit(acc, d)
+		if e.stateOf(acc, d) != accepted {
+			t.Fatalf("%s: the emission did not commit", acc)
+		}
+		if got := e.call(acc, "GET", path(d), nil); !bytes.Equal(got.body, before.body) {
+			t.Errorf("%s: read during the lag shows the commit:\n%s\nwas\n%s", acc, got.body, before.body)
+		}
+		if l, ok := list[acc]; ok && !bytes.Contains(e.call(acc, "GET", l, nil).body, []byte(d.id)) {
+			t.Errorf("%s: the listing of rejected documents during the lag lacks %s", acc, d.id)
+		}
+		e.emit(acc, d)
+		if st := e.s.AccountStats(acc); st.DuplicateEmissions != 1 {
+			t.Errorf("%s: an emission during the lag: %+v, want a duplicate", acc, st)
+		}
+		e.clock.add(time.Minute)
+		if got := e.call(acc, "GET", path(d), nil); bytes.Equal(got.body, before.body) {
+			t.Errorf("%s: read after the lag still shows %s", acc, got.body)
+		}
+	}
+}
+
 func TestChurn(t *testing.T) {
 	e := newEnv(t, Options{Seed: 4, Scenario: "storm"})
 	a := e.s.byName["cf-madrid"]

@@ -37,6 +37,10 @@ type Faults struct {
 	Maintenance            []Span  // 503 for every request inside a span
 	ProductionRate         float64 // requests per second another client spends from the budget
 	TokenTTL               time.Duration
+	// StatusLag is how long after an emission commits reads and listings still show the
+	// document as it was before: a provider whose status lags its commit. An emission
+	// during the lag meets the committed state (a duplicate, once accepted).
+	StatusLag time.Duration
 	// KeyExpired makes a static credential (alegra token, sv-dte or certifactu key) fail
 	// with the provider's 401 for an expired key. TokenTTL shortens the life of factus and
 	// alforse access tokens (0 keeps the provider's default).
@@ -161,6 +165,8 @@ type doc struct {
 	resolveAt  int     // pending: the step it resolves at
 	attempts   int
 	changed    time.Time
+	shown      *doc            // while its status lags (Faults.StatusLag): the document as reads show it
+	shownUntil time.Time       // when reads show it as it is
 	cufe       string          // alegra, factus: the CUFE it gets once accepted
 	ref        string          // factus reference_code
 	dte        json.RawMessage // sv-dte: the DTE as last emitted
@@ -330,11 +336,32 @@ const (
 	outProcessing         // it is still pending
 )
 
-// emit records one emission of d and decides its outcome: a duplicate for an accepted
+// emit records one emission of d and decides its outcome (see decide). With a StatusLag
+// fault, reads show d as it was until the lag has passed.
+func (a *account) emit(d *doc, now time.Time) outcome {
+	before := *a.view(d, now)
+	out := a.decide(d, now)
+	if lag := a.faults.StatusLag; lag > 0 && (d.state != before.state || d.why != before.why) {
+		before.shown = nil
+		d.shown, d.shownUntil = &before, now.Add(lag)
+	}
+	return out
+}
+
+// view is d as the provider's reads show it at now: as it was before its last emission
+// while the status lags, else as it is. nil for nil.
+func (a *account) view(d *doc, now time.Time) *doc {
+	if d != nil && d.shown != nil && now.Before(d.shownUntil) {
+		return d.shown
+	}
+	return d
+}
+
+// decide records one emission of d and decides its outcome: a duplicate for an accepted
 // document, the same rejection for a data or duplicate cause, acceptance for a transient
 // cause or for an outside cause once the account is fixed. A draft (or a new document)
 // gets a fresh outcome drawn from the seed, the account and the document.
-func (a *account) emit(d *doc, now time.Time) outcome {
+func (a *account) decide(d *doc, now time.Time) outcome {
 	a.stats.Emissions++
 	d.attempts++
 	a.stats.Attempts[d.id] = d.attempts

@@ -483,11 +483,13 @@ func intParam(r *http.Request, name string, def int) (int, bool) {
 	return n, err == nil
 }
 
-// sortedByN lists the account's documents matching keep, oldest first.
+// sortedByN lists the account's documents matching keep, oldest first, as reads show them
+// now (see view).
 func (a *account) sortedByN(keep func(*doc) bool) []*doc {
 	out := make([]*doc, 0, len(a.docs))
+	now := a.s.now()
 	for _, d := range a.docs {
-		if keep(d) {
+		if d = a.view(d, now); keep(d) {
 			out = append(out, d)
 		}
 	}

@@ -106,7 +106,7 @@ func serveSVDTE(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request,
 	case rest == "/factura" && r.Method == http.MethodGet:
 		a.svList(w, r)
 	case strings.HasPrefix(rest, "/factura/") && strings.Count(rest, "/") == 2 && r.Method == http.MethodGet:
-		d := a.byID[strings.TrimPrefix(rest, "/factura/")]
+		d := a.view(a.byID[strings.TrimPrefix(rest, "/factura/")], now)
 		if d == nil {
 			a.mu.Unlock()
 			svError(w, http.StatusNotFound, "DTE no encontrado", obj{"error": "Not Found"})

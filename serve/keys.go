@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"strings"
 
 	gossh "golang.org/x/crypto/ssh"
@@ -57,7 +56,7 @@ func loadKeys(ops []config.Operator) (*keyring, error) {
 		if op.KeysFile == "" {
 			continue
 		}
-		data, err := os.ReadFile(op.KeysFile)
+		data, _, err := config.ReadPrivate(op.KeysFile, fmt.Sprintf("anyone who can write it could log in as %s", op.Name))
 		if err != nil {
 			return nil, fmt.Errorf("operator %q: keys_file: %w", op.Name, err)
 		}

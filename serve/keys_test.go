@@ -27,6 +27,12 @@ func TestLoadKeys(t *testing.T) {
 		}
 		return p
 	}
+	writable := func(p string) string {
+		if err := os.Chmod(p, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
 		name    string
 		ops     []config.Operator
@@ -40,6 +46,11 @@ func TestLoadKeys(t *testing.T) {
 				{Name: "victor", Role: config.RoleViewer, KeysFile: file("ok", "# victor's laptop\n\n"+b+"\n  no-port-forwarding,no-agent-forwarding "+c+"\n")},
 			},
 			wantIDs: map[string]string{a: "alice/operator", b: "victor/viewer", c: "victor/viewer"},
+		},
+		{
+			name:    "a keys_file others may write is refused",
+			ops:     []config.Operator{{Name: "victor", Role: config.RoleViewer, KeysFile: writable(file("open", b+"\n"))}},
+			wantErr: filepath.Join(dir, "open") + " is writable by others (mode 0666): anyone who can write it could log in as victor; run chmod 600 " + filepath.Join(dir, "open"),
 		},
 		{
 			name:    "a bad line names its file and line",
@@ -214,4 +225,37 @@ func TestDefaultHostKeyPath(t *testing.T) {
 	if p, err := DefaultHostKeyPath(); err != nil || p != "/home/op/.local/state/emitop/ssh_host_ed25519_key" {
 		t.Errorf("got %q, %v", p, err)
 	}
+}
+
+// TestReloadRefusesAKeysFileOthersMayWrite: the attack of issue 12 — a keys_file left
+// world-writable, a local user appends a key, SIGHUP reloads — lets no one in: the reload
+// is refused with the fix, and the keys in use stay.
+func TestReloadRefusesAKeysFileOthersMayWrite(t *testing.T) {
+	owner, ownerLine := newKey(t)
+	intruder, intruderLine := newKey(t)
+	keysFile := filepath.Join(t.TempDir(), "ana.keys")
+	if err := os.WriteFile(keysFile, []byte(ownerLine+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, []config.Operator{{Name: "ana", Role: config.RoleOperator, KeysFile: keysFile}}, nil)
+	if err := os.Chmod(keysFile, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(keysFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(intruderLine + "\n")
+	f.Close()
+	if err := r.srv.ReloadKeys(); err == nil || !strings.Contains(err.Error(), "chmod 600 "+keysFile) {
+		t.Fatalf("reload of a world-writable keys_file: %v", err)
+	}
+	if _, err := r.dial(intruder); !isAuthError(err) {
+		t.Fatalf("the appended key: want an auth failure, got %v", err)
+	}
+	c, err := r.dial(owner)
+	if err != nil {
+		t.Fatalf("the owner's key stopped working: %v", err)
+	}
+	c.Close()
 }

@@ -33,6 +33,8 @@ import (
 const (
 	DefaultLoginRate  = rate.Limit(1) // connections, and sessions, per second and remote IP
 	DefaultLoginBurst = 5
+	// DefaultSessionGrace is how long an authenticated connection has to start a dashboard.
+	DefaultSessionGrace = 10 * time.Second
 )
 
 // queryFPS is how often a session's program sends the terminal the queries its model asks
@@ -56,6 +58,10 @@ type Options struct {
 	Log         *slog.Logger   // connects, disconnects, refusals; nil means slog.Default()
 	LoginRate   rate.Limit     // connections (logins, let in or not), and sessions, per second per remote IP; 0 means DefaultLoginRate
 	LoginBurst  int            // 0 means DefaultLoginBurst
+	// SessionGrace is how long an authenticated connection may go without a dashboard
+	// (a session with a PTY) before it is closed and logged: `ssh -N`, or a session
+	// refused for want of a PTY, holds nothing open. 0 means DefaultSessionGrace.
+	SessionGrace time.Duration
 
 	frameClock bool // draw with Bubble Tea's own renderer: BenchmarkFanout's baseline
 }
@@ -102,6 +108,9 @@ func New(o Options) (*Server, error) {
 	if o.LoginBurst <= 0 {
 		o.LoginBurst = DefaultLoginBurst
 	}
+	if o.SessionGrace <= 0 {
+		o.SessionGrace = DefaultSessionGrace
+	}
 	s := &Server{opts: o, backend: newSharedSeries(o.Backend), log: o.Log, sessions: map[*session]struct{}{}, listeners: map[net.Listener]struct{}{}, hungUp: make(chan struct{})}
 	kr, err := loadKeys(o.Operators)
 	if err != nil {
@@ -141,7 +150,7 @@ func New(o Options) (*Server, error) {
 		s.log.Info("login refused", "remote", c.RemoteAddr().String(), "err", err)
 	}
 	logins := newLoginLimiter(o.LoginRate, o.LoginBurst)
-	s.ssh.ConnCallback = func(_ ssh.Context, c net.Conn) net.Conn {
+	s.ssh.ConnCallback = func(ctx ssh.Context, c net.Conn) net.Conn {
 		if !logins.allow(c.RemoteAddr()) {
 			s.log.Warn("login refused: too many from this address", "remote", c.RemoteAddr().String())
 			return nil // refused: charm.land/ssh closes it
@@ -152,7 +161,9 @@ func New(o Options) (*Server, error) {
 			return nil
 		}
 		s.conns++
-		return c
+		wc := &watchedConn{Conn: c}
+		ctx.SetValue(watchedKey{}, wc)
+		return wc
 	}
 	s.ssh.ConnectionCloseCallback = func(net.Conn) {
 		s.mu.Lock()
@@ -168,12 +179,19 @@ func New(o Options) (*Server, error) {
 // knownKey is the public-key callback: it admits keys some operator declared, and logs
 // every other key offered with the address it came from. It decides nothing about
 // identity — the client may not hold the key it offers here; the session's final key
-// does (see identify). The lines are bounded by the per-address login rate.
+// does (see identify). The lines are bounded by the per-address login rate. A declared
+// key starts its connection's grace to open a dashboard (see watchedConn).
 func (s *Server) knownKey(ctx ssh.Context, key ssh.PublicKey) bool {
 	_, ok := s.keys.Load().lookup(key)
 	if !ok {
 		s.log.Warn("login refused: key not declared", "remote", ctx.RemoteAddr().String(),
 			"fingerprint", gossh.FingerprintSHA256(key))
+	}
+	if wc, _ := ctx.Value(watchedKey{}).(*watchedConn); ok && wc != nil {
+		wc.arm(s.opts.SessionGrace, func() {
+			s.log.Warn("connection closed: no terminal session opened", "remote", wc.RemoteAddr().String(),
+				"grace", s.opts.SessionGrace, "fingerprint", gossh.FingerprintSHA256(key))
+		})
 	}
 	return ok
 }

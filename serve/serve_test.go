@@ -610,3 +610,51 @@ func TestEachSessionHasItsOwnColours(t *testing.T) {
 		t.Errorf("NO_COLOR got %d 24-bit, %d 256-colour and %d 16-colour sequences", rgb, indexed, basic)
 	}
 }
+
+// TestConnectionsWithoutADashboardAreClosed: an authenticated connection that opens no
+// session (ssh -N), or only one refused for want of a PTY, is closed after the grace and
+// logged; one that opens a dashboard stays.
+func TestConnectionsWithoutADashboardAreClosed(t *testing.T) {
+	key, line := newKey(t)
+	const grace = 300 * time.Millisecond
+	r := startRig(t, []config.Operator{{Name: "alice", Role: config.RoleOperator, Keys: []string{line}}},
+		func(o *Options) { o.SessionGrace = grace })
+	closed := func(c *gossh.Client) bool {
+		done := make(chan struct{})
+		go func() { c.Wait(); close(done) }()
+		select {
+		case <-done:
+			return true
+		case <-time.After(wait):
+			return false
+		}
+	}
+
+	noSession := r.login(t, key) // ssh -N: authenticated, no channel
+	if !closed(noSession) {
+		t.Fatal("a connection without a session stayed open")
+	}
+
+	noPTY := r.login(t, key)
+	sess, err := noPTY.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.CombinedOutput("") // refused: no PTY
+	if !closed(noPTY) {
+		t.Fatal("a connection whose only session had no PTY stayed open")
+	}
+	if got := strings.Count(r.log.String(), "connection closed: no terminal session opened"); got != 2 {
+		t.Fatalf("%d closes logged:\n%s", got, r.log)
+	}
+
+	working := r.login(t, key)
+	_, sc := openDashboard(t, working, 80, 24)
+	if !sc.waitFor("waiting for the first poll", wait) {
+		t.Fatal("no dashboard")
+	}
+	time.Sleep(3 * grace)
+	if _, _, err := working.SendRequest("keepalive@emitop", true, nil); err != nil {
+		t.Fatalf("a connection with a dashboard was closed: %v", err)
+	}
+}

@@ -26,6 +26,18 @@ type (
 	reasonKey   struct{}
 )
 
+// Terminal sizes are clamped to what a screen can be: a client claiming a 40000×40000
+// terminal would otherwise cost the server a gigabyte of frame per session.
+const (
+	maxWidth  = 1000
+	maxHeight = 500
+)
+
+// clampSize is a terminal size the server is willing to compose frames for.
+func clampSize(w, h int) (int, int) {
+	return min(max(w, 0), maxWidth), min(max(h, 0), maxHeight)
+}
+
 // session is one running dashboard.
 type session struct {
 	log       *slog.Logger
@@ -128,7 +140,8 @@ func (ss *session) watch(ctx context.Context, winch <-chan ssh.Window, idle time
 			case <-sizes: // outdated
 			default:
 			}
-			sizes <- tea.WindowSizeMsg{Width: w.Width, Height: w.Height}
+			width, height := clampSize(w.Width, w.Height)
+			sizes <- tea.WindowSizeMsg{Width: width, Height: height}
 		case <-idleC:
 			left := idle - time.Since(time.Unix(0, ss.lastInput.Load()))
 			if left <= 0 {
@@ -172,6 +185,9 @@ func (s *Server) identify(next ssh.Handler) ssh.Handler {
 // server's one backend.
 func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 	return func(sess ssh.Session) {
+		if wc, _ := sess.Context().Value(watchedKey{}).(*watchedConn); wc != nil {
+			wc.started.Store(true)
+		}
 		id, _ := sess.Context().Value(identityKey{}).(Identity)
 		triage, unknown := triageOf(sess.Command())
 		if unknown != nil {
@@ -191,10 +207,12 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		})
 		pty, _, _ := sess.Pty()
 		out := &syncWriter{w: sess}
-		r := newLineRenderer(out, pty.Window.Width, pty.Window.Height, colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term)))
+		width, height := clampSize(pty.Window.Width, pty.Window.Height)
+		r := newLineRenderer(out, width, height, colorprofile.Env(append(sess.Environ(), "TERM="+pty.Term)))
 		opts := append(bubbletea.MakeOptions(sess),
-			tea.WithFilter(ss.filter),  // replaces MakeOptions' filter, and does its job too
-			tea.WithoutSignalHandler(), // the server's signals are the server's, not each program's
+			tea.WithWindowSize(width, height), // replaces MakeOptions' size, the client's claim
+			tea.WithFilter(ss.filter),         // replaces MakeOptions' filter, and does its job too
+			tea.WithoutSignalHandler(),        // the server's signals are the server's, not each program's
 		)
 		var prog tea.Model = drawn{Model: m, r: r}
 		if s.opts.frameClock {

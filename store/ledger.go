@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"emitop/model"
@@ -28,14 +29,22 @@ type Intent struct {
 	Kind    string // "emit", "retry", "force-retry", ...
 	Request string // a redacted summary of the request; never credentials
 	At      time.Time
-	Settled time.Time // zero while open
-	Outcome string    // set when settled: "accepted", "rejected", "unknown", ...
-	Problem *model.Problem
+	// Deadline is when the emission, if it left, has landed or failed: its latest send
+	// plus the holder's timeout (see ExtendIntents). Until then a status read saying it
+	// did not land may predate it, and proves nothing. Zero for intents written before
+	// emitop kept it.
+	Deadline time.Time
+	Settled  time.Time // zero while open
+	Outcome  string    // set when settled: "accepted", "rejected", "unknown", ...
+	Problem  *model.Problem
 }
 
 // AcquireLease takes, or renews, holder's lease on a document for ttl. It returns false when
 // another holder's lease is still live. Leases work across processes sharing the file.
 func (s *Store) AcquireLease(ctx context.Context, account, docID, holder string, ttl time.Duration) (bool, error) {
+	if s.ledger == nil {
+		return false, ErrReadOnly
+	}
 	if account == "" || docID == "" || holder == "" || ttl <= 0 {
 		return false, fmt.Errorf("store: lease %s/%s for %q: empty name or ttl %v", account, docID, holder, ttl)
 	}
@@ -58,6 +67,9 @@ func (s *Store) AcquireLease(ctx context.Context, account, docID, holder string,
 // ReleaseLease gives up holder's lease on a document; releasing a lease one does not hold
 // does nothing.
 func (s *Store) ReleaseLease(ctx context.Context, account, docID, holder string) error {
+	if s.ledger == nil {
+		return ErrReadOnly
+	}
 	if _, err := s.ledger.ExecContext(ctx, `DELETE FROM leases WHERE account = ? AND doc_id = ? AND holder = ?`,
 		account, docID, holder); err != nil {
 		return fmt.Errorf("store: release lease %s/%s: %w", account, docID, err)
@@ -69,6 +81,9 @@ func (s *Store) ReleaseLease(ctx context.Context, account, docID, holder string)
 // in one transaction that is on disk before it returns. The holder must hold a live lease
 // on the document (ErrLeaseNotHeld otherwise). A zero At means now.
 func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
+	if s.ledger == nil {
+		return 0, ErrReadOnly
+	}
 	if in.Account == "" || in.DocID == "" || in.Holder == "" || in.Kind == "" {
 		return 0, fmt.Errorf("store: intent %q on %s/%s by %q: empty field", in.Kind, in.Account, in.DocID, in.Holder)
 	}
@@ -91,8 +106,8 @@ func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
 	if live == 0 {
 		return 0, fmt.Errorf("intent %s/%s by %s: %w", in.Account, in.DocID, in.Holder, ErrLeaseNotHeld)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO intents (account, doc_id, holder, kind, request, at)
-		VALUES (?, ?, ?, ?, ?, ?)`, in.Account, in.DocID, in.Holder, in.Kind, in.Request, nanos(in.At))
+	res, err := tx.ExecContext(ctx, `INSERT INTO intents (account, doc_id, holder, kind, request, at, deadline)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, in.Account, in.DocID, in.Holder, in.Kind, in.Request, nanos(in.At), nanos(in.Deadline))
 	if err != nil {
 		return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
 	}
@@ -111,9 +126,35 @@ func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
 	return id, nil
 }
 
+// ExtendIntents moves the deadline of the open intents ids to deadline when it is later,
+// on disk before it returns: the retry engine calls it as each request leaves, with the
+// request's timeout, so that whoever finds the intent open knows how long the emission
+// may still land, whatever happened to the process that sent it.
+func (s *Store) ExtendIntents(ctx context.Context, ids []int64, deadline time.Time) error {
+	if s.ledger == nil {
+		return ErrReadOnly
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{nanos(deadline)}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	if _, err := s.ledger.ExecContext(ctx, `UPDATE intents SET deadline = max(deadline, ?)
+		WHERE settled IS NULL AND id IN (`+marks+`)`, args...); err != nil {
+		return fmt.Errorf("store: extend intents %v: %w", ids, err)
+	}
+	return nil
+}
+
 // SettleIntent records how an intent ended, with the decoded problem (nil when none) and
 // the raw response (capped at model.MaxRaw). Settling an unknown or settled intent fails.
 func (s *Store) SettleIntent(ctx context.Context, id int64, outcome string, p *model.Problem, raw []byte) error {
+	if s.ledger == nil {
+		return ErrReadOnly
+	}
 	if outcome == "" {
 		return fmt.Errorf("store: settle intent %d: empty outcome", id)
 	}
@@ -159,8 +200,8 @@ func (s *Store) Intents(ctx context.Context, account, docID string) ([]Intent, e
 }
 
 func (s *Store) intents(ctx context.Context, w where) ([]Intent, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, account, doc_id, holder, kind, request, at, settled,
-		outcome, problem FROM intents`+w.String()+` ORDER BY id`, w.args...)
+	rows, err := s.read.QueryContext(ctx, `SELECT id, account, doc_id, holder, kind, request, at, deadline,
+		settled, outcome, problem FROM intents`+w.String()+` ORDER BY id`, w.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -168,14 +209,14 @@ func (s *Store) intents(ctx context.Context, w where) ([]Intent, error) {
 	var out []Intent
 	for rows.Next() {
 		var in Intent
-		var at int64
+		var at, deadline int64
 		var settled sql.NullInt64
 		var problem sql.NullString
-		if err := rows.Scan(&in.ID, &in.Account, &in.DocID, &in.Holder, &in.Kind, &in.Request, &at, &settled,
-			&in.Outcome, &problem); err != nil {
+		if err := rows.Scan(&in.ID, &in.Account, &in.DocID, &in.Holder, &in.Kind, &in.Request, &at, &deadline,
+			&settled, &in.Outcome, &problem); err != nil {
 			return nil, err
 		}
-		in.At, in.Settled = fromNanos(at), fromNanos(settled.Int64)
+		in.At, in.Deadline, in.Settled = fromNanos(at), fromNanos(deadline), fromNanos(settled.Int64)
 		if in.Problem, err = parseProblem(problem); err != nil {
 			return nil, fmt.Errorf("intent %d: %w", in.ID, err)
 		}

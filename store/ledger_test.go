@@ -141,3 +141,48 @@ func TestIntentsNeedTheLeaseAndSurviveReopen(t *testing.T) {
 		}
 	}
 }
+
+// TestIntentDeadlinesAreDurable: an intent's deadline is on disk when RecordIntent and
+// ExtendIntents return, only ever moves later, and is left alone once settled.
+func TestIntentDeadlinesAreDurable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "emitop.db")
+	s := openAt(t, path)
+	s.now = func() time.Time { return t0 }
+	ctx := context.Background()
+	if ok, err := s.AcquireLease(ctx, "cf-madrid", "INV-1", "A", time.Minute); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	first, err := s.RecordIntent(ctx, Intent{Account: "cf-madrid", DocID: "INV-1", Holder: "A", Kind: "retry", Deadline: t0.Add(30 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled, err := s.RecordIntent(ctx, Intent{Account: "cf-madrid", DocID: "INV-1", Holder: "A", Kind: "retry", Deadline: t0.Add(30 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SettleIntent(ctx, settled, "accepted", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		to, want time.Duration
+	}{
+		{50 * time.Second, 50 * time.Second}, // the request left late: later
+		{40 * time.Second, 50 * time.Second}, // an earlier deadline never shortens the wait
+	} {
+		if err := s.ExtendIntents(ctx, []int64{first, settled}, t0.Add(step.to)); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s = openAt(t, path)
+		all, err := s.Intents(ctx, "cf-madrid", "INV-1")
+		if err != nil || len(all) != 2 {
+			t.Fatalf("intents: %+v, %v", all, err)
+		}
+		if got := all[0].Deadline.Sub(t0); got != step.want {
+			t.Errorf("after extending to %v: deadline %v, want %v", step.to, got, step.want)
+		}
+		if got := all[1].Deadline.Sub(t0); got != 30*time.Second {
+			t.Errorf("a settled intent's deadline moved to %v", got)
+		}
+	}
+}

@@ -55,11 +55,18 @@ func migrations() ([]migration, error) {
 
 // migrate applies the migrations db lacks, one transaction each, lowest number first. Each
 // transaction reads the versions applied under the write lock, so two processes opening a
-// new file at once apply each step exactly once.
+// new file at once apply each step exactly once. A file already up to date is only read:
+// opening it takes no write lock, so another process writing does not hold the opening up.
 func migrate(ctx context.Context, db *sql.DB) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
+	}
+	if applied, err := appliedVersions(ctx, db); err == nil {
+		next, err := pending(applied, ms)
+		if err != nil || next == nil {
+			return err
+		}
 	}
 	for {
 		done, err := step(ctx, db, ms)
@@ -84,34 +91,13 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 	) STRICT`); err != nil {
 		return false, fmt.Errorf("migrate: %w", err)
 	}
-	applied := map[int]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_version`)
+	applied, err := appliedVersions(ctx, tx)
 	if err != nil {
-		return false, fmt.Errorf("migrate: read schema version: %w", err)
+		return false, fmt.Errorf("migrate: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return false, fmt.Errorf("migrate: read schema version: %w", err)
-		}
-		applied[v] = true
-	}
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("migrate: read schema version: %w", err)
-	}
-	known := map[int]bool{}
-	var next *migration
-	for i := range ms {
-		known[ms[i].version] = true
-		if next == nil && !applied[ms[i].version] {
-			next = &ms[i]
-		}
-	}
-	for v := range applied {
-		if !known[v] {
-			return false, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", v, ms[len(ms)-1].version)
-		}
+	next, err := pending(applied, ms)
+	if err != nil {
+		return false, err
 	}
 	if next == nil {
 		return true, tx.Commit()
@@ -128,4 +114,50 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 		return false, fmt.Errorf("migrate %s: %w", m.name, err)
 	}
 	return false, nil
+}
+
+// querier is a database or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// appliedVersions is the set of migrations a database holds; an error when it has no
+// schema_version table (a new file, or not an emitop history).
+func appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_version`)
+	if err != nil {
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read schema version: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	return applied, nil
+}
+
+// pending is the lowest-numbered of ms a database holding applied lacks, nil when none; an
+// error when it holds a version this emitop does not know: a newer emitop wrote it.
+func pending(applied map[int]bool, ms []migration) (*migration, error) {
+	known := map[int]bool{}
+	var next *migration
+	for i := range ms {
+		known[ms[i].version] = true
+		if next == nil && !applied[ms[i].version] {
+			next = &ms[i]
+		}
+	}
+	for v := range applied {
+		if !known[v] {
+			return nil, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", v, ms[len(ms)-1].version)
+		}
+	}
+	return next, nil
 }

@@ -31,6 +31,8 @@ func (o healthOp) check() error {
 	return nil
 }
 
+func (o healthOp) size() int { return opBase + len(o.Detail) }
+
 func (o healthOp) apply(t *txn) error {
 	at := o.At
 	if at.IsZero() {
@@ -49,11 +51,13 @@ func (o healthOp) apply(t *txn) error {
 }
 
 // HealthChanges lists the changes of health since since (every one when zero), oldest
-// first, at most limit (DefaultLimit when ≤ 0) of the most recent.
+// first, at most limit (DefaultLimit when ≤ 0) of each account's most recent: an account
+// whose health flaps all night cannot crowd the others out, nor grow what is read.
 func (s *Store) HealthChanges(ctx context.Context, since time.Time, limitN int) ([]HealthChange, error) {
 	w := logWhere("", "", since)
 	rows, err := s.read.QueryContext(ctx, `SELECT at, account, provider, from_health, to_health, class, code, detail
-		FROM (SELECT * FROM health_changes`+w.String()+` ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at, id`,
+		FROM (SELECT *, row_number() OVER (PARTITION BY account ORDER BY at DESC, id DESC) AS n
+			FROM health_changes`+w.String()+`) WHERE n <= ? ORDER BY at, id`,
 		append(w.args, limit(limitN))...)
 	if err != nil {
 		return nil, fmt.Errorf("store: health changes: %w", err)
@@ -110,6 +114,8 @@ func (o notificationOp) check() error {
 	}
 	return nil
 }
+
+func (o notificationOp) size() int { return opBase + len(o.Key) + len(o.Summary) + len(o.Outcome) }
 
 func (o notificationOp) apply(t *txn) error {
 	at := o.At

@@ -19,7 +19,11 @@ import (
 type Op interface {
 	check() error       // run by Enqueue, so a malformed op fails its caller, not a batch
 	apply(t *txn) error // run by the writer inside a batch transaction
+	size() int          // about the bytes it holds, for the backlog's bound
 }
+
+// opBase is what any op costs in the backlog beyond the bytes it carries.
+const opBase = 256
 
 // Request is one HTTP request emitop made to a provider, for the request log.
 type Request struct {
@@ -55,6 +59,8 @@ func (o accountOp) check() error {
 
 func (o accountOp) apply(t *txn) error { return t.ensureAccount(o.Name, o.Provider) }
 
+func (o accountOp) size() int { return opBase + len(o.Name) + len(o.Provider) }
+
 // UpsertDocument records a document as polled at at. The store compares it with the stored
 // row: a new document gets a "seen" event, a changed status a "status" event, a changed
 // problem (class, verdict, code, status, message or fields) a "problem" event; raw (capped
@@ -80,6 +86,8 @@ func (o upsertOp) check() error {
 	}
 	return nil
 }
+
+func (o upsertOp) size() int { return opBase + len(o.raw) + problemSize(o.doc.Problem) }
 
 func (o upsertOp) apply(t *txn) error {
 	d := o.doc
@@ -155,6 +163,8 @@ func (o eventOp) check() error {
 	return nil
 }
 
+func (o eventOp) size() int { return opBase + len(o.Raw) + problemSize(o.Problem) }
+
 func (o eventOp) apply(t *txn) error {
 	e := model.Event(o)
 	if e.At.IsZero() {
@@ -183,6 +193,8 @@ func (o windowsOp) check() error {
 	}
 	return nil
 }
+
+func (o windowsOp) size() int { return opBase * (1 + len(o.ws)) }
 
 func (o windowsOp) apply(t *txn) error {
 	at := o.at
@@ -216,6 +228,8 @@ func (o requestOp) check() error {
 	return nil
 }
 
+func (o requestOp) size() int { return opBase + len(o.Path) }
+
 func (o requestOp) apply(t *txn) error {
 	at := o.At
 	if at.IsZero() {
@@ -243,6 +257,8 @@ func (o actionOp) check() error {
 	return nil
 }
 
+func (o actionOp) size() int { return opBase + len(o.Reason) + len(o.Outcome) + len(o.DocID) }
+
 func (o actionOp) apply(t *txn) error {
 	at := o.At
 	if at.IsZero() {
@@ -256,6 +272,18 @@ func (o actionOp) apply(t *txn) error {
 		return fmt.Errorf("action %s on %s: %w", o.Kind, o.Account, err)
 	}
 	return nil
+}
+
+// problemSize is about the bytes a problem holds.
+func problemSize(p *model.Problem) int {
+	if p == nil {
+		return 0
+	}
+	n := len(p.Message) + len(p.Code)
+	for _, f := range p.Fields {
+		n += len(f)
+	}
+	return n
 }
 
 // capRaw keeps at most model.MaxRaw bytes of a raw response.

@@ -324,6 +324,9 @@ const DefaultRetention = 14 * 24 * time.Hour
 // transaction (1,000 when batch ≤ 0), so the writer waits at most one short batch. It
 // returns how many rows it deleted; on error or a done ctx, the count so far.
 func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, error) {
+	if s.write == nil {
+		return 0, ErrReadOnly
+	}
 	if batch <= 0 {
 		batch = 1000
 	}

@@ -4,10 +4,15 @@
 //
 // Three connections share the file, all in WAL mode:
 //   - the writer (one connection, synchronous=NORMAL) belongs to a goroutine that commits
-//     queued ops in batches, so the poll path never waits for the disk;
+//     queued ops in batches, so the poll path never waits for the disk; while the
+//     database refuses writes (locked by another process, a full disk) the ops wait and
+//     are retried in batches with backoff (see WriteState);
 //   - the readers (a small pool, query_only) serve the UI and the poller;
 //   - the ledger (one connection, synchronous=FULL) writes leases and intents
-//     synchronously: an intent is on disk before the request it announces leaves.
+//     synchronously: an intent is on disk before the request it announces leaves; it
+//     also applies migrations.
+//
+// OpenReadOnly opens the readers alone, read-only, for commands that only show history.
 package store
 
 import (
@@ -65,18 +70,18 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	f.Close()
 
 	s := &Store{path: path, now: time.Now}
-	if s.write, err = openDB(path, "NORMAL", "&_txlock=immediate", 1); err != nil {
+	if s.ledger, err = openDB(path, "FULL", busyTimeout, "&_txlock=immediate", 1); err != nil {
 		return nil, err
 	}
-	if err := migrate(ctx, s.write); err != nil {
-		s.write.Close()
+	if err := migrate(ctx, s.ledger); err != nil {
+		s.ledger.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
-	if s.ledger, err = openDB(path, "FULL", "&_txlock=immediate", 1); err != nil {
-		s.write.Close()
+	if s.write, err = openDB(path, "NORMAL", writerBusy, "&_txlock=immediate", 1); err != nil {
+		s.ledger.Close()
 		return nil, err
 	}
-	if s.read, err = openDB(path, "NORMAL", "&_pragma=query_only(1)", readers); err != nil {
+	if s.read, err = openDB(path, "NORMAL", busyTimeout, "&_pragma=query_only(1)", readers); err != nil {
 		s.write.Close()
 		s.ledger.Close()
 		return nil, err
@@ -88,11 +93,50 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
+// OpenReadOnly opens an existing store for reading only, as the commands that only show
+// history do: the file is opened read-only (so a read-only file, or one another process
+// is writing, serves), nothing is created and no migration runs. It refuses a file that
+// is not an emitop history or was written by a newer emitop. Every write returns
+// ErrReadOnly.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store: empty database path")
+	}
+	sqlite.StrictPragmas(true)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	dsn := "file:" + escapePath(path) + "?mode=ro" +
+		"&_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
+		"&_pragma=query_only(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(readers)
+	db.SetMaxIdleConns(readers)
+	ms, err := migrations()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s is not an emitop history: %w", path, err)
+	}
+	if _, err := pending(applied, ms); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	return &Store{path: path, read: db, now: time.Now}, nil
+}
+
 // openDB opens one pool on path with every pragma in the DSN, so each connection the pool
 // makes gets them, and pings it so a bad file fails here rather than on first use.
-func openDB(path, synchronous, extra string, conns int) (*sql.DB, error) {
+func openDB(path, synchronous string, busy time.Duration, extra string, conns int) (*sql.DB, error) {
 	dsn := "file:" + escapePath(path) +
-		"?_pragma=busy_timeout(" + fmt.Sprint(busyTimeout.Milliseconds()) + ")" +
+		"?_pragma=busy_timeout(" + fmt.Sprint(busy.Milliseconds()) + ")" +
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(" + synchronous + ")" +
 		"&_pragma=foreign_keys(1)" + extra

@@ -96,9 +96,11 @@ func TestConnectionsGetTheirPragmas(t *testing.T) {
 	for db := range dbs {
 		check(db, "PRAGMA journal_mode", "wal")
 		check(db, "PRAGMA foreign_keys", "1")
-		check(db, "PRAGMA busy_timeout", "5000")
 	}
-	check("write", "PRAGMA synchronous", "1") // NORMAL
+	check("read", "PRAGMA busy_timeout", "5000")
+	check("ledger", "PRAGMA busy_timeout", "5000")
+	check("write", "PRAGMA busy_timeout", strconv.Itoa(int(writerBusy.Milliseconds()))) // it retries with backoff
+	check("write", "PRAGMA synchronous", "1")                                           // NORMAL
 	check("read", "PRAGMA query_only", "1")
 	check("ledger", "PRAGMA synchronous", "2") // FULL
 }
@@ -438,47 +440,6 @@ func TestFailedOpCostsOnlyItself(t *testing.T) {
 	flush(t, s) // the error was reported once
 }
 
-func TestFullQueueBlocksAndDropsNothing(t *testing.T) {
-	s := openTest(t)
-	// Another process holds the write lock: the writer waits inside its commit.
-	other := openAt(t, s.Path())
-	lock, err := other.write.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lock.Exec(`INSERT INTO accounts (name, first_seen) VALUES ('lock', 0)`); err != nil {
-		t.Fatal(err)
-	}
-	ev := func(i int) Op {
-		return AddEvent(model.Event{Account: "a", DocID: "d", Status: model.StatusPending, Kind: "verify", At: t0.Add(time.Duration(i))})
-	}
-	ctx := context.Background()
-	sent := 0
-	for {
-		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-		err := s.Enqueue(short, ev(sent))
-		cancel()
-		if err != nil {
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Fatalf("Enqueue on a full queue: %v", err)
-			}
-			break
-		}
-		sent++
-		if sent > 10*QueueDepth {
-			t.Fatal("the queue never filled")
-		}
-	}
-	if err := lock.Rollback(); err != nil {
-		t.Fatal(err)
-	}
-	flush(t, s)
-	evs, err := s.Events(ctx, EventFilter{Limit: 100000})
-	if err != nil || len(evs) != sent {
-		t.Fatalf("%d events stored, %d enqueued (%v)", len(evs), sent, err)
-	}
-}
-
 func TestCloseFlushesAndRefusesMore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "emitop.db")
 	s := openAt(t, path)
@@ -578,59 +539,6 @@ func TestOpenTogether(t *testing.T) {
 				s.Close()
 			}
 		}
-	}
-}
-
-// TestWriteErrorWhileTheDiskIsFull: a full disk (here SQLite's page limit, the same
-// SQLITE_FULL) makes WriteError say why history is not saved, for as long as it lasts;
-// once a batch commits again it is nil, and nothing committed before is lost.
-func TestWriteErrorWhileTheDiskIsFull(t *testing.T) {
-	s := openTest(t)
-	ctx := context.Background()
-	at := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
-	event := func(i int, raw []byte) Op {
-		return AddEvent(model.Event{At: at.Add(time.Duration(i) * time.Second), Account: "sv-main", Provider: "sv-dte",
-			DocID: "D" + strconv.Itoa(i), Status: model.StatusRejected, Kind: KindSeen, Raw: raw})
-	}
-	enqueue(t, s, event(0, nil))
-	flush(t, s)
-	if err := s.WriteError(); err != nil {
-		t.Fatalf("a healthy store reports %v", err)
-	}
-	var pages int
-	if err := s.write.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.write.ExecContext(ctx, "PRAGMA max_page_count = "+strconv.Itoa(pages)); err != nil {
-		t.Fatal(err)
-	}
-	big := make([]byte, model.MaxRaw)
-	for i := 1; i <= 8; i++ {
-		enqueue(t, s, event(i, big))
-	}
-	if err := s.Flush(ctx); err == nil {
-		t.Fatal("writes to a full database were not reported by Flush")
-	}
-	if err := s.WriteError(); err == nil || !strings.Contains(err.Error(), "full") {
-		t.Fatalf("WriteError while full: %v", err)
-	}
-	if err := s.WriteError(); err == nil {
-		t.Fatal("WriteError forgot the error after one read")
-	}
-	if _, err := s.write.ExecContext(ctx, "PRAGMA max_page_count = 1073741823"); err != nil {
-		t.Fatal(err)
-	}
-	enqueue(t, s, event(9, nil))
-	flush(t, s)
-	if err := s.WriteError(); err != nil {
-		t.Fatalf("WriteError after a commit: %v", err)
-	}
-	evs, err := s.Events(ctx, EventFilter{Account: "sv-main"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(evs) < 2 || evs[len(evs)-1].DocID != "D0" || evs[0].DocID != "D9" {
-		t.Fatalf("events after the full spell: %d", len(evs))
 	}
 }
 

@@ -5,9 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"emitop/model"
 )
@@ -15,20 +20,71 @@ import (
 // Batching: the writer commits when it holds MaxBatch ops, when Linger has passed since the
 // first op of the batch, or at once when someone flushes.
 const (
-	MaxBatch   = 500
-	Linger     = 50 * time.Millisecond
-	QueueDepth = 1024 // Enqueue calls (each one or more ops) waiting for the writer
+	MaxBatch = 500
+	Linger   = 50 * time.Millisecond
 )
 
-// maxErrs is how many write errors the writer keeps for the next Flush; it counts the rest.
+// The backlog is every op enqueued and not yet committed. While the database refuses
+// writes (another process holds its lock, the disk is full) ops wait there and the writer
+// retries them in batches with backoff; Enqueue never waits for it. What would take the
+// backlog past MaxBacklog ops or MaxBacklogBytes is refused (ErrBacklogFull) and counted,
+// so a long outage costs bounded memory and no loss goes unsaid.
+const (
+	MaxBacklog      = 100_000
+	MaxBacklogBytes = 64 << 20
+)
+
+// After a failed batch the writer waits rand(0, min(retryCap, retryBase·2^n)) before the
+// n-th try (full jitter); a Flush or Close cuts the wait short. Closing gives a failing
+// database closeTries more tries before the backlog is given up.
+const (
+	retryBase  = 100 * time.Millisecond
+	retryCap   = 5 * time.Second
+	closeTries = 3
+)
+
+// writerBusy is how long the writer's connection waits for another process's write lock
+// before the batch counts as failed and waits its backoff; nothing is dropped meanwhile,
+// so a short wait keeps the state the screens show current.
+const writerBusy = time.Second
+
+// maxErrs is how many refused calls the writer keeps for the next Flush; it counts the rest.
 const maxErrs = 8
 
-// Enqueue hands ops to the writer and returns once they are queued, before they are
-// committed. The ops of one call commit in one transaction. Ops are checked first: if one is
-// malformed none is queued. When the queue is full Enqueue blocks until there is room or
-// ctx is done; it never drops an op. A write that fails later is reported by the next
-// Flush or by Close.
-func (s *Store) Enqueue(ctx context.Context, ops ...Op) error {
+// ErrBacklogFull is returned by Enqueue when the database has refused writes for so long
+// that the backlog is full: the ops are not queued, and WriteState counts them as lost.
+var ErrBacklogFull = errors.New("store: too many writes waiting for the database")
+
+// ErrReadOnly is returned by every write to a store opened with OpenReadOnly.
+var ErrReadOnly = errors.New("store: opened read-only")
+
+// WriteState says whether history is being saved. A spell of failures begins when a batch
+// fails for a reason that is not its own (the database is locked or full, the file is
+// read-only) and ends when a batch commits again; ops wait in the backlog meanwhile.
+type WriteState struct {
+	Err     error     // why the last try failed, while the spell lasts; nil when writes succeed
+	Cause   error     // why the first try of the current or last spell failed
+	Since   time.Time // when the current or last spell began; zero when there was none
+	Resumed time.Time // when that spell ended; zero while it lasts
+	Waiting int       // ops enqueued and not yet committed
+	Lost    int       // ops refused because the backlog was full, since Open
+	Refused int       // ops the database refused outright (a broken row), since Open
+}
+
+// Gap is the state as the dashboard's vocabulary says it.
+func (s WriteState) Gap() model.HistoryGap {
+	return model.HistoryGap{Since: s.Since, Until: s.Resumed, Waiting: s.Waiting, Lost: s.Lost}
+}
+
+// Enqueue hands ops to the writer and returns at once, before they are committed: it never
+// waits for the database. The ops of one call commit in one transaction. Ops are checked
+// first: if one is malformed none is queued. When the backlog is full the call is refused
+// with ErrBacklogFull and counted in WriteState.Lost. An op the database refuses outright
+// is reported by the next Flush or by Close; one it cannot take now waits and is retried.
+func (s *Store) Enqueue(_ context.Context, ops ...Op) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
 	for _, op := range ops {
 		if err := op.check(); err != nil {
 			return fmt.Errorf("store: %w", err)
@@ -37,54 +93,94 @@ func (s *Store) Enqueue(ctx context.Context, ops ...Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	return s.w.send(ctx, item{ops: ops})
+	return s.w.enqueue(ops)
 }
 
-// Flush waits until every op enqueued before it is committed, and returns the write errors
-// since the previous Flush. If ctx ends first the ops stay queued and commit later.
+// Flush waits until every op enqueued before it is committed, and returns the calls the
+// database refused since the previous Flush. When a try to commit them fails instead it
+// returns why (the ops stay queued, to be tried again); when ctx ends first, ctx's error.
 func (s *Store) Flush(ctx context.Context) error {
-	done := make(chan error, 1)
-	if err := s.w.send(ctx, item{flush: done}); err != nil {
+	if s.w == nil {
+		return ErrReadOnly
+	}
+	done, err := s.w.flush()
+	if err != nil {
 		return err
 	}
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("store: flush: %w", ctx.Err())
 	}
 }
 
-// item is what travels on the queue: some ops, or a flush request.
-type item struct {
-	ops   []Op
-	flush chan error
+// WriteState is whether history is being saved now, and the last spell when it was not.
+// Unlike Flush it forgets nothing, so a dashboard can show it on every frame.
+func (s *Store) WriteState() WriteState {
+	if s.w == nil {
+		return WriteState{}
+	}
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	st := s.w.state
+	st.Waiting = s.w.ops
+	return st
 }
 
-// writer owns the writer connection: one goroutine commits queued ops in batches.
+// WriteErrors is how many writes have failed since the store opened, for metrics: each try
+// of a batch the database could not take, and each op it refused outright.
+func (s *Store) WriteErrors() uint64 {
+	if s.w == nil {
+		return 0
+	}
+	return s.w.failures.Load()
+}
+
+// call is the ops of one Enqueue: they commit in one transaction.
+type call struct {
+	ops  []Op
+	size int
+}
+
+// waiter is a Flush waiting for every call up to seq to be done.
+type waiter struct {
+	seq  uint64
+	done chan error
+}
+
+// writer owns the writer connection: one goroutine commits the backlog in batches.
 type writer struct {
 	db    *sql.DB
 	now   func() time.Time
 	stmts [nStmts]*sql.Stmt
-	in    chan item
-	done  chan struct{}
 
-	mu       sync.Mutex // guards closed and the start of every send
-	closed   bool
-	inflight sync.WaitGroup
+	maxOps, maxBytes int // the backlog's bounds; tests lower them
 
-	errMu   sync.Mutex
-	errs    []error
-	dropped int   // errors beyond maxErrs since the last report
-	failing error // the last write error while the batches since have failed too; nil once one commits
+	wake   chan struct{} // an Enqueue, Flush or Close has something for the goroutine
+	urgent chan struct{} // a Flush or Close: stop waiting out a backoff
+	exited chan struct{}
 
-	accounts map[string]string // account → provider known to be in the table
+	mu      sync.Mutex
+	calls   []call // the backlog, oldest first
+	ops     int    // ops in calls
+	bytes   int    // their weight
+	seq     uint64 // calls enqueued so far
+	done    uint64 // calls committed or given up, always the oldest first
+	waiters []waiter
+	closed  bool
+	errs    []error // refused calls not yet reported by Flush
+	dropped int     // refused calls beyond maxErrs
+	state   WriteState
 
-	failures atomic.Uint64 // write errors since the store opened, for metrics
+	accounts map[string]string // account → provider known to be in the table; the goroutine's
+
+	failures atomic.Uint64 // failed tries and refused ops since the store opened, for metrics
 }
 
 func startWriter(db *sql.DB, now func() time.Time) (*writer, error) {
-	w := &writer{db: db, now: now, in: make(chan item, QueueDepth), done: make(chan struct{}),
+	w := &writer{db: db, now: now, maxOps: MaxBacklog, maxBytes: MaxBacklogBytes,
+		wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), exited: make(chan struct{}),
 		accounts: map[string]string{}}
 	for k, q := range stmtSQL {
 		st, err := db.Prepare(q)
@@ -97,124 +193,280 @@ func startWriter(db *sql.DB, now func() time.Time) (*writer, error) {
 	return w, nil
 }
 
-// send queues it unless the writer is closing; Close waits for every send in flight, so
-// nothing is queued after the writer has drained the queue.
-func (w *writer) send(ctx context.Context, it item) error {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		return ErrClosed
-	}
-	w.inflight.Add(1)
-	w.mu.Unlock()
-	defer w.inflight.Done()
+func signal(ch chan struct{}) {
 	select {
-	case w.in <- it:
-		return nil
+	case ch <- struct{}{}:
 	default:
-	}
-	select {
-	case w.in <- it:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("store: queue full: %w", ctx.Err())
 	}
 }
 
-// close stops taking ops, commits what is queued and stops the goroutine.
+func (w *writer) enqueue(ops []Op) error {
+	size := 0
+	for _, op := range ops {
+		size += op.size()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if w.ops > 0 && (w.ops+len(ops) > w.maxOps || w.bytes+size > w.maxBytes) {
+		w.state.Lost += len(ops)
+		if w.state.Err != nil {
+			return fmt.Errorf("%w (%d): %w", ErrBacklogFull, w.ops, w.state.Err)
+		}
+		return fmt.Errorf("%w (%d)", ErrBacklogFull, w.ops)
+	}
+	w.calls = append(w.calls, call{ops: ops, size: size})
+	w.ops += len(ops)
+	w.bytes += size
+	w.seq++
+	signal(w.wake)
+	return nil
+}
+
+func (w *writer) flush() (<-chan error, error) {
+	done := make(chan error, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, ErrClosed
+	}
+	if w.done >= w.seq {
+		done <- w.takeErrs()
+		return done, nil
+	}
+	w.waiters = append(w.waiters, waiter{seq: w.seq, done: done})
+	signal(w.wake)
+	signal(w.urgent)
+	return done, nil
+}
+
+// close stops taking ops, commits the backlog (giving a failing database closeTries more
+// tries) and stops the goroutine.
 func (w *writer) close() error {
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
-		<-w.done
-		return nil
-	}
+	already := w.closed
 	w.closed = true
 	w.mu.Unlock()
-	w.inflight.Wait()
-	close(w.in)
-	<-w.done
+	signal(w.wake)
+	signal(w.urgent)
+	<-w.exited
+	if already {
+		return nil
+	}
 	for _, st := range w.stmts {
 		st.Close()
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.takeErrs()
 }
 
 func (w *writer) run() {
-	defer close(w.done)
-	var batch []Op
-	var flushes []chan error
+	defer close(w.exited)
+	failures := 0
 	for {
-		it, ok := <-w.in
-		if !ok {
+		batch, closing := w.next(failures > 0)
+		if batch == nil {
 			return
 		}
-		batch, flushes = take(batch, flushes, it)
-		if len(flushes) == 0 && len(batch) < MaxBatch {
-			timer := time.NewTimer(Linger)
-		collect:
-			for len(batch) < MaxBatch {
-				select {
-				case it, ok = <-w.in:
-					if !ok {
-						break collect
-					}
-					batch, flushes = take(batch, flushes, it)
-					if it.flush != nil {
-						break collect
-					}
-				case <-timer.C:
-					break collect
+		err := w.commit(batch)
+		if err == nil {
+			failures = 0
+			continue
+		}
+		failures++
+		if closing && failures > closeTries {
+			w.giveUp(err)
+			return
+		}
+		w.backoff(failures)
+	}
+}
+
+// next waits for work and returns the oldest calls up to MaxBatch ops (at least one call),
+// after lingering for more unless retrying, flushing or closing. They stay in the backlog
+// until commit finishes them. nil means closed with nothing left.
+func (w *writer) next(retrying bool) (batch []call, closing bool) {
+	var linger <-chan time.Time
+	lingered := retrying
+	for {
+		w.mu.Lock()
+		n := w.ops
+		closing = w.closed
+		if n > 0 && (lingered || closing || len(w.waiters) > 0 || n >= MaxBatch) {
+			ops := 0
+			for _, c := range w.calls {
+				if len(batch) > 0 && ops+len(c.ops) > MaxBatch {
+					break
 				}
+				batch = append(batch, c)
+				ops += len(c.ops)
 			}
-			timer.Stop()
+			w.mu.Unlock()
+			return batch, closing
 		}
-		w.commit(batch)
-		batch = batch[:0]
-		if len(flushes) > 0 {
-			err := w.takeErrs()
-			for _, f := range flushes {
-				f <- err
-			}
-			flushes = flushes[:0]
+		w.mu.Unlock()
+		if n == 0 && closing {
+			return nil, true
 		}
-		if !ok {
-			return
+		if n > 0 && linger == nil {
+			t := time.NewTimer(Linger)
+			defer t.Stop()
+			linger = t.C
 		}
-	}
-}
-
-func take(batch []Op, flushes []chan error, it item) ([]Op, []chan error) {
-	if it.flush != nil {
-		return batch, append(flushes, it.flush)
-	}
-	return append(batch, it.ops...), flushes
-}
-
-// commit writes ops in one transaction. If that fails it writes them one transaction each,
-// so a single failing op costs only itself, and keeps the errors for Flush.
-func (w *writer) commit(ops []Op) {
-	if len(ops) == 0 {
-		return
-	}
-	if err := w.apply(ops); err == nil {
-		w.setFailing(nil)
-		return
-	}
-	for _, op := range ops {
-		if err := w.apply([]Op{op}); err != nil {
-			w.fail(err)
+		select {
+		case <-w.wake:
+		case <-linger:
+			lingered = true
 		}
 	}
 }
 
-func (w *writer) setFailing(err error) {
-	w.errMu.Lock()
-	defer w.errMu.Unlock()
-	w.failing = err
+// backoff waits before the next try after failures failed ones; a Flush or Close ends it.
+func (w *writer) backoff(failures int) {
+	ceil := retryCap
+	if failures < 16 {
+		ceil = min(retryCap, retryBase<<failures)
+	}
+	t := time.NewTimer(rand.N(ceil) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.urgent:
+	}
 }
 
-func (w *writer) apply(ops []Op) error {
+// commit writes batch in one transaction. When the database cannot take it now the batch
+// stays in the backlog and the error is returned. When an op in it is refused outright,
+// the batch is written again with each op in its own savepoint, so a broken op costs
+// only itself.
+func (w *writer) commit(batch []call) error {
+	var ops []Op
+	for _, c := range batch {
+		ops = append(ops, c.ops...)
+	}
+	err := w.apply(ops, nil)
+	if err != nil && !Transient(err) {
+		var refused []error
+		if err = w.apply(ops, &refused); err == nil {
+			w.finish(len(batch), refused)
+			return nil
+		}
+	}
+	if err != nil {
+		w.failed(err)
+		return err
+	}
+	w.finish(len(batch), nil)
+	return nil
+}
+
+// Transient reports whether a write failed for a reason outside the rows it wrote: the
+// database busy or locked by another connection, a full disk, a file that cannot be
+// written or read now, memory. Such writes are tried again later; any other failure (a
+// constraint) would fail again and is reported instead.
+func Transient(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
+}
+
+// finish drops the n oldest calls from the backlog, keeps the refusals for Flush,
+// answers the Flushes they satisfy, and ends a spell of failures.
+func (w *writer) finish(n int, refused []error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.calls[:n] {
+		w.ops -= len(c.ops)
+		w.bytes -= c.size
+	}
+	w.calls = w.calls[n:]
+	w.done += uint64(n)
+	w.state.Refused += len(refused)
+	w.failures.Add(uint64(len(refused)))
+	for _, err := range refused {
+		w.keep(err)
+	}
+	if w.state.Err != nil {
+		w.state.Err, w.state.Resumed = nil, w.now()
+	}
+	var errs error
+	kept := w.waiters[:0]
+	for i, f := range w.waiters {
+		if f.seq > w.done {
+			kept = append(kept, w.waiters[i])
+			continue
+		}
+		if errs == nil {
+			errs = w.takeErrs()
+		}
+		f.done <- errs
+	}
+	w.waiters = kept
+}
+
+// failed records a try the database could not take, starting a spell when none is on,
+// and tells every waiting Flush.
+func (w *writer) failed(err error) {
+	w.failures.Add(1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state.Err == nil {
+		w.state = WriteState{Since: w.now(), Cause: err, Lost: w.state.Lost, Refused: w.state.Refused}
+	}
+	w.state.Err = err
+	for _, f := range w.waiters {
+		f.done <- fmt.Errorf("store: %d writes waiting: %w", w.ops, err)
+	}
+	w.waiters = w.waiters[:0]
+}
+
+// giveUp abandons the backlog when a closing store's database still refuses it, and
+// tells every waiting Flush.
+func (w *writer) giveUp(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.keep(fmt.Errorf("store: closed with %d writes not saved: %w", w.ops, err))
+	w.done += uint64(len(w.calls))
+	w.calls, w.ops, w.bytes = nil, 0, 0
+	for _, f := range w.waiters {
+		f.done <- fmt.Errorf("store: closed with writes not saved: %w", err)
+	}
+	w.waiters = nil
+}
+
+// keep holds a refusal for the next Flush; w.mu is held.
+func (w *writer) keep(err error) {
+	if len(w.errs) < maxErrs {
+		w.errs = append(w.errs, err)
+	} else {
+		w.dropped++
+	}
+}
+
+// takeErrs returns and forgets the refusals kept since the last call; w.mu is held.
+func (w *writer) takeErrs() error {
+	errs := w.errs
+	if w.dropped > 0 {
+		errs = append(errs, fmt.Errorf("store: %d more writes refused", w.dropped))
+	}
+	w.errs, w.dropped = nil, 0
+	return errors.Join(errs...)
+}
+
+// apply writes ops in one transaction. With refused nil any failing op fails it; otherwise
+// each op runs in its own savepoint, and one the database refuses outright is rolled back
+// alone and its error appended to refused.
+func (w *writer) apply(ops []Op, refused *[]error) error {
 	ctx := context.Background()
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -222,9 +474,9 @@ func (w *writer) apply(ops []Op) error {
 	}
 	t := &txn{ctx: ctx, tx: tx, w: w, added: map[string]string{}}
 	for _, op := range ops {
-		if err := op.apply(t); err != nil {
+		if err := t.run(op, refused); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("store: %w", err)
+			return err
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -236,40 +488,32 @@ func (w *writer) apply(ops []Op) error {
 	return nil
 }
 
-func (w *writer) fail(err error) {
-	w.errMu.Lock()
-	defer w.errMu.Unlock()
-	w.failing = err
-	w.failures.Add(1)
-	if len(w.errs) < maxErrs {
-		w.errs = append(w.errs, err)
-	} else {
-		w.dropped++
+// run applies one op, inside a savepoint when refused is not nil.
+func (t *txn) run(op Op, refused *[]error) error {
+	if refused == nil {
+		if err := op.apply(t); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		return nil
 	}
-}
-
-// WriteError is why history is not being saved right now: the last write error, as long
-// as no batch has committed since (a full disk, a read-only file). nil when writes succeed.
-// Unlike Flush it forgets nothing, so a dashboard can show it on every frame.
-func (s *Store) WriteError() error {
-	s.w.errMu.Lock()
-	defer s.w.errMu.Unlock()
-	return s.w.failing
-}
-
-// WriteErrors is how many writes have failed since the store opened (for metrics).
-func (s *Store) WriteErrors() uint64 { return s.w.failures.Load() }
-
-// takeErrs returns and forgets the errors kept since the last call.
-func (w *writer) takeErrs() error {
-	w.errMu.Lock()
-	defer w.errMu.Unlock()
-	errs := w.errs
-	if w.dropped > 0 {
-		errs = append(errs, fmt.Errorf("store: %d more write errors", w.dropped))
+	if _, err := t.tx.ExecContext(t.ctx, `SAVEPOINT op`); err != nil {
+		return fmt.Errorf("store: savepoint: %w", err)
 	}
-	w.errs, w.dropped = nil, 0
-	return errors.Join(errs...)
+	added := maps.Clone(t.added)
+	if err := op.apply(t); err != nil {
+		if Transient(err) {
+			return fmt.Errorf("store: %w", err)
+		}
+		*refused = append(*refused, fmt.Errorf("store: %w", err))
+		t.added = added
+		if _, err := t.tx.ExecContext(t.ctx, `ROLLBACK TO op`); err != nil {
+			return fmt.Errorf("store: rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := t.tx.ExecContext(t.ctx, `RELEASE op`); err != nil {
+		return fmt.Errorf("store: release savepoint: %w", err)
+	}
+	return nil
 }
 
 // txn is one batch transaction with the writer's statements bound to it (they close with

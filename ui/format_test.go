@@ -59,6 +59,20 @@ func TestHeaderSaysWhenHistoryIsNotSaved(t *testing.T) {
 	if w := width(header(st, Options{}, snap, nil, now, 80)); w > 80 {
 		t.Fatalf("header is %d cells wide at 80", w)
 	}
+
+	// The store's gap: how long it has lasted, what was lost, and for a while after it
+	// ends, that history is saved again.
+	snap.HistoryGap = model.HistoryGap{Since: now.Add(-3 * time.Minute), Lost: 12}
+	if got := header(st, Options{}, snap, nil, now, 160); !strings.Contains(got, "HISTORY NOT SAVED for 3m: store: commit: database or disk is full, 12 writes lost") {
+		t.Fatalf("header during a gap %q", got)
+	}
+	snap.History, snap.HistoryGap.Until = "", now.Add(-time.Minute)
+	if got := header(st, Options{}, snap, nil, now, 160); !strings.Contains(got, "history saved again 1m ago (gap 2m, 12 writes lost)") {
+		t.Fatalf("header after a gap %q", got)
+	}
+	if got := header(st, Options{}, snap, nil, now.Add(resumedShown), 160); strings.Contains(got, "history") {
+		t.Fatalf("header long after a gap %q", got)
+	}
 }
 
 func TestShortNumberKeepsWhatTellsDocumentsApart(t *testing.T) {

@@ -140,9 +140,9 @@ func headerLeft(st *styles, opts Options, snap *model.Snapshot, worst *summary, 
 	if stale > 0 && v.stale {
 		tail = append(tail, st.stale.Render(fmt.Sprintf("%d STALE", stale)))
 	}
-	if snap.History != "" {
+	if h := historyNote(snap, now); h != "" {
 		// Before the poll age: the one line that says history is lost must not be cut.
-		tail = append(tail, st.stale.Render("HISTORY NOT SAVED: "+model.Line(snap.History, 60)))
+		tail = append(tail, st.stale.Render(h))
 	}
 	if v.polled && !last.IsZero() {
 		tail = append(tail, "polled "+since(now.Sub(last)))
@@ -156,4 +156,28 @@ func headerLeft(st *styles, opts Options, snap *model.Snapshot, worst *summary, 
 		left = append(left, st.paint("worst", st.severity[worst.sev], text))
 	}
 	return strings.Join(append(left, tail...), sep)
+}
+
+// resumedShown is how long the header says that history is saved again after a gap.
+const resumedShown = 10 * time.Minute
+
+// historyNote says that history is not being saved (for how long, why, what was lost), or
+// for a while after a gap that it is saved again; "" when there is nothing to say.
+func historyNote(snap *model.Snapshot, now time.Time) string {
+	g := snap.HistoryGap
+	lost := ""
+	if g.Lost > 0 {
+		lost = fmt.Sprintf(", %d writes lost", g.Lost)
+	}
+	switch {
+	case snap.History != "":
+		during := ""
+		if !g.Since.IsZero() {
+			during = " for " + ago(now.Sub(g.Since))
+		}
+		return "HISTORY NOT SAVED" + during + ": " + model.Line(snap.History, 60) + lost
+	case !g.Until.IsZero() && now.Sub(g.Until) < resumedShown:
+		return "history saved again " + since(now.Sub(g.Until)) + " (gap " + ago(g.Until.Sub(g.Since)) + lost + ")"
+	}
+	return ""
 }
