@@ -66,34 +66,13 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usagef("stdin is not a terminal: pass --yes to resend without confirmation, or --dry-run")
 	}
 
-	cfg, err := loadConfig(*cfgPath, stderr)
-	if errors.Is(err, errNoConfig) {
-		return usagef("%v (use --config or $EMITOP_CONFIG)", err)
-	}
-	if err != nil {
-		return err
-	}
-	var acc *config.Account
-	for i := range cfg.Accounts {
-		if cfg.Accounts[i].Name == *account {
-			acc = &cfg.Accounts[i]
-		}
-	}
-	if acc == nil {
-		return usagef("no account %q in %s", *account, cfg.Path)
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := openStore(context.WithoutCancel(ctx), cfg, *dbPath)
+	acc, st, c, err := openAccount(ctx, *cfgPath, *dbPath, *account, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
-	if err != nil {
-		return err
-	}
 	waiting := func(d time.Duration, err error) {
 		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
 	}

@@ -121,3 +121,36 @@ func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) 
 func openStore(ctx context.Context, cfg *config.Config, dbFlag string) (*store.Store, error) {
 	return store.Open(ctx, storePath(cfg, dbFlag))
 }
+
+// openAccount is what a command acting on one account's documents needs (retry, clear):
+// the configuration loaded, the account called name, its history opened (on a context
+// that is never cancelled, so that an interrupt still commits what was written) and a
+// client for it. The caller closes the store.
+func openAccount(ctx context.Context, cfgPath, dbPath, name string, stderr io.Writer) (*config.Account, *store.Store, *poller.Client, error) {
+	cfg, err := loadConfig(cfgPath, stderr)
+	if errors.Is(err, errNoConfig) {
+		return nil, nil, nil, usagef("%v (use --config or $EMITOP_CONFIG)", err)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var acc *config.Account
+	for i := range cfg.Accounts {
+		if cfg.Accounts[i].Name == name {
+			acc = &cfg.Accounts[i]
+		}
+	}
+	if acc == nil {
+		return nil, nil, nil, usagef("no account %q in %s", name, cfg.Path)
+	}
+	st, err := openStore(context.WithoutCancel(ctx), cfg, dbPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return acc, st, c, nil
+}
