@@ -9,6 +9,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/poller"
 	"emitop/sandbox"
 	"emitop/store"
@@ -46,7 +47,7 @@ func TestClear(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		items, err := poller.OpenDocuments(context.Background(), c, poller.Poll)
+		items, err := poller.OpenDocuments(context.Background(), c, pace.Poll)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/poller"
 	"emitop/store"
 )
@@ -144,7 +145,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]poller.Target, int, error) {
 	var out []poller.Target
 	if all {
-		items, err := poller.OpenDocumentsWaiting(ctx, c, poller.Write, waiting)
+		items, err := poller.OpenDocumentsWaiting(ctx, c, pace.Write, waiting)
 		var cut *poller.ListingCut
 		if err != nil && !errors.As(err, &cut) {
 			return nil, 0, fmt.Errorf("list %s: %w", acc.Name, err)
@@ -187,7 +188,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 		if !errors.Is(err, store.ErrNotFound) {
 			return nil, reads, err
 		}
-		it, err := poller.ReadDocument(ctx, c, poller.Write, id)
+		it, err := poller.ReadDocument(ctx, c, pace.Write, id)
 		switch {
 		case errors.Is(err, poller.ErrNoRead):
 			out = append(out, poller.Target{Doc: model.Document{Account: acc.Name, Provider: acc.Provider, ID: id, Status: model.StatusUnknown}})

@@ -19,6 +19,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/poller"
 	"emitop/sandbox"
 	"emitop/store"
@@ -43,7 +44,7 @@ func retrySandbox(t *testing.T, faults sandbox.Faults) (*sandbox.Sandbox, string
 		if err != nil {
 			t.Fatal(err)
 		}
-		items, err := poller.OpenDocuments(context.Background(), c, poller.Poll)
+		items, err := poller.OpenDocuments(context.Background(), c, pace.Poll)
 		if err != nil {
 			t.Fatal(err)
 		}

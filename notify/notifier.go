@@ -22,7 +22,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
-	"emitop/poller"
+	"emitop/pace"
 	"emitop/store"
 )
 
@@ -38,7 +38,7 @@ type Options struct {
 	Log     *slog.Logger // nil: slog.Default()
 	// Backoff paces the attempts at one message: 5 attempts, 1 s doubling to 30 s, with
 	// full jitter, when zero.
-	Backoff poller.Backoff
+	Backoff pace.Backoff
 	// Cooldown is how long a state whose message failed waits before it is tried again:
 	// a minute when zero.
 	Cooldown time.Duration
@@ -55,7 +55,7 @@ const maxPending = 256
 const maxBody = 64 << 10
 
 // defaultBackoff is how the attempts at one message are spaced.
-var defaultBackoff = poller.Backoff{Base: time.Second, Cap: 30 * time.Second, Retries: 4}
+var defaultBackoff = pace.Backoff{Base: time.Second, Cap: 30 * time.Second, Retries: 4}
 
 // Notifier is one [[notify]] entry at work: it turns snapshots into messages and delivers
 // them, one at a time, in the order their keys first waited.
@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg config.Notify, st *store.Store, opt Options) (
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	if opt.Backoff == (poller.Backoff{}) {
+	if opt.Backoff == (pace.Backoff{}) {
 		opt.Backoff = defaultBackoff
 	}
 	if opt.Cooldown <= 0 {

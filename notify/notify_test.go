@@ -18,7 +18,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
-	"emitop/poller"
+	"emitop/pace"
 	"emitop/store"
 )
 
@@ -91,7 +91,7 @@ func entry(kind, url string) config.Notify {
 		Triage: "ssh -p 2222 ops.example.com"}
 }
 
-var fastBackoff = poller.Backoff{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond, Retries: 4}
+var fastBackoff = pace.Backoff{Base: 10 * time.Millisecond, Cap: 40 * time.Millisecond, Retries: 4}
 
 func start(t *testing.T, st *store.Store, cfg config.Notify, opt Options) *harness {
 	t.Helper()
@@ -104,7 +104,7 @@ func start(t *testing.T, st *store.Store, cfg config.Notify, opt Options) *harne
 		t.Cleanup(func() { st.Close() })
 	}
 	h := &harness{t: t, st: st, snaps: make(chan model.Snapshot), done: make(chan struct{}), log: &bytes.Buffer{}}
-	if opt.Backoff == (poller.Backoff{}) {
+	if opt.Backoff == (pace.Backoff{}) {
 		opt.Backoff = fastBackoff
 	}
 	opt.Log = slog.New(slog.NewTextHandler(&lockedWriter{w: h.log}, nil))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
 
 // alegraDialect is Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000): Basic
@@ -20,7 +21,7 @@ import (
 var alegraDialect = &Dialect{
 	name: "alegra", baseURL: "https://api.alegra.com/api/v1",
 	keys:    secretKeys("email=id", "token"),
-	windows: []Limit{{Name: "", Max: 150, Per: time.Minute}},
+	windows: []pace.Limit{{Name: "", Max: 150, Per: time.Minute}},
 	auth:    alegraAuth,
 	catalog: alegraCatalog, body: decodeAlegra,
 	document: alegraDocument, open: alegraOpen, readPath: alegraReadPath,

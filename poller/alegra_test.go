@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
 
 // alegraCase is one response and the problem it must decode to.
@@ -256,7 +257,7 @@ func checkProblem(t *testing.T, p model.Problem) {
 	if p.Meaning == "" || p.Action == "" {
 		t.Fatalf("no guidance for %+v", p)
 	}
-	if p.HasWait && (p.Wait < 0 || p.Wait > maxWait) {
+	if p.HasWait && (p.Wait < 0 || p.Wait > pace.MaxWait) {
 		t.Fatalf("wait %v", p.Wait)
 	}
 	for _, s := range append([]string{p.Code, p.Message}, p.Fields...) {

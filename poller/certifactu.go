@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
 
 // certifactuName is the provider name of Certifactu (Spain, VeriFactu).
@@ -22,7 +23,7 @@ const certifactuName = "certifactu"
 var certifactuDialect = &Dialect{
 	name:    certifactuName,
 	keys:    secretKeys("api_key"),
-	windows: []Limit{{Name: "", Max: 100, Per: time.Minute}},
+	windows: []pace.Limit{{Name: "", Max: 100, Per: time.Minute}},
 	auth:    apiKeyAuth,
 	catalog: certifactuCatalog(), body: certifactuBody,
 	document: certifactuDocument, open: certifactuOpen, readPath: certifactuReadPath,

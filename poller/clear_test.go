@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"emitop/model"
+	"emitop/pace"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -40,7 +41,7 @@ func TestClear(t *testing.T) {
 			if got := e.sb.AccountStats(name).Deleted; got != before+1 {
 				t.Fatalf("the sandbox deleted %d", got-before)
 			}
-			if _, err := ReadDocument(ctx, c, Write, doc.ID); err == nil {
+			if _, err := ReadDocument(ctx, c, pace.Write, doc.ID); err == nil {
 				t.Fatal("a deleted bill is still read")
 			}
 			stored, err := e.st.Document(ctx, name, doc.ID)
@@ -60,7 +61,7 @@ func TestClear(t *testing.T) {
 	}
 	t.Run("not rejected", func(t *testing.T) {
 		c := e.client(t, "factus-med", 0)
-		items, err := OpenDocuments(ctx, c, Write)
+		items, err := OpenDocuments(ctx, c, pace.Write)
 		if err != nil {
 			t.Fatal(err)
 		}

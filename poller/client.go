@@ -16,6 +16,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 )
 
 // Client talks to one account's provider. It builds requests on the account's base URL,
@@ -28,9 +29,9 @@ type Client struct {
 	account config.Account
 	d       *Dialect
 	http    *http.Client
-	gov     *Governor
-	clock   Clock
-	backoff Backoff
+	gov     *pace.Governor
+	clock   pace.Clock
+	backoff pace.Backoff
 	agent   string
 	auth    authenticator
 	trace   func(Exchange)
@@ -38,11 +39,11 @@ type Client struct {
 
 // ClientOptions tune a Client; the zero value is production's choice.
 type ClientOptions struct {
-	Version  string       // emitop's version, for the User-Agent
-	HTTP     *http.Client // nil: a client of its own
-	Governor *Governor    // nil: one seeded with the dialect's documented windows
-	Clock    Clock        // nil: RealClock
-	Backoff  Backoff      // zero: DefaultBackoff
+	Version  string         // emitop's version, for the User-Agent
+	HTTP     *http.Client   // nil: a client of its own
+	Governor *pace.Governor // nil: one seeded with the dialect's documented windows
+	Clock    pace.Clock     // nil: pace.RealClock
+	Backoff  pace.Backoff   // zero: pace.DefaultBackoff
 	// Trace, when set, is told of every request that was sent or tried (logins and
 	// retries included), after its round trip: the request log is built from it.
 	Trace func(Exchange)
@@ -51,7 +52,7 @@ type ClientOptions struct {
 // Exchange is one round trip of a Client, as the request log keeps it.
 type Exchange struct {
 	Account string
-	Kind    Kind
+	Kind    pace.Kind
 	Method  string
 	Path    string // without the query, which may hold filters or credentials
 	Status  int    // 0 when no complete response came
@@ -114,13 +115,13 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 	acc.BaseURL = strings.TrimRight(acc.BaseURL, "/")
 	c := &Client{account: acc, d: d, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace}
 	if c.clock == nil {
-		c.clock = RealClock
+		c.clock = pace.RealClock
 	}
 	if c.gov == nil {
-		c.gov = NewGovernorLimits(d.windows, acc.Reserve, c.clock)
+		c.gov = pace.NewGovernor(d.windows, acc.Reserve, c.clock)
 	}
-	if c.backoff == (Backoff{}) {
-		c.backoff = DefaultBackoff
+	if c.backoff == (pace.Backoff{}) {
+		c.backoff = pace.DefaultBackoff
 	}
 	if acc.Timeout <= 0 {
 		c.account.Timeout = config.DefaultTimeout
@@ -145,7 +146,7 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 
 // Governor is the account's governor: the polling loop asks it for the poll interval and
 // the dashboard for the windows.
-func (c *Client) Governor() *Governor { return c.gov }
+func (c *Client) Governor() *pace.Governor { return c.gov }
 
 // Account is the account the client speaks for.
 func (c *Client) Account() config.Account { return c.account }
@@ -165,7 +166,7 @@ const maxHeaderBytes = 64 << 10
 // token authentication a 401 renews the token once, and a read is then repeated. A
 // response of any status is a Result, not an error; the error is a *SendError, an
 // *AuthError, or the context's.
-func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []byte) (*Result, error) {
+func (c *Client) Do(ctx context.Context, kind pace.Kind, method, path string, body []byte) (*Result, error) {
 	read := !model.IsWrite(method)
 	attempts := 0
 	renewed := false
@@ -199,7 +200,7 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 		if !read || !transient || timedOut || held || retry >= c.backoff.Retries {
 			return res, err
 		}
-		if err := sleep(ctx, c.clock, c.backoff.Delay(retry)); err != nil {
+		if err := pace.Sleep(ctx, c.clock, c.backoff.Delay(retry)); err != nil {
 			return res, err
 		}
 		retry++
@@ -225,7 +226,7 @@ func withGate(ctx context.Context, gate func() error) context.Context {
 }
 
 // roundTrip sends one request through the governor and reads its response.
-func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
+func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
 	fail := func(err error, reached bool) *SendError {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -272,7 +273,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if wrote.Load() {
-			c.gov.Done(ticket, nil, nil)
+			c.gov.Done(ticket, 0, nil, nil)
 		} else {
 			c.gov.Release(ticket)
 		}
@@ -285,7 +286,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	}
 	resp.Body.Close()
 	if err != nil {
-		c.gov.Done(ticket, nil, nil)
+		c.gov.Done(ticket, 0, nil, nil)
 		c.traced(kind, method, path, start, nil, nil)
 		return nil, fail(err, true)
 	}
@@ -298,7 +299,7 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 		p := c.d.decode(out.Response)
 		problem = &p
 	}
-	c.gov.Done(ticket, &out.Response, problem)
+	c.gov.Done(ticket, out.Response.Status, out.Response.Header, problem)
 	c.traced(kind, method, path, start, &out.Response, problem)
 	return out, nil
 }
@@ -349,7 +350,7 @@ const redacted = "[redacted]"
 
 // traced tells the Trace hook of one round trip; resp nil means no response came, and
 // decoded is the problem already decoded from it, if any, reused for its class.
-func (c *Client) traced(kind Kind, method, path string, start time.Time, resp *Response, decoded *model.Problem) {
+func (c *Client) traced(kind pace.Kind, method, path string, start time.Time, resp *Response, decoded *model.Problem) {
 	if c.trace == nil {
 		return
 	}

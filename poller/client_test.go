@@ -16,16 +16,17 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
 
-var quick = Backoff{Base: time.Millisecond, Cap: 5 * time.Millisecond, Retries: 3}
+var quick = pace.Backoff{Base: time.Millisecond, Cap: 5 * time.Millisecond, Retries: 3}
 
 func newTestClient(t *testing.T, provider string, h http.Handler, creds map[string]string) (*Client, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	// A roomy governor: these tests are about the client, not about pacing.
-	g := NewGovernorLimits([]Limit{{Name: "", Max: 1000, Per: time.Minute}}, 0, nil)
+	g := pace.NewGovernor([]pace.Limit{{Name: "", Max: 1000, Per: time.Minute}}, 0, nil)
 	c, err := NewClient(testAccount(provider, srv.URL, creds), ClientOptions{Version: "1.2.3", Backoff: quick, Governor: g})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +52,7 @@ func TestClientStaticAuth(t *testing.T) {
 				got, ua = r.Header.Get(tt.header), r.UserAgent()
 				fmt.Fprint(w, "{}")
 			}), tt.creds)
-			res, err := c.Do(context.Background(), Poll, http.MethodGet, "/invoices?start=0", nil)
+			res, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/invoices?start=0", nil)
 			if err != nil || res.Response.Status != 200 || res.Latency <= 0 || res.Response.Received.IsZero() {
 				t.Fatalf("res %+v err %v", res, err)
 			}
@@ -76,16 +77,16 @@ func TestClientRetriesReadsOnly(t *testing.T) {
 		}
 		fmt.Fprint(w, "{}")
 	}), map[string]string{"api_key": "k"})
-	res, err := c.Do(context.Background(), Poll, http.MethodGet, "/factura", nil)
+	res, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/factura", nil)
 	if err != nil || res.Response.Status != 200 || res.Attempts != 3 {
 		t.Fatalf("read: %+v %v", res, err)
 	}
-	res, err = c.Do(context.Background(), Write, http.MethodPost, "/factura/emitir", []byte(`{}`))
+	res, err = c.Do(context.Background(), pace.Write, http.MethodPost, "/factura/emitir", []byte(`{}`))
 	if err != nil || res.Response.Status != 500 || res.Attempts != 1 || posts.Load() != 1 {
 		t.Fatalf("write: %+v %v, %d posts", res, err, posts.Load())
 	}
 	gets.Store(-100) // always 503 now: give up after the retries
-	res, err = c.Do(context.Background(), Poll, http.MethodGet, "/factura", nil)
+	res, err = c.Do(context.Background(), pace.Poll, http.MethodGet, "/factura", nil)
 	if err != nil || res.Response.Status != 503 || res.Attempts != 1+quick.Retries {
 		t.Fatalf("persistent 503: %+v %v", res, err)
 	}
@@ -98,7 +99,7 @@ func TestClient429NotRetried(t *testing.T) {
 		w.Header().Set("Retry-After-medium", "9")
 		w.WriteHeader(http.StatusTooManyRequests)
 	}), map[string]string{"api_key": "k"})
-	res, err := c.Do(context.Background(), Poll, http.MethodGet, "/factura", nil)
+	res, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/factura", nil)
 	if err != nil || res.Response.Status != 429 || hits.Load() != 1 {
 		t.Fatalf("%+v %v hits %d", res, err, hits.Load())
 	}
@@ -107,7 +108,7 @@ func TestClient429NotRetried(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := c.Do(ctx, Write, http.MethodGet, "/factura", nil); !errors.Is(err, context.DeadlineExceeded) || hits.Load() != 1 {
+	if _, err := c.Do(ctx, pace.Write, http.MethodGet, "/factura", nil); !errors.Is(err, context.DeadlineExceeded) || hits.Load() != 1 {
 		t.Errorf("during the hold: %v, hits %d", err, hits.Load())
 	}
 }
@@ -127,16 +128,16 @@ func TestClientSendErrors(t *testing.T) {
 	defer close(release)
 	c.account.Timeout = 100 * time.Millisecond
 
-	_, err := c.Do(context.Background(), Write, http.MethodPost, "/slow", []byte(`{"a":1}`))
+	_, err := c.Do(context.Background(), pace.Write, http.MethodPost, "/slow", []byte(`{"a":1}`))
 	var se *SendError
 	if !errors.As(err, &se) || !se.Timeout || !se.MayHaveReached || !strings.Contains(err.Error(), "outcome unknown") {
 		t.Fatalf("write timeout: %v", err)
 	}
-	res, err := c.Do(context.Background(), Poll, http.MethodGet, "/big", nil)
+	res, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/big", nil)
 	if err != nil || len(res.Response.Body) != MaxBody {
 		t.Fatalf("big body: %v", err)
 	}
-	res, err = c.Do(context.Background(), Write, http.MethodPost, "/moved", nil)
+	res, err = c.Do(context.Background(), pace.Write, http.MethodPost, "/moved", nil)
 	if err != nil || res.Response.Status != http.StatusTemporaryRedirect {
 		t.Fatalf("redirect followed: %+v %v", res, err)
 	}
@@ -151,7 +152,7 @@ func TestClientSendErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = d.Do(context.Background(), Write, http.MethodPost, "/factura/emitir", []byte(`{}`))
+	res, err = d.Do(context.Background(), pace.Write, http.MethodPost, "/factura/emitir", []byte(`{}`))
 	if !errors.As(err, &se) || se.MayHaveReached || se.Timeout || res != nil {
 		t.Fatalf("refused: %v", err)
 	}
@@ -273,7 +274,7 @@ func TestClientTokens(t *testing.T) {
 			ctx := context.Background()
 			get := func() *Result {
 				t.Helper()
-				res, err := c.Do(ctx, Poll, http.MethodGet, tt.read, nil)
+				res, err := c.Do(ctx, pace.Poll, http.MethodGet, tt.read, nil)
 				if err != nil || res.Response.Status != 200 {
 					t.Fatalf("read: %+v %v", res, err)
 				}
@@ -310,11 +311,11 @@ func TestClientTokens(t *testing.T) {
 			get()
 			// A write meeting a 401 is not repeated; the next call has a fresh token.
 			s.revoke()
-			res, err := c.Do(ctx, Write, http.MethodPost, tt.write, []byte(`{}`))
+			res, err := c.Do(ctx, pace.Write, http.MethodPost, tt.write, []byte(`{}`))
 			if err != nil || res.Response.Status != 401 || res.Attempts != 1 {
 				t.Fatalf("write after revocation: %+v %v", res, err)
 			}
-			res, err = c.Do(ctx, Write, http.MethodPost, tt.write, []byte(`{}`))
+			res, err = c.Do(ctx, pace.Write, http.MethodPost, tt.write, []byte(`{}`))
 			if err != nil || res.Response.Status != 200 {
 				t.Fatalf("write with a fresh token: %+v %v", res, err)
 			}
@@ -330,7 +331,7 @@ func TestClientTokens(t *testing.T) {
 func TestClientLoginRefused(t *testing.T) {
 	s := newOAuthServer(time.Second)
 	c, _ := newTestClient(t, "factus", s, map[string]string{"client_id": "cid", "client_secret": "cs", "username": "u", "password": "wrong"})
-	_, err := c.Do(context.Background(), Poll, http.MethodGet, "/v1/bills", nil)
+	_, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/v1/bills", nil)
 	var ae *AuthError
 	if !errors.As(err, &ae) || ae.Step != "login" || ae.Response.Status != 401 {
 		t.Fatalf("err = %v", err)
@@ -353,7 +354,7 @@ func TestLifetime(t *testing.T) {
 }
 
 func TestBackoffDelay(t *testing.T) {
-	b := Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
+	b := pace.Backoff{Base: 100 * time.Millisecond, Cap: time.Second}
 	for attempt, ceiling := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
 		ceiling *= time.Millisecond
 		for range 200 {
@@ -362,7 +363,7 @@ func TestBackoffDelay(t *testing.T) {
 			}
 		}
 	}
-	if d := (Backoff{}).Delay(3); d != 0 {
+	if d := (pace.Backoff{}).Delay(3); d != 0 {
 		t.Errorf("zero backoff delays %v", d)
 	}
 }
@@ -379,24 +380,24 @@ func TestClientTrace(t *testing.T) {
 			fmt.Fprint(w, `{"detail":"Invoice not found","code":"NOT_FOUND"}`)
 		}
 	}))
-	g := NewGovernorLimits([]Limit{{Name: "", Max: 1000, Per: time.Minute}}, 0, nil)
+	g := pace.NewGovernor([]pace.Limit{{Name: "", Max: 1000, Per: time.Minute}}, 0, nil)
 	c, err := NewClient(testAccount("certifactu", srv.URL, map[string]string{"api_key": "secret-key"}), ClientOptions{
-		Governor: g, Backoff: Backoff{Base: time.Millisecond, Cap: time.Millisecond, Retries: 1},
+		Governor: g, Backoff: pace.Backoff{Base: time.Millisecond, Cap: time.Millisecond, Retries: 1},
 		Trace: func(x Exchange) { mu.Lock(); got = append(got, x); mu.Unlock() },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	c.Do(ctx, Poll, http.MethodGet, "/ok?api_key=secret-key&page=2", nil)
-	c.Do(ctx, Write, http.MethodGet, "/gone", nil)
+	c.Do(ctx, pace.Poll, http.MethodGet, "/ok?api_key=secret-key&page=2", nil)
+	c.Do(ctx, pace.Write, http.MethodGet, "/gone", nil)
 	srv.Close()
-	c.Do(ctx, Poll, http.MethodGet, "/ok", nil)
+	c.Do(ctx, pace.Poll, http.MethodGet, "/ok", nil)
 	want := []Exchange{
-		{Account: "acct", Kind: Poll, Method: "GET", Path: "/ok", Status: 200, Class: model.ClassOK},
-		{Account: "acct", Kind: Write, Method: "GET", Path: "/gone", Status: 404, Class: model.ClassNotFound},
-		{Account: "acct", Kind: Poll, Method: "GET", Path: "/ok", Status: 0, Class: model.ClassUnknown},
-		{Account: "acct", Kind: Poll, Method: "GET", Path: "/ok", Status: 0, Class: model.ClassUnknown}, // the retry
+		{Account: "acct", Kind: pace.Poll, Method: "GET", Path: "/ok", Status: 200, Class: model.ClassOK},
+		{Account: "acct", Kind: pace.Write, Method: "GET", Path: "/gone", Status: 404, Class: model.ClassNotFound},
+		{Account: "acct", Kind: pace.Poll, Method: "GET", Path: "/ok", Status: 0, Class: model.ClassUnknown},
+		{Account: "acct", Kind: pace.Poll, Method: "GET", Path: "/ok", Status: 0, Class: model.ClassUnknown}, // the retry
 	}
 	if len(got) != len(want) {
 		t.Fatalf("traced %+v", got)
@@ -421,7 +422,7 @@ func TestSendErrorDropsQuery(t *testing.T) {
 			conn.Close() // no response at all
 		}
 	}), map[string]string{"api_key": "k"})
-	_, err := c.Do(context.Background(), Write, http.MethodPost, "/factura/emitir?key=s3cr3t-in-query", []byte(`{}`))
+	_, err := c.Do(context.Background(), pace.Write, http.MethodPost, "/factura/emitir?key=s3cr3t-in-query", []byte(`{}`))
 	var se *SendError
 	if !errors.As(err, &se) {
 		t.Fatalf("err = %v, want a *SendError", err)
@@ -452,7 +453,7 @@ func TestSlowDripReadTakesOneTimeout(t *testing.T) {
 		}
 	}), map[string]string{"api_key": "k"})
 	c.account.Timeout = 100 * time.Millisecond
-	_, err := c.Do(context.Background(), Poll, http.MethodGet, "/factura", nil)
+	_, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/factura", nil)
 	var se *SendError
 	if !errors.As(err, &se) || !se.Timeout {
 		t.Fatalf("a dripping read: %v", err)

@@ -15,6 +15,7 @@ import (
 	"emitop/config"
 	"emitop/contract"
 	"emitop/model"
+	"emitop/pace"
 )
 
 // contractsDir holds the provider contract fixtures (see package contract).
@@ -149,8 +150,8 @@ func runContract(t *testing.T, d *Dialect, f contract.Fixture, all []contract.Fi
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
 	acc := contractAccount(d, f, hs.URL)
-	g := NewGovernorLimits([]Limit{{Name: "", Max: 1000, Per: time.Minute}}, 0, nil)
-	c, err := NewClient(acc, ClientOptions{Governor: g, Backoff: Backoff{Base: time.Millisecond, Cap: time.Millisecond}})
+	g := pace.NewGovernor([]pace.Limit{{Name: "", Max: 1000, Per: time.Minute}}, 0, nil)
+	c, err := NewClient(acc, ClientOptions{Governor: g, Backoff: pace.Backoff{Base: time.Millisecond, Cap: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,14 +183,14 @@ func runContract(t *testing.T, d *Dialect, f contract.Fixture, all []contract.Fi
 		_, err = c.auth.credential(ctx)
 		problem = checkErr(t, d, err, expect)
 	case "list":
-		items, err := OpenDocuments(ctx, c, Poll)
+		items, err := OpenDocuments(ctx, c, pace.Poll)
 		problem = checkErr(t, d, err, expect)
 		docs = items
 		if n := expect["items"]; n != "" && strconv.Itoa(len(items)) != n {
 			t.Errorf("listed %d open documents, want %s", len(items), n)
 		}
 	case "read":
-		it, err := ReadDocument(ctx, c, Write, args["id"])
+		it, err := ReadDocument(ctx, c, pace.Write, args["id"])
 		problem = checkErr(t, d, err, expect)
 		if err == nil {
 			docs = []Item{it}
@@ -211,7 +212,7 @@ func runContract(t *testing.T, d *Dialect, f contract.Fixture, all []contract.Fi
 		if err != nil {
 			t.Fatalf("build the %s: %v", call, err)
 		}
-		res, err := c.Do(ctx, Write, rs.Method, rs.Path, rs.Body)
+		res, err := c.Do(ctx, pace.Write, rs.Method, rs.Path, rs.Body)
 		if err != nil {
 			t.Fatalf("%s: %v", call, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
 
 // MaxBody is the most of a response body emitop reads; the rest is ignored.
@@ -81,7 +82,7 @@ func (d *Dialect) finish(r Response, f finding) model.Problem {
 		Method:   model.Line(strings.ToUpper(r.Method), 16),
 		Code:     model.Line(f.code, 80),
 		Message:  model.Sanitize(msg, true),
-		Windows:  Windows(r.Header, now),
+		Windows:  pace.Windows(r.Header, now),
 	}
 	if len(f.fields) > 0 {
 		p.Fields = make([]string, 0, min(len(f.fields), maxFields))
@@ -89,11 +90,11 @@ func (d *Dialect) finish(r Response, f finding) model.Problem {
 			p.Fields = append(p.Fields, model.Line(field, 200))
 		}
 	}
-	if wait, ok := WaitHint(r.Header, p.Windows, now); ok {
+	if wait, ok := pace.WaitHint(r.Header, p.Windows, now); ok {
 		p.Wait, p.HasWait = wait, true
 	}
 	if f.hasWait && (!p.HasWait || f.wait > p.Wait) {
-		p.Wait, p.HasWait = capWait(f.wait), true
+		p.Wait, p.HasWait = pace.CapWait(f.wait), true
 	}
 	key := f.code
 	if key == "" {

@@ -1,12 +1,26 @@
 package poller
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
+
+// rlNow is when the tests' responses are received.
+var rlNow = time.Date(2025, 1, 16, 10, 30, 0, 0, time.UTC)
+
+// rlHeader builds response headers from key, value pairs.
+func rlHeader(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
 
 func TestFinish(t *testing.T) {
 	d := &Dialect{name: "test", catalog: map[string]model.Guidance{
@@ -27,7 +41,7 @@ func TestFinish(t *testing.T) {
 		{"header wait longer than body", Response{Status: 429, Header: rlHeader("Retry-After", "90")},
 			finding{wait: 60 * time.Second, hasWait: true}, model.ClassRateLimited, model.VerdictWait, 90 * time.Second, ""},
 		{"absurd body wait capped", Response{Status: 429}, finding{wait: 1 << 62, hasWait: true},
-			model.ClassRateLimited, model.VerdictWait, maxWait, ""},
+			model.ClassRateLimited, model.VerdictWait, pace.MaxWait, ""},
 		{"5xx write verifies", Response{Status: 500, Method: "post"}, finding{}, model.ClassServer, model.VerdictVerify, -1, ""},
 		{"5xx read retries", Response{Status: 500, Method: "get"}, finding{}, model.ClassServer, model.VerdictRetry, -1, ""},
 		{"5xx unknown method verifies", Response{Status: 504}, finding{}, model.ClassUpstream, model.VerdictVerify, -1, ""},

@@ -7,6 +7,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 )
 
 // Dialect is one provider's way of speaking, and every fact emitop holds about it: its
@@ -24,7 +25,7 @@ type Dialect struct {
 	check func(settings map[string]string, credentials []string) []string
 	// windows are the rate-limit windows the provider documents: they pace an account
 	// until its first answer states its own (see Governor).
-	windows []Limit
+	windows []pace.Limit
 	// auth makes the authenticator of an account of the dialect.
 	auth func(c *Client) authenticator
 
@@ -71,7 +72,7 @@ func (d *Dialect) DefaultBaseURL() string { return d.baseURL }
 func (d *Dialect) Keys() []config.Key { return d.keys }
 
 // Windows are the rate-limit windows the provider documents.
-func (d *Dialect) Windows() []Limit { return d.windows }
+func (d *Dialect) Windows() []pace.Limit { return d.windows }
 
 // CheckAccount reports what is wrong with an account's provider keys: every secret key
 // the dialect takes is required unless its own check says otherwise.

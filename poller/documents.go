@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
 
 // Item is one document as a provider listed or returned it.
@@ -59,7 +60,7 @@ func needsOperator(s model.Status) bool {
 // OpenDocuments lists every pending and rejected document of the client's account, and
 // those whose outcome is unknown. A listing longer than emitop keeps (see ListingCut)
 // returns what it listed up to the cut, with the *ListingCut as its error.
-func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
+func OpenDocuments(ctx context.Context, c *Client, kind pace.Kind) ([]Item, error) {
 	d := c.d
 	raws, err := d.open(withKind(ctx, kind), c)
 	var cut *ListingCut
@@ -105,7 +106,7 @@ const (
 // listing the provider refused for now (429, or 503 for maintenance) with a stated wait is
 // asked again once that wait is over. waiting is told of each wait first. It returns the
 // refusal when the wait is longer than maxListingWait or the provider keeps refusing.
-func OpenDocumentsWaiting(ctx context.Context, c *Client, kind Kind, waiting func(time.Duration, error)) ([]Item, error) {
+func OpenDocumentsWaiting(ctx context.Context, c *Client, kind pace.Kind, waiting func(time.Duration, error)) ([]Item, error) {
 	for try := 0; ; try++ {
 		items, err := OpenDocuments(ctx, c, kind)
 		var pe *ProblemError
@@ -116,14 +117,14 @@ func OpenDocumentsWaiting(ctx context.Context, c *Client, kind Kind, waiting fun
 		if waiting != nil {
 			waiting(pe.Problem.Wait, err)
 		}
-		if err := sleep(ctx, c.clock, pe.Problem.Wait); err != nil {
+		if err := pace.Sleep(ctx, c.clock, pe.Problem.Wait); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // ReadDocument reads one document of the client's account by its ID.
-func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, error) {
+func ReadDocument(ctx context.Context, c *Client, kind pace.Kind, id string) (Item, error) {
 	d := c.d
 	if d.readPath == nil {
 		return Item{}, ErrNoRead
@@ -164,15 +165,15 @@ func (d *Dialect) item(account string, raw []byte) (Item, bool) {
 type kindKey struct{}
 
 // withKind carries the kind of request (poll or write) down to the dialect's calls.
-func withKind(ctx context.Context, k Kind) context.Context {
+func withKind(ctx context.Context, k pace.Kind) context.Context {
 	return context.WithValue(ctx, kindKey{}, k)
 }
 
-func kindOf(ctx context.Context) Kind {
-	if k, ok := ctx.Value(kindKey{}).(Kind); ok {
+func kindOf(ctx context.Context) pace.Kind {
+	if k, ok := ctx.Value(kindKey{}).(pace.Kind); ok {
 		return k
 	}
-	return Poll
+	return pace.Poll
 }
 
 // getJSON reads path and returns the body of a 2xx answer; any other answer is a

@@ -12,6 +12,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/sandbox"
 )
 
@@ -43,7 +44,7 @@ func TestOpenDocumentsEveryProvider(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			items, err := OpenDocuments(ctx, c, Poll)
+			items, err := OpenDocuments(ctx, c, pace.Poll)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +68,7 @@ func TestOpenDocumentsEveryProvider(t *testing.T) {
 			if rejected == 0 {
 				t.Fatalf("no rejected document among %d listed", len(items))
 			}
-			one, err := ReadDocument(ctx, c, Poll, items[0].Doc.ID)
+			one, err := ReadDocument(ctx, c, pace.Poll, items[0].Doc.ID)
 			if acc.Provider == "alforse" {
 				if !errors.Is(err, ErrNoRead) {
 					t.Fatalf("alforse read: %v", err)
@@ -94,7 +95,7 @@ func TestReadDocumentUnknownIDIsAProblem(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ReadDocument(context.Background(), c, Poll, "no-such-id")
+		_, err = ReadDocument(context.Background(), c, pace.Poll, "no-such-id")
 		var pe *ProblemError
 		if !errors.As(err, &pe) || pe.Problem.Class != model.ClassNotFound {
 			t.Errorf("%s: unknown id gave %v", acc.Name, err)
@@ -156,11 +157,11 @@ func TestLongIDsStayApart(t *testing.T) {
 	defer srv.Close()
 	acc := config.Account{Name: "cf-long", Provider: "certifactu", BaseURL: srv.URL, Timeout: 5 * time.Second,
 		Credentials: config.NewCredentials(map[string]string{"api_key": "k"})}
-	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: NewGovernorLimits(nil, 0.1, nil)})
+	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: pace.NewGovernor(nil, 0.1, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := OpenDocuments(context.Background(), c, Poll)
+	items, err := OpenDocuments(context.Background(), c, pace.Poll)
 	var cut *ListingCut
 	if !errors.As(err, &cut) || cut.Absurd != 1 || !strings.Contains(err.Error(), "1 listed documents are not watched: their id is longer than 256 bytes") {
 		t.Fatalf("OpenDocuments error %v", err)
@@ -168,13 +169,13 @@ func TestLongIDsStayApart(t *testing.T) {
 	if len(items) != 2 || items[0].Doc.ID != first || items[1].Doc.ID != second {
 		t.Fatalf("listed %d documents", len(items))
 	}
-	if _, err := ReadDocument(context.Background(), c, Poll, first); err == nil || !strings.Contains(err.Error(), "the answer is about document") {
+	if _, err := ReadDocument(context.Background(), c, pace.Poll, first); err == nil || !strings.Contains(err.Error(), "the answer is about document") {
 		t.Fatalf("a read of %s answered with %s: %v", first, second, err)
 	}
 	if len(asked) != 1 || asked[0] != first {
 		t.Fatalf("the read asked for %q", asked)
 	}
-	if _, err := ReadDocument(context.Background(), c, Poll, absurd); err == nil || !strings.Contains(err.Error(), "longer than any provider's") {
+	if _, err := ReadDocument(context.Background(), c, pace.Poll, absurd); err == nil || !strings.Contains(err.Error(), "longer than any provider's") {
 		t.Fatalf("a read of an absurd id: %v", err)
 	}
 }
@@ -191,7 +192,7 @@ func TestReadDocumentRefusesAnotherDocument(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ReadDocument(context.Background(), c, Write, "AAAAAAAA-0000-4000-8000-000000000000")
+	_, err = ReadDocument(context.Background(), c, pace.Write, "AAAAAAAA-0000-4000-8000-000000000000")
 	if err == nil || !strings.Contains(err.Error(), "is about document") {
 		t.Fatalf("read of A answered with B: %v", err)
 	}

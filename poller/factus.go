@@ -14,6 +14,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 )
 
 // Factus (Colombia, DIAN) speaks four shapes, all decoded here:
@@ -35,7 +36,7 @@ var factusDialect = &Dialect{
 		config.Key{Name: "api_version", Values: []string{"v1", "v2"}},
 		config.Key{Name: "gateway", Values: []string{"fastapi"}}),
 	check:   factusCheck,
-	windows: []Limit{{Name: "", Max: 80, Per: time.Minute}}, // v2 docs, limite-de-request: 80 a minute per user
+	windows: []pace.Limit{{Name: "", Max: 80, Per: time.Minute}}, // v2 docs, limite-de-request: 80 a minute per user
 	auth:    factusAuth,
 	catalog: factusCatalog, body: factusBody,
 	document: factusDocument, open: factusOpen, readPath: factusReadPath,

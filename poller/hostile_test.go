@@ -19,6 +19,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -60,11 +61,11 @@ func endlessAccount(url string) config.Account {
 func TestListingIsCut(t *testing.T) {
 	srv, requests := endlessCertifactu(t)
 	acc := endlessAccount(srv.URL)
-	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: NewGovernorLimits(nil, 0.1, nil)})
+	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: pace.NewGovernor(nil, 0.1, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := OpenDocuments(context.Background(), c, Poll)
+	items, err := OpenDocuments(context.Background(), c, pace.Poll)
 	var cut *ListingCut
 	if !errors.As(err, &cut) || cut.Kept != maxListed || len(items) != maxListed {
 		t.Fatalf("OpenDocuments: %d items, %v", len(items), err)
@@ -80,7 +81,7 @@ func TestListingIsCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.accounts[0].client.gov = NewGovernorLimits(nil, 0.1, nil)
+	p.accounts[0].client.gov = pace.NewGovernor(nil, 0.1, nil)
 	for range 2 {
 		requests.Store(0)
 		a := stateOf(p.PollOnce(context.Background()), acc.Name)
@@ -103,11 +104,11 @@ func TestHeadersAreBounded(t *testing.T) {
 		w.Write([]byte(`{"data":[],"total":0}`))
 	}))
 	defer srv.Close()
-	c, err := NewClient(endlessAccount(srv.URL), ClientOptions{Version: "test", Governor: NewGovernorLimits(nil, 0.1, nil), Backoff: quick})
+	c, err := NewClient(endlessAccount(srv.URL), ClientOptions{Version: "test", Governor: pace.NewGovernor(nil, 0.1, nil), Backoff: quick})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Do(context.Background(), Poll, http.MethodGet, "/v1/invoices", nil); err == nil || !strings.Contains(err.Error(), "header") {
+	if _, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/v1/invoices", nil); err == nil || !strings.Contains(err.Error(), "header") {
 		t.Fatalf("a response with %d KiB of headers: %v", 2000*70>>10, err)
 	}
 }
@@ -194,7 +195,7 @@ func TestSoakWindowGrowth(t *testing.T) {
 	var warm figures
 	for i := range polls {
 		s := p.PollOnce(ctx)
-		if a := stateOf(s, acc.Name); a.Err != "" || len(a.Windows) > maxWindows {
+		if a := stateOf(s, acc.Name); a.Err != "" || len(a.Windows) > pace.MaxWindows {
 			t.Fatalf("poll %d: %d windows, %q", i, len(a.Windows), a.Err)
 		}
 		if i == 99 {
@@ -259,11 +260,11 @@ func TestEchoedCredentialsAreScrubbed(t *testing.T) {
 			t.Fatalf("stored: %s / %+v", e.Raw, e.Problem)
 		}
 	}
-	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: NewGovernorLimits(nil, 0.1, nil)})
+	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: pace.NewGovernor(nil, 0.1, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Do(context.Background(), Poll, http.MethodGet, "/refuse", nil)
+	res, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/refuse", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/pace"
 )
 
 const agent = "emitop/test"
@@ -28,9 +29,9 @@ func drive(t *testing.T, c *Client, n, workers int) (statuses map[int]int, elaps
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range workers {
-		kind := Write
+		kind := pace.Write
 		if w == 0 {
-			kind = Poll
+			kind = pace.Poll
 		}
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) {
@@ -49,11 +50,12 @@ func drive(t *testing.T, c *Client, n, workers int) (statuses map[int]int, elaps
 	return statuses, time.Since(start)
 }
 
-// lowerBound is the least time n requests take through windows that admit usable each.
-func lowerBound(n int, g *Governor, ts []throttler) time.Duration {
+// lowerBound is the least time n requests take through windows whose reserve (a tenth,
+// as the tests' governors keep) is never spent.
+func lowerBound(n int, ts []throttler) time.Duration {
 	var bound time.Duration
 	for _, t := range ts {
-		u := g.usable(t.limit)
+		u := pace.Usable(t.limit, 0.1)
 		bound = max(bound, time.Duration((n+u-1)/u-1)*t.ttl)
 	}
 	return bound
@@ -68,11 +70,11 @@ func TestPaceNestThrottler(t *testing.T) {
 	lim := newNestLimiter(ts...)
 	srv := httptest.NewServer(lim)
 	defer srv.Close()
-	var limits []Limit
+	var limits []pace.Limit
 	for _, x := range ts {
-		limits = append(limits, Limit{Name: x.name, Max: x.limit, Per: x.ttl})
+		limits = append(limits, pace.Limit{Name: x.name, Max: x.limit, Per: x.ttl})
 	}
-	g := NewGovernorLimits(limits, 0.1, nil)
+	g := pace.NewGovernor(limits, 0.1, nil)
 	c, err := NewClient(testAccount("sv-dte", srv.URL, map[string]string{"api_key": "k"}), ClientOptions{Version: "test", Governor: g})
 	if err != nil {
 		t.Fatal(err)
@@ -85,12 +87,12 @@ func TestPaceNestThrottler(t *testing.T) {
 		t.Fatalf("statuses %v", statuses)
 	}
 	for _, x := range ts {
-		u := g.usable(x.limit)
+		u := pace.Usable(x.limit, 0.1)
 		if got := maxInWindow(lim.arrivals, agent, x.ttl); got > u {
 			t.Errorf("window %s: %d requests in one window, usable %d", x.name, got, u)
 		}
 	}
-	t.Logf("nest: %d requests, 0 429s, %v elapsed, lower bound %v", n, elapsed.Round(time.Millisecond), lowerBound(n, g, ts))
+	t.Logf("nest: %d requests, 0 429s, %v elapsed, lower bound %v", n, elapsed.Round(time.Millisecond), lowerBound(n, ts))
 }
 
 // TestPaceOtherClient: another client spends the same budget directly; the governor sees
@@ -104,7 +106,7 @@ func TestPaceOtherClient(t *testing.T) {
 	lim := newNestLimiter(ts...)
 	srv := httptest.NewServer(lim)
 	defer srv.Close()
-	g := NewGovernorLimits([]Limit{{"short", 5, 300 * time.Millisecond}, {"medium", 30, 3 * time.Second}}, 0.1, nil)
+	g := pace.NewGovernor([]pace.Limit{{Name: "short", Max: 5, Per: 300 * time.Millisecond}, {Name: "medium", Max: 30, Per: 3 * time.Second}}, 0.1, nil)
 	c, err := NewClient(testAccount("sv-dte", srv.URL, map[string]string{"api_key": "k"}), ClientOptions{Version: "test", Governor: g})
 	if err != nil {
 		t.Fatal(err)
@@ -145,11 +147,11 @@ func TestPaceOtherClient(t *testing.T) {
 	if ours > len(ts) || theirs > len(ts) {
 		t.Errorf("429s: ours %d, the other client's %d (statuses %v)", ours, theirs, statuses)
 	}
-	if got := maxInWindow(lim.arrivals, agent, 3*time.Second); got > g.usable(30) {
+	if got := maxInWindow(lim.arrivals, agent, 3*time.Second); got > pace.Usable(30, 0.1) {
 		t.Errorf("%d of our requests in one window", got)
 	}
 	t.Logf("other client: %d requests (other client %d), 429s ours %d theirs %d, %v elapsed, lower bound alone %v",
-		n, rogue, ours, theirs, elapsed.Round(time.Millisecond), lowerBound(n, g, ts))
+		n, rogue, ours, theirs, elapsed.Round(time.Millisecond), lowerBound(n, ts))
 }
 
 // TestPaceExpressLearned: an account with no documented windows learns a fixed-window
@@ -159,7 +161,7 @@ func TestPaceExpressLearned(t *testing.T) {
 	lim := &expressLimiter{limit: 40, window: time.Second}
 	srv := httptest.NewServer(lim)
 	defer srv.Close()
-	g := NewGovernorLimits(nil, 0.1, nil)
+	g := pace.NewGovernor(nil, 0.1, nil)
 	c, err := NewClient(testAccount("certifactu", srv.URL, map[string]string{"api_key": "k"}), ClientOptions{Version: "test", Governor: g})
 	if err != nil {
 		t.Fatal(err)
@@ -177,8 +179,8 @@ func TestPaceExpressLearned(t *testing.T) {
 		per[a.window]++
 	}
 	for w, k := range per {
-		if k > g.usable(lim.limit) {
-			t.Errorf("window %d: %d requests, usable %d", w, k, g.usable(lim.limit))
+		if k > pace.Usable(lim.limit, 0.1) {
+			t.Errorf("window %d: %d requests, usable %d", w, k, pace.Usable(lim.limit, 0.1))
 		}
 	}
 	ws := g.Windows(time.Now())
@@ -186,5 +188,5 @@ func TestPaceExpressLearned(t *testing.T) {
 		t.Errorf("learned windows %+v", ws)
 	}
 	t.Logf("express: %d requests, 0 429s, %v elapsed, lower bound %v", n, elapsed.Round(time.Millisecond),
-		lowerBound(n, g, []throttler{{"", lim.limit, lim.window}}))
+		lowerBound(n, []throttler{{"", lim.limit, lim.window}}))
 }

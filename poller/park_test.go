@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/internal/fakeclock"
 	"emitop/model"
 	"emitop/sandbox"
 	"emitop/store"
@@ -35,7 +36,7 @@ func TestRefusedCredentialParks(t *testing.T) {
 	if len(accounts) != 2 {
 		t.Fatalf("%d accounts", len(accounts))
 	}
-	clock := newFakeClock()
+	clock := fakeclock.New()
 	st := openStore(t)
 	p, err := New(accounts, st, Options{Version: "test", Clock: clock, Backoff: quick})
 	if err != nil {

@@ -11,14 +11,15 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/store"
 )
 
 // Options tune a Poller; the zero value is production's choice.
 type Options struct {
-	Version string  // emitop's version, for the User-Agent
-	Clock   Clock   // nil: RealClock
-	Backoff Backoff // how failed reads are tried again; zero: DefaultBackoff
+	Version string       // emitop's version, for the User-Agent
+	Clock   pace.Clock   // nil: pace.RealClock
+	Backoff pace.Backoff // how failed reads are tried again; zero: pace.DefaultBackoff
 	// OnError is told of every failed poll and every write the store refused; main logs
 	// it. The error's text may hold provider words: sanitize before showing it.
 	OnError func(account string, err error)
@@ -75,7 +76,7 @@ const (
 type Poller struct {
 	st       *store.Store
 	opts     Options
-	clock    Clock
+	clock    pace.Clock
 	hub      *Hub
 	accounts []*account
 	byName   map[string]*account
@@ -128,7 +129,7 @@ func New(accounts []config.Account, st *store.Store, opts Options) (*Poller, err
 	}
 	p := &Poller{st: st, opts: opts, clock: opts.Clock, hub: NewHub(), byName: map[string]*account{}}
 	if p.clock == nil {
-		p.clock = RealClock
+		p.clock = pace.RealClock
 	}
 	if p.opts.Retention <= 0 {
 		p.opts.Retention = store.DefaultRetention
@@ -323,7 +324,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	if until := a.client.Governor().Held(); until.After(p.clock.Now()) {
 		err = &heldError{account: a.cfg.Name, until: until}
 	} else {
-		items, err = OpenDocuments(ctx, a.client, Poll)
+		items, err = OpenDocuments(ctx, a.client, pace.Poll)
 	}
 	if ctx.Err() != nil {
 		return false
@@ -348,7 +349,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	}
 	if n := a.client.Governor().DroppedWindows(); n > 0 && !a.capped {
 		a.capped = true
-		p.fail(a.cfg.Name, fmt.Errorf("the provider names more than %d rate-limit windows: the ones it named longest ago are dropped, the documented ones kept (%d so far)", maxWindows, n))
+		p.fail(a.cfg.Name, fmt.Errorf("the provider names more than %d rate-limit windows: the ones it named longest ago are dropped, the documented ones kept (%d so far)", pace.MaxWindows, n))
 	}
 	switch werr := p.st.Enqueue(ctx, ops...); {
 	case errors.Is(werr, store.ErrBacklogFull):
@@ -435,7 +436,7 @@ func (p *Poller) recordHealth(ctx context.Context, c store.HealthChange) {
 // interval is how often the account is polled now (under Poller.mu): the governor's
 // advice, reloginEvery while a refused credential parks it, 0 (none scheduled) while the
 // refusal waits for a person.
-func (a *account) interval(g *Governor) time.Duration {
+func (a *account) interval(g *pace.Governor) time.Duration {
 	switch {
 	case a.parked.IsZero():
 		return g.PollInterval(a.cfg.PollInterval)
@@ -532,7 +533,7 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 		if it.Problem == nil && it.Doc.Status == model.StatusRejected && reads < maxReads &&
 			(!seen || prev.Status != it.Doc.Status) {
 			reads++
-			switch detail, err := ReadDocument(ctx, a.client, Poll, it.Doc.ID); {
+			switch detail, err := ReadDocument(ctx, a.client, pace.Poll, it.Doc.ID); {
 			case err == nil && detail.Doc.ID == it.Doc.ID:
 				it = detail
 			case err != nil && !errors.Is(err, ErrNoRead) && ctx.Err() == nil:
@@ -569,7 +570,7 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 			continue
 		}
 		reads++
-		it, err := ReadDocument(ctx, a.client, Poll, id)
+		it, err := ReadDocument(ctx, a.client, pace.Poll, id)
 		var pe *ProblemError
 		switch {
 		case err == nil:

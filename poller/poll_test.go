@@ -11,6 +11,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -435,7 +436,7 @@ func TestFactusTokenExpires(t *testing.T) {
 // Now and Timer make offsetClock a Clock for the poller.
 func (c *offsetClock) Now() time.Time { return c.now() }
 func (c *offsetClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
-	return RealClock.Timer(d)
+	return pace.RealClock.Timer(d)
 }
 
 func TestSnapshotAttempts(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 	"emitop/store"
 )
 
@@ -406,7 +407,7 @@ func (ru *run) progress(left []int, res *DocResult) {
 
 // do sends one request through the account's governor as a Write, counting it.
 func (ru *run) do(ctx context.Context, method, path string, body []byte) (*Result, error) {
-	res, err := ru.r.c.Do(ctx, Write, method, path, body)
+	res, err := ru.r.c.Do(ctx, pace.Write, method, path, body)
 	ru.count(res)
 	return res, err
 }
@@ -421,7 +422,7 @@ func (ru *run) count(res *Result) {
 
 // read reads one document's status as a Write request.
 func (ru *run) read(id string) (Item, error) {
-	it, err := ReadDocument(ru.net, ru.r.c, Write, id)
+	it, err := ReadDocument(ru.net, ru.r.c, pace.Write, id)
 	ru.count(nil)
 	return it, err
 }
@@ -1082,7 +1083,7 @@ func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 		if len(idx) == 0 || !ru.r.c.clock.Now().Before(deadline) {
 			break
 		}
-		if err := sleep(ctx, ru.r.c.clock, 200*time.Millisecond); err != nil {
+		if err := pace.Sleep(ctx, ru.r.c.clock, 200*time.Millisecond); err != nil {
 			continue
 		}
 	}

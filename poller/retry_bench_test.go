@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/pace"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -18,7 +19,7 @@ import (
 // limits. requests/doc counts every request the sandbox saw (listing, status reads,
 // resends) per document resent. Run it with -benchtime=1x: one iteration takes seconds.
 func BenchmarkRetrySVDTE(b *testing.B) {
-	limits := []Limit{{Name: "short", Max: 3, Per: 100 * time.Millisecond},
+	limits := []pace.Limit{{Name: "short", Max: 3, Per: 100 * time.Millisecond},
 		{Name: "medium", Max: 20, Per: time.Second}, {Name: "long", Max: 100, Per: 6 * time.Second}}
 	var throttlers []sandbox.Throttler
 	for _, l := range limits {
@@ -49,13 +50,13 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := NewClient(acc, ClientOptions{Version: "bench", Governor: NewGovernorLimits(limits, 0.1, nil)})
+		c, err := NewClient(acc, ClientOptions{Version: "bench", Governor: pace.NewGovernor(limits, 0.1, nil)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 		start := time.Now()
-		items, err := OpenDocuments(context.Background(), c, Write)
+		items, err := OpenDocuments(context.Background(), c, pace.Write)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -86,11 +87,11 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 			b.Fatalf("%d resent, stats %+v", resent, stats)
 		}
 		n := stats.Requests
-		overReserve = elapsed.Seconds() / DrainBound(limits, 0.1, n).Seconds()
-		overFull = elapsed.Seconds() / DrainBound(limits, 0, n).Seconds()
+		overReserve = elapsed.Seconds() / pace.DrainBound(limits, 0.1, n).Seconds()
+		overFull = elapsed.Seconds() / pace.DrainBound(limits, 0, n).Seconds()
 		perDoc = float64(n) / float64(resent)
 		b.Logf("%d requests for %d resends in %v; bounds %v (reserve kept), %v (whole limits)",
-			n, resent, elapsed.Round(time.Millisecond), DrainBound(limits, 0.1, n), DrainBound(limits, 0, n))
+			n, resent, elapsed.Round(time.Millisecond), pace.DrainBound(limits, 0.1, n), pace.DrainBound(limits, 0, n))
 		st.Close()
 		sb.Close()
 		b.StartTimer()

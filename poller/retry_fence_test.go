@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/pace"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -84,7 +85,7 @@ func TestRetryLeaseLostBeforeSend(t *testing.T) {
 	const name = "sv-main"
 	e.sb.Fix(name)
 	acc := e.accounts[name]
-	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: NewGovernorLimits([]Limit{{Max: 1, Per: 400 * time.Millisecond}}, 0, nil)})
+	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: pace.NewGovernor([]pace.Limit{{Max: 1, Per: 400 * time.Millisecond}}, 0, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestRetryForeignIntentOpen(t *testing.T) {
 			return
 		}
 		rs, _ := certifactuResend(c, []string{id}, nil)
-		_, err := c.Do(ctx, Write, rs.Method, rs.Path, nil)
+		_, err := c.Do(ctx, pace.Write, rs.Method, rs.Path, nil)
 		landed <- err
 	}()
 	rep, err := b.Run(ctx, plan)

@@ -11,6 +11,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/pace"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -27,21 +28,21 @@ var (
 )
 
 // governorFor knows the windows the sandbox enforces for provider under limits.
-func governorFor(provider string, l sandbox.Limits) *Governor {
-	var ls []Limit
+func governorFor(provider string, l sandbox.Limits) *pace.Governor {
+	var ls []pace.Limit
 	switch provider {
 	case "sv-dte":
 		for _, t := range l.SVDTE {
-			ls = append(ls, Limit{Name: t.Name, Max: t.Limit, Per: t.TTL})
+			ls = append(ls, pace.Limit{Name: t.Name, Max: t.Limit, Per: t.TTL})
 		}
 	case "alegra":
-		ls = []Limit{{Max: l.Alegra.Limit, Per: l.Alegra.Period}}
+		ls = []pace.Limit{{Max: l.Alegra.Limit, Per: l.Alegra.Period}}
 	case "certifactu":
-		ls = []Limit{{Max: l.Certifactu.Limit, Per: l.Certifactu.Period}}
+		ls = []pace.Limit{{Max: l.Certifactu.Limit, Per: l.Certifactu.Period}}
 	default:
 		return nil
 	}
-	return NewGovernorLimits(ls, 0.1, nil)
+	return pace.NewGovernor(ls, 0.1, nil)
 }
 
 type retryEnv struct {
@@ -73,7 +74,7 @@ func (e *retryEnv) client(t *testing.T, name string, timeout time.Duration) *Cli
 		acc.Timeout = timeout
 	}
 	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: governorFor(acc.Provider, e.limits),
-		Backoff: Backoff{Base: 5 * time.Millisecond, Cap: 20 * time.Millisecond, Retries: 2}})
+		Backoff: pace.Backoff{Base: 5 * time.Millisecond, Cap: 20 * time.Millisecond, Retries: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func (e *retryEnv) client(t *testing.T, name string, timeout time.Duration) *Cli
 // rejected lists the account's rejected documents, as `retry --all-rejected` does.
 func rejected(t *testing.T, c *Client) []Target {
 	t.Helper()
-	items, err := OpenDocuments(context.Background(), c, Write)
+	items, err := OpenDocuments(context.Background(), c, pace.Write)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +344,7 @@ func TestRetryAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		rs, _ := certifactuResend(c, []string{tg.Doc.ID}, nil)
-		if _, err := c.Do(ctx, Write, rs.Method, rs.Path, nil); err != nil {
+		if _, err := c.Do(ctx, pace.Write, rs.Method, rs.Path, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -476,9 +477,9 @@ func TestRetryPlanRedacts(t *testing.T) {
 }
 
 func TestDrainBound(t *testing.T) {
-	sv := []Limit{{Max: 3, Per: 100 * time.Millisecond}, {Max: 20, Per: time.Second}, {Max: 100, Per: 6 * time.Second}}
+	sv := []pace.Limit{{Max: 3, Per: 100 * time.Millisecond}, {Max: 20, Per: time.Second}, {Max: 100, Per: 6 * time.Second}}
 	for _, tc := range []struct {
-		limits  []Limit
+		limits  []pace.Limit
 		reserve float64
 		n       int
 		want    time.Duration
@@ -491,13 +492,13 @@ func TestDrainBound(t *testing.T) {
 		{sv, 0, 101, 6 * time.Second},
 		{sv, 0.1, 3, 100 * time.Millisecond},   // 2 per 100 ms
 		{sv, 0.1, 19, 1000 * time.Millisecond}, // 18 per second
-		{[]Limit{{Max: 10, Per: time.Second}}, 0, 25, 2 * time.Second},
+		{[]pace.Limit{{Max: 10, Per: time.Second}}, 0, 25, 2 * time.Second},
 	} {
-		if got := DrainBound(tc.limits, tc.reserve, tc.n); got != tc.want {
+		if got := pace.DrainBound(tc.limits, tc.reserve, tc.n); got != tc.want {
 			t.Errorf("%v reserve %v n %d: %v, want %v", tc.limits, tc.reserve, tc.n, got, tc.want)
 		}
 	}
-	g := NewGovernorLimits(sv, 0, nil)
+	g := pace.NewGovernor(sv, 0, nil)
 	if got := g.DrainTime(21, 0); got != time.Second {
 		t.Errorf("fresh governor: %v", got)
 	}

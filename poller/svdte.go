@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/pace"
 )
 
 // svdteName is the provider name of El Salvador's DTE gateway.
@@ -21,7 +22,7 @@ const svdteName = "sv-dte"
 var svdteDialect = &Dialect{
 	name: svdteName,
 	keys: secretKeys("api_key"),
-	windows: []Limit{
+	windows: []pace.Limit{
 		{Name: "short", Max: 3, Per: time.Second},
 		{Name: "medium", Max: 20, Per: 10 * time.Second},
 		{Name: "long", Max: 100, Per: time.Minute},

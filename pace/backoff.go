@@ -1,4 +1,4 @@
-package poller
+package pace
 
 import (
 	"context"
@@ -31,8 +31,8 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	return rand.N(ceiling)
 }
 
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, clock Clock, d time.Duration) error {
+// Sleep waits d on clock, or until ctx ends (its error then).
+func Sleep(ctx context.Context, clock Clock, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

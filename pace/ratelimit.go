@@ -1,4 +1,4 @@
-package poller
+package pace
 
 import (
 	"net/http"
@@ -16,10 +16,13 @@ const (
 	rlMaxFieldLen   = 8 << 10
 	rlMaxFieldItems = 64
 	rlMaxName       = 32
-	maxWait         = 24 * time.Hour // a header claiming years is absurd; a day is already long
 	rlMaxCount      = 1<<31 - 1
 	rlSaturate      = 1e17 // a parsed number stops growing here: beyond any epoch in ms
 )
+
+// MaxWait is the longest wait emitop believes a provider asks for: a header claiming
+// years is absurd, and a day is already long.
+const MaxWait = 24 * time.Hour
 
 // Windows reads every rate-limit window a response's headers describe (PROVIDERS.md,
 // "Rate-limit headers"): X-Rate-Limit-*, X-RateLimit-* and RateLimit-* with an optional
@@ -96,7 +99,7 @@ func WaitHint(h http.Header, windows []model.Window, now time.Time) (wait time.D
 	}
 	for _, w := range windows {
 		if w.Spent() && w.HasReset() {
-			take(min(w.Reset, maxWait))
+			take(min(w.Reset, MaxWait))
 		}
 	}
 	return wait, ok
@@ -375,7 +378,7 @@ func parseRetryAfter(v string, clock time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return capWait(t.Sub(clock)), true
+	return CapWait(t.Sub(clock)), true
 }
 
 // parseReset reads a reset, disambiguated by size: above 10^12 epoch milliseconds, above
@@ -388,13 +391,13 @@ func parseReset(v string, clock time.Time) (time.Duration, bool) {
 	}
 	switch {
 	case secs > 1e15: // epoch milliseconds past the year 33000: absurd
-		return maxWait, true
+		return MaxWait, true
 	case secs > 1e12:
-		return capWait(time.UnixMilli(int64(secs)).Sub(clock)), true
+		return CapWait(time.UnixMilli(int64(secs)).Sub(clock)), true
 	case secs > 1e9:
-		return capWait(time.Unix(int64(secs), int64(frac)).Sub(clock)), true
+		return CapWait(time.Unix(int64(secs), int64(frac)).Sub(clock)), true
 	}
-	return capWait(time.Duration(secs)*time.Second + frac), true
+	return CapWait(time.Duration(secs)*time.Second + frac), true
 }
 
 // parseHeaderCount reads a whole non-negative count (a limit or remaining), capped at rlMaxCount.
@@ -437,9 +440,10 @@ func parseHeaderNumber(v string) (whole int64, frac time.Duration, ok bool) {
 	return whole, frac, true
 }
 
-// capWait keeps a wait between zero and maxWait.
-func capWait(d time.Duration) time.Duration {
-	return max(0, min(d, maxWait))
+// CapWait keeps a wait between zero and MaxWait: what a provider says to wait, believed
+// up to a day.
+func CapWait(d time.Duration) time.Duration {
+	return max(0, min(d, MaxWait))
 }
 
 // serverClock is the response's Date header when it has a valid one, else now.

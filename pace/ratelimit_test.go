@@ -1,4 +1,4 @@
-package poller
+package pace
 
 import (
 	"fmt"
@@ -85,8 +85,8 @@ func TestWindows(t *testing.T) {
 			"X-RateLimit-Reset", "-1"), nil},
 		{"exponent is not a number", rlHeader("X-RateLimit-Limit", "1e30", "X-RateLimit-Reset", "1e30"), nil},
 		{"absurd numbers are capped", rlHeader("X-RateLimit-Limit", "1000000000000000000000000000000",
-			"X-RateLimit-Reset", "1000000000000000000000000000000"), []rlWin{{"", rlMaxCount, unk, maxWait.Seconds()}}},
-		{"huge delta capped", rlHeader("X-RateLimit-Reset", "999999999"), []rlWin{{"", unk, unk, maxWait.Seconds()}}},
+			"X-RateLimit-Reset", "1000000000000000000000000000000"), []rlWin{{"", rlMaxCount, unk, MaxWait.Seconds()}}},
+		{"huge delta capped", rlHeader("X-RateLimit-Reset", "999999999"), []rlWin{{"", unk, unk, MaxWait.Seconds()}}},
 		{"unknown field ignored", rlHeader("X-RateLimit-Used", "4"), nil},
 		{"empty structured", rlHeader("RateLimit", ",,;", "RateLimit-Policy", `"`), nil},
 		{"params without figures", rlHeader("RateLimit", `"a";w=5;q=3`), nil},
@@ -135,7 +135,7 @@ func TestWaitHint(t *testing.T) {
 		{"unspent window is no hint", rlHeader("RateLimit", `"d";r=1;t=60`), -1},
 		{"garbage retry-after", rlHeader("Retry-After", "soon"), -1},
 		{"negative retry-after", rlHeader("Retry-After", "-30"), -1},
-		{"absurd retry-after capped", rlHeader("Retry-After", "99999999999999999999999"), maxWait.Seconds()},
+		{"absurd retry-after capped", rlHeader("Retry-After", "99999999999999999999999"), MaxWait.Seconds()},
 		{"retry-afterlife is not retry-after", rlHeader("Retry-Afterlife", "30"), -1},
 	}
 	for _, c := range cases {
@@ -194,11 +194,11 @@ func checkRLWindows(t *testing.T, h http.Header) {
 		if i > 0 && ws[i-1].Name >= w.Name {
 			t.Fatalf("windows not sorted by unique name: %q then %q", ws[i-1].Name, w.Name)
 		}
-		if w.Limit < unk || w.Remaining < unk || w.Reset < -1 || w.Reset > maxWait {
+		if w.Limit < unk || w.Remaining < unk || w.Reset < -1 || w.Reset > MaxWait {
 			t.Fatalf("figure out of range: %+v", w)
 		}
 	}
-	if d, ok := WaitHint(h, ws, rlNow); ok && (d < 0 || d > maxWait) {
+	if d, ok := WaitHint(h, ws, rlNow); ok && (d < 0 || d > MaxWait) {
 		t.Fatalf("wait %v out of range", d)
 	}
 }

@@ -1,4 +1,11 @@
-package poller
+// Package pace keeps each account's requests within its provider's rate limits without
+// needing a 429 to find them: it reads the windows a response's headers describe (every
+// header family the providers use), and the Governor admits each request only when no
+// window's reserve would be spent, holds the account after a 429 or a stated wait, and
+// estimates how long a batch takes (DrainTime). Backoff spaces the retries of reads. It
+// knows nothing of HTTP clients or providers: what it learns from an answer is handed to
+// it as values (a status, headers, the decoded problem).
+package pace
 
 import (
 	"context"
@@ -47,11 +54,11 @@ func (realClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
 // RealClock is the wall clock.
 var RealClock Clock = realClock{}
 
-// maxWindows bounds the windows one account's governor keeps: the documented ones first,
+// MaxWindows bounds the windows one account's governor keeps: the documented ones first,
 // then those learned from headers, dropping the one a response named longest ago. A server
 // that names new windows in every response cannot grow the governor, the snapshots or the
 // history without bound.
-const maxWindows = 16
+const MaxWindows = 16
 
 // defaultWindow is the length assumed for a window whose length nothing stated, and the
 // hold after a 429 with no hint when no window is known at all.
@@ -74,7 +81,7 @@ type Governor struct {
 	inflightPoll int
 	holdUntil    time.Time       // a 429's hold: the windows are spent until then
 	awayUntil    time.Time       // a 5xx's stated wait (a 503's Retry-After): the server is away until then
-	dropped      int             // learned windows dropped to stay within maxWindows
+	dropped      int             // learned windows dropped to stay within MaxWindows
 	lastNamed    map[string]bool // the windows the last response that named any named
 	heard        bool            // some response has been seen
 	changed      chan struct{}   // closed and cleared when in-flight or learned state changes
@@ -116,19 +123,10 @@ type Ticket struct {
 // Kind is the kind of request the ticket was acquired for.
 func (t Ticket) Kind() Kind { return t.kind }
 
-// NewGovernor paces an account of provider, seeded with the windows its dialect
-// documents; reserve is the share of every window never spent (0.1 leaves a tenth).
-// clock nil is RealClock. An unknown provider documents nothing.
-func NewGovernor(provider string, reserve float64, clock Clock) *Governor {
-	var limits []Limit
-	if d, err := dialectOf(provider); err == nil {
-		limits = d.windows
-	}
-	return NewGovernorLimits(limits, reserve, clock)
-}
-
-// NewGovernorLimits paces an account whose windows are known to be limits.
-func NewGovernorLimits(limits []Limit, reserve float64, clock Clock) *Governor {
+// NewGovernor paces an account whose documented windows are limits (its dialect's; none
+// when the provider documents none); reserve is the share of every window never spent
+// (0.1 leaves a tenth). clock nil is RealClock.
+func NewGovernor(limits []Limit, reserve float64, clock Clock) *Governor {
 	if clock == nil {
 		clock = RealClock
 	}
@@ -142,12 +140,16 @@ func NewGovernorLimits(limits []Limit, reserve float64, clock Clock) *Governor {
 	return g
 }
 
-// usable is how much of a window may be spent: floor(limit·(1−reserve)), at least one so
-// that a window too small to hold a reserve still lets requests through.
-func (g *Governor) usable(limit int) int {
-	u := int(math.Floor(float64(limit)*(1-g.reserve) + 1e-9))
+// Usable is how much of a window of limit requests may be spent when reserve of it is
+// kept: floor(limit·(1−reserve)), at least one so that a window too small to hold a
+// reserve still lets requests through.
+func Usable(limit int, reserve float64) int {
+	u := int(math.Floor(float64(limit)*(1-reserve) + 1e-9))
 	return max(u, 1)
 }
+
+// usable is how much of a window of limit requests this governor may spend.
+func (g *Governor) usable(limit int) int { return Usable(limit, g.reserve) }
 
 // pollShare is how much of a window polling alone may spend.
 func pollShare(usable int) int { return max(usable/2, 1) }
@@ -290,13 +292,14 @@ func (g *Governor) finish(t Ticket) {
 }
 
 // Done records a request's completion: it counts the hit now (completion time), learns the
-// windows the response describes, and after a 429 holds every request of the account for
-// the longest wait anything stated (p.Wait, Retry-After, Retry-After-<name>, a spent
-// window's reset) or, with no hint, the longest window's length; after a 5xx that states
-// a wait (a 503 in maintenance), for that wait. resp nil means no
-// response came (a transport error): the hit is counted all the same, since the request
-// may have reached the server. p may be nil; when given, its windows and wait are used.
-func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
+// windows the response's headers describe, and after a 429 holds every request of the
+// account for the longest wait anything stated (p.Wait, Retry-After, Retry-After-<name>, a
+// spent window's reset) or, with no hint, the longest window's length; after a 5xx that
+// states a wait (a 503 in maintenance), for that wait. status 0 means no response came
+// (a transport error): the hit is counted all the same, since the request may have
+// reached the server. p is the response's problem as decoded, or nil; when given, its
+// windows and wait are used.
+func (g *Governor) Done(t Ticket, status int, header http.Header, p *model.Problem) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock.Now()
@@ -308,7 +311,7 @@ func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
 			w.polls++
 		}
 	}
-	if resp == nil {
+	if status == 0 {
 		return
 	}
 	g.heard = true
@@ -316,17 +319,17 @@ func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
 	if p != nil && p.Windows != nil {
 		seen = p.Windows
 	} else {
-		seen = Windows(resp.Header, now)
+		seen = Windows(header, now)
 	}
 	for _, s := range seen {
 		g.learn(s, now, t.kind == Poll)
 	}
 	g.capWindows(seen)
 	switch {
-	case resp.Status == http.StatusTooManyRequests:
-		g.hold(resp, seen, p, now, true)
-	case resp.Status >= 500:
-		g.hold(resp, seen, p, now, false) // only a stated wait (a 503's Retry-After) holds
+	case status == http.StatusTooManyRequests:
+		g.hold(header, seen, p, now, true)
+	case status >= 500:
+		g.hold(header, seen, p, now, false) // only a stated wait (a 503's Retry-After) holds
 	}
 }
 
@@ -389,7 +392,7 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 	w.foreign = max(0, w.limit-s.Remaining-len(w.ledger)-g.inflight)
 }
 
-// capWindows drops learned windows beyond maxWindows once a response's windows (seen) are
+// capWindows drops learned windows beyond MaxWindows once a response's windows (seen) are
 // learned: first the one a response named longest ago; of windows named together, one the
 // response before did not name (a server naming new windows in every response churns
 // those); then the newest. Documented windows, and the ones the server keeps naming, stay.
@@ -400,7 +403,7 @@ func (g *Governor) capWindows(seen []model.Window) {
 		}
 		return !g.lastNamed[a.name] && g.lastNamed[b.name]
 	}
-	for len(g.windows) > maxWindows {
+	for len(g.windows) > MaxWindows {
 		victim := -1
 		for i, w := range g.windows {
 			if !w.seeded && (victim < 0 || !worse(g.windows[victim], w)) {
@@ -422,7 +425,7 @@ func (g *Governor) capWindows(seen []model.Window) {
 }
 
 // DroppedWindows is how many windows learned from headers were dropped to keep the
-// account within maxWindows.
+// account within MaxWindows.
 func (g *Governor) DroppedWindows() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -431,8 +434,8 @@ func (g *Governor) DroppedWindows() int {
 
 // hold stops every request of the account for the wait the response stated; when it
 // stated none, a 429 (guess) holds for the longest window's length and a 5xx not at all.
-func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, now time.Time, guess bool) {
-	wait, found := WaitHint(resp.Header, seen, now)
+func (g *Governor) hold(header http.Header, seen []model.Window, p *model.Problem, now time.Time, guess bool) {
+	wait, found := WaitHint(header, seen, now)
 	if p != nil && p.HasWait && (!found || p.Wait > wait) {
 		wait, found = p.Wait, true
 	}

@@ -1,7 +1,6 @@
-package poller
+package pace
 
 import (
-	"math"
 	"sort"
 	"time"
 
@@ -47,8 +46,7 @@ func DrainBound(limits []Limit, reserve float64, n int) time.Duration {
 	}
 	spans := make([]span, 0, len(limits))
 	for _, l := range limits {
-		u := max(int(math.Floor(float64(l.Max)*(1-reserve)+1e-9)), 1)
-		spans = append(spans, span{usable: u, length: l.Per})
+		spans = append(spans, span{usable: Usable(l.Max, reserve), length: l.Per})
 	}
 	var zero time.Time
 	spans = addFirst(spans, zero)

@@ -1,58 +1,26 @@
-package poller
+package pace
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"emitop/internal/fakeclock"
 	"emitop/model"
 )
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
-}
-
-type fakeTimer struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) Timer(d time.Duration) (<-chan time.Time, func() bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	f.timers = append(f.timers, fakeTimer{at: f.now.Add(d), ch: ch})
-	return ch, func() bool { return true }
-}
-
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	kept := f.timers[:0]
-	for _, t := range f.timers {
-		if !t.at.After(f.now) {
-			t.ch <- f.now
-		} else {
-			kept = append(kept, t)
-		}
-	}
-	f.timers = kept
+// documented holds the windows the providers document (their dialects, in package
+// poller, seed governors with them): the tests pace accounts of those providers.
+var documented = map[string][]Limit{
+	"alegra":     {{Max: 150, Per: time.Minute}},
+	"sv-dte":     {{Name: "short", Max: 3, Per: time.Second}, {Name: "medium", Max: 20, Per: 10 * time.Second}, {Name: "long", Max: 100, Per: time.Minute}},
+	"certifactu": {{Max: 100, Per: time.Minute}},
+	"factus":     {{Max: 80, Per: time.Minute}},
+	"alforse":    nil,
 }
 
 // try acquires a ticket only if one is available right now.
@@ -71,7 +39,7 @@ func spend(t *testing.T, g *Governor, kind Kind, n int) {
 		if !ok {
 			t.Fatalf("request %d of %d had to wait", i+1, n)
 		}
-		g.Done(tk, &Response{Status: 200}, nil)
+		g.Done(tk, 200, nil, nil)
 	}
 }
 
@@ -95,8 +63,8 @@ func TestGovernorReserveAndPollShare(t *testing.T) {
 		{limit: 1, reserve: 0.5, usable: 1, polls: 1},
 	}
 	for _, tt := range tests {
-		clock := newFakeClock()
-		g := NewGovernorLimits([]Limit{{Name: "w", Max: tt.limit, Per: time.Second}}, tt.reserve, clock)
+		clock := fakeclock.New()
+		g := NewGovernor([]Limit{{Name: "w", Max: tt.limit, Per: time.Second}}, tt.reserve, clock)
 		spend(t, g, Poll, tt.polls)
 		if _, ok := try(g, Poll); ok {
 			t.Errorf("limit %d: poll %d went beyond the poll share", tt.limit, tt.polls+1)
@@ -114,7 +82,7 @@ func TestGovernorReserveAndPollShare(t *testing.T) {
 }
 
 func TestGovernorInFlightCounts(t *testing.T) {
-	g := NewGovernorLimits([]Limit{{Name: "", Max: 4, Per: time.Second}}, 0, newFakeClock())
+	g := NewGovernor([]Limit{{Name: "", Max: 4, Per: time.Second}}, 0, fakeclock.New())
 	var held []Ticket
 	for range 4 {
 		tk, ok := try(g, Write)
@@ -135,11 +103,11 @@ func TestGovernorInFlightCounts(t *testing.T) {
 // TestGovernorCountsAtCompletion: a hit counts from when it completed, not when it was
 // sent, so a slow response keeps its place in the window longer.
 func TestGovernorCountsAtCompletion(t *testing.T) {
-	clock := newFakeClock()
-	g := NewGovernorLimits([]Limit{{Name: "", Max: 2, Per: time.Second}}, 0, clock)
+	clock := fakeclock.New()
+	g := NewGovernor([]Limit{{Name: "", Max: 2, Per: time.Second}}, 0, clock)
 	slow, _ := try(g, Write)
 	clock.Advance(400 * time.Millisecond)
-	g.Done(slow, &Response{Status: 200}, nil)
+	g.Done(slow, 200, nil, nil)
 	spend(t, g, Write, 1)
 	clock.Advance(700 * time.Millisecond) // 1.1 s after sending the slow one, 0.7 s after it completed
 	if _, ok := try(g, Write); ok {
@@ -152,11 +120,11 @@ func TestGovernorCountsAtCompletion(t *testing.T) {
 }
 
 func TestGovernorLearnsOtherClients(t *testing.T) {
-	clock := newFakeClock()
-	g := NewGovernor("certifactu", 0.1, clock) // 100/60s documented
+	clock := fakeclock.New()
+	g := NewGovernor(documented["certifactu"], 0.1, clock) // 100/60s documented
 	tk, _ := try(g, Write)
 	// The server says 50 remain: someone else spent 49 besides our 1.
-	g.Done(tk, &Response{Status: 200, Header: header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "50", "X-RateLimit-Reset", "30")}, nil)
+	g.Done(tk, 200, header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "50", "X-RateLimit-Reset", "30"), nil)
 	w := g.Windows(clock.Now())
 	if len(w) != 1 || w[0].Limit != 100 || w[0].Remaining != 50 || w[0].Reset != 30*time.Second {
 		t.Fatalf("windows = %+v", w)
@@ -170,14 +138,14 @@ func TestGovernorLearnsOtherClients(t *testing.T) {
 }
 
 func TestGovernorAddsHeaderWindows(t *testing.T) {
-	clock := newFakeClock()
-	g := NewGovernor("alforse", 0.1, clock) // nothing documented
+	clock := fakeclock.New()
+	g := NewGovernor(documented["alforse"], 0.1, clock) // nothing documented
 	first, _ := try(g, Poll)
 	if _, ok := try(g, Poll); ok {
 		t.Fatal("a second request went before anything was learned")
 	}
 	h := header("X-RateLimit-Limit-burst", "10", "X-RateLimit-Remaining-burst", "9", "X-RateLimit-Reset-burst", "2")
-	g.Done(first, &Response{Status: 200, Header: h}, nil)
+	g.Done(first, 200, h, nil)
 	w := g.Windows(clock.Now())
 	if len(w) != 1 || w[0].Name != "burst" || w[0].Limit != 10 || w[0].Remaining != 9 {
 		t.Fatalf("windows = %+v", w)
@@ -194,24 +162,24 @@ func TestGovernorHoldsAfter429(t *testing.T) {
 	tests := []struct {
 		name     string
 		provider string
-		resp     Response
+		status   int
+		header   http.Header
 		p        *model.Problem
 		hold     time.Duration
 	}{
-		{"retry-after named", "sv-dte", Response{Status: 429, Header: header("Retry-After-medium", "7", "Retry-After-short", "1")}, nil, 7 * time.Second},
-		{"retry-after date", "alegra", Response{Status: 429, Header: header("Date", "Sun, 01 Mar 2026 12:00:00 GMT", "Retry-After", "Sun, 01 Mar 2026 12:00:20 GMT")}, nil, 20 * time.Second},
-		{"spent window", "certifactu", Response{Status: 429, Header: header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "12")}, nil, 12 * time.Second},
-		{"body wait", "certifactu", Response{Status: 429, Header: header("Retry-After", "3")}, &model.Problem{Wait: 45 * time.Second, HasWait: true}, 45 * time.Second},
-		{"no hint sv-dte", "sv-dte", Response{Status: 429}, nil, time.Minute},
-		{"no hint unknown windows", "alforse", Response{Status: 429}, nil, time.Minute},
+		{"retry-after named", "sv-dte", 429, header("Retry-After-medium", "7", "Retry-After-short", "1"), nil, 7 * time.Second},
+		{"retry-after date", "alegra", 429, header("Date", "Sun, 01 Mar 2026 12:00:00 GMT", "Retry-After", "Sun, 01 Mar 2026 12:00:20 GMT"), nil, 20 * time.Second},
+		{"spent window", "certifactu", 429, header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "12"), nil, 12 * time.Second},
+		{"body wait", "certifactu", 429, header("Retry-After", "3"), &model.Problem{Wait: 45 * time.Second, HasWait: true}, 45 * time.Second},
+		{"no hint sv-dte", "sv-dte", 429, nil, nil, time.Minute},
+		{"no hint unknown windows", "alforse", 429, nil, nil, time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
-			g := NewGovernor(tt.provider, 0.1, clock)
+			clock := fakeclock.New()
+			g := NewGovernor(documented[tt.provider], 0.1, clock)
 			tk, _ := try(g, Write)
-			tt.resp.Received = clock.Now()
-			g.Done(tk, &tt.resp, tt.p)
+			g.Done(tk, tt.status, tt.header, tt.p)
 			if got := g.Held().Sub(clock.Now()); got != tt.hold {
 				t.Fatalf("hold = %v, want %v", got, tt.hold)
 			}
@@ -230,8 +198,8 @@ func TestGovernorHoldsAfter429(t *testing.T) {
 }
 
 func TestGovernorWakesWaiters(t *testing.T) {
-	clock := newFakeClock()
-	g := NewGovernorLimits([]Limit{{Name: "", Max: 1, Per: time.Second}}, 0, clock)
+	clock := fakeclock.New()
+	g := NewGovernor([]Limit{{Name: "", Max: 1, Per: time.Second}}, 0, clock)
 	spend(t, g, Write, 1)
 	got := make(chan error, 1)
 	go func() {
@@ -239,13 +207,7 @@ func TestGovernorWakesWaiters(t *testing.T) {
 		got <- err
 	}()
 	// Advance until the waiter's timer exists, then past the window.
-	for {
-		clock.mu.Lock()
-		n := len(clock.timers)
-		clock.mu.Unlock()
-		if n > 0 {
-			break
-		}
+	for clock.Timers() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	clock.Advance(time.Second)
@@ -264,8 +226,8 @@ func TestGovernorWakesWaiters(t *testing.T) {
 }
 
 func TestGovernorPollInterval(t *testing.T) {
-	clock := newFakeClock()
-	g := NewGovernorLimits([]Limit{{Name: "", Max: 20, Per: time.Minute}}, 0.1, clock) // usable 18, polls 9
+	clock := fakeclock.New()
+	g := NewGovernor([]Limit{{Name: "", Max: 20, Per: time.Minute}}, 0.1, clock) // usable 18, polls 9
 	base := 10 * time.Second
 	var last time.Duration
 	for i := range 10 {
@@ -288,25 +250,25 @@ func TestGovernorPollInterval(t *testing.T) {
 }
 
 func BenchmarkGovernor(b *testing.B) {
-	g := NewGovernor("sv-dte", 0.1, nil)
+	g := NewGovernor(documented["sv-dte"], 0.1, nil)
 	g.reserve = 0
 	for _, w := range g.windows {
 		w.limit, w.length = 1<<30, time.Millisecond
 	}
 	ctx := context.Background()
-	resp := &Response{Status: 200, Header: header("X-RateLimit-Limit-short", "1073741824", "X-RateLimit-Remaining-short", "1073741800")}
+	h := header("X-RateLimit-Limit-short", "1073741824", "X-RateLimit-Remaining-short", "1073741800")
 	b.Run("no-headers", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			t, _ := g.Acquire(ctx, Poll)
-			g.Done(t, nil, nil)
+			g.Done(t, 0, nil, nil)
 		}
 	})
 	b.Run("headers", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			t, _ := g.Acquire(ctx, Poll)
-			g.Done(t, resp, nil)
+			g.Done(t, 200, h, nil)
 		}
 	})
 }
@@ -314,8 +276,8 @@ func BenchmarkGovernor(b *testing.B) {
 // TestGovernorPollIntervalShortWindow: a window shorter than the interval (sv-dte's 1 s
 // one) is empty again by the next poll, however full it is now.
 func TestGovernorPollIntervalShortWindow(t *testing.T) {
-	clock := newFakeClock()
-	g := NewGovernor("sv-dte", 0.1, clock) // short: usable 2, poll share 1
+	clock := fakeclock.New()
+	g := NewGovernor(documented["sv-dte"], 0.1, clock) // short: usable 2, poll share 1
 	spend(t, g, Poll, 1)
 	if iv := g.PollInterval(5 * time.Second); iv != 5*time.Second {
 		t.Errorf("one poll in the 1 s window stretched the interval to %v", iv)
@@ -326,11 +288,11 @@ func TestGovernorPollIntervalShortWindow(t *testing.T) {
 }
 
 // TestLearnedWindowsAreCapped: a server that names 32 new windows in every response keeps
-// the governor at maxWindows: the documented windows and the one the server keeps naming
+// the governor at MaxWindows: the documented windows and the one the server keeps naming
 // stay, the others go the oldest-named first.
 func TestLearnedWindowsAreCapped(t *testing.T) {
-	clock := newFakeClock()
-	g := NewGovernor("sv-dte", 0.1, clock) // three documented windows
+	clock := fakeclock.New()
+	g := NewGovernor(documented["sv-dte"], 0.1, clock) // three documented windows
 	for round := range 50 {
 		kv := []string{"X-RateLimit-Limit-steady", "1000", "X-RateLimit-Remaining-steady", "900", "X-RateLimit-Reset-steady", "60"}
 		for i := range 32 {
@@ -341,8 +303,8 @@ func TestLearnedWindowsAreCapped(t *testing.T) {
 		if !ok {
 			t.Fatalf("round %d: no ticket", round)
 		}
-		g.Done(tk, &Response{Status: 200, Header: header(kv...)}, nil)
-		if n := len(g.Windows(clock.Now())); n > maxWindows {
+		g.Done(tk, 200, header(kv...), nil)
+		if n := len(g.Windows(clock.Now())); n > MaxWindows {
 			t.Fatalf("round %d: %d windows", round, n)
 		}
 		clock.Advance(2 * time.Second)
@@ -363,5 +325,78 @@ func TestLearnedWindowsAreCapped(t *testing.T) {
 	}
 	if g.DroppedWindows() == 0 {
 		t.Fatal("DroppedWindows does not say so")
+	}
+}
+
+// drainStated sends n requests through a governor of provider's documented windows
+// against a server model whose fixed window is limit per period, stated in X-RateLimit-*
+// headers with an epoch reset (Certifactu's form); it returns the time the batch took
+// on a fake clock and how many 429s the server answered.
+func drainStated(t *testing.T, provider string, limit int, period time.Duration, n int) (time.Duration, int) {
+	t.Helper()
+	clock := fakeclock.New()
+	g := NewGovernor(documented[provider], 0.1, clock)
+	var start time.Time
+	count, refused := 0, 0
+	begin := clock.Now()
+	for range n {
+		tk, ok := try(g, Write)
+		for ; !ok; tk, ok = try(g, Write) {
+			clock.Advance(50 * time.Millisecond)
+		}
+		now := clock.Now()
+		if start.IsZero() || !now.Before(start.Add(period)) {
+			start, count = now, 0
+		}
+		count++
+		status := http.StatusOK
+		if count > limit {
+			status, refused = http.StatusTooManyRequests, refused+1
+		}
+		end := start.Add(period)
+		h := header("Date", now.Format(http.TimeFormat),
+			"X-RateLimit-Limit", strconv.Itoa(limit),
+			"X-RateLimit-Remaining", strconv.Itoa(max(0, limit-count)),
+			"X-RateLimit-Reset", strconv.FormatInt((end.UnixNano()+int64(time.Second)-1)/int64(time.Second), 10))
+		g.Done(tk, status, h, nil)
+		clock.Advance(20 * time.Millisecond) // the request's own round trip
+	}
+	return clock.Now().Sub(begin), refused
+}
+
+// TestGovernorServerWins: an account whose server states a shorter window than the one
+// documented (a stock limiter of 20 per 10 s where Certifactu documents 100 per minute)
+// is paced by what the server says from the next request on: the stated limit and the
+// stated window length replace the documented ones, so a batch drains at the server's
+// pace instead of 20 per minute, without a 429.
+func TestGovernorServerWins(t *testing.T) {
+	const n = 200
+	took, refused := drainStated(t, "certifactu", 20, 10*time.Second, n)
+	// 18 usable per 10 s window: 200 requests need 11 full windows after the first.
+	ideal := time.Duration((n+17)/18-1) * 10 * time.Second
+	t.Logf("%d requests against a stated 20/10s under a documented 100/min: %v (ideal %v), %d 429s", n, took, ideal, refused)
+	if refused != 0 {
+		t.Errorf("%d 429s", refused)
+	}
+	if took > ideal+ideal/4 {
+		t.Errorf("took %v: the documented window still paces the batch (ideal %v)", took, ideal)
+	}
+	// A server that states the documented window changes nothing.
+	took, refused = drainStated(t, "certifactu", 100, time.Minute, n)
+	if ideal := time.Duration((n+89)/90-1) * time.Minute; refused != 0 || took > ideal+ideal/4 {
+		t.Errorf("documented window: %v (ideal %v), %d 429s", took, ideal, refused)
+	}
+	// A reset stated with the documented limit (what is left of the window, as Factus's
+	// 429 says it) leaves the documented length.
+	g := NewGovernor(documented["factus"], 0.1, fakeclock.New())
+	now := g.clock.Now()
+	g.learn(model.Window{Limit: 80, Remaining: 0, Reset: 7 * time.Second}, now, false)
+	if w := g.windows[0]; w.length != time.Minute || w.limit != 80 {
+		t.Errorf("factus: %d per %v after a reset of 7 s at the documented limit", w.limit, w.length)
+	}
+	g.learn(model.Window{Limit: 60, Remaining: 59, Reset: model.Unknown}, now, false)
+	g.learn(model.Window{Limit: 60, Remaining: 40, Reset: 30 * time.Second}, now, false)
+	if w := g.windows[0]; w.length != 30*time.Second || w.limit != 60 {
+		t.Errorf("factus: %d per %v after the server stated 60 and a reset of 30 s", w.limit, w.length)
 	}
 }
