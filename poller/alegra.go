@@ -3,7 +3,6 @@ package poller
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -643,11 +642,11 @@ const alegraPage = 30
 
 // alegraOpen lists every invoice, 30 at a time: Alegra's listing has no filter by legal
 // status, so the pending and rejected ones are picked out by the caller.
-func alegraOpen(ctx context.Context, c *Client) ([][]byte, error) {
+func alegraOpen(c *Client) []pages {
 	path := c.Path("invoices", "/invoices")
-	return pages(ctx, c, 0, func(n int) string {
+	return []pages{{first: 0, path: func(n int) string {
 		return fmt.Sprintf("%s?start=%d&limit=%d&metadata=true", path, n*alegraPage, alegraPage)
-	}, func(body []byte, n int) ([][]byte, bool, error) {
+	}, split: func(body []byte, n int) ([][]byte, bool, error) {
 		if b := bytes.TrimSpace(body); len(b) > 0 && b[0] == '[' {
 			items, err := rawItems(b)
 			return items, len(items) == alegraPage, err
@@ -663,7 +662,7 @@ func alegraOpen(ctx context.Context, c *Client) ([][]byte, error) {
 		}
 		items, err := rawItems(env.Data)
 		return items, (n+1)*alegraPage < env.Metadata.Total, err
-	})
+	}}}
 }
 
 // alegraReadPath is GET /invoices/{id}.

@@ -395,11 +395,14 @@ const alforsePage = 200
 
 // alforseOpen lists the payments awaiting their invoice (tab invoice), then those whose
 // reconciliation failed (tab reconcile). Alforse documents no read of one payment.
-func alforseOpen(ctx context.Context, c *Client) ([][]byte, error) {
+func alforseOpen(c *Client) []pages {
 	path := c.Path("payments", "/payments")
-	return pagesOf(ctx, c, []string{"reconcile", "invoice"}, func(tab string, n int) string {
-		return fmt.Sprintf("%s?tab=%s&page=%d&pageSize=%d", path, tab, n, alforsePage)
-	}, envelope("total", alforsePage))
+	tab := func(name string) pages {
+		return pages{first: 1, path: func(n int) string {
+			return fmt.Sprintf("%s?tab=%s&page=%d&pageSize=%d", path, name, n, alforsePage)
+		}, split: envelope("total", alforsePage)}
+	}
+	return []pages{tab("reconcile"), tab("invoice")}
 }
 
 // alforseAnswer is Alforse's login answer, flat or wrapped in "data": a TokenPair, or,

@@ -209,7 +209,7 @@ func (t *tokens) credential(ctx context.Context) (credential, error) {
 // cred (nil for none), and decodes its JSON into into. It returns the answer, which a
 // dialect may read further (a second factor asked for).
 func tokenCall(ctx context.Context, c *Client, step, path string, body []byte, contentType string, cred credential, into any) (Response, error) {
-	res, err := c.roundTrip(ctx, pace.Auth, http.MethodPost, path, body, contentType, cred)
+	res, err := c.roundTrip(ctx, pace.Auth, nil, http.MethodPost, path, body, contentType, cred)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s: %w", step, err)
 	}

@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -359,11 +358,16 @@ func certifactuDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 const certifactuPage = 100
 
 // certifactuOpen lists the rejected, then the pending invoices.
-func certifactuOpen(ctx context.Context, c *Client) ([][]byte, error) {
+func certifactuOpen(c *Client) []pages {
+	return []pages{certifactuStatus(c, "rejected"), certifactuStatus(c, "pending")}
+}
+
+// certifactuStatus is the listing of the invoices in one status.
+func certifactuStatus(c *Client, status string) pages {
 	path := c.Path("invoices", "/v1/invoices")
-	return pagesOf(ctx, c, []string{"rejected", "pending"}, func(status string, n int) string {
+	return pages{first: 1, path: func(n int) string {
 		return fmt.Sprintf("%s?status=%s&page=%d&page_size=%d", path, status, n, certifactuPage)
-	}, envelope("total", certifactuPage))
+	}, split: envelope("total", certifactuPage)}
 }
 
 // certifactuReadPath is GET /v1/invoices/{id} (assumed endpoint).

@@ -107,7 +107,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		return res, err
 	}
 	res.Sent = true
-	sent, sendErr := ru.do(withGate(ru.net, ru.fence([]string{doc.ID}, []int64{intent})), rs.Method, rs.Path, rs.Body)
+	sent, sendErr := ru.do(ru.net, ru.fence([]string{doc.ID}, []int64{intent}), rs.Method, rs.Path, rs.Body)
 	var raw []byte
 	switch {
 	case sendErr == nil && sent.Response.Status/100 == 2:

@@ -167,6 +167,19 @@ const maxHeaderBytes = 64 << 10
 // response of any status is a Result, not an error; the error is a *SendError, an
 // *AuthError, or the context's.
 func (c *Client) Do(ctx context.Context, kind pace.Kind, method, path string, body []byte) (*Result, error) {
+	return c.do(ctx, kind, nil, method, path, body)
+}
+
+// DoFenced is Do for a request that must pass fence once the governor has admitted it,
+// just before it leaves: fence's error keeps it from leaving (a *SendError that did not
+// reach the server). A wait in the governor can be long; the retry engine checks there
+// that it still holds the documents' leases, and moves its intents' deadlines to the
+// request's own timeout.
+func (c *Client) DoFenced(ctx context.Context, kind pace.Kind, fence func() error, method, path string, body []byte) (*Result, error) {
+	return c.do(ctx, kind, fence, method, path, body)
+}
+
+func (c *Client) do(ctx context.Context, kind pace.Kind, fence func() error, method, path string, body []byte) (*Result, error) {
 	read := !model.IsWrite(method)
 	attempts := 0
 	renewed := false
@@ -175,7 +188,7 @@ func (c *Client) Do(ctx context.Context, kind pace.Kind, method, path string, bo
 		if err != nil {
 			return nil, err
 		}
-		res, err := c.roundTrip(ctx, kind, method, path, body, "application/json", cred)
+		res, err := c.roundTrip(ctx, kind, fence, method, path, body, "application/json", cred)
 		attempts++
 		if res != nil {
 			res.Attempts = attempts
@@ -215,18 +228,9 @@ func isTransient(status int) bool {
 	return false
 }
 
-type gateKey struct{}
-
-// withGate makes every request sent under ctx pass gate once the governor has admitted
-// it, just before it leaves: an error keeps it from leaving (a *SendError that did not
-// reach the server). A wait in the governor can be long; the retry engine checks there
-// that it still holds the documents' leases.
-func withGate(ctx context.Context, gate func() error) context.Context {
-	return context.WithValue(ctx, gateKey{}, gate)
-}
-
-// roundTrip sends one request through the governor and reads its response.
-func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
+// roundTrip sends one request through the governor, and through fence (when not nil)
+// once the governor admits it, and reads its response.
+func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, fence func() error, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
 	fail := func(err error, reached bool) *SendError {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -240,8 +244,8 @@ func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, method, path str
 	if err != nil {
 		return nil, err
 	}
-	if gate, ok := ctx.Value(gateKey{}).(func() error); ok {
-		if err := gate(); err != nil {
+	if fence != nil {
+		if err := fence(); err != nil {
 			c.gov.Release(ticket)
 			return nil, fail(err, false)
 		}

@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -35,8 +34,9 @@ type Dialect struct {
 	// document reads one document's JSON (a list item or a single read); ok is false
 	// when raw holds none. The finding is set when the document's state is a problem.
 	document func(raw []byte) (doc model.Document, f finding, ok bool)
-	// open lists the account's pending and rejected documents, every page, as raw JSON.
-	open func(ctx context.Context, c *Client) ([][]byte, error)
+	// open is the paged listings that hold the account's pending and rejected
+	// documents, read in this order.
+	open func(c *Client) []pages
 	// readPath is the path of the read of one document by its ID (GET); nil when the
 	// provider offers no such read.
 	readPath func(c *Client, id string) string

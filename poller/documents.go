@@ -62,7 +62,7 @@ func needsOperator(s model.Status) bool {
 // returns what it listed up to the cut, with the *ListingCut as its error.
 func OpenDocuments(ctx context.Context, c *Client, kind pace.Kind) ([]Item, error) {
 	d := c.d
-	raws, err := d.open(withKind(ctx, kind), c)
+	raws, err := list(ctx, c, kind, d.open(c))
 	var cut *ListingCut
 	if err != nil && !errors.As(err, &cut) {
 		return nil, err
@@ -132,7 +132,7 @@ func ReadDocument(ctx context.Context, c *Client, kind pace.Kind, id string) (It
 	if len(id) > MaxIDLen {
 		return Item{}, fmt.Errorf("%s: document %s: an id of %d bytes is longer than any provider's (%d)", c.account.Name, model.Line(id, 80), len(id), MaxIDLen)
 	}
-	raw, err := getJSON(withKind(ctx, kind), c, d.readPath(c, id))
+	raw, err := getJSON(ctx, c, kind, d.readPath(c, id))
 	if err != nil {
 		return Item{}, err
 	}
@@ -162,24 +162,10 @@ func (d *Dialect) item(account string, raw []byte) (Item, bool) {
 	return it, true
 }
 
-type kindKey struct{}
-
-// withKind carries the kind of request (poll or write) down to the dialect's calls.
-func withKind(ctx context.Context, k pace.Kind) context.Context {
-	return context.WithValue(ctx, kindKey{}, k)
-}
-
-func kindOf(ctx context.Context) pace.Kind {
-	if k, ok := ctx.Value(kindKey{}).(pace.Kind); ok {
-		return k
-	}
-	return pace.Poll
-}
-
-// getJSON reads path and returns the body of a 2xx answer; any other answer is a
-// *ProblemError with the decoded problem.
-func getJSON(ctx context.Context, c *Client, path string) ([]byte, error) {
-	res, err := c.Do(ctx, kindOf(ctx), http.MethodGet, path, nil)
+// getJSON reads path as a request of kind and returns the body of a 2xx answer; any
+// other answer is a *ProblemError with the decoded problem.
+func getJSON(ctx context.Context, c *Client, kind pace.Kind, path string) ([]byte, error) {
+	res, err := c.Do(ctx, kind, http.MethodGet, path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -239,31 +225,42 @@ func (l *listing) full() string {
 	return ""
 }
 
-// pages reads a paged listing: page(n) is the path of page n (from first), and
-// split returns a page's items and whether more pages follow.
-func pages(ctx context.Context, c *Client, first int, page func(n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
+// pages is one paged listing a provider offers: path(n) is the path of page n, from
+// first, and split returns a page's documents and whether more pages follow.
+type pages struct {
+	first int
+	path  func(n int) string
+	split func(body []byte, n int) (items [][]byte, more bool, err error)
+}
+
+// list reads paged listings one after the other (a tab, a status each), as requests of
+// kind, and joins their documents, up to one listing's bounds: past them it returns what
+// it read with a *ListingCut.
+func list(ctx context.Context, c *Client, kind pace.Kind, sources []pages) ([][]byte, error) {
 	var l listing
-	if err := l.read(ctx, c, first, page, split); err != nil {
-		return l.items, err
+	for _, src := range sources {
+		if err := l.read(ctx, c, kind, src); err != nil {
+			return l.items, err
+		}
 	}
 	return l.items, nil
 }
 
 // read adds a paged listing's items to l, up to l's bounds; past them it returns a
 // *ListingCut.
-func (l *listing) read(ctx context.Context, c *Client, first int, page func(n int) string, split func(body []byte, n int) ([][]byte, bool, error)) error {
-	for n := first; ; n++ {
+func (l *listing) read(ctx context.Context, c *Client, kind pace.Kind, src pages) error {
+	for n := src.first; ; n++ {
 		if why := l.full(); why != "" {
 			l.items = l.items[:min(len(l.items), maxListed)]
 			return &ListingCut{Account: c.account.Name, Kept: len(l.items), Why: why}
 		}
-		body, err := getJSON(ctx, c, page(n))
+		body, err := getJSON(ctx, c, kind, src.path(n))
 		if err != nil {
 			return err
 		}
-		items, more, err := split(body, n)
+		items, more, err := src.split(body, n)
 		if err != nil {
-			return fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(page(n)), err)
+			return fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(src.path(n)), err)
 		}
 		l.pages++
 		l.bytes += len(body)
@@ -272,19 +269,6 @@ func (l *listing) read(ctx context.Context, c *Client, first int, page func(n in
 			return nil
 		}
 	}
-}
-
-// pagesOf reads one paged listing per filter (a tab, a status), in the order given, and
-// joins their items: page(filter, n) is the path of that listing's page n, from 1. The
-// filters share one listing's bounds.
-func pagesOf(ctx context.Context, c *Client, filters []string, page func(filter string, n int) string, split func(body []byte, n int) ([][]byte, bool, error)) ([][]byte, error) {
-	var l listing
-	for _, filter := range filters {
-		if err := l.read(ctx, c, 1, func(n int) string { return page(filter, n) }, split); err != nil {
-			return l.items, err
-		}
-	}
-	return l.items, nil
 }
 
 // envelope splits a page shaped {"data":[...], <total>: N}: more pages follow while the

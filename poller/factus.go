@@ -503,7 +503,7 @@ func factusBillStatus(raw json.RawMessage) string {
 // factusOpen lists the bills not yet validated (filter[status]=0), ten a page: pending
 // ones and, with their "Rechazo" rules, rejected ones. The gateway filters by no status:
 // every bill is listed, and the caller keeps the open ones.
-func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
+func factusOpen(c *Client) []pages {
 	var page func(n int) string
 	switch {
 	case factusGateway(c):
@@ -516,7 +516,7 @@ func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
 		path := c.Path("bills", "/v1/bills")
 		page = func(n int) string { return fmt.Sprintf("%s?filter%%5Bstatus%%5D=0&page=%d", path, n) }
 	}
-	return pages(ctx, c, 1, page, func(body []byte, n int) ([][]byte, bool, error) {
+	return []pages{{first: 1, path: page, split: func(body []byte, n int) ([][]byte, bool, error) {
 		var env struct {
 			Data struct {
 				Data       json.RawMessage `json:"data"`
@@ -531,7 +531,7 @@ func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
 		}
 		items, err := rawItems(env.Data.Data)
 		return items, n < env.Data.Pagination.LastPage, err
-	})
+	}}}
 }
 
 // factusReadPath is the read of one bill by its number: GET /v1/bills/show/{number}, v2's

@@ -405,9 +405,10 @@ func (ru *run) progress(left []int, res *DocResult) {
 	ru.r.opt.OnProgress(pr)
 }
 
-// do sends one request through the account's governor as a Write, counting it.
-func (ru *run) do(ctx context.Context, method, path string, body []byte) (*Result, error) {
-	res, err := ru.r.c.Do(ctx, pace.Write, method, path, body)
+// do sends one request through the account's governor as a Write, and through fence
+// just before it leaves, counting it.
+func (ru *run) do(ctx context.Context, fence func() error, method, path string, body []byte) (*Result, error) {
+	res, err := ru.r.c.DoFenced(ctx, pace.Write, fence, method, path, body)
 	ru.count(res)
 	return res, err
 }
@@ -828,7 +829,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 	for _, i := range sent {
 		ledger = append(ledger, intents[ru.report.Results[i].Doc.ID])
 	}
-	res, sendErr := ru.resend(withGate(sendCtx, ru.fence(ids, ledger)), rs)
+	res, sendErr := ru.resend(sendCtx, rs, ru.fence(ids, ledger))
 	answers := ru.answers(res, sendErr, ids)
 	for _, i := range sent {
 		r := &ru.report.Results[i]
@@ -871,11 +872,11 @@ func (ru *run) fence(ids []string, intents []int64) func() error {
 	}
 }
 
-// resend sends the request; a 429 (refused before anything was done) is sent again
-// once the governor's hold ends, at most twice.
-func (ru *run) resend(ctx context.Context, rs Resend) (*Result, error) {
+// resend sends the request, through fence each time; a 429 (refused before anything was
+// done) is sent again once the governor's hold ends, at most twice.
+func (ru *run) resend(ctx context.Context, rs Resend, fence func() error) (*Result, error) {
 	for try := 0; ; try++ {
-		res, err := ru.do(ctx, rs.Method, rs.Path, rs.Body)
+		res, err := ru.do(ctx, fence, rs.Method, rs.Path, rs.Body)
 		if err != nil || res.Response.Status != http.StatusTooManyRequests || try == 2 {
 			return res, err
 		}
@@ -1009,7 +1010,7 @@ func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, se
 }
 
 // sentDeadline is the deadline this run's intent got as its request left; for one whose
-// request never passed the gate, when it would be had it left now.
+// request never passed the fence, when it would be had it left now.
 func (ru *run) sentDeadline(intent int64) time.Time {
 	if dl, ok := ru.deadlines[intent]; ok {
 		return dl

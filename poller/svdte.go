@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -365,11 +364,16 @@ const svdtePage = 50
 
 // svdteOpen lists the rejected DTEs. The Ministry answers an emission at once, so a DTE
 // is never pending for long: rejected ones are what needs an operator.
-func svdteOpen(ctx context.Context, c *Client) ([][]byte, error) {
+func svdteOpen(c *Client) []pages {
+	return []pages{svdteRejected(c)}
+}
+
+// svdteRejected is the listing of the rejected DTEs.
+func svdteRejected(c *Client) pages {
 	path := c.Path("list", "/factura")
-	return pages(ctx, c, 1, func(n int) string {
+	return pages{first: 1, path: func(n int) string {
 		return fmt.Sprintf("%s?estado=RECHAZADO&page=%d&pageSize=%d", path, n, svdtePage)
-	}, envelope("total", svdtePage))
+	}, split: envelope("total", svdtePage)}
 }
 
 // svdteReadPath is GET /factura/{codigoGeneracion} (assumed endpoint).
