@@ -15,10 +15,6 @@ import (
 	"emitop/poller"
 )
 
-func init() {
-	register("clear", "delete a document the authority rejected at its provider, so its sender can send it again", runClear)
-}
-
 // runClear deletes one failed document at its provider (a Factus bill the DIAN rejected,
 // which blocks the account's next bills until deleted). It is an operator's act: it needs
 // a reason, which is recorded, and a confirmation (typing the document's id, or --yes).

@@ -13,10 +13,6 @@ import (
 	"emitop/poller"
 )
 
-func init() {
-	register("completion", "print a shell completion script: bash, zsh or fish", runCompletion)
-}
-
 // flagSets holds the flag set each command made last (newFlags notes it): the one place
 // a command's flags are declared, which completion reads instead of a list of its own.
 var flagSets sync.Map // command name → *flag.FlagSet
@@ -85,16 +81,12 @@ type cmdFlags struct {
 // commandFlags asks every command for its flags: each parses "-h" with its output thrown
 // away, which defines its flag set and stops before it does anything.
 func commandFlags() ([]cmdFlags, error) {
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	var out []cmdFlags
-	for _, n := range names {
-		c := cmdFlags{name: n, summary: commands[n].summary}
+	for _, cmd := range commands() {
+		n := cmd.name
+		c := cmdFlags{name: n, summary: cmd.summary}
 		if n != "completion" {
-			commands[n].run([]string{"-h"}, strings.NewReader(""), io.Discard, io.Discard)
+			cmd.run([]string{"-h"}, strings.NewReader(""), io.Discard, io.Discard)
 			v, ok := flagSets.Load(n)
 			if !ok {
 				return nil, errors.New("completion: command " + n + " declares no flags with newFlags")

@@ -18,10 +18,6 @@ import (
 	"emitop/ui"
 )
 
-func init() {
-	register("dashboard", "the dashboard (what `emitop` alone runs); with no config, a demo", runDashboard)
-}
-
 func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("dashboard", stderr)
 	cfgPath, dbPath := storeFlags(fs)

@@ -20,10 +20,6 @@ import (
 	"emitop/poller"
 )
 
-func init() {
-	register("explain", "decode one raw HTTP response: class, verdict, what it means, what to do", runExplain)
-}
-
 // Limits on what explain reads of a response besides its body (poller.MaxBody).
 const (
 	maxHeaderBytes = 64 << 10

@@ -15,10 +15,6 @@ import (
 	"emitop/store"
 )
 
-func init() {
-	register("history", "list document events, newest first", runHistory)
-}
-
 func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("history", stderr)
 	cfgPath, dbPath := storeFlags(fs)

@@ -20,10 +20,6 @@ import (
 	"emitop/store"
 )
 
-func init() {
-	register("poll", "poll every account: headless until stopped, or --once and print", runPoll)
-}
-
 // shutdownTimeout bounds the final flush of the history when a headless poll stops.
 const shutdownTimeout = 10 * time.Second
 

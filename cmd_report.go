@@ -8,10 +8,6 @@ import (
 	"emitop/report"
 )
 
-func init() {
-	register("report", "the shift report: what happened to each account lately, from the history", runReport)
-}
-
 func runReport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stderr)
 	cfgPath, dbPath := storeFlags(fs)

@@ -20,10 +20,6 @@ import (
 	"emitop/store"
 )
 
-func init() {
-	register("retry", "resend an account's rejected documents, safely", runRetry)
-}
-
 // docList collects repeated --doc flags.
 type docList []string
 

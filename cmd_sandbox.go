@@ -14,10 +14,6 @@ import (
 	"emitop/sandbox"
 )
 
-func init() {
-	register("sandbox", "serve the five providers, simulated, for demos and tests", runSandbox)
-}
-
 func runSandbox(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("sandbox", stderr)
 	listen := fs.String("listen", "127.0.0.1:8700", "address to listen on")

@@ -16,10 +16,6 @@ import (
 	"emitop/serve"
 )
 
-func init() {
-	register("serve", "serve the dashboard over SSH to the operators in the config", runServe)
-}
-
 // shutdownGrace is how long SIGTERM waits for sessions to quit before closing them.
 const shutdownGrace = 10 * time.Second
 

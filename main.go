@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
 	"emitop/model"
@@ -19,15 +18,36 @@ var version = "0.1.0-dev"
 
 // command is one subcommand: run gets the arguments after its name.
 type command struct {
+	name    string
 	summary string
 	run     func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
-var commands = map[string]command{}
+// commands is every subcommand, in the order `emitop help` lists them. It is a function,
+// not a variable, because completion asks the table for every command's flags.
+func commands() []command {
+	return []command{
+		{"clear", "delete a document the authority rejected at its provider, so its sender can send it again", runClear},
+		{"completion", "print a shell completion script: bash, zsh or fish", runCompletion},
+		{"dashboard", "the dashboard (what `emitop` alone runs); with no config, a demo", runDashboard},
+		{"explain", "decode one raw HTTP response: class, verdict, what it means, what to do", runExplain},
+		{"history", "list document events, newest first", runHistory},
+		{"poll", "poll every account: headless until stopped, or --once and print", runPoll},
+		{"report", "the shift report: what happened to each account lately, from the history", runReport},
+		{"retry", "resend an account's rejected documents, safely", runRetry},
+		{"sandbox", "serve the five providers, simulated, for demos and tests", runSandbox},
+		{"serve", "serve the dashboard over SSH to the operators in the config", runServe},
+	}
+}
 
-// register adds a subcommand; each cmd_*.go file calls it from init.
-func register(name, summary string, run func(args []string, stdin io.Reader, stdout, stderr io.Writer) error) {
-	commands[name] = command{summary: summary, run: run}
+// lookup is the command called name.
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // usageError is a mistake in how emitop was called: exit status 2.
@@ -66,7 +86,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		name = "dashboard"
 	}
-	cmd, ok := commands[name]
+	cmd, ok := lookup(name)
 	if !ok {
 		if near, ok := nearest(name); ok {
 			fmt.Fprintf(stderr, "emitop: unknown command %q: did you mean %s? (emitop help lists them)\n", model.Line(name, 40), near)
@@ -96,13 +116,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: emitop [command] [flags]   (no command: the dashboard)\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 }
 
@@ -111,18 +126,13 @@ func usage(w io.Writer) {
 func nearest(name string) (string, bool) {
 	name = strings.ToLower(name)
 	best, bestDist := "", 3
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		d := editDistance(name, n)
-		if name != "" && strings.HasPrefix(n, name) {
+	for _, c := range commands() {
+		d := editDistance(name, c.name)
+		if name != "" && strings.HasPrefix(c.name, name) {
 			d = 0
 		}
 		if d < bestDist {
-			best, bestDist = n, d
+			best, bestDist = c.name, d
 		}
 	}
 	return best, best != ""
