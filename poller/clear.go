@@ -19,15 +19,15 @@ var ErrNoClear = errors.New("the provider offers no deletion of a failed documen
 
 // CanClear reports whether the account's provider offers the deletion of a failed
 // document (Factus: a bill the DIAN rejected).
-func (r *Retrier) CanClear() bool { return r.d.clear != nil }
+func (r *Retrier) CanClear() bool { return r.c.CanClear() }
 
 // PlanClear shows the request Clear would make for a document, its credentials redacted,
 // and what it will do; the request's path waits for the status read that precedes it.
 func (r *Retrier) PlanClear(doc model.Document) (PlannedRequest, string, error) {
-	if r.d.clear == nil {
+	if !r.c.CanClear() {
 		return PlannedRequest{}, "", ErrNoClear
 	}
-	rs, err := r.d.clear(r.c, []string{doc.ID}, nil)
+	rs, err := r.c.BuildClear([]string{doc.ID}, nil)
 	if err != nil {
 		return PlannedRequest{}, "", err
 	}
@@ -45,15 +45,15 @@ func (r *Retrier) PlanClear(doc model.Document) (PlannedRequest, string, error) 
 // document is deleted), writes its intent before the request leaves and goes through
 // the account's governor; after a timeout or a 5xx it reads the status again.
 func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, error) {
-	if r.d.clear == nil {
+	if !r.c.CanClear() {
 		return DocResult{}, ErrNoClear
 	}
 	if strings.TrimSpace(r.opt.Reason) == "" {
 		return DocResult{}, errors.New("clear: deleting a document requires a reason")
 	}
-	acc := r.c.account.Name
+	acc := r.acc.Name
 	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: acc}, index: map[string]int{},
-		until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.c.clock.Now()}
+		until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.clock.Now()}
 	res := DocResult{Doc: doc}
 	ok, err := r.st.AcquireLease(ru.net, acc, doc.ID, r.holder, r.opt.LeaseTTL)
 	if err != nil {
@@ -65,7 +65,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 	}
 	defer r.st.ReleaseLease(ru.net, acc, doc.ID, r.holder)
 
-	readAt := r.c.clock.Now()
+	readAt := r.clock.Now()
 	it, err := ru.read(doc.ID)
 	var pe *ProblemError
 	switch {
@@ -92,13 +92,13 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		res.Detail = "status " + string(it.Doc.Status) + ": only a document the authority rejected is deleted"
 		return res, ru.record(res)
 	}
-	rs, err := r.d.clear(r.c, []string{doc.ID}, [][]byte{it.Raw})
+	rs, err := r.c.BuildClear([]string{doc.ID}, [][]byte{it.Raw})
 	if err != nil {
 		res.Outcome, res.Detail = OutcomeSkipped, "not deleted: "+model.Line(err.Error(), 300)
 		return res, ru.record(res)
 	}
 	intent, err := r.st.RecordIntent(ru.net, store.Intent{Account: acc, DocID: doc.ID, Holder: r.holder, Kind: "clear",
-		Request: rs.Method + " " + rs.Path, Deadline: r.c.clock.Now().Add(r.c.account.Timeout)})
+		Request: rs.Method + " " + rs.Path, Deadline: r.clock.Now().Add(r.acc.Timeout)})
 	if errors.Is(err, store.ErrLeaseNotHeld) {
 		res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not deleted"
 		return res, ru.record(res)
@@ -115,7 +115,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		res.Outcome, res.Detail = OutcomeCleared, "deleted at the provider: the system that made it sends it again, corrected"
 	case sendErr == nil && sent.Response.Status < 500:
 		raw = sent.Response.Body
-		p := r.d.decode(sent.Response)
+		p := r.c.Decode(sent.Response)
 		res.Outcome = OutcomeRejected
 		res.Detail = fmt.Sprintf("not deleted: HTTP %d %s %s", p.Status, p.Class, model.Line(p.Message, 160))
 	default:
@@ -146,7 +146,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		gone := res.Doc
 		gone.Status, gone.Problem = model.StatusCancelled, nil
 		ops = append(ops,
-			store.AddEvent(model.Event{Account: acc, Provider: r.d.name, DocID: doc.ID, Number: gone.Number, Status: gone.Status, Kind: "clear", Raw: raw}),
+			store.AddEvent(model.Event{Account: acc, Provider: r.acc.Provider, DocID: doc.ID, Number: gone.Number, Status: gone.Status, Kind: "clear", Raw: raw}),
 			store.UpsertDocument(gone, raw, time.Time{}))
 		res.Doc = gone
 	}
@@ -160,7 +160,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 func (ru *run) record(res DocResult) error {
 	r := ru.r
 	err := r.st.Enqueue(ru.net, store.RecordAction(model.Action{Operator: r.opt.Operator, Fingerprint: r.opt.Fingerprint,
-		Kind: "clear", Account: r.c.account.Name, DocID: res.Doc.ID, Reason: r.opt.Reason,
+		Kind: "clear", Account: r.acc.Name, DocID: res.Doc.ID, Reason: r.opt.Reason,
 		Outcome: string(res.Outcome) + ": " + res.Detail}))
 	if err != nil {
 		return err

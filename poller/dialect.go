@@ -57,9 +57,6 @@ type Dialect struct {
 	// resent reads a resend's answer into the state of each document it names; nil
 	// means the answer is the one document itself (or a problem).
 	resent func(d *Dialect, account string, r Response, ids []string) map[string]Item
-	// summaryHidden says that a resend's body is the document itself (a whole DTE):
-	// the intent's summary names the request only.
-	summaryHidden bool
 }
 
 // Name is the provider's name, as an account's `provider =` spells it.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"emitop/config"
 	"emitop/model"
 	"emitop/pace"
 	"emitop/store"
@@ -27,18 +28,6 @@ import (
 // the wait lives in the store, and an interrupted or killed run leaves the next one as
 // careful. Everything goes through the account's governor as Write requests, so a batch
 // drains at the budget's pace and keeps the reserve.
-
-// Resend is one request that emits documents again. It never holds credentials: the
-// Client adds them when it sends.
-type Resend struct {
-	Method string
-	Path   string   // relative to the account's base URL
-	Body   []byte   // JSON; nil for none
-	IDs    []string // the documents it emits
-	// Note says what the body will be when it cannot be built before the documents are
-	// read (planning); "" once Body is final.
-	Note string
-}
 
 // Outcome is how a document's retry ended.
 type Outcome string
@@ -170,22 +159,36 @@ type RetryOptions struct {
 // Retrier resends one account's rejected documents.
 type Retrier struct {
 	c      *Client
-	st     *store.Store
-	d      *Dialect
+	st     Ledger
+	acc    config.Account
+	clock  pace.Clock
 	opt    RetryOptions
 	holder string
 }
 
+// Ledger is what the retry engine needs of the store (*store.Store, on either engine):
+// the leases and intents, written durably before each call returns, and the history.
+type Ledger interface {
+	AcquireLease(ctx context.Context, account, docID, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, account, docID, holder string) error
+	RecordIntent(ctx context.Context, in store.Intent) (int64, error)
+	ExtendIntents(ctx context.Context, ids []int64, deadline time.Time) error
+	SettleIntent(ctx context.Context, id int64, outcome string, p *model.Problem, raw []byte) error
+	OpenIntents(ctx context.Context, account string) ([]store.Intent, error)
+	Intents(ctx context.Context, account, docID string) ([]store.Intent, error)
+	Enqueue(ctx context.Context, ops ...store.Op) error
+	Flush(ctx context.Context) error
+}
+
 // NewRetrier makes the engine of the account c speaks for, keeping its ledger in st. It
 // shares c, and so the account's governor, with whoever else uses c.
-func NewRetrier(c *Client, st *store.Store, opt RetryOptions) (*Retrier, error) {
+func NewRetrier(c *Client, st Ledger, opt RetryOptions) (*Retrier, error) {
 	if c == nil || st == nil {
 		return nil, errors.New("retry: a client and a store are required")
 	}
 	if opt.Force && strings.TrimSpace(opt.Reason) == "" {
 		return nil, errors.New("retry: forcing a resend requires a reason")
 	}
-	d := c.d
 	if opt.Operator == "" {
 		opt.Operator = "local"
 	}
@@ -193,25 +196,25 @@ func NewRetrier(c *Client, st *store.Store, opt RetryOptions) (*Retrier, error) 
 		opt.LeaseTTL = 5 * time.Second
 	}
 	if opt.LeaseWait <= 0 {
-		opt.LeaseWait = opt.LeaseTTL + c.account.Timeout
+		opt.LeaseWait = opt.LeaseTTL + c.Account().Timeout
 	}
 	holder := opt.Holder
 	if holder == "" {
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s@%s/%d/%s", opt.Operator, host, os.Getpid(), rand.Text()[:8])
 	}
-	return &Retrier{c: c, st: st, d: d, opt: opt, holder: holder}, nil
+	return &Retrier{c: c, st: st, acc: c.Account(), clock: c.Clock(), opt: opt, holder: holder}, nil
 }
 
 // CanResend reports whether the account's provider offers a resend at all.
-func (r *Retrier) CanResend() bool { return r.d.resend != nil }
+func (r *Retrier) CanResend() bool { return r.c.CanResend() }
 
 // policy decides whether doc, whose last problem is p, is resent: the verdicts
 // whose cause lay outside the document are; fix (its data must change first) and
 // reconcile (the provider already holds it) only when forced; the rest never.
 func (r *Retrier) policy(doc model.Document, p *model.Problem) (resend, forced bool, reason string) {
-	if r.d.resend == nil {
-		return false, false, r.d.noResend(doc)
+	if !r.c.CanResend() {
+		return false, false, r.c.NoResend(doc)
 	}
 	if p == nil {
 		return true, false, "no problem recorded: read the status, then resend if still rejected"
@@ -238,7 +241,7 @@ func (r *Retrier) policy(doc model.Document, p *model.Problem) (resend, forced b
 // requests it will make (credentials redacted) and how long it will take at the
 // account's current budget.
 func (r *Retrier) Plan(targets []Target) Plan {
-	acc := r.c.account
+	acc := r.acc
 	p := Plan{Account: acc.Name, Provider: acc.Provider, Force: r.opt.Force, Reason: r.opt.Reason}
 	var resend []int
 	for _, t := range targets {
@@ -254,19 +257,19 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		}
 		if it.Resend {
 			resend = append(resend, len(p.Items))
-			it.Requests = append(it.Requests, r.request(http.MethodGet, r.d.readPath(r.c, t.Doc.ID), nil, ""))
+			it.Requests = append(it.Requests, r.request(http.MethodGet, r.c.ReadPath(t.Doc.ID), nil, ""))
 		}
 		p.Items = append(p.Items, it)
 	}
 	sends := 0
-	for _, group := range chunks(resend, max(r.d.batch, 1)) {
+	for _, group := range chunks(resend, r.c.ResendBatch()) {
 		ids := make([]string, len(group))
 		raws := make([][]byte, len(group))
 		for i, k := range group {
 			ids[i] = p.Items[k].Doc.ID
 		}
 		req := PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
-		if rs, err := r.d.resend(r.c, ids, raws); err == nil {
+		if rs, err := r.c.BuildResend(ids, raws); err == nil {
 			req = r.request(rs.Method, rs.Path, rs.Body, rs.Note)
 		} else {
 			req.Body = "<" + model.Line(err.Error(), 200) + ">"
@@ -277,14 +280,14 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		sends++
 	}
 	p.Requests = len(resend) + sends
-	p.ETA = r.c.gov.DrainTime(p.Requests, 0)
+	p.ETA = r.c.Governor().DrainTime(p.Requests, 0)
 	return p
 }
 
 // request shows one request as it will leave, with the credential's value redacted.
 func (r *Retrier) request(method, path string, body []byte, note string) PlannedRequest {
-	req := PlannedRequest{Method: method, URL: r.c.account.BaseURL + path}
-	for _, h := range r.c.auth.headers() {
+	req := PlannedRequest{Method: method, URL: r.acc.BaseURL + path}
+	for _, h := range r.c.CredentialHeaders() {
 		req.Header = append(req.Header, h+": [redacted]")
 	}
 	if body != nil {
@@ -333,8 +336,8 @@ type run struct {
 // context that is not cancelled). The error is for the ledger failing; everything a
 // provider answered is in the Report.
 func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
-	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: r.c.account.Name},
-		index: map[string]int{}, until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.c.clock.Now()}
+	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: r.acc.Name},
+		index: map[string]int{}, until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.clock.Now()}
 	var work []int
 	for i, it := range p.Items {
 		ru.index[it.Doc.ID] = i
@@ -353,7 +356,7 @@ func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
 		return ru.finish(), err
 	}
 	var deferred []int
-	for _, group := range chunks(work, max(r.d.batch, 1)) {
+	for _, group := range chunks(work, r.c.ResendBatch()) {
 		if ctx.Err() != nil {
 			ru.cancelled(group)
 			continue
@@ -371,7 +374,7 @@ func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
 }
 
 func (ru *run) finish() Report {
-	ru.report.Elapsed = ru.r.c.clock.Now().Sub(ru.start)
+	ru.report.Elapsed = ru.r.clock.Now().Sub(ru.start)
 	_ = ru.r.st.Flush(ru.net)
 	return *ru.report
 }
@@ -400,7 +403,7 @@ func (ru *run) progress(left []int, res *DocResult) {
 	pr := Progress{Done: ru.done, Total: ru.total, Result: res}
 	if len(left) > 0 {
 		pr.Current = ru.report.Results[left[0]].Doc.ID
-		pr.ETA = ru.r.c.gov.DrainTime(2*len(left), ru.latency)
+		pr.ETA = ru.r.c.Governor().DrainTime(2*len(left), ru.latency)
 	}
 	ru.r.opt.OnProgress(pr)
 }
@@ -434,7 +437,7 @@ func (ru *run) read(id string) (Item, error) {
 // deadline has not passed, is left alone. The batch's own documents are settled as they
 // are read.
 func (ru *run) recover() error {
-	open, err := ru.r.st.OpenIntents(ru.net, ru.r.c.account.Name)
+	open, err := ru.r.st.OpenIntents(ru.net, ru.r.acc.Name)
 	if err != nil {
 		return err
 	}
@@ -450,24 +453,24 @@ func (ru *run) recover() error {
 		byDoc[in.DocID] = append(byDoc[in.DocID], in)
 	}
 	for _, id := range order {
-		if waiting(byDoc[id], ru.deadline, ru.r.c.clock.Now()) {
+		if waiting(byDoc[id], ru.deadline, ru.r.clock.Now()) {
 			continue // no read can settle it yet; a later run will
 		}
-		ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
+		ok, err := ru.r.st.AcquireLease(ru.net, ru.r.acc.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			continue
 		}
-		readAt := ru.r.c.clock.Now()
+		readAt := ru.r.clock.Now()
 		it, rerr := ru.read(id)
 		if rerr == nil {
 			if _, err := ru.settle(id, it, readAt, "verify"); err != nil {
 				return err
 			}
 		}
-		if err := ru.r.st.ReleaseLease(ru.net, ru.r.c.account.Name, id, ru.r.holder); err != nil {
+		if err := ru.r.st.ReleaseLease(ru.net, ru.r.acc.Name, id, ru.r.holder); err != nil {
 			return err
 		}
 	}
@@ -480,7 +483,7 @@ func (ru *run) recover() error {
 // the document must wait for it. Intents left open because the document is pending
 // settle at a later read.
 func (ru *run) settle(id string, it Item, readAt time.Time, kind string) (until time.Time, err error) {
-	intents, err := ru.r.st.Intents(ru.net, ru.r.c.account.Name, id)
+	intents, err := ru.r.st.Intents(ru.net, ru.r.acc.Name, id)
 	if err != nil {
 		return until, err
 	}
@@ -499,7 +502,7 @@ func (ru *run) settle(id string, it Item, readAt time.Time, kind string) (until 
 			return until, err
 		}
 	}
-	return until, ru.r.st.Enqueue(ru.net, store.AddEvent(ru.event(it, kind)), store.UpsertDocument(docWith(it), it.Raw, time.Time{}))
+	return until, ru.r.st.Enqueue(ru.net, store.AddEvent(ru.event(it, kind)), store.UpsertDocument(it.Document(), it.Raw, time.Time{}))
 }
 
 // evidence reports whether a status read at readAt tells how an emission whose deadline
@@ -528,17 +531,17 @@ func (ru *run) deadline(in store.Intent) time.Time {
 	if !in.Deadline.IsZero() {
 		return in.Deadline
 	}
-	return in.At.Add(ru.r.c.account.Timeout)
+	return in.At.Add(ru.r.acc.Timeout)
 }
 
 // openUntil is the latest deadline, not yet passed, of a document's open intents: until
 // then any read could predate an emission announced and maybe in flight. Zero when none.
 func (ru *run) openUntil(id string) (time.Time, error) {
-	intents, err := ru.r.st.Intents(ru.net, ru.r.c.account.Name, id)
+	intents, err := ru.r.st.Intents(ru.net, ru.r.acc.Name, id)
 	if err != nil {
 		return time.Time{}, err
 	}
-	now := ru.r.c.clock.Now()
+	now := ru.r.clock.Now()
 	var until time.Time
 	for _, in := range intents {
 		if dl := ru.deadline(in); in.Settled.IsZero() && dl.After(now) && dl.After(until) {
@@ -559,20 +562,13 @@ func waiting(intents []store.Intent, deadline func(store.Intent) time.Time, now 
 }
 
 func (ru *run) event(it Item, kind string) model.Event {
-	acc := ru.r.c.account
+	acc := ru.r.acc
 	st := it.Doc.Status
 	if st == "" {
 		st = model.StatusUnknown
 	}
 	return model.Event{Account: acc.Name, Provider: acc.Provider, DocID: it.Doc.ID, Number: it.Doc.Number,
 		Status: st, Problem: it.Problem, Kind: kind, Raw: it.Raw}
-}
-
-// docWith is the document an Item describes, its problem attached.
-func docWith(it Item) model.Document {
-	d := it.Doc
-	d.Problem = it.Problem
-	return d
 }
 
 func outcomeOf(s model.Status) Outcome {
@@ -619,7 +615,7 @@ func (ru *run) keep(ids []string, lost context.CancelFunc) *keeper {
 			}
 			k.mu.Unlock()
 			for _, id := range ids {
-				ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
+				ok, err := ru.r.st.AcquireLease(ru.net, ru.r.acc.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
 				if err == nil && !ok {
 					k.mu.Lock()
 					delete(k.held, id)
@@ -646,11 +642,11 @@ func (k *keeper) close() {
 // group works on documents that one resend request may carry. It returns the documents
 // another holder leases, for later.
 func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
-	acc := ru.r.c.account.Name
+	acc := ru.r.acc.Name
 	var leased []int
 	for _, i := range idx {
 		id := ru.report.Results[i].Doc.ID
-		if ru.r.c.clock.Now().Before(ru.until[id]) {
+		if ru.r.clock.Now().Before(ru.until[id]) {
 			busy = append(busy, i)
 			continue
 		}
@@ -700,7 +696,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			k.release(res.Doc.ID)
 			continue
 		}
-		readAt := ru.r.c.clock.Now()
+		readAt := ru.r.clock.Now()
 		it, rerr := ru.read(res.Doc.ID)
 		if rerr != nil {
 			res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
@@ -751,7 +747,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 
 // adopt takes what a read said of a document into its result.
 func (ru *run) adopt(res *DocResult, it Item) {
-	d := docWith(it)
+	d := it.Document()
 	d.Attempts = res.Doc.Attempts
 	if d.Number == "" {
 		d.Number = res.Doc.Number
@@ -765,12 +761,12 @@ func (ru *run) adopt(res *DocResult, it Item) {
 
 // send writes the intents, makes the one resend request, and settles each document.
 func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper) error {
-	acc := ru.r.c.account
+	acc := ru.r.acc
 	ids := make([]string, len(idx))
 	for n, i := range idx {
 		ids[n] = ru.report.Results[i].Doc.ID
 	}
-	rs, err := ru.r.d.resend(ru.r.c, ids, raws)
+	rs, err := ru.r.c.BuildResend(ids, raws)
 	if err != nil {
 		for _, i := range idx {
 			res := &ru.report.Results[i]
@@ -779,10 +775,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		}
 		return nil
 	}
-	summary := rs.Method + " " + rs.Path
-	if rs.Body != nil && len(rs.Body) <= 512 && !ru.r.d.summaryHidden {
-		summary += " " + string(rs.Body)
-	}
+	summary := rs.Summary()
 	intents := map[string]int64{}
 	var sent []int
 	for _, i := range idx {
@@ -794,7 +787,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		// The request may leave at once: the deadline counts from now, and moves as it
 		// leaves (see fence).
 		id, err := ru.r.st.RecordIntent(ru.net, store.Intent{Account: acc.Name, DocID: res.Doc.ID, Holder: ru.r.holder,
-			Kind: kind, Request: summary, Deadline: ru.r.c.clock.Now().Add(acc.Timeout)})
+			Kind: kind, Request: summary, Deadline: ru.r.clock.Now().Add(acc.Timeout)})
 		if errors.Is(err, store.ErrLeaseNotHeld) {
 			res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not resent"
 			ru.finished(i)
@@ -819,7 +812,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		for _, i := range sent {
 			ids, raws = append(ids, ru.report.Results[i].Doc.ID), append(raws, raw[i])
 		}
-		if rs, err = ru.r.d.resend(ru.r.c, ids, raws); err != nil {
+		if rs, err = ru.r.c.BuildResend(ids, raws); err != nil {
 			return err
 		}
 	}
@@ -853,7 +846,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 func (ru *run) fence(ids []string, intents []int64) func() error {
 	return func() error {
 		for _, id := range ids {
-			ok, err := ru.r.st.AcquireLease(ru.net, ru.r.c.account.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
+			ok, err := ru.r.st.AcquireLease(ru.net, ru.r.acc.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
 			if err != nil {
 				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), err)
 			}
@@ -861,7 +854,7 @@ func (ru *run) fence(ids []string, intents []int64) func() error {
 				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), store.ErrLeaseNotHeld)
 			}
 		}
-		dl := ru.r.c.clock.Now().Add(ru.r.c.account.Timeout)
+		dl := ru.r.clock.Now().Add(ru.r.acc.Timeout)
 		if err := ru.r.st.ExtendIntents(ru.net, intents, dl); err != nil {
 			return err
 		}
@@ -903,13 +896,8 @@ func (ru *run) answers(res *Result, err error, ids []string) map[string]answer {
 		return out
 	}
 	r := res.Response
-	var items map[string]Item
-	if ru.r.d.resent != nil {
-		items = ru.r.d.resent(ru.r.d, ru.r.c.account.Name, r, ids)
-	} else if it, ok := ru.r.d.item(ru.r.c.account.Name, r.Body); ok && len(ids) == 1 && strings.EqualFold(it.Doc.ID, ids[0]) {
-		items = map[string]Item{ids[0]: it}
-	}
-	p := ru.r.d.decode(r)
+	items := ru.r.c.Resent(r, ids)
+	p := ru.r.c.Decode(r)
 	for _, id := range ids {
 		a := answer{reached: true}
 		if it, ok := items[id]; ok {
@@ -938,7 +926,7 @@ func (ru *run) answers(res *Result, err error, ids []string) map[string]answer {
 // conclude records how one sent document ended: the emission event, a status read when
 // the answer left the outcome unknown, the settled intent, the action.
 func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, sendErr error) error {
-	acc := ru.r.c.account
+	acc := ru.r.acc
 	var raw []byte
 	if sent != nil {
 		raw = sent.Response.Body
@@ -965,7 +953,7 @@ func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, se
 		}
 	}
 	if a.needRead {
-		readAt := ru.r.c.clock.Now()
+		readAt := ru.r.clock.Now()
 		it, err := ru.read(res.Doc.ID)
 		switch dl := ru.sentDeadline(intent); {
 		case err != nil:
@@ -993,7 +981,7 @@ func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, se
 		if err := ru.r.st.SettleIntent(ru.net, intent, string(res.Outcome), final.Problem, final.Raw); err != nil {
 			return err
 		}
-		ops = append(ops, store.UpsertDocument(docWith(final), final.Raw, time.Time{}))
+		ops = append(ops, store.UpsertDocument(final.Document(), final.Raw, time.Time{}))
 	}
 	res.Detail = ru.detail(res, a, detail)
 	kind := "retry"
@@ -1015,7 +1003,7 @@ func (ru *run) sentDeadline(intent int64) time.Time {
 	if dl, ok := ru.deadlines[intent]; ok {
 		return dl
 	}
-	return ru.r.c.clock.Now().Add(ru.r.c.account.Timeout)
+	return ru.r.clock.Now().Add(ru.r.acc.Timeout)
 }
 
 func (ru *run) adoptFinal(res *DocResult, it Item) {
@@ -1061,7 +1049,7 @@ func (ru *run) detail(res *DocResult, a answer, extra string) string {
 // What stays leased is skipped. An interrupted wait loses nothing: the deadline is in
 // the store.
 func (ru *run) waitLeased(ctx context.Context, idx []int) error {
-	deadline := ru.r.c.clock.Now().Add(ru.r.opt.LeaseWait)
+	deadline := ru.r.clock.Now().Add(ru.r.opt.LeaseWait)
 	for len(idx) > 0 {
 		if ctx.Err() != nil {
 			ru.cancelled(idx)
@@ -1081,10 +1069,10 @@ func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 				deadline = t
 			}
 		}
-		if len(idx) == 0 || !ru.r.c.clock.Now().Before(deadline) {
+		if len(idx) == 0 || !ru.r.clock.Now().Before(deadline) {
 			break
 		}
-		if err := pace.Sleep(ctx, ru.r.c.clock, 200*time.Millisecond); err != nil {
+		if err := pace.Sleep(ctx, ru.r.clock, 200*time.Millisecond); err != nil {
 			continue
 		}
 	}

@@ -62,7 +62,7 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		}
 		var targets []Target
 		for _, it := range items {
-			targets = append(targets, Target{Doc: docWith(it)})
+			targets = append(targets, Target{Doc: it.Document()})
 		}
 		resent := 0
 		for range passes {

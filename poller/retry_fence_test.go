@@ -145,7 +145,7 @@ func TestRetryForeignIntentOpen(t *testing.T) {
 			landed <- fmt.Errorf("B made %d requests before A's deadline", mid.Requests-before.Requests)
 			return
 		}
-		rs, _ := certifactuResend(c, []string{id}, nil)
+		rs, _ := c.BuildResend([]string{id}, nil)
 		_, err := c.Do(ctx, pace.Write, rs.Method, rs.Path, nil)
 		landed <- err
 	}()

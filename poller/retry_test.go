@@ -91,7 +91,7 @@ func rejected(t *testing.T, c *Client) []Target {
 	var out []Target
 	for _, it := range items {
 		if it.Doc.Status == model.StatusRejected {
-			out = append(out, Target{Doc: docWith(it)})
+			out = append(out, Target{Doc: it.Document()})
 		}
 	}
 	return out
@@ -122,7 +122,7 @@ func TestRetryEveryProvider(t *testing.T) {
 			}
 			r := retrier(t, c, e.st, RetryOptions{})
 			plan := r.Plan(targets)
-			if c.d.resend == nil {
+			if !c.CanResend() {
 				// No resend (alforse), or none emitop can make (factus: a bill is made
 				// again from its original data, which only its sender holds): the plan
 				// says why and what instead, and the run sends nothing.
@@ -343,7 +343,7 @@ func TestRetryAfterCrash(t *testing.T) {
 			Deadline: time.Now().Add(300 * time.Millisecond)}); err != nil {
 			t.Fatal(err)
 		}
-		rs, _ := certifactuResend(c, []string{tg.Doc.ID}, nil)
+		rs, _ := c.BuildResend([]string{tg.Doc.ID}, nil)
 		if _, err := c.Do(ctx, pace.Write, rs.Method, rs.Path, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +451,7 @@ func TestRetryPlanRedacts(t *testing.T) {
 	e := newRetryEnv(t, sandbox.Options{Scenario: "calm", Seed: 11, NoFaults: true, Limits: fastLimits})
 	for _, sa := range e.sb.Accounts() {
 		c := e.client(t, sa.Name, 0)
-		if c.d.resend == nil {
+		if !c.CanResend() {
 			continue
 		}
 		r := retrier(t, c, e.st, RetryOptions{Force: true, Reason: "test"})

@@ -29,7 +29,7 @@ var svdteDialect = &Dialect{
 	auth:    apiKeyAuth,
 	catalog: svdteCatalog(), body: svdteBody,
 	document: svdteDocument, open: svdteOpen, readPath: svdteReadPath,
-	resend: svdteResend, summaryHidden: true,
+	resend: svdteResend,
 }
 
 // The gateway gives its own errors no code, only a shape and a message. emitop names
@@ -388,7 +388,7 @@ func svdteResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
 	if len(ids) != 1 {
 		return Resend{}, fmt.Errorf("sv-dte: one DTE per emission, not %d", len(ids))
 	}
-	r := Resend{Method: http.MethodPost, Path: c.Path("emit", "/factura/emitir"), IDs: ids}
+	r := Resend{Method: http.MethodPost, Path: c.Path("emit", "/factura/emitir"), IDs: ids, Whole: true}
 	if len(raws) == 0 || raws[0] == nil {
 		r.Note = "the DTE as GET " + svdteReadPath(c, ids[0]) + " returns it (its \"dte\")"
 		return r, nil

@@ -1,0 +1,102 @@
+package poller
+
+import (
+	"strings"
+
+	"emitop/model"
+	"emitop/pace"
+)
+
+// What the retry engine (package retry) asks of an account's client: the provider's way
+// of sending documents again, of reading their answers and of deleting a failed one,
+// each built by the account's dialect. The engine decides when; the client knows how.
+
+// Resend is one request that emits documents again (or, built by BuildClear, deletes
+// one). It never holds credentials: the Client adds them when it sends.
+type Resend struct {
+	Method string
+	Path   string   // relative to the account's base URL
+	Body   []byte   // JSON; nil for none
+	IDs    []string // the documents it emits
+	// Note says what the body will be when it cannot be built before the documents are
+	// read (planning); "" once Body is final.
+	Note string
+	// Whole says the body is the document itself (a whole DTE): a summary of the request
+	// names the request only.
+	Whole bool
+}
+
+// Summary is the request in one line, as the ledger records it with an intent: the
+// method, the path and a short body; never a whole document.
+func (rs Resend) Summary() string {
+	s := rs.Method + " " + rs.Path
+	if rs.Body != nil && len(rs.Body) <= 512 && !rs.Whole {
+		s += " " + string(rs.Body)
+	}
+	return s
+}
+
+// Clock is the clock the client and its governor live by.
+func (c *Client) Clock() pace.Clock { return c.clock }
+
+// CredentialHeaders are the names of the headers that carry the account's credentials:
+// a planned request shows them with their values redacted.
+func (c *Client) CredentialHeaders() []string { return c.auth.headers() }
+
+// CanResend reports whether the account's provider offers a resend emitop can make.
+func (c *Client) CanResend() bool { return c.d.resend != nil }
+
+// NoResend says, for a document of a provider that offers no resend, why emitop does not
+// send it again and what the operator can do instead.
+func (c *Client) NoResend(doc model.Document) string { return c.d.noResend(doc) }
+
+// ResendBatch is the most documents one resend carries.
+func (c *Client) ResendBatch() int { return max(c.d.batch, 1) }
+
+// BuildResend builds the request that emits documents again, the provider's way, from
+// each one's ID and its JSON as just read (raws[i] nil while planning: the request's
+// Note then says where its body will come from).
+func (c *Client) BuildResend(ids []string, raws [][]byte) (Resend, error) {
+	return c.d.resend(c, ids, raws)
+}
+
+// ReadPath is the path of the read of one document (GET); "" when the provider offers no
+// such read.
+func (c *Client) ReadPath(id string) string {
+	if c.d.readPath == nil {
+		return ""
+	}
+	return c.d.readPath(c, id)
+}
+
+// Resent reads a resend's answer into the state of each document of ids it describes;
+// a document it does not describe is absent.
+func (c *Client) Resent(r Response, ids []string) map[string]Item {
+	if c.d.resent != nil {
+		return c.d.resent(c.d, c.account.Name, r, ids)
+	}
+	if it, ok := c.d.item(c.account.Name, r.Body); ok && len(ids) == 1 && strings.EqualFold(it.Doc.ID, ids[0]) {
+		return map[string]Item{ids[0]: it}
+	}
+	return nil
+}
+
+// Decode is the problem a response of the account's provider describes.
+func (c *Client) Decode(r Response) model.Problem { return c.d.decode(r) }
+
+// CanClear reports whether the provider offers the deletion of a failed document
+// (Factus: a bill the DIAN rejected).
+func (c *Client) CanClear() bool { return c.d.clear != nil }
+
+// BuildClear builds the request that deletes a failed document at the provider, from its
+// ID and its JSON as just read (nil while planning).
+func (c *Client) BuildClear(ids []string, raws [][]byte) (Resend, error) {
+	return c.d.clear(c, ids, raws)
+}
+
+// Document is the document an Item describes, its problem attached.
+func (it Item) Document() model.Document {
+	d := it.Doc
+	d.Problem = it.Problem
+	return d
+}
