@@ -12,6 +12,7 @@ import (
 
 	"emitop/model"
 	"emitop/poller"
+	"emitop/retry"
 	"emitop/store"
 	"emitop/ui"
 )
@@ -26,7 +27,7 @@ type backend struct {
 	p  *poller.Poller
 	st *store.Store
 	// retried, when set, is told of each account's finished retry batch (metrics).
-	retried func(poller.Report)
+	retried func(retry.Report)
 }
 
 var _ ui.Backend = backend{}
@@ -85,8 +86,8 @@ func (b backend) Requests(ctx context.Context, account string, since time.Time, 
 // retryBatch is the backend's side of a ui.RetryPlan: each account's plan, in the order
 // of the accounts' first documents, and the options every account's engine is made with.
 type retryBatch struct {
-	opt   poller.RetryOptions
-	plans []poller.Plan
+	opt   retry.RetryOptions
+	plans []retry.Plan
 }
 
 // PlanRetry plans each account's documents with that account's engine, on the poller's
@@ -96,15 +97,15 @@ func (b backend) PlanRetry(ctx context.Context, req ui.RetryRequest) (ui.RetryPl
 	if req.Force && strings.TrimSpace(req.Reason) == "" {
 		return ui.RetryPlan{}, errors.New("forcing a resend requires a reason")
 	}
-	opt := poller.RetryOptions{Operator: cmp.Or(req.Operator, "local"), Fingerprint: req.Fingerprint,
+	opt := retry.RetryOptions{Operator: cmp.Or(req.Operator, "local"), Fingerprint: req.Fingerprint,
 		Force: req.Force, Reason: strings.TrimSpace(req.Reason)}
 	var order []string
-	targets := map[string][]poller.Target{}
+	targets := map[string][]retry.Target{}
 	for _, d := range req.Docs {
 		if _, ok := targets[d.Account]; !ok {
 			order = append(order, d.Account)
 		}
-		targets[d.Account] = append(targets[d.Account], poller.Target{Doc: d})
+		targets[d.Account] = append(targets[d.Account], retry.Target{Doc: d})
 	}
 	batch := retryBatch{opt: opt}
 	out := ui.RetryPlan{Force: opt.Force, Reason: opt.Reason}
@@ -125,19 +126,19 @@ func (b backend) PlanRetry(ctx context.Context, req ui.RetryRequest) (ui.RetryPl
 	return out, nil
 }
 
-func (b backend) retrier(account string, opt poller.RetryOptions) (*poller.Retrier, error) {
+func (b backend) retrier(account string, opt retry.RetryOptions) (*retry.Retrier, error) {
 	c := b.p.Client(account)
 	if c == nil {
 		return nil, fmt.Errorf("no account %q is polled", model.Line(account, 40))
 	}
-	return poller.NewRetrier(c, b.st, opt)
+	return retry.NewRetrier(c, b.st, opt)
 }
 
 // cliForce is how the engine's reasons tell a command-line user to force a resend; the
 // dashboard forces with f.
 var cliForce = strings.NewReplacer("(--force --reason to resend anyway)", "(f forces it, with a reason)")
 
-func retryItem(it poller.PlanItem) ui.RetryItem {
+func retryItem(it retry.PlanItem) ui.RetryItem {
 	out := ui.RetryItem{Doc: it.Doc, Verdict: it.Verdict, Resend: it.Resend, Forced: it.Forced, Reason: cliForce.Replace(it.Reason)}
 	for _, rq := range it.Requests {
 		out.Requests = append(out.Requests, ui.PlannedRequest{Method: rq.Method, URL: rq.URL, Header: rq.Header, Body: rq.Body})
@@ -145,7 +146,7 @@ func retryItem(it poller.PlanItem) ui.RetryItem {
 	return out
 }
 
-func retryResult(r poller.DocResult) ui.RetryResult {
+func retryResult(r retry.DocResult) ui.RetryResult {
 	return ui.RetryResult{Doc: r.Doc, Outcome: string(r.Outcome), Verdict: r.Verdict, Detail: r.Detail, Sent: r.Sent, Forced: r.Forced}
 }
 
@@ -178,7 +179,7 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 		etas    = make([]time.Duration, n)
 		current = make([]string, n)
 	)
-	report := func(i int, pr poller.Progress, res *ui.RetryResult) {
+	report := func(i int, pr retry.Progress, res *ui.RetryResult) {
 		etas[i], current[i] = pr.ETA, pr.Current
 		up := ui.RetryProgress{Done: done, Total: total, Result: res, ETA: slices.Max(etas)}
 		for _, c := range current {
@@ -189,10 +190,10 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 		}
 		progress(up)
 	}
-	rs := make([]*poller.Retrier, n)
+	rs := make([]*retry.Retrier, n)
 	for i, p := range batch.plans {
 		opt := batch.opt
-		opt.OnProgress = func(pr poller.Progress) {
+		opt.OnProgress = func(pr retry.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
 			if pr.Result == nil {
@@ -215,7 +216,7 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 		}
 		rs[i] = r
 	}
-	reports := make([]poller.Report, n)
+	reports := make([]retry.Report, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, r := range rs {
@@ -246,7 +247,7 @@ func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(
 
 // batchRecord is what the action log learns of one account's batch beyond what the
 // engine records of each sent document: each document not sent, and a summary.
-func batchRecord(opt poller.RetryOptions, account string, rep poller.Report) []store.Op {
+func batchRecord(opt retry.RetryOptions, account string, rep retry.Report) []store.Op {
 	kind := "retry"
 	if opt.Force {
 		kind = "force-retry"

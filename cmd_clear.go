@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"emitop/model"
-	"emitop/poller"
+	"emitop/retry"
 )
 
 // runClear deletes one failed document at its provider (a Factus bill the DIAN rejected,
@@ -44,7 +44,7 @@ func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	r, err := poller.NewRetrier(c, st, poller.RetryOptions{Operator: "local", Reason: strings.TrimSpace(*reason)})
+	r, err := retry.NewRetrier(c, st, retry.RetryOptions{Operator: "local", Reason: strings.TrimSpace(*reason)})
 	if err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		target = known
 	}
 	req, what, err := r.PlanClear(target)
-	if errors.Is(err, poller.ErrNoClear) {
+	if errors.Is(err, retry.ErrNoClear) {
 		return usagef("%s (%s): %v", acc.Name, acc.Provider, err)
 	}
 	if err != nil {
@@ -81,7 +81,7 @@ func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", res.Outcome, model.Line(res.Detail, 0))
-	if res.Outcome != poller.OutcomeCleared {
+	if res.Outcome != retry.OutcomeCleared {
 		return exitError{1}
 	}
 	return nil

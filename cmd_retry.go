@@ -17,6 +17,7 @@ import (
 	"emitop/model"
 	"emitop/pace"
 	"emitop/poller"
+	"emitop/retry"
 	"emitop/store"
 )
 
@@ -80,15 +81,15 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	} else if err != nil {
 		return err
 	}
-	opt := poller.RetryOptions{Operator: "local", Force: *force, Reason: *reason}
+	opt := retry.RetryOptions{Operator: "local", Force: *force, Reason: *reason}
 	if *output == "" && !*dry {
-		opt.OnProgress = func(p poller.Progress) {
+		opt.OnProgress = func(p retry.Progress) {
 			if p.Result != nil {
 				fmt.Fprintf(stderr, "[%d/%d] %s %s\n", p.Done, p.Total, model.Line(p.Result.Doc.ID, 80), p.Result.Outcome)
 			}
 		}
 	}
-	r, err := poller.NewRetrier(c, st, opt)
+	r, err := retry.NewRetrier(c, st, opt)
 	if err != nil {
 		return err
 	}
@@ -138,8 +139,8 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // provider's id or by the number the screens show, and reads from the provider only the
 // ones the store does not know (by id).
 // reads counts the provider requests made to plan.
-func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]poller.Target, int, error) {
-	var out []poller.Target
+func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]retry.Target, int, error) {
+	var out []retry.Target
 	if all {
 		items, err := poller.OpenDocumentsWaiting(ctx, c, pace.Write, waiting)
 		var cut *poller.ListingCut
@@ -155,7 +156,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 			if known, err := st.Document(ctx, acc.Name, d.ID); err == nil {
 				d.Attempts = known.Attempts
 			}
-			out = append(out, poller.Target{Doc: d})
+			out = append(out, retry.Target{Doc: d})
 		}
 		if cut != nil {
 			return out, -1, cut
@@ -178,7 +179,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 				continue // named twice: once by id, once by number
 			}
 			seen[known.ID] = true
-			out = append(out, poller.Target{Doc: known})
+			out = append(out, retry.Target{Doc: known})
 			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) {
@@ -187,7 +188,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 		it, err := poller.ReadDocument(ctx, c, pace.Write, id)
 		switch {
 		case errors.Is(err, poller.ErrNoRead):
-			out = append(out, poller.Target{Doc: model.Document{Account: acc.Name, Provider: acc.Provider, ID: id, Status: model.StatusUnknown}})
+			out = append(out, retry.Target{Doc: model.Document{Account: acc.Name, Provider: acc.Provider, ID: id, Status: model.StatusUnknown}})
 			continue
 		case err != nil:
 			return nil, reads, fmt.Errorf("read %s: %w", model.Line(id, 80), err)
@@ -195,7 +196,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc co
 		reads++
 		d := it.Doc
 		d.Problem = it.Problem
-		out = append(out, poller.Target{Doc: d})
+		out = append(out, retry.Target{Doc: d})
 	}
 	return out, reads, nil
 }
@@ -219,7 +220,7 @@ func lastProblem(p *model.Problem) string {
 }
 
 // printPlan shows what a batch will do; with requests, every request it will make.
-func printPlan(w io.Writer, p poller.Plan, reads int, requests bool) {
+func printPlan(w io.Writer, p retry.Plan, reads int, requests bool) {
 	fmt.Fprintf(w, "plan for %s (%s): %d document(s), %d to resend, %d request(s), about %s at the current budget\n",
 		p.Account, p.Provider, len(p.Items), p.Resends(), p.Requests, p.ETA.Round(100*time.Millisecond))
 	switch {
@@ -289,7 +290,7 @@ type planOut struct {
 	Documents  []planItemOut `json:"documents"`
 }
 
-func planJSON(p poller.Plan, reads int) planOut {
+func planJSON(p retry.Plan, reads int) planOut {
 	out := planOut{Account: p.Account, Provider: p.Provider, DryRun: true, PlanReads: reads, Requests: p.Requests,
 		ETASeconds: p.ETA.Seconds(), Documents: []planItemOut{}}
 	for _, it := range p.Items {
@@ -308,13 +309,13 @@ func planJSON(p poller.Plan, reads int) planOut {
 }
 
 type resultOut struct {
-	ID       string         `json:"id"`
-	Number   string         `json:"number"`
-	Outcome  poller.Outcome `json:"outcome"`
-	Verdict  model.Verdict  `json:"verdict"`
-	Detail   string         `json:"detail"`
-	Sent     bool           `json:"sent"`
-	Attempts int            `json:"attempts"`
+	ID       string        `json:"id"`
+	Number   string        `json:"number"`
+	Outcome  retry.Outcome `json:"outcome"`
+	Verdict  model.Verdict `json:"verdict"`
+	Detail   string        `json:"detail"`
+	Sent     bool          `json:"sent"`
+	Attempts int           `json:"attempts"`
 }
 
 type reportOut struct {
@@ -326,9 +327,9 @@ type reportOut struct {
 	OK        bool           `json:"ok"`
 }
 
-var outcomes = []poller.Outcome{poller.OutcomeAccepted, poller.OutcomeRejected, poller.OutcomeSkipped, poller.OutcomeUnknown}
+var outcomes = []retry.Outcome{retry.OutcomeAccepted, retry.OutcomeRejected, retry.OutcomeSkipped, retry.OutcomeUnknown}
 
-func reportJSON(rep poller.Report) reportOut {
+func reportJSON(rep retry.Report) reportOut {
 	out := reportOut{Account: rep.Account, Documents: []resultOut{}, Totals: map[string]int{},
 		Requests: rep.Requests, Cancelled: rep.Cancelled, OK: rep.OK()}
 	for _, r := range rep.Results {
@@ -341,7 +342,7 @@ func reportJSON(rep poller.Report) reportOut {
 	return out
 }
 
-func printReport(w io.Writer, rep poller.Report) {
+func printReport(w io.Writer, rep retry.Report) {
 	for _, r := range rep.Results {
 		v := string(r.Verdict)
 		if v == "" {

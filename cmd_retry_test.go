@@ -21,6 +21,7 @@ import (
 	"emitop/model"
 	"emitop/pace"
 	"emitop/poller"
+	"emitop/retry"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -257,10 +258,10 @@ func TestRetryKilled(t *testing.T) {
 // get it as text, never as control sequences.
 func TestPrintPlanSanitizes(t *testing.T) {
 	hostile := "REJECTED\rACCEPTED \x1b[8mhidden\x1b[0m \u202eevil \u009b31m"
-	plan := poller.Plan{Account: "sv-main", Provider: "sv-dte", Items: []poller.PlanItem{{
+	plan := retry.Plan{Account: "sv-main", Provider: "sv-dte", Items: []retry.PlanItem{{
 		Doc:    model.Document{Account: "sv-main", Provider: "sv-dte", ID: "id", Number: "n", Status: model.StatusRejected},
 		Resend: true, Reason: "verdict retry: " + hostile,
-		Requests: []poller.PlannedRequest{
+		Requests: []retry.PlannedRequest{
 			{Method: "GET", URL: "http://127.0.0.1/factura/" + hostile, Header: []string{"X-API-Key: [redacted]"}},
 			{Method: "POST", URL: "http://127.0.0.1/factura/emitir", Header: []string{"X-API-Key: [redacted]"}, Body: `{"dte":"` + hostile + `"}`},
 		},

@@ -19,6 +19,7 @@ import (
 
 	"emitop/model"
 	"emitop/poller"
+	"emitop/retry"
 )
 
 // Account is a configured account as the metrics label it, with the reserve the rules
@@ -107,7 +108,7 @@ func New(o Options) *Metrics {
 		m.pollFailures.WithLabelValues(a.Name, a.Provider)
 		m.rejections.WithLabelValues(a.Name, a.Provider)
 		m.retrySends.WithLabelValues(a.Name, a.Provider)
-		for _, out := range []poller.Outcome{poller.OutcomeAccepted, poller.OutcomeRejected, poller.OutcomeSkipped, poller.OutcomeUnknown} {
+		for _, out := range []retry.Outcome{retry.OutcomeAccepted, retry.OutcomeRejected, retry.OutcomeSkipped, retry.OutcomeUnknown} {
 			m.retryOutcomes.WithLabelValues(a.Name, a.Provider, string(out))
 		}
 	}
@@ -174,7 +175,7 @@ func (m *Metrics) Polled(account string, took time.Duration, err error) {
 }
 
 // Retried counts what one account's retry batch did.
-func (m *Metrics) Retried(rep poller.Report) {
+func (m *Metrics) Retried(rep retry.Report) {
 	name, provider, ok := m.labels(rep.Account)
 	if !ok {
 		return

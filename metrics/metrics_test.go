@@ -19,6 +19,7 @@ import (
 	"emitop/internal/tooltest"
 	"emitop/model"
 	"emitop/poller"
+	"emitop/retry"
 )
 
 // hostile is provider text that must never reach a scrape.
@@ -96,8 +97,8 @@ func fullMetrics(t *testing.T) *Metrics {
 	m.Exchanged(poller.Exchange{Account: "not-configured", Status: 200})
 	m.Polled("sv-main", 2*time.Second, nil)
 	m.Polled("alegra-co", time.Second, errors.New(hostile))
-	m.Retried(poller.Report{Account: "sv-main", Results: []poller.DocResult{
-		{Outcome: poller.OutcomeAccepted, Sent: true}, {Outcome: poller.OutcomeSkipped, ByPolicy: true}}})
+	m.Retried(retry.Report{Account: "sv-main", Results: []retry.DocResult{
+		{Outcome: retry.OutcomeAccepted, Sent: true}, {Outcome: retry.OutcomeSkipped, ByPolicy: true}}})
 	m.Notified("chat", "sent")
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/internal/sandboxtest"
 	"emitop/model"
 	"emitop/pace"
 	"emitop/sandbox"
@@ -19,19 +20,7 @@ import (
 // sandboxAccounts starts a sandbox and loads its accounts through emitop's own config.
 func sandboxAccounts(t testing.TB, opts sandbox.Options) (*sandbox.Sandbox, []config.Account) {
 	t.Helper()
-	sb, err := sandbox.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sb.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sb.Close() })
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, Providers())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sb, cfg.Accounts
+	return sandboxtest.Start(t, opts, Providers())
 }
 
 func TestOpenDocumentsEveryProvider(t *testing.T) {

@@ -1,4 +1,4 @@
-package poller
+package retry
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"emitop/model"
+	"emitop/poller"
 	"emitop/store"
 )
 
@@ -67,7 +68,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 
 	readAt := r.clock.Now()
 	it, err := ru.read(doc.ID)
-	var pe *ProblemError
+	var pe *poller.ProblemError
 	switch {
 	case errors.As(err, &pe) && pe.Problem.Class == model.ClassNotFound:
 		res.Outcome, res.ByPolicy = OutcomeSkipped, true
@@ -122,7 +123,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, err
 		// The deletion may have landed: the status says, and a deleted document reads
 		// as not found.
 		after, rerr := ru.read(doc.ID)
-		var pe *ProblemError
+		var pe *poller.ProblemError
 		switch {
 		case rerr == nil:
 			res.Outcome, res.Detail = OutcomeRejected, "not deleted: it reads "+string(after.Doc.Status)

@@ -1,4 +1,4 @@
-package poller
+package retry
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"emitop/model"
 	"emitop/pace"
+	"emitop/poller"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -41,7 +42,7 @@ func TestClear(t *testing.T) {
 			if got := e.sb.AccountStats(name).Deleted; got != before+1 {
 				t.Fatalf("the sandbox deleted %d", got-before)
 			}
-			if _, err := ReadDocument(ctx, c, pace.Write, doc.ID); err == nil {
+			if _, err := poller.ReadDocument(ctx, c, pace.Write, doc.ID); err == nil {
 				t.Fatal("a deleted bill is still read")
 			}
 			stored, err := e.st.Document(ctx, name, doc.ID)
@@ -61,7 +62,7 @@ func TestClear(t *testing.T) {
 	}
 	t.Run("not rejected", func(t *testing.T) {
 		c := e.client(t, "factus-med", 0)
-		items, err := OpenDocuments(ctx, c, pace.Write)
+		items, err := poller.OpenDocuments(ctx, c, pace.Write)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package poller
+package retry
 
 import (
 	"context"
@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/internal/sandboxtest"
 	"emitop/model"
 	"emitop/pace"
+	"emitop/poller"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -45,6 +47,12 @@ func governorFor(provider string, l sandbox.Limits) *pace.Governor {
 	return pace.NewGovernor(ls, 0.1, nil)
 }
 
+// sandboxAccounts starts a sandbox and loads its accounts through emitop's own config.
+func sandboxAccounts(t testing.TB, opts sandbox.Options) (*sandbox.Sandbox, []config.Account) {
+	t.Helper()
+	return sandboxtest.Start(t, opts, poller.Providers())
+}
+
 type retryEnv struct {
 	sb       *sandbox.Sandbox
 	st       *store.Store
@@ -67,13 +75,13 @@ func newRetryEnv(t *testing.T, opts sandbox.Options) *retryEnv {
 	return e
 }
 
-func (e *retryEnv) client(t *testing.T, name string, timeout time.Duration) *Client {
+func (e *retryEnv) client(t *testing.T, name string, timeout time.Duration) *poller.Client {
 	t.Helper()
 	acc := e.accounts[name]
 	if timeout > 0 {
 		acc.Timeout = timeout
 	}
-	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: governorFor(acc.Provider, e.limits),
+	c, err := poller.NewClient(acc, poller.ClientOptions{Version: "test", Governor: governorFor(acc.Provider, e.limits),
 		Backoff: pace.Backoff{Base: 5 * time.Millisecond, Cap: 20 * time.Millisecond, Retries: 2}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,9 +90,9 @@ func (e *retryEnv) client(t *testing.T, name string, timeout time.Duration) *Cli
 }
 
 // rejected lists the account's rejected documents, as `retry --all-rejected` does.
-func rejected(t *testing.T, c *Client) []Target {
+func rejected(t *testing.T, c *poller.Client) []Target {
 	t.Helper()
-	items, err := OpenDocuments(context.Background(), c, pace.Write)
+	items, err := poller.OpenDocuments(context.Background(), c, pace.Write)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +105,7 @@ func rejected(t *testing.T, c *Client) []Target {
 	return out
 }
 
-func retrier(t *testing.T, c *Client, st *store.Store, opt RetryOptions) *Retrier {
+func retrier(t *testing.T, c *poller.Client, st *store.Store, opt RetryOptions) *Retrier {
 	t.Helper()
 	if opt.LeaseTTL == 0 {
 		opt.LeaseTTL = 2 * time.Second

@@ -1,4 +1,4 @@
-package poller
+package retry
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"emitop/config"
 	"emitop/pace"
+	"emitop/poller"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -85,7 +86,7 @@ func TestRetryLeaseLostBeforeSend(t *testing.T) {
 	const name = "sv-main"
 	e.sb.Fix(name)
 	acc := e.accounts[name]
-	c, err := NewClient(acc, ClientOptions{Version: "test", Governor: pace.NewGovernor([]pace.Limit{{Max: 1, Per: 400 * time.Millisecond}}, 0, nil)})
+	c, err := poller.NewClient(acc, poller.ClientOptions{Version: "test", Governor: pace.NewGovernor([]pace.Limit{{Max: 1, Per: 400 * time.Millisecond}}, 0, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

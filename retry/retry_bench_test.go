@@ -1,4 +1,4 @@
-package poller
+package retry
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"emitop/config"
 	"emitop/pace"
+	"emitop/poller"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -36,7 +37,7 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		if _, err := sb.Start("127.0.0.1:0"); err != nil {
 			b.Fatal(err)
 		}
-		cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, Providers())
+		cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, poller.Providers())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -50,13 +51,13 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := NewClient(acc, ClientOptions{Version: "bench", Governor: pace.NewGovernor(limits, 0.1, nil)})
+		c, err := poller.NewClient(acc, poller.ClientOptions{Version: "bench", Governor: pace.NewGovernor(limits, 0.1, nil)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
 		start := time.Now()
-		items, err := OpenDocuments(context.Background(), c, pace.Write)
+		items, err := poller.OpenDocuments(context.Background(), c, pace.Write)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,9 @@
-package poller
+// Package retry is the retry engine: it resends an account's rejected documents so that
+// none is ever emitted twice and no request goes over the account's budget (the
+// invariant is stated below, with the fence that keeps it), and deletes a failed
+// document when an operator asks (Clear). It talks to providers only through the
+// account's poller.Client, and keeps its leases and intents in the store's ledger.
+package retry
 
 import (
 	"context"
@@ -14,6 +19,7 @@ import (
 	"emitop/config"
 	"emitop/model"
 	"emitop/pace"
+	"emitop/poller"
 	"emitop/store"
 )
 
@@ -158,7 +164,7 @@ type RetryOptions struct {
 
 // Retrier resends one account's rejected documents.
 type Retrier struct {
-	c      *Client
+	c      *poller.Client
 	st     Ledger
 	acc    config.Account
 	clock  pace.Clock
@@ -182,7 +188,7 @@ type Ledger interface {
 
 // NewRetrier makes the engine of the account c speaks for, keeping its ledger in st. It
 // shares c, and so the account's governor, with whoever else uses c.
-func NewRetrier(c *Client, st Ledger, opt RetryOptions) (*Retrier, error) {
+func NewRetrier(c *poller.Client, st Ledger, opt RetryOptions) (*Retrier, error) {
 	if c == nil || st == nil {
 		return nil, errors.New("retry: a client and a store are required")
 	}
@@ -410,13 +416,13 @@ func (ru *run) progress(left []int, res *DocResult) {
 
 // do sends one request through the account's governor as a Write, and through fence
 // just before it leaves, counting it.
-func (ru *run) do(ctx context.Context, fence func() error, method, path string, body []byte) (*Result, error) {
+func (ru *run) do(ctx context.Context, fence func() error, method, path string, body []byte) (*poller.Result, error) {
 	res, err := ru.r.c.DoFenced(ctx, pace.Write, fence, method, path, body)
 	ru.count(res)
 	return res, err
 }
 
-func (ru *run) count(res *Result) {
+func (ru *run) count(res *poller.Result) {
 	ru.calls++
 	ru.report.Requests++
 	if res != nil {
@@ -425,8 +431,8 @@ func (ru *run) count(res *Result) {
 }
 
 // read reads one document's status as a Write request.
-func (ru *run) read(id string) (Item, error) {
-	it, err := ReadDocument(ru.net, ru.r.c, pace.Write, id)
+func (ru *run) read(id string) (poller.Item, error) {
+	it, err := poller.ReadDocument(ru.net, ru.r.c, pace.Write, id)
 	ru.count(nil)
 	return it, err
 }
@@ -482,7 +488,7 @@ func (ru *run) recover() error {
 // latest deadline of the intents left open because the read may predate their emission:
 // the document must wait for it. Intents left open because the document is pending
 // settle at a later read.
-func (ru *run) settle(id string, it Item, readAt time.Time, kind string) (until time.Time, err error) {
+func (ru *run) settle(id string, it poller.Item, readAt time.Time, kind string) (until time.Time, err error) {
 	intents, err := ru.r.st.Intents(ru.net, ru.r.acc.Name, id)
 	if err != nil {
 		return until, err
@@ -561,7 +567,7 @@ func waiting(intents []store.Intent, deadline func(store.Intent) time.Time, now 
 	return false
 }
 
-func (ru *run) event(it Item, kind string) model.Event {
+func (ru *run) event(it poller.Item, kind string) model.Event {
 	acc := ru.r.acc
 	st := it.Doc.Status
 	if st == "" {
@@ -746,7 +752,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 }
 
 // adopt takes what a read said of a document into its result.
-func (ru *run) adopt(res *DocResult, it Item) {
+func (ru *run) adopt(res *DocResult, it poller.Item) {
 	d := it.Document()
 	d.Attempts = res.Doc.Attempts
 	if d.Number == "" {
@@ -867,7 +873,7 @@ func (ru *run) fence(ids []string, intents []int64) func() error {
 
 // resend sends the request, through fence each time; a 429 (refused before anything was
 // done) is sent again once the governor's hold ends, at most twice.
-func (ru *run) resend(ctx context.Context, rs Resend, fence func() error) (*Result, error) {
+func (ru *run) resend(ctx context.Context, rs poller.Resend, fence func() error) (*poller.Result, error) {
 	for try := 0; ; try++ {
 		res, err := ru.do(ctx, fence, rs.Method, rs.Path, rs.Body)
 		if err != nil || res.Response.Status != http.StatusTooManyRequests || try == 2 {
@@ -878,17 +884,17 @@ func (ru *run) resend(ctx context.Context, rs Resend, fence func() error) (*Resu
 
 // answer is what a resend's answer says of one document.
 type answer struct {
-	item     *Item          // its state, when the answer describes it
+	item     *poller.Item   // its state, when the answer describes it
 	problem  *model.Problem // the answer's problem, when it describes none
 	needRead bool           // the outcome is unknown: read the status
 	reached  bool           // the request may have reached the server
 }
 
 // answers reads a resend's answer for each document.
-func (ru *run) answers(res *Result, err error, ids []string) map[string]answer {
+func (ru *run) answers(res *poller.Result, err error, ids []string) map[string]answer {
 	out := make(map[string]answer, len(ids))
 	if err != nil {
-		var se *SendError
+		var se *poller.SendError
 		reached := !errors.As(err, &se) || se.MayHaveReached
 		for _, id := range ids {
 			out[id] = answer{needRead: reached, reached: reached}
@@ -925,13 +931,13 @@ func (ru *run) answers(res *Result, err error, ids []string) map[string]answer {
 
 // conclude records how one sent document ended: the emission event, a status read when
 // the answer left the outcome unknown, the settled intent, the action.
-func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *Result, sendErr error) error {
+func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *poller.Result, sendErr error) error {
 	acc := ru.r.acc
 	var raw []byte
 	if sent != nil {
 		raw = sent.Response.Body
 	}
-	emit := Item{Doc: res.Doc, Raw: raw}
+	emit := poller.Item{Doc: res.Doc, Raw: raw}
 	emit.Doc.Status = model.StatusUnknown
 	switch {
 	case a.item != nil:
@@ -1006,7 +1012,7 @@ func (ru *run) sentDeadline(intent int64) time.Time {
 	return ru.r.clock.Now().Add(ru.r.acc.Timeout)
 }
 
-func (ru *run) adoptFinal(res *DocResult, it Item) {
+func (ru *run) adoptFinal(res *DocResult, it poller.Item) {
 	if it.Problem == nil && it.Doc.Status == model.StatusRejected {
 		it.Problem = res.Doc.Problem
 	}
