@@ -1,13 +1,7 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"errors"
-	"fmt"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"emitop/model"
@@ -24,16 +18,17 @@ const seriesSpan = time.Hour
 // backend is what a dashboard sees of emitop, local or over SSH: the poller's snapshots
 // and refreshes, and the history in the store.
 type backend struct {
-	p  *poller.Poller
-	st *store.Store
-	// retried, when set, is told of each account's finished retry batch (metrics).
-	retried func(retry.Report)
+	p     *poller.Poller
+	st    *store.Store
+	retry retry.Batch // the dashboard's retries, on the poller's clients
 }
 
 var _ ui.Backend = backend{}
 
 // newBackend adapts a poller and its store to the dashboard.
-func newBackend(p *poller.Poller, st *store.Store) ui.Backend { return backend{p: p, st: st} }
+func newBackend(p *poller.Poller, st *store.Store) backend {
+	return backend{p: p, st: st, retry: retry.Batch{Client: p.Client, Ledger: st}}
+}
 
 // Subscribe hands out the poller's snapshots, newest only, without ever blocking it.
 func (b backend) Subscribe() (<-chan model.Snapshot, func()) { return b.p.Hub().Subscribe() }
@@ -83,192 +78,24 @@ func (b backend) Requests(ctx context.Context, account string, since time.Time, 
 	return out, nil
 }
 
-// retryBatch is the backend's side of a ui.RetryPlan: each account's plan, in the order
-// of the accounts' first documents, and the options every account's engine is made with.
-type retryBatch struct {
-	opt   retry.RetryOptions
-	plans []retry.Plan
+// PlanRetry plans the documents, each account's with that account's engine and client.
+func (b backend) PlanRetry(_ context.Context, req ui.RetryRequest) (model.RetryPlan, error) {
+	return b.retry.Plan(req.Docs, retry.Options{Operator: req.Operator, Fingerprint: req.Fingerprint,
+		Force: req.Force, Reason: req.Reason})
 }
 
-// PlanRetry plans each account's documents with that account's engine, on the poller's
-// client (so the ETA is at the account's current budget). The accounts run side by side,
-// so the batch takes as long as its slowest account.
-func (b backend) PlanRetry(ctx context.Context, req ui.RetryRequest) (ui.RetryPlan, error) {
-	if req.Force && strings.TrimSpace(req.Reason) == "" {
-		return ui.RetryPlan{}, errors.New("forcing a resend requires a reason")
-	}
-	opt := retry.RetryOptions{Operator: cmp.Or(req.Operator, "local"), Fingerprint: req.Fingerprint,
-		Force: req.Force, Reason: strings.TrimSpace(req.Reason)}
-	var order []string
-	targets := map[string][]retry.Target{}
-	for _, d := range req.Docs {
-		if _, ok := targets[d.Account]; !ok {
-			order = append(order, d.Account)
-		}
-		targets[d.Account] = append(targets[d.Account], retry.Target{Doc: d})
-	}
-	batch := retryBatch{opt: opt}
-	out := ui.RetryPlan{Force: opt.Force, Reason: opt.Reason}
-	for _, acc := range order {
-		r, err := b.retrier(acc, opt)
-		if err != nil {
-			return ui.RetryPlan{}, err
-		}
-		p := r.Plan(targets[acc])
-		batch.plans = append(batch.plans, p)
-		for _, it := range p.Items {
-			out.Items = append(out.Items, retryItem(it))
-		}
-		out.Requests += p.Requests
-		out.ETA = max(out.ETA, p.ETA)
-	}
-	out.Batch = batch
-	return out, nil
-}
-
-func (b backend) retrier(account string, opt retry.RetryOptions) (*retry.Retrier, error) {
-	c := b.p.Client(account)
-	if c == nil {
-		return nil, fmt.Errorf("no account %q is polled", model.Line(account, 40))
-	}
-	return retry.NewRetrier(c, b.st, opt)
-}
-
-// cliForce is how the engine's reasons tell a command-line user to force a resend; the
-// dashboard forces with f.
-var cliForce = strings.NewReplacer("(--force --reason to resend anyway)", "(f forces it, with a reason)")
-
-func retryItem(it retry.PlanItem) ui.RetryItem {
-	out := ui.RetryItem{Doc: it.Doc, Verdict: it.Verdict, Resend: it.Resend, Forced: it.Forced, Reason: cliForce.Replace(it.Reason)}
-	for _, rq := range it.Requests {
-		out.Requests = append(out.Requests, ui.PlannedRequest{Method: rq.Method, URL: rq.URL, Header: rq.Header, Body: rq.Body})
-	}
-	return out
-}
-
-func retryResult(r retry.DocResult) ui.RetryResult {
-	return ui.RetryResult{Doc: r.Doc, Outcome: string(r.Outcome), Verdict: r.Verdict, Detail: r.Detail, Sent: r.Sent, Forced: r.Forced}
-}
-
-// RunRetry runs every account's plan at once, each through its own engine and the
-// account's client (its own governor and budget), so one account's slow windows hold up
-// none of the others. Progress counts every document of the batch; the documents the
-// plan skips are reported at the start. Each sent document is recorded by the engine; the
-// batch records, per account, the documents it did not send and a summary. At the end it
-// asks for a poll, so the next snapshot shows the new states.
-func (b backend) RunRetry(ctx context.Context, plan ui.RetryPlan, progress func(ui.RetryProgress)) (ui.RetryReport, error) {
-	batch, ok := plan.Batch.(retryBatch)
-	if !ok {
-		return ui.RetryReport{}, errors.New("retry: the plan was not made by this backend")
-	}
+// RunRetry runs a plan, every account at once. At the end it asks for a poll, so the
+// next snapshot shows the new states, and the attempts are read again.
+func (b backend) RunRetry(ctx context.Context, plan model.RetryPlan, progress func(model.RetryProgress)) (model.RetryReport, error) {
 	defer b.p.Refresh()
 	defer func() {
-		for _, p := range batch.plans {
-			b.p.Retried(p.Account) // the poll that follows reads the attempts again
+		seen := map[string]bool{}
+		for _, it := range plan.Items {
+			if !seen[it.Doc.Account] {
+				seen[it.Doc.Account] = true
+				b.p.Retried(it.Doc.Account)
+			}
 		}
 	}()
-	start := time.Now()
-	n := len(batch.plans)
-	total := 0
-	for _, p := range batch.plans {
-		total += len(p.Items)
-	}
-	var (
-		mu      sync.Mutex
-		done    int
-		etas    = make([]time.Duration, n)
-		current = make([]string, n)
-	)
-	report := func(i int, pr retry.Progress, res *ui.RetryResult) {
-		etas[i], current[i] = pr.ETA, pr.Current
-		up := ui.RetryProgress{Done: done, Total: total, Result: res, ETA: slices.Max(etas)}
-		for _, c := range current {
-			if c != "" {
-				up.Current = c
-				break
-			}
-		}
-		progress(up)
-	}
-	rs := make([]*retry.Retrier, n)
-	for i, p := range batch.plans {
-		opt := batch.opt
-		opt.OnProgress = func(pr retry.Progress) {
-			mu.Lock()
-			defer mu.Unlock()
-			if pr.Result == nil {
-				for _, it := range p.Items {
-					if !it.Resend {
-						done++
-						report(i, pr, &ui.RetryResult{Doc: it.Doc, Outcome: ui.OutcomeSkipped, Verdict: it.Verdict, Detail: it.Reason})
-					}
-				}
-				report(i, pr, nil)
-				return
-			}
-			done++
-			res := retryResult(*pr.Result)
-			report(i, pr, &res)
-		}
-		r, err := b.retrier(p.Account, opt)
-		if err != nil {
-			return ui.RetryReport{}, err
-		}
-		rs[i] = r
-	}
-	reports := make([]retry.Report, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Go(func() { reports[i], errs[i] = r.Run(ctx, batch.plans[i]) })
-	}
-	wg.Wait()
-
-	out := ui.RetryReport{Elapsed: time.Since(start)}
-	var ops []store.Op
-	for i, rep := range reports {
-		if b.retried != nil {
-			b.retried(rep)
-		}
-		out.Requests += rep.Requests
-		out.Cancelled = out.Cancelled || rep.Cancelled
-		for _, r := range rep.Results {
-			out.Results = append(out.Results, retryResult(r))
-		}
-		ops = append(ops, batchRecord(batch.opt, batch.plans[i].Account, rep)...)
-	}
-	if err := b.st.Enqueue(context.WithoutCancel(ctx), ops...); err != nil {
-		errs = append(errs, fmt.Errorf("record the retry: %w", err))
-	} else if err := b.st.Flush(context.WithoutCancel(ctx)); err != nil {
-		errs = append(errs, fmt.Errorf("record the retry: %w", err))
-	}
-	return out, errors.Join(errs...)
-}
-
-// batchRecord is what the action log learns of one account's batch beyond what the
-// engine records of each sent document: each document not sent, and a summary.
-func batchRecord(opt retry.RetryOptions, account string, rep retry.Report) []store.Op {
-	kind := "retry"
-	if opt.Force {
-		kind = "force-retry"
-	}
-	act := func(docID, outcome string) store.Op {
-		return store.RecordAction(model.Action{Operator: opt.Operator, Fingerprint: opt.Fingerprint, Kind: kind,
-			Account: account, DocID: docID, Reason: opt.Reason, Outcome: outcome})
-	}
-	var ops []store.Op
-	parts := make([]string, len(outcomes))
-	for i, o := range outcomes {
-		parts[i] = fmt.Sprintf("%d %s", rep.Count(o), o)
-	}
-	for _, r := range rep.Results {
-		if !r.Sent {
-			ops = append(ops, act(r.Doc.ID, string(r.Outcome)+": "+r.Detail))
-		}
-	}
-	summary := fmt.Sprintf("batch of %d: %s", len(rep.Results), strings.Join(parts, ", "))
-	if rep.Cancelled {
-		summary += " (cancelled)"
-	}
-	return append(ops, act("", summary))
+	return b.retry.Run(ctx, plan, progress)
 }

@@ -86,16 +86,16 @@ func TestBackendRetry(t *testing.T) {
 	for _, it := range plan.Items {
 		switch {
 		case it.Doc.Account == "alforse-main":
-			if it.Resend || !strings.Contains(it.Reason, "offers no resend") {
+			if it.Resend || !strings.Contains(it.Why.String(), "offers no resend") {
 				t.Errorf("alforse: %+v", it)
 			}
 		case it.Doc.Account == "factus-bog":
 			// Factus takes no resend of a rejected bill: the plan names the operator's act instead.
-			if it.Resend || len(it.Requests) != 0 || !strings.Contains(it.Reason, "emitop clear --account factus-bog") {
+			if it.Resend || len(it.Requests) != 0 || !strings.Contains(it.Why.String(), "emitop clear --account factus-bog") {
 				t.Errorf("factus: %+v", it)
 			}
 		case it.Verdict == model.VerdictFix:
-			if it.Resend || !strings.Contains(it.Reason, "fix") || !strings.Contains(it.Reason, "f forces it") {
+			if it.Resend || it.Why.Kind != model.ReasonHeld || !it.Why.Forcible() || !strings.Contains(it.Why.String(), "fix") {
 				t.Errorf("a fix verdict planned: %+v", it)
 			}
 		default:
@@ -123,8 +123,8 @@ func TestBackendRetry(t *testing.T) {
 	case <-time.After(5 * time.Second):
 	}
 	var mu sync.Mutex
-	var steps []ui.RetryProgress
-	rep, err := b.RunRetry(ctx, plan, func(pr ui.RetryProgress) {
+	var steps []model.RetryProgress
+	rep, err := b.RunRetry(ctx, plan, func(pr model.RetryProgress) {
 		mu.Lock()
 		steps = append(steps, pr)
 		mu.Unlock()
@@ -132,7 +132,7 @@ func TestBackendRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Count(ui.OutcomeAccepted) != 2 || rep.Count(ui.OutcomeSkipped) != 3 || rep.Cancelled || rep.Requests < 4 {
+	if rep.Count(model.OutcomeAccepted) != 2 || rep.Count(model.OutcomeSkipped) != 3 || rep.Cancelled || rep.Requests < 4 {
 		t.Fatalf("report: %+v", rep)
 	}
 	results := 0

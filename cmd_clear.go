@@ -44,7 +44,7 @@ func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	r, err := retry.NewRetrier(c, st, retry.RetryOptions{Operator: "local", Reason: strings.TrimSpace(*reason)})
+	r, err := retry.New(c, st, retry.Options{Operator: "local", Reason: strings.TrimSpace(*reason)})
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s\n", res.Outcome, model.Line(res.Detail, 0))
-	if res.Outcome != retry.OutcomeCleared {
+	if res.Outcome != model.OutcomeCleared {
 		return exitError{1}
 	}
 	return nil

@@ -101,9 +101,9 @@ func (oc *onCall) observe(o poller.Options) poller.Options {
 
 // backend is the dashboards' backend, its retries counted in the metrics.
 func (oc *onCall) backend(p *poller.Poller, st *store.Store) ui.Backend {
-	b := backend{p: p, st: st}
+	b := newBackend(p, st)
 	if oc.metrics != nil {
-		b.retried = oc.metrics.Retried
+		b.retry.Retried = oc.metrics.Retried
 	}
 	return b
 }

@@ -81,15 +81,15 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	} else if err != nil {
 		return err
 	}
-	opt := retry.RetryOptions{Operator: "local", Force: *force, Reason: *reason}
+	opt := retry.Options{Operator: "local", Force: *force, Reason: *reason}
 	if *output == "" && !*dry {
-		opt.OnProgress = func(p retry.Progress) {
+		opt.OnProgress = func(p model.RetryProgress) {
 			if p.Result != nil {
 				fmt.Fprintf(stderr, "[%d/%d] %s %s\n", p.Done, p.Total, model.Line(p.Result.Doc.ID, 80), p.Result.Outcome)
 			}
 		}
 	}
-	r, err := retry.NewRetrier(c, st, opt)
+	r, err := retry.New(c, st, opt)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func lastProblem(p *model.Problem) string {
 }
 
 // printPlan shows what a batch will do; with requests, every request it will make.
-func printPlan(w io.Writer, p retry.Plan, reads int, requests bool) {
+func printPlan(w io.Writer, p model.RetryPlan, reads int, requests bool) {
 	fmt.Fprintf(w, "plan for %s (%s): %d document(s), %d to resend, %d request(s), about %s at the current budget\n",
 		p.Account, p.Provider, len(p.Items), p.Resends(), p.Requests, p.ETA.Round(100*time.Millisecond))
 	switch {
@@ -245,7 +245,7 @@ func printPlan(w io.Writer, p retry.Plan, reads int, requests bool) {
 		if it.Resend {
 			action = "resend"
 		}
-		fmt.Fprintf(w, "      %s: %s\n", action, model.Line(it.Reason, 0))
+		fmt.Fprintf(w, "      %s: %s\n", action, model.Line(reasonText(it.Why), 0))
 		if !requests {
 			continue
 		}
@@ -260,98 +260,76 @@ func printPlan(w io.Writer, p retry.Plan, reads int, requests bool) {
 	}
 }
 
-type requestOut struct {
-	Method  string   `json:"method"`
-	URL     string   `json:"url"`
-	Headers []string `json:"headers"`
-	Body    string   `json:"body,omitempty"`
+// reasonText is the engine's reason as the command line says it: the fact, and for a
+// document the operator may force, the flags that do it.
+func reasonText(why model.RetryReason) string {
+	if why.Forcible() {
+		return why.String() + " (--force --reason to resend anyway)"
+	}
+	return why.String()
 }
 
-type planItemOut struct {
-	ID          string         `json:"id"`
-	Number      string         `json:"number"`
-	Status      model.Status   `json:"status"`
-	Verdict     model.Verdict  `json:"verdict"`
-	Attempts    int            `json:"attempts"`
-	LastProblem *model.Problem `json:"last_problem"`
-	Action      string         `json:"action"`
-	Forced      bool           `json:"forced"`
-	Reason      string         `json:"reason"`
-	Requests    []requestOut   `json:"requests"`
+// detailText is how a document ended as the command line says it: for one the policy
+// skipped, its reason as the command line words it.
+func detailText(res model.RetryResult) string {
+	if res.Why.Kind != 0 {
+		return reasonText(res.Why)
+	}
+	return res.Detail
 }
 
+// planOut is `retry --dry-run -o json`: the plan, and how its documents were found.
 type planOut struct {
-	Account    string        `json:"account"`
-	Provider   string        `json:"provider"`
-	DryRun     bool          `json:"dry_run"`
-	PlanReads  int           `json:"plan_reads"` // -1: planned from the provider's listing
-	Requests   int           `json:"requests"`
-	ETASeconds float64       `json:"eta_seconds"`
-	Documents  []planItemOut `json:"documents"`
+	Account    string            `json:"account"`
+	Provider   string            `json:"provider"`
+	DryRun     bool              `json:"dry_run"`
+	PlanReads  int               `json:"plan_reads"` // -1: planned from the provider's listing
+	Requests   int               `json:"requests"`
+	ETASeconds float64           `json:"eta_seconds"`
+	Documents  []model.RetryItem `json:"documents"`
 }
 
-func planJSON(p retry.Plan, reads int) planOut {
+func planJSON(p model.RetryPlan, reads int) planOut {
 	out := planOut{Account: p.Account, Provider: p.Provider, DryRun: true, PlanReads: reads, Requests: p.Requests,
-		ETASeconds: p.ETA.Seconds(), Documents: []planItemOut{}}
-	for _, it := range p.Items {
-		o := planItemOut{ID: it.Doc.ID, Number: it.Doc.Number, Status: it.Doc.Status, Verdict: it.Verdict,
-			Attempts: it.Doc.Attempts, LastProblem: it.Doc.Problem, Action: "skip", Forced: it.Forced, Reason: it.Reason,
-			Requests: []requestOut{}}
-		if it.Resend {
-			o.Action = "resend"
-		}
-		for _, rq := range it.Requests {
-			o.Requests = append(o.Requests, requestOut{Method: rq.Method, URL: rq.URL, Headers: rq.Header, Body: rq.Body})
-		}
-		out.Documents = append(out.Documents, o)
+		ETASeconds: p.ETA.Seconds(), Documents: p.Items}
+	if out.Documents == nil {
+		out.Documents = []model.RetryItem{}
 	}
 	return out
 }
 
-type resultOut struct {
-	ID       string        `json:"id"`
-	Number   string        `json:"number"`
-	Outcome  retry.Outcome `json:"outcome"`
-	Verdict  model.Verdict `json:"verdict"`
-	Detail   string        `json:"detail"`
-	Sent     bool          `json:"sent"`
-	Attempts int           `json:"attempts"`
-}
-
+// reportOut is `retry -o json`: what the batch did, with its totals.
 type reportOut struct {
-	Account   string         `json:"account"`
-	Documents []resultOut    `json:"documents"`
-	Totals    map[string]int `json:"totals"`
-	Requests  int            `json:"requests"`
-	Cancelled bool           `json:"cancelled"`
-	OK        bool           `json:"ok"`
+	Account   string              `json:"account"`
+	Documents []model.RetryResult `json:"documents"`
+	Totals    map[string]int      `json:"totals"`
+	Requests  int                 `json:"requests"`
+	Cancelled bool                `json:"cancelled"`
+	OK        bool                `json:"ok"`
 }
 
-var outcomes = []retry.Outcome{retry.OutcomeAccepted, retry.OutcomeRejected, retry.OutcomeSkipped, retry.OutcomeUnknown}
-
-func reportJSON(rep retry.Report) reportOut {
-	out := reportOut{Account: rep.Account, Documents: []resultOut{}, Totals: map[string]int{},
+func reportJSON(rep model.RetryReport) reportOut {
+	out := reportOut{Account: rep.Account, Documents: rep.Results, Totals: map[string]int{},
 		Requests: rep.Requests, Cancelled: rep.Cancelled, OK: rep.OK()}
-	for _, r := range rep.Results {
-		out.Documents = append(out.Documents, resultOut{ID: r.Doc.ID, Number: r.Doc.Number, Outcome: r.Outcome,
-			Verdict: r.Verdict, Detail: r.Detail, Sent: r.Sent, Attempts: r.Doc.Attempts})
+	if out.Documents == nil {
+		out.Documents = []model.RetryResult{}
 	}
-	for _, o := range outcomes {
+	for _, o := range model.Outcomes {
 		out.Totals[string(o)] = rep.Count(o)
 	}
 	return out
 }
 
-func printReport(w io.Writer, rep retry.Report) {
+func printReport(w io.Writer, rep model.RetryReport) {
 	for _, r := range rep.Results {
 		v := string(r.Verdict)
 		if v == "" {
 			v = "-"
 		}
-		fmt.Fprintf(w, "%-8s  %s  %s  %s  %s\n", r.Outcome, model.Line(r.Doc.ID, 60), model.Line(r.Doc.Number, 40), v, r.Detail)
+		fmt.Fprintf(w, "%-8s  %s  %s  %s  %s\n", r.Outcome, model.Line(r.Doc.ID, 60), model.Line(r.Doc.Number, 40), v, detailText(r))
 	}
 	var parts []string
-	for _, o := range outcomes {
+	for _, o := range model.Outcomes {
 		parts = append(parts, fmt.Sprintf("%d %s", rep.Count(o), o))
 	}
 	suffix := ""

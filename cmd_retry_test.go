@@ -21,7 +21,6 @@ import (
 	"emitop/model"
 	"emitop/pace"
 	"emitop/poller"
-	"emitop/retry"
 	"emitop/sandbox"
 	"emitop/store"
 )
@@ -258,10 +257,10 @@ func TestRetryKilled(t *testing.T) {
 // get it as text, never as control sequences.
 func TestPrintPlanSanitizes(t *testing.T) {
 	hostile := "REJECTED\rACCEPTED \x1b[8mhidden\x1b[0m \u202eevil \u009b31m"
-	plan := retry.Plan{Account: "sv-main", Provider: "sv-dte", Items: []retry.PlanItem{{
+	plan := model.RetryPlan{Account: "sv-main", Provider: "sv-dte", Items: []model.RetryItem{{
 		Doc:    model.Document{Account: "sv-main", Provider: "sv-dte", ID: "id", Number: "n", Status: model.StatusRejected},
-		Resend: true, Reason: "verdict retry: " + hostile,
-		Requests: []retry.PlannedRequest{
+		Resend: true, Why: model.RetryReason{Kind: model.ReasonProvider, Note: "verdict retry: " + hostile},
+		Requests: []model.PlannedRequest{
 			{Method: "GET", URL: "http://127.0.0.1/factura/" + hostile, Header: []string{"X-API-Key: [redacted]"}},
 			{Method: "POST", URL: "http://127.0.0.1/factura/emitir", Header: []string{"X-API-Key: [redacted]"}, Body: `{"dte":"` + hostile + `"}`},
 		},
@@ -361,5 +360,24 @@ func TestRetryByNumber(t *testing.T) {
 	}
 	if len(plan.Documents) != 1 || plan.Documents[0].ID != doc.ID || plan.Documents[0].Number != doc.Number || plan.PlanReads != 0 {
 		t.Errorf("plan %+v; want %s (%s) once, from the store", plan, doc.ID, doc.Number)
+	}
+}
+
+// TestRetryWording: the command line words the engine's reasons its own way: a document
+// the operator may force says the flags that force it; the rest say the fact as it is.
+func TestRetryWording(t *testing.T) {
+	held := model.RetryReason{Kind: model.ReasonHeld, Verdict: model.VerdictReconcile}
+	cases := []struct {
+		got, want string
+	}{
+		{reasonText(held), "verdict reconcile: the provider already holds it (--force --reason to resend anyway)"},
+		{reasonText(model.RetryReason{Kind: model.ReasonReauth}), "verdict reauth: fix the account's credentials first"},
+		{detailText(model.RetryResult{Outcome: model.OutcomeSkipped, Why: held, Detail: held.String()}), "verdict reconcile: the provider already holds it (--force --reason to resend anyway)"},
+		{detailText(model.RetryResult{Outcome: model.OutcomeUnknown, Detail: "status pending: not resent"}), "status pending: not resent"},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%q, want %q", c.got, c.want)
+		}
 	}
 }

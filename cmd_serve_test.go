@@ -63,11 +63,11 @@ func (b hubOnly) Requests(context.Context, string, time.Time, int) ([]ui.Request
 func (b hubOnly) WindowSeries(context.Context, string, string, time.Time, int) ([]int, error) {
 	return nil, nil
 }
-func (b hubOnly) PlanRetry(context.Context, ui.RetryRequest) (ui.RetryPlan, error) {
-	return ui.RetryPlan{}, errors.New("no providers behind this backend")
+func (b hubOnly) PlanRetry(context.Context, ui.RetryRequest) (model.RetryPlan, error) {
+	return model.RetryPlan{}, errors.New("no providers behind this backend")
 }
-func (b hubOnly) RunRetry(context.Context, ui.RetryPlan, func(ui.RetryProgress)) (ui.RetryReport, error) {
-	return ui.RetryReport{}, errors.New("no providers behind this backend")
+func (b hubOnly) RunRetry(context.Context, model.RetryPlan, func(model.RetryProgress)) (model.RetryReport, error) {
+	return model.RetryReport{}, errors.New("no providers behind this backend")
 }
 
 func TestServeUntilReloadsOnHUPAndStopsOnCancel(t *testing.T) {

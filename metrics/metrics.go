@@ -19,7 +19,6 @@ import (
 
 	"emitop/model"
 	"emitop/poller"
-	"emitop/retry"
 )
 
 // Account is a configured account as the metrics label it, with the reserve the rules
@@ -108,7 +107,7 @@ func New(o Options) *Metrics {
 		m.pollFailures.WithLabelValues(a.Name, a.Provider)
 		m.rejections.WithLabelValues(a.Name, a.Provider)
 		m.retrySends.WithLabelValues(a.Name, a.Provider)
-		for _, out := range []retry.Outcome{retry.OutcomeAccepted, retry.OutcomeRejected, retry.OutcomeSkipped, retry.OutcomeUnknown} {
+		for _, out := range model.Outcomes {
 			m.retryOutcomes.WithLabelValues(a.Name, a.Provider, string(out))
 		}
 	}
@@ -175,7 +174,7 @@ func (m *Metrics) Polled(account string, took time.Duration, err error) {
 }
 
 // Retried counts what one account's retry batch did.
-func (m *Metrics) Retried(rep retry.Report) {
+func (m *Metrics) Retried(rep model.RetryReport) {
 	name, provider, ok := m.labels(rep.Account)
 	if !ok {
 		return

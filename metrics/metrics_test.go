@@ -19,7 +19,6 @@ import (
 	"emitop/internal/tooltest"
 	"emitop/model"
 	"emitop/poller"
-	"emitop/retry"
 )
 
 // hostile is provider text that must never reach a scrape.
@@ -97,8 +96,8 @@ func fullMetrics(t *testing.T) *Metrics {
 	m.Exchanged(poller.Exchange{Account: "not-configured", Status: 200})
 	m.Polled("sv-main", 2*time.Second, nil)
 	m.Polled("alegra-co", time.Second, errors.New(hostile))
-	m.Retried(retry.Report{Account: "sv-main", Results: []retry.DocResult{
-		{Outcome: retry.OutcomeAccepted, Sent: true}, {Outcome: retry.OutcomeSkipped, ByPolicy: true}}})
+	m.Retried(model.RetryReport{Account: "sv-main", Results: []model.RetryResult{
+		{Outcome: model.OutcomeAccepted, Sent: true}, {Outcome: model.OutcomeSkipped, ByPolicy: true}}})
 	m.Notified("chat", "sent")
 	return m
 }

@@ -26,7 +26,7 @@ type Action struct {
 	At          time.Time
 	Operator    string // who; "local" for the terminal user
 	Fingerprint string // the SSH key's fingerprint; "" on a local terminal
-	Kind        string // "retry", "force-retry", "refresh", ...
+	Kind        ActionKind
 	Account     string
 	DocID       string
 	Reason      string

@@ -27,16 +27,16 @@ func TestClear(t *testing.T) {
 				t.Fatal("no rejected bill")
 			}
 			doc := targets[0].Doc
-			if _, err := retrier(t, c, e.st, RetryOptions{}).Clear(ctx, doc); err == nil {
+			if _, err := retrier(t, c, e.st, Options{}).Clear(ctx, doc); err == nil {
 				t.Fatal("cleared without a reason")
 			}
-			r := retrier(t, c, e.st, RetryOptions{Operator: "ana", Reason: "the sender will correct the buyer's id"})
+			r := retrier(t, c, e.st, Options{Operator: "ana", Reason: "the sender will correct the buyer's id"})
 			if req, _, err := r.PlanClear(doc); err != nil || req.Method != "DELETE" || !strings.Contains(strings.Join(req.Header, " "), "[redacted]") {
 				t.Fatalf("plan %+v, %v", req, err)
 			}
 			before := e.sb.AccountStats(name).Deleted
 			res, err := r.Clear(ctx, doc)
-			if err != nil || res.Outcome != OutcomeCleared || !res.Sent {
+			if err != nil || res.Outcome != model.OutcomeCleared || !res.Sent {
 				t.Fatalf("clear: %+v, %v", res, err)
 			}
 			if got := e.sb.AccountStats(name).Deleted; got != before+1 {
@@ -77,14 +77,14 @@ func TestClear(t *testing.T) {
 		if pending == nil {
 			t.Skip("no pending bill in this seed")
 		}
-		res, err := retrier(t, c, e.st, RetryOptions{Reason: "test"}).Clear(ctx, *pending)
-		if err != nil || res.Outcome != OutcomeSkipped || res.Sent || e.sb.AccountStats("factus-med").Deleted != 0 {
+		res, err := retrier(t, c, e.st, Options{Reason: "test"}).Clear(ctx, *pending)
+		if err != nil || res.Outcome != model.OutcomeSkipped || res.Sent || e.sb.AccountStats("factus-med").Deleted != 0 {
 			t.Fatalf("a pending bill: %+v, %v", res, err)
 		}
 	})
 	t.Run("no deletion", func(t *testing.T) {
 		c := e.client(t, "alegra-co", 0)
-		r := retrier(t, c, e.st, RetryOptions{Reason: "test"})
+		r := retrier(t, c, e.st, Options{Reason: "test"})
 		if _, err := r.Clear(ctx, model.Document{ID: "1000"}); !errors.Is(err, ErrNoClear) || r.CanClear() {
 			t.Fatalf("alegra: %v", err)
 		}

@@ -35,17 +35,6 @@ import (
 // careful. Everything goes through the account's governor as Write requests, so a batch
 // drains at the budget's pace and keeps the reserve.
 
-// Outcome is how a document's retry ended.
-type Outcome string
-
-// The outcomes of a retry.
-const (
-	OutcomeAccepted Outcome = "accepted"
-	OutcomeRejected Outcome = "rejected"
-	OutcomeSkipped  Outcome = "skipped"
-	OutcomeUnknown  Outcome = "unknown" // the emission may or may not have landed
-)
-
 // Target is a document the operator asked to retry, as last known: its problem and
 // attempts come from the store or from a listing. Its resend is built from the read the
 // engine makes before sending; a plan shows where the body will come from.
@@ -53,97 +42,8 @@ type Target struct {
 	Doc model.Document
 }
 
-// PlannedRequest is one planned request as an operator may see it: credentials redacted.
-type PlannedRequest struct {
-	Method string
-	URL    string
-	Header []string // "X-API-Key: [redacted]"
-	Body   string   // the JSON body, a description in angle brackets, or ""
-}
-
-// PlanItem is what the engine will do with one document.
-type PlanItem struct {
-	Doc      model.Document
-	Verdict  model.Verdict    // of its last problem; "" when none is known
-	Resend   bool             // read its status, then resend it if still rejected
-	Forced   bool             // resent only because the operator forced it
-	Reason   string           // what will happen and why, one line
-	Requests []PlannedRequest // the status read and the resend; none when skipped
-}
-
-// Plan is a batch of retries, decided before anything is sent.
-type Plan struct {
-	Account  string
-	Provider string
-	Items    []PlanItem
-	Force    bool
-	Reason   string
-	Requests int           // requests the batch makes when nothing goes wrong
-	ETA      time.Duration // how long they take at the account's current budget
-}
-
-// Resends is how many documents the plan will resend (if still rejected when read).
-func (p Plan) Resends() int {
-	n := 0
-	for _, it := range p.Items {
-		if it.Resend {
-			n++
-		}
-	}
-	return n
-}
-
-// DocResult is how one document's retry ended.
-type DocResult struct {
-	Doc      model.Document // as it ended: status and last problem
-	Outcome  Outcome
-	ByPolicy bool          // skipped by the policy (verdict, status, provider), not by chance
-	Verdict  model.Verdict // of the last problem; "" when none
-	Detail   string        // what happened, one line, sanitized
-	Sent     bool          // an emission request left for it
-	Forced   bool
-}
-
-// Report is what a batch did.
-type Report struct {
-	Account   string
-	Results   []DocResult // in the plan's order
-	Requests  int         // requests the engine made: reads and resends
-	Elapsed   time.Duration
-	Cancelled bool
-}
-
-// OK reports whether every document ended accepted or was skipped by policy.
-func (r Report) OK() bool {
-	for _, res := range r.Results {
-		if res.Outcome != OutcomeAccepted && !(res.Outcome == OutcomeSkipped && res.ByPolicy) {
-			return false
-		}
-	}
-	return true
-}
-
-// Count is how many documents ended with outcome o.
-func (r Report) Count(o Outcome) int {
-	n := 0
-	for _, res := range r.Results {
-		if res.Outcome == o {
-			n++
-		}
-	}
-	return n
-}
-
-// Progress is reported after each document, and once at the start.
-type Progress struct {
-	Done, Total int
-	Current     string        // the document being worked on next; "" when done
-	ETA         time.Duration // of what is left
-	Result      *DocResult    // the document just finished; nil in the first report
-}
-
-// RetryOptions tune a Retrier.
-type RetryOptions struct {
+// Options tune a Retrier.
+type Options struct {
 	Operator    string // who retries, for the action log; "local" when empty
 	Fingerprint string // the operator's SSH key fingerprint; "" on a local terminal
 	Force       bool   // resend documents whose verdict is fix or reconcile too
@@ -159,7 +59,7 @@ type RetryOptions struct {
 	// when zero.
 	LeaseWait time.Duration
 	// OnProgress is called from Run's goroutine; it must not block.
-	OnProgress func(Progress)
+	OnProgress func(model.RetryProgress)
 }
 
 // Retrier resends one account's rejected documents.
@@ -168,7 +68,7 @@ type Retrier struct {
 	st     Ledger
 	acc    config.Account
 	clock  pace.Clock
-	opt    RetryOptions
+	opt    Options
 	holder string
 }
 
@@ -186,9 +86,9 @@ type Ledger interface {
 	Flush(ctx context.Context) error
 }
 
-// NewRetrier makes the engine of the account c speaks for, keeping its ledger in st. It
+// New makes the engine of the account c speaks for, keeping its ledger in st. It
 // shares c, and so the account's governor, with whoever else uses c.
-func NewRetrier(c *poller.Client, st Ledger, opt RetryOptions) (*Retrier, error) {
+func New(c *poller.Client, st Ledger, opt Options) (*Retrier, error) {
 	if c == nil || st == nil {
 		return nil, errors.New("retry: a client and a store are required")
 	}
@@ -218,48 +118,50 @@ func (r *Retrier) CanResend() bool { return r.c.CanResend() }
 // policy decides whether doc, whose last problem is p, is resent: the verdicts
 // whose cause lay outside the document are; fix (its data must change first) and
 // reconcile (the provider already holds it) only when forced; the rest never.
-func (r *Retrier) policy(doc model.Document, p *model.Problem) (resend, forced bool, reason string) {
+func (r *Retrier) policy(doc model.Document, p *model.Problem) (resend, forced bool, why model.RetryReason) {
 	if !r.c.CanResend() {
-		return false, false, r.c.NoResend(doc)
+		return false, false, model.RetryReason{Kind: model.ReasonProvider, Note: r.c.NoResend(doc)}
 	}
 	if p == nil {
-		return true, false, "no problem recorded: read the status, then resend if still rejected"
+		return true, false, model.RetryReason{Kind: model.ReasonNoProblem}
 	}
+	why.Verdict = p.Verdict
 	switch p.Verdict {
 	case model.VerdictRetry, model.VerdictWait, model.VerdictVerify, model.VerdictEscalate:
-		return true, false, "verdict " + string(p.Verdict) + ": read the status, then resend if still rejected"
+		why.Kind = model.ReasonVerdict
+		return true, false, why
 	case model.VerdictFix, model.VerdictReconcile:
-		why := "the data must change first"
-		if p.Verdict == model.VerdictReconcile {
-			why = "the provider already holds it"
-		}
 		if r.opt.Force {
-			return true, true, "forced past verdict " + string(p.Verdict) + " (" + why + "): read the status, then resend if still rejected"
+			why.Kind = model.ReasonForced
+			return true, true, why
 		}
-		return false, false, "verdict " + string(p.Verdict) + ": " + why + " (--force --reason to resend anyway)"
+		why.Kind = model.ReasonHeld
+		return false, false, why
 	case model.VerdictReauth:
-		return false, false, "verdict reauth: fix the account's credentials first"
+		why.Kind = model.ReasonReauth
+		return false, false, why
 	}
-	return false, false, "verdict " + string(p.Verdict) + ": nothing to resend"
+	why.Kind = model.ReasonNothing
+	return false, false, why
 }
 
 // Plan decides, without sending anything, what a batch will do with each target, the
 // requests it will make (credentials redacted) and how long it will take at the
 // account's current budget.
-func (r *Retrier) Plan(targets []Target) Plan {
+func (r *Retrier) Plan(targets []Target) model.RetryPlan {
 	acc := r.acc
-	p := Plan{Account: acc.Name, Provider: acc.Provider, Force: r.opt.Force, Reason: r.opt.Reason}
+	p := model.RetryPlan{Account: acc.Name, Provider: acc.Provider, Force: r.opt.Force, Reason: r.opt.Reason}
 	var resend []int
 	for _, t := range targets {
-		it := PlanItem{Doc: t.Doc}
+		it := model.RetryItem{Doc: t.Doc}
 		if t.Doc.Problem != nil {
 			it.Verdict = t.Doc.Problem.Verdict
 		}
 		switch t.Doc.Status {
 		case model.StatusAccepted, model.StatusCancelled, model.StatusDraft:
-			it.Reason = "status " + string(t.Doc.Status) + ": not rejected, nothing to resend"
+			it.Why = model.RetryReason{Kind: model.ReasonNotRejected, Status: t.Doc.Status}
 		default:
-			it.Resend, it.Forced, it.Reason = r.policy(t.Doc, t.Doc.Problem)
+			it.Resend, it.Forced, it.Why = r.policy(t.Doc, t.Doc.Problem)
 		}
 		if it.Resend {
 			resend = append(resend, len(p.Items))
@@ -274,7 +176,7 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		for i, k := range group {
 			ids[i] = p.Items[k].Doc.ID
 		}
-		req := PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
+		req := model.PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
 		if rs, err := r.c.BuildResend(ids, raws); err == nil {
 			req = r.request(rs.Method, rs.Path, rs.Body, rs.Note)
 		} else {
@@ -291,8 +193,8 @@ func (r *Retrier) Plan(targets []Target) Plan {
 }
 
 // request shows one request as it will leave, with the credential's value redacted.
-func (r *Retrier) request(method, path string, body []byte, note string) PlannedRequest {
-	req := PlannedRequest{Method: method, URL: r.acc.BaseURL + path}
+func (r *Retrier) request(method, path string, body []byte, note string) model.PlannedRequest {
+	req := model.PlannedRequest{Method: method, URL: r.acc.BaseURL + path}
 	for _, h := range r.c.CredentialHeaders() {
 		req.Header = append(req.Header, h+": [redacted]")
 	}
@@ -322,7 +224,7 @@ func chunks[T any](xs []T, n int) [][]T {
 type run struct {
 	r       *Retrier
 	net     context.Context // for network calls and the ledger: never the cancelled one
-	report  *Report
+	report  *model.RetryReport
 	index   map[string]int // result index by document ID
 	total   int
 	done    int
@@ -340,16 +242,16 @@ type run struct {
 // Run carries out a plan. Cancelling ctx stops the batch before the next document; a
 // document already being worked on is finished and recorded (its requests run on a
 // context that is not cancelled). The error is for the ledger failing; everything a
-// provider answered is in the Report.
-func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
-	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: r.acc.Name},
+// provider answered is in the report.
+func (r *Retrier) Run(ctx context.Context, p model.RetryPlan) (model.RetryReport, error) {
+	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &model.RetryReport{Account: r.acc.Name},
 		index: map[string]int{}, until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.clock.Now()}
 	var work []int
 	for i, it := range p.Items {
 		ru.index[it.Doc.ID] = i
-		res := DocResult{Doc: it.Doc, Verdict: it.Verdict, Forced: it.Forced}
+		res := model.RetryResult{Doc: it.Doc, Verdict: it.Verdict, Forced: it.Forced}
 		if !it.Resend {
-			res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, it.Reason
+			res.Outcome, res.ByPolicy, res.Why, res.Detail = model.OutcomeSkipped, true, it.Why, it.Why.String()
 			ru.done++
 		} else {
 			work = append(work, i)
@@ -379,7 +281,7 @@ func (r *Retrier) Run(ctx context.Context, p Plan) (Report, error) {
 	return ru.finish(), nil
 }
 
-func (ru *run) finish() Report {
+func (ru *run) finish() model.RetryReport {
 	ru.report.Elapsed = ru.r.clock.Now().Sub(ru.start)
 	_ = ru.r.st.Flush(ru.net)
 	return *ru.report
@@ -390,7 +292,7 @@ func (ru *run) cancelled(idx []int) {
 	ru.report.Cancelled = true
 	for _, i := range idx {
 		res := &ru.report.Results[i]
-		res.Outcome, res.Detail = OutcomeSkipped, "cancelled before it was sent"
+		res.Outcome, res.Detail = model.OutcomeSkipped, "cancelled before it was sent"
 		ru.finished(i)
 	}
 }
@@ -402,11 +304,11 @@ func (ru *run) finished(i int) {
 	ru.progress(nil, &res)
 }
 
-func (ru *run) progress(left []int, res *DocResult) {
+func (ru *run) progress(left []int, res *model.RetryResult) {
 	if ru.r.opt.OnProgress == nil {
 		return
 	}
-	pr := Progress{Done: ru.done, Total: ru.total, Result: res}
+	pr := model.RetryProgress{Done: ru.done, Total: ru.total, Result: res}
 	if len(left) > 0 {
 		pr.Current = ru.report.Results[left[0]].Doc.ID
 		pr.ETA = ru.r.c.Governor().DrainTime(2*len(left), ru.latency)
@@ -577,14 +479,14 @@ func (ru *run) event(it poller.Item, kind string) model.Event {
 		Status: st, Problem: it.Problem, Kind: kind, Raw: it.Raw}
 }
 
-func outcomeOf(s model.Status) Outcome {
+func outcomeOf(s model.Status) model.Outcome {
 	switch s {
 	case model.StatusAccepted:
-		return OutcomeAccepted
+		return model.OutcomeAccepted
 	case model.StatusRejected:
-		return OutcomeRejected
+		return model.OutcomeRejected
 	}
-	return OutcomeUnknown
+	return model.OutcomeUnknown
 }
 
 // keeper renews a group's leases until stopped; when one is lost (the process stalled
@@ -705,7 +607,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 		readAt := ru.r.clock.Now()
 		it, rerr := ru.read(res.Doc.ID)
 		if rerr != nil {
-			res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
+			res.Outcome, res.Detail = model.OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
 			ru.finished(i)
 			continue
 		}
@@ -716,7 +618,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 		ru.adopt(res, it)
 		switch {
 		case it.Doc.Status == model.StatusAccepted:
-			res.Outcome, res.ByPolicy, res.Detail = OutcomeAccepted, true, "already accepted: not resent"
+			res.Outcome, res.ByPolicy, res.Detail = model.OutcomeAccepted, true, "already accepted: not resent"
 		case !until.IsZero():
 			// An open emission's deadline passed between the look and the read: the
 			// read may still predate it.
@@ -725,18 +627,18 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			k.release(res.Doc.ID)
 			continue
 		case it.Doc.Status == model.StatusRejected:
-			resend, forced, reason := ru.r.policy(it.Doc, it.Problem)
+			resend, forced, why := ru.r.policy(it.Doc, it.Problem)
 			if !resend {
-				res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, reason
+				res.Outcome, res.ByPolicy, res.Why, res.Detail = model.OutcomeSkipped, true, why, why.String()
 				break
 			}
 			res.Forced = res.Forced || forced
 			send, raws = append(send, i), append(raws, it.Raw)
 			continue
 		case it.Doc.Status == model.StatusPending, it.Doc.Status == model.StatusUnknown:
-			res.Outcome, res.Detail = OutcomeUnknown, "status "+string(it.Doc.Status)+": not resent"
+			res.Outcome, res.Detail = model.OutcomeUnknown, "status "+string(it.Doc.Status)+": not resent"
 		default:
-			res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, "status "+string(it.Doc.Status)+": not rejected, not resent"
+			res.Outcome, res.ByPolicy, res.Detail = model.OutcomeSkipped, true, "status "+string(it.Doc.Status)+": not rejected, not resent"
 		}
 		k.release(res.Doc.ID)
 		ru.finished(i)
@@ -752,7 +654,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 }
 
 // adopt takes what a read said of a document into its result.
-func (ru *run) adopt(res *DocResult, it poller.Item) {
+func (ru *run) adopt(res *model.RetryResult, it poller.Item) {
 	d := it.Document()
 	d.Attempts = res.Doc.Attempts
 	if d.Number == "" {
@@ -776,7 +678,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 	if err != nil {
 		for _, i := range idx {
 			res := &ru.report.Results[i]
-			res.Outcome, res.Detail = OutcomeRejected, "not resent: "+model.Line(err.Error(), 300)
+			res.Outcome, res.Detail = model.OutcomeRejected, "not resent: "+model.Line(err.Error(), 300)
 			ru.finished(i)
 		}
 		return nil
@@ -786,16 +688,12 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 	var sent []int
 	for _, i := range idx {
 		res := &ru.report.Results[i]
-		kind := "retry"
-		if res.Forced {
-			kind = "force-retry"
-		}
 		// The request may leave at once: the deadline counts from now, and moves as it
 		// leaves (see fence).
 		id, err := ru.r.st.RecordIntent(ru.net, store.Intent{Account: acc.Name, DocID: res.Doc.ID, Holder: ru.r.holder,
-			Kind: kind, Request: summary, Deadline: ru.r.clock.Now().Add(acc.Timeout)})
+			Kind: string(model.RetryAction(res.Forced)), Request: summary, Deadline: ru.r.clock.Now().Add(acc.Timeout)})
 		if errors.Is(err, store.ErrLeaseNotHeld) {
-			res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not resent"
+			res.Outcome, res.Detail = model.OutcomeSkipped, "lost its lease to another holder: not resent"
 			ru.finished(i)
 			continue
 		}
@@ -931,7 +829,7 @@ func (ru *run) answers(res *poller.Result, err error, ids []string) map[string]a
 
 // conclude records how one sent document ended: the emission event, a status read when
 // the answer left the outcome unknown, the settled intent, the action.
-func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *poller.Result, sendErr error) error {
+func (ru *run) conclude(res *model.RetryResult, a answer, intent int64, sent *poller.Result, sendErr error) error {
 	acc := ru.r.acc
 	var raw []byte
 	if sent != nil {
@@ -978,7 +876,7 @@ func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *poller.Res
 	if final.Doc.Number == "" {
 		final.Doc.Number = res.Doc.Number
 	}
-	res.Outcome = OutcomeUnknown
+	res.Outcome = model.OutcomeUnknown
 	if known {
 		res.Outcome = outcomeOf(final.Doc.Status)
 		attempts := res.Doc.Attempts
@@ -990,16 +888,12 @@ func (ru *run) conclude(res *DocResult, a answer, intent int64, sent *poller.Res
 		ops = append(ops, store.UpsertDocument(final.Document(), final.Raw, time.Time{}))
 	}
 	res.Detail = ru.detail(res, a, detail)
-	kind := "retry"
-	if res.Forced {
-		kind = "force-retry"
-	}
 	reason := ""
 	if res.Forced {
 		reason = ru.r.opt.Reason
 	}
 	ops = append(ops, store.RecordAction(model.Action{Operator: ru.r.opt.Operator, Fingerprint: ru.r.opt.Fingerprint,
-		Kind: kind, Account: acc.Name, DocID: res.Doc.ID, Reason: reason, Outcome: string(res.Outcome)}))
+		Kind: model.RetryAction(res.Forced), Account: acc.Name, DocID: res.Doc.ID, Reason: reason, Outcome: string(res.Outcome)}))
 	return ru.r.st.Enqueue(ru.net, ops...)
 }
 
@@ -1012,7 +906,7 @@ func (ru *run) sentDeadline(intent int64) time.Time {
 	return ru.r.clock.Now().Add(ru.r.acc.Timeout)
 }
 
-func (ru *run) adoptFinal(res *DocResult, it poller.Item) {
+func (ru *run) adoptFinal(res *model.RetryResult, it poller.Item) {
 	if it.Problem == nil && it.Doc.Status == model.StatusRejected {
 		it.Problem = res.Doc.Problem
 	}
@@ -1020,12 +914,12 @@ func (ru *run) adoptFinal(res *DocResult, it poller.Item) {
 }
 
 // detail says in one line how a sent document ended.
-func (ru *run) detail(res *DocResult, a answer, extra string) string {
+func (ru *run) detail(res *model.RetryResult, a answer, extra string) string {
 	var s string
 	switch res.Outcome {
-	case OutcomeAccepted:
+	case model.OutcomeAccepted:
 		s = "resent: accepted"
-	case OutcomeRejected:
+	case model.OutcomeRejected:
 		s = "resent: rejected again"
 		if !a.reached {
 			s = "not sent: the request did not reach the server"
@@ -1036,7 +930,7 @@ func (ru *run) detail(res *DocResult, a answer, extra string) string {
 	if a.needRead && a.reached {
 		s += " (status read after the answer)"
 	}
-	if p := res.Doc.Problem; p != nil && res.Outcome != OutcomeAccepted {
+	if p := res.Doc.Problem; p != nil && res.Outcome != model.OutcomeAccepted {
 		code := p.Code
 		if code == "" {
 			code = string(p.Class)
@@ -1084,7 +978,7 @@ func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 	}
 	for _, i := range idx {
 		res := &ru.report.Results[i]
-		res.Outcome, res.Detail = OutcomeSkipped, "another operator or process holds it: not resent"
+		res.Outcome, res.Detail = model.OutcomeSkipped, "another operator or process holds it: not resent"
 		ru.finished(i)
 	}
 	return nil

@@ -67,7 +67,7 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		}
 		resent := 0
 		for range passes {
-			r, err := NewRetrier(c, st, RetryOptions{})
+			r, err := New(c, st, Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

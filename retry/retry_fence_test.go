@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/model"
 	"emitop/pace"
 	"emitop/poller"
 	"emitop/sandbox"
@@ -65,7 +66,7 @@ func waitIntent(t *testing.T, st *store.Store, account string) store.Intent {
 }
 
 // resendOne is the plan of the first target the policy resends.
-func resendOne(t *testing.T, r *Retrier, targets []Target) Plan {
+func resendOne(t *testing.T, r *Retrier, targets []Target) model.RetryPlan {
 	t.Helper()
 	for _, tg := range targets {
 		if p := r.Plan([]Target{tg}); p.Resends() == 1 {
@@ -73,7 +74,7 @@ func resendOne(t *testing.T, r *Retrier, targets []Target) Plan {
 		}
 	}
 	t.Fatal("no target to resend")
-	return Plan{}
+	return model.RetryPlan{}
 }
 
 // TestRetryLeaseLostBeforeSend: a holder whose lease lapses after its intent is on disk
@@ -94,7 +95,7 @@ func TestRetryLeaseLostBeforeSend(t *testing.T) {
 	if len(targets) == 0 {
 		t.Fatal("nothing rejected")
 	}
-	r := retrier(t, c, e.st, RetryOptions{Holder: "A", LeaseTTL: 8 * time.Second})
+	r := retrier(t, c, e.st, Options{Holder: "A", LeaseTTL: 8 * time.Second})
 	plan := resendOne(t, r, targets)
 	before := e.sb.AccountStats(name).Emissions
 	stolen := make(chan bool, 1)
@@ -117,7 +118,7 @@ func TestRetryLeaseLostBeforeSend(t *testing.T) {
 	if got := e.sb.AccountStats(name).Emissions - before; got != 0 {
 		t.Fatalf("A emitted %d time(s) without its lease: %+v", got, rep.Results[0])
 	}
-	if res := rep.Results[0]; res.Outcome == OutcomeAccepted {
+	if res := rep.Results[0]; res.Outcome == model.OutcomeAccepted {
 		t.Fatalf("%+v", res)
 	}
 }
@@ -134,7 +135,7 @@ func TestRetryForeignIntentOpen(t *testing.T) {
 	const timeout = 600 * time.Millisecond
 	e.sb.Fix(name)
 	c := e.client(t, name, timeout)
-	b := retrier(t, c, e.st, RetryOptions{Holder: "B"})
+	b := retrier(t, c, e.st, Options{Holder: "B"})
 	plan := resendOne(t, b, rejected(t, c))
 	id := announce(t, e, db, name, plan, timeout)
 	before := e.sb.AccountStats(name)
@@ -160,7 +161,7 @@ func TestRetryForeignIntentOpen(t *testing.T) {
 	if st := e.sb.AccountStats(name); st.DuplicateEmissions != 0 || st.Emissions != before.Emissions+1 {
 		t.Fatalf("B resent over A's open emission: stats %+v, %+v", st, rep.Results[0])
 	}
-	if res := rep.Results[0]; res.Sent || res.Outcome != OutcomeAccepted {
+	if res := rep.Results[0]; res.Sent || res.Outcome != model.OutcomeAccepted {
 		t.Fatalf("%+v", res)
 	}
 	in, err := e.st.Intents(ctx, name, id)
@@ -171,7 +172,7 @@ func TestRetryForeignIntentOpen(t *testing.T) {
 
 // announce is a holder A that leased the plan's document and announced its emission with
 // the account's timeout, then stalled or died: its lease lapses.
-func announce(t *testing.T, e *retryEnv, db *sql.DB, name string, plan Plan, timeout time.Duration) string {
+func announce(t *testing.T, e *retryEnv, db *sql.DB, name string, plan model.RetryPlan, timeout time.Duration) string {
 	t.Helper()
 	ctx := context.Background()
 	id := plan.Items[0].Doc.ID
@@ -194,14 +195,14 @@ func TestRetryForeignIntentDead(t *testing.T) {
 	const name = "cf-madrid"
 	e.sb.Fix(name)
 	c := e.client(t, name, 300*time.Millisecond)
-	b := retrier(t, c, e.st, RetryOptions{Holder: "B"})
+	b := retrier(t, c, e.st, Options{Holder: "B"})
 	plan := resendOne(t, b, rejected(t, c))
 	announce(t, e, db, name, plan, 300*time.Millisecond)
 	rep, err := b.Run(ctx, plan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := rep.Results[0]; !res.Sent || res.Outcome != OutcomeAccepted {
+	if res := rep.Results[0]; !res.Sent || res.Outcome != model.OutcomeAccepted {
 		t.Fatalf("%+v", res)
 	}
 	if st := e.sb.AccountStats(name); st.DuplicateEmissions != 0 || st.Emissions != 1 {

@@ -105,12 +105,12 @@ func rejected(t *testing.T, c *poller.Client) []Target {
 	return out
 }
 
-func retrier(t *testing.T, c *poller.Client, st *store.Store, opt RetryOptions) *Retrier {
+func retrier(t *testing.T, c *poller.Client, st *store.Store, opt Options) *Retrier {
 	t.Helper()
 	if opt.LeaseTTL == 0 {
 		opt.LeaseTTL = 2 * time.Second
 	}
-	r, err := NewRetrier(c, st, opt)
+	r, err := New(c, st, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,14 +128,14 @@ func TestRetryEveryProvider(t *testing.T) {
 			if len(targets) == 0 {
 				t.Fatal("no rejected document")
 			}
-			r := retrier(t, c, e.st, RetryOptions{})
+			r := retrier(t, c, e.st, Options{})
 			plan := r.Plan(targets)
 			if !c.CanResend() {
 				// No resend (alforse), or none emitop can make (factus: a bill is made
 				// again from its original data, which only its sender holds): the plan
 				// says why and what instead, and the run sends nothing.
 				want := map[string]string{"alforse": "offers no resend", "factus": "emitop clear"}[c.Account().Provider]
-				if plan.Resends() != 0 || !strings.Contains(plan.Items[0].Reason, want) {
+				if plan.Resends() != 0 || !strings.Contains(plan.Items[0].Why.String(), want) {
 					t.Fatalf("plan: %+v", plan.Items[0])
 				}
 				rep, err := r.Run(ctx, plan)
@@ -165,10 +165,10 @@ func TestRetryEveryProvider(t *testing.T) {
 				if res.Sent {
 					sent++
 				}
-				if res.Sent && res.Outcome != OutcomeAccepted {
+				if res.Sent && res.Outcome != model.OutcomeAccepted {
 					t.Errorf("%s: %s (%s)", res.Doc.ID, res.Outcome, res.Detail)
 				}
-				if !res.Sent && res.Outcome != OutcomeSkipped {
+				if !res.Sent && res.Outcome != model.OutcomeSkipped {
 					t.Errorf("%s: not sent but %s (%s)", res.Doc.ID, res.Outcome, res.Detail)
 				}
 			}
@@ -180,7 +180,7 @@ func TestRetryEveryProvider(t *testing.T) {
 				t.Fatalf("open intents %v, %v", open, err)
 			}
 			// A second run reads each resent document as accepted and sends nothing.
-			again, err := retrier(t, c, e.st, RetryOptions{}).Run(ctx, plan)
+			again, err := retrier(t, c, e.st, Options{}).Run(ctx, plan)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,13 +203,13 @@ func TestRetryEveryProvider(t *testing.T) {
 	}
 }
 
-func firstSent(rep Report) DocResult {
+func firstSent(rep model.RetryReport) model.RetryResult {
 	for _, r := range rep.Results {
 		if r.Sent {
 			return r
 		}
 	}
-	return DocResult{}
+	return model.RetryResult{}
 }
 
 func hasKind(events []model.Event, kind string) bool {
@@ -236,15 +236,15 @@ func TestRetryForce(t *testing.T) {
 	if len(fix) == 0 {
 		t.Fatal("no document with verdict fix")
 	}
-	if _, err := NewRetrier(c, e.st, RetryOptions{Force: true}); err == nil {
+	if _, err := New(c, e.st, Options{Force: true}); err == nil {
 		t.Fatal("force without a reason accepted")
 	}
-	if p := retrier(t, c, e.st, RetryOptions{}).Plan(fix[:1]); p.Resends() != 0 {
+	if p := retrier(t, c, e.st, Options{}).Plan(fix[:1]); p.Resends() != 0 {
 		t.Fatal("fix resent without force")
 	}
-	r := retrier(t, c, e.st, RetryOptions{Operator: "ana", Force: true, Reason: "corrected in the ERP"})
+	r := retrier(t, c, e.st, Options{Operator: "ana", Force: true, Reason: "corrected in the ERP"})
 	rep, err := r.Run(ctx, r.Plan(fix[:1]))
-	if err != nil || !rep.Results[0].Sent || !rep.Results[0].Forced || rep.Results[0].Outcome != OutcomeRejected {
+	if err != nil || !rep.Results[0].Sent || !rep.Results[0].Forced || rep.Results[0].Outcome != model.OutcomeRejected {
 		t.Fatalf("%+v, %v", rep.Results, err)
 	}
 	if err := e.st.Flush(ctx); err != nil {
@@ -291,7 +291,7 @@ func TestRetryFaults(t *testing.T) {
 				if pass == passes {
 					e.sb.Fix(name)
 				}
-				r := retrier(t, c, e.st, RetryOptions{LeaseTTL: time.Second})
+				r := retrier(t, c, e.st, Options{LeaseTTL: time.Second})
 				rep, err := r.Run(context.Background(), r.Plan(targets))
 				if err != nil {
 					t.Error(err)
@@ -358,12 +358,12 @@ func TestRetryAfterCrash(t *testing.T) {
 	}
 	emitted := e.sb.AccountStats("cf-madrid").Emissions
 	time.Sleep(350 * time.Millisecond) // the dead holder's leases expire, and its deadlines pass
-	r := retrier(t, c, e.st, RetryOptions{})
+	r := retrier(t, c, e.st, Options{})
 	rep, err := r.Run(ctx, r.Plan(targets[:1]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := rep.Results[0]; res.Sent || res.Outcome != OutcomeAccepted {
+	if res := rep.Results[0]; res.Sent || res.Outcome != model.OutcomeAccepted {
 		t.Fatalf("%+v", res)
 	}
 	if st := e.sb.AccountStats("cf-madrid"); st.Emissions != emitted || st.DuplicateEmissions != 0 {
@@ -386,16 +386,16 @@ func TestRetryLeaseHeld(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(t, "sv-main", 0)
 	e.sb.Fix("sv-main")
-	r1 := retrier(t, c, e.st, RetryOptions{Holder: "one"})
+	r1 := retrier(t, c, e.st, Options{Holder: "one"})
 	plan := r1.Plan(rejected(t, c))
 	if plan.Resends() == 0 {
 		t.Fatal("nothing to resend")
 	}
-	var reps [2]Report
+	var reps [2]model.RetryReport
 	var wg sync.WaitGroup
 	for i, h := range []string{"one", "two"} {
 		wg.Go(func() {
-			r := retrier(t, c, e.st, RetryOptions{Holder: h})
+			r := retrier(t, c, e.st, Options{Holder: h})
 			rep, err := r.Run(ctx, plan)
 			if err != nil {
 				t.Error(err)
@@ -421,8 +421,8 @@ func TestRetryCancel(t *testing.T) {
 	c := e.client(t, "sv-main", 0)
 	e.sb.Fix("sv-main")
 	ctx, cancel := context.WithCancel(context.Background())
-	var seen []Progress
-	r := retrier(t, c, e.st, RetryOptions{OnProgress: func(p Progress) {
+	var seen []model.RetryProgress
+	r := retrier(t, c, e.st, Options{OnProgress: func(p model.RetryProgress) {
 		seen = append(seen, p)
 		if p.Result != nil && p.Result.Sent {
 			cancel()
@@ -462,7 +462,7 @@ func TestRetryPlanRedacts(t *testing.T) {
 		if !c.CanResend() {
 			continue
 		}
-		r := retrier(t, c, e.st, RetryOptions{Force: true, Reason: "test"})
+		r := retrier(t, c, e.st, Options{Force: true, Reason: "test"})
 		plan := r.Plan(rejected(t, c))
 		b, err := json.Marshal(plan)
 		if err != nil {

@@ -14,8 +14,8 @@ var ErrReadOnly = errors.New("viewers see everything and change nothing")
 
 // lookKinds are the actions that change nothing anywhere; a viewer may take them. Every
 // other kind (retry, force-retry, and any kind added later) needs an operator.
-var lookKinds = map[string]bool{
-	"refresh": true,
+var lookKinds = map[model.ActionKind]bool{
+	model.ActionRefresh: true,
 }
 
 // Authorize decides whether id may take action a; the dashboard's action path calls it

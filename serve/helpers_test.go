@@ -63,12 +63,12 @@ func (b hubBackend) WindowSeries(ctx context.Context, account, window string, _ 
 
 // PlanRetry and RunRetry refuse: no provider stands behind a bare hub. A viewer's retry
 // never gets this far.
-func (b hubBackend) PlanRetry(context.Context, ui.RetryRequest) (ui.RetryPlan, error) {
-	return ui.RetryPlan{}, errors.New("no providers behind this backend")
+func (b hubBackend) PlanRetry(context.Context, ui.RetryRequest) (model.RetryPlan, error) {
+	return model.RetryPlan{}, errors.New("no providers behind this backend")
 }
 
-func (b hubBackend) RunRetry(context.Context, ui.RetryPlan, func(ui.RetryProgress)) (ui.RetryReport, error) {
-	return ui.RetryReport{}, errors.New("no providers behind this backend")
+func (b hubBackend) RunRetry(context.Context, model.RetryPlan, func(model.RetryProgress)) (model.RetryReport, error) {
+	return model.RetryReport{}, errors.New("no providers behind this backend")
 }
 
 // newKey returns a fresh ed25519 client key and its authorized_keys line.

@@ -148,7 +148,7 @@ func TestViewerIsReadOnlyAndRefusalsRecorded(t *testing.T) {
 	if len(acts) != 2 {
 		t.Fatalf("want the two refusals recorded, got %+v", acts)
 	}
-	kinds := map[string]bool{}
+	kinds := map[model.ActionKind]bool{}
 	for _, a := range acts {
 		kinds[a.Kind] = true
 		if a.Operator != "victor" || a.Fingerprint != gossh.FingerprintSHA256(vkey.PublicKey()) ||

@@ -1043,7 +1043,7 @@ func (m *Model) openRetry() tea.Cmd {
 		if m.opts.Authorize == nil {
 			return func() tea.Msg { return refusedMsg{} }
 		}
-		authorize, actions := m.opts.Authorize, batchActions("retry", docs, "")
+		authorize, actions := m.opts.Authorize, batchActions(model.ActionRetry, docs, "")
 		return func() tea.Msg { return refusedMsg{authorizeAll(authorize, actions)} }
 	}
 	m.screen = screenRetry

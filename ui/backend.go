@@ -33,12 +33,12 @@ type Backend interface {
 	// PlanRetry decides, sending nothing, what resending documents would do: per document,
 	// resend or skip and why, the requests (credentials redacted) and how long the batch
 	// takes at the current budgets.
-	PlanRetry(ctx context.Context, req RetryRequest) (RetryPlan, error)
+	PlanRetry(ctx context.Context, req RetryRequest) (model.RetryPlan, error)
 	// RunRetry carries out a plan, calling progress (which must not block) after each
 	// document. Cancelling ctx stops the batch before the next document: one already under
 	// way finishes and is recorded. It asks for a poll at the end, so the next snapshot
 	// shows the documents' new states.
-	RunRetry(ctx context.Context, plan RetryPlan, progress func(RetryProgress)) (RetryReport, error)
+	RunRetry(ctx context.Context, plan model.RetryPlan, progress func(model.RetryProgress)) (model.RetryReport, error)
 }
 
 // EventFilter narrows Backend.Events; zero fields do not filter.
@@ -91,94 +91,4 @@ type RetryRequest struct {
 	Reason      string // why; required with Force, recorded
 	Operator    string
 	Fingerprint string
-}
-
-// PlannedRequest is one request a retry will make, as an operator may see it: the
-// credential's value is redacted.
-type PlannedRequest struct {
-	Method string
-	URL    string
-	Header []string
-	Body   string // the JSON body, a description in angle brackets, or ""
-}
-
-// RetryItem is what a retry will do with one document.
-type RetryItem struct {
-	Doc      model.Document
-	Verdict  model.Verdict // of its last problem; "" when none is known
-	Resend   bool          // its status is read, then it is resent if still rejected
-	Forced   bool          // resent only because the operator forced it
-	Reason   string        // what will happen and why, one line
-	Requests []PlannedRequest
-}
-
-// RetryPlan is a batch of retries decided before anything is sent.
-type RetryPlan struct {
-	Items    []RetryItem
-	Force    bool
-	Reason   string
-	Requests int           // requests the batch makes when nothing goes wrong
-	ETA      time.Duration // how long the batch takes at the current budgets
-	// Batch is the backend's own description of the plan: the dashboard hands it back to
-	// RunRetry untouched.
-	Batch any
-}
-
-// Resends is how many documents the plan resends (if still rejected when read).
-func (p RetryPlan) Resends() int {
-	n := 0
-	for _, it := range p.Items {
-		if it.Resend {
-			n++
-		}
-	}
-	return n
-}
-
-// Outcomes of a document's retry.
-const (
-	OutcomeAccepted = "accepted"
-	OutcomeRejected = "rejected"
-	OutcomeSkipped  = "skipped"
-	OutcomeUnknown  = "unknown" // the emission may or may not have landed
-)
-
-// Outcomes lists the outcomes in the order summaries show them.
-var Outcomes = []string{OutcomeAccepted, OutcomeRejected, OutcomeSkipped, OutcomeUnknown}
-
-// RetryResult is how one document's retry ended.
-type RetryResult struct {
-	Doc     model.Document // as it ended
-	Outcome string         // one of Outcomes
-	Verdict model.Verdict
-	Detail  string // what happened, one line
-	Sent    bool   // an emission request left for it
-	Forced  bool
-}
-
-// RetryProgress is reported once at the start and after each document.
-type RetryProgress struct {
-	Done, Total int
-	Current     string        // the document worked on next; "" when none
-	ETA         time.Duration // of what is left
-	Result      *RetryResult  // the document just finished; nil in the first report
-}
-
-// RetryReport is what a batch did.
-type RetryReport struct {
-	Results   []RetryResult
-	Requests  int
-	Elapsed   time.Duration
-	Cancelled bool
-}
-
-// Count is how many documents ended with outcome o.
-func (r RetryReport) Count(o string) int {
-	n := 0
-	for _, res := range r.Results {
-		if res.Outcome == o {
-			n++
-		}
-	}
-	return n
 }

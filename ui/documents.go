@@ -183,7 +183,7 @@ func (d *documents) ack() {
 
 // retried takes a retry's results: each document's attempts show at once, not at the
 // next poll.
-func (d *documents) retried(results []RetryResult) {
+func (d *documents) retried(results []model.RetryResult) {
 	for _, r := range results {
 		if r.Sent {
 			k := docKey{r.Doc.Account, r.Doc.ID}

@@ -30,7 +30,7 @@ type memBackend struct {
 
 	hold    bool // RunRetry waits after the first document until its ctx is cancelled
 	plans   []RetryRequest
-	reports []RetryReport
+	reports []model.RetryReport
 }
 
 func newMemBackend(s model.Snapshot, events []model.Event) *memBackend {
@@ -130,28 +130,33 @@ func (b *memBackend) Requests(_ context.Context, account string, since time.Time
 	return out, nil
 }
 
+// fixtureReason is a reason the fixture words itself, shown as it is.
+func fixtureReason(text string) model.RetryReason {
+	return model.RetryReason{Kind: model.ReasonProvider, Note: text}
+}
+
 // PlanRetry plans like the engine's policy: outside causes are resent, fix and reconcile
 // only when forced; each resend reads, then posts. Every request takes 1.5 s.
-func (b *memBackend) PlanRetry(_ context.Context, req RetryRequest) (RetryPlan, error) {
+func (b *memBackend) PlanRetry(_ context.Context, req RetryRequest) (model.RetryPlan, error) {
 	b.mu.Lock()
 	b.plans = append(b.plans, req)
 	b.mu.Unlock()
-	p := RetryPlan{Force: req.Force, Reason: req.Reason}
+	p := model.RetryPlan{Force: req.Force, Reason: req.Reason}
 	for _, d := range req.Docs {
-		it := RetryItem{Doc: d, Verdict: problemOf(&d).Verdict}
+		it := model.RetryItem{Doc: d, Verdict: problemOf(&d).Verdict}
 		switch it.Verdict {
 		case model.VerdictFix, model.VerdictReconcile:
 			it.Resend, it.Forced = req.Force, req.Force
-			it.Reason = "verdict " + string(it.Verdict) + ": the data must change first"
+			it.Why = fixtureReason("verdict " + string(it.Verdict) + ": the data must change first")
 			if req.Force {
-				it.Reason = "forced past verdict " + string(it.Verdict)
+				it.Why = fixtureReason("forced past verdict " + string(it.Verdict))
 			}
 		default:
-			it.Resend, it.Reason = true, "verdict "+string(it.Verdict)+": read the status, then resend if still rejected"
+			it.Resend, it.Why = true, fixtureReason("verdict "+string(it.Verdict)+": read the status, then resend if still rejected")
 		}
 		if it.Resend {
 			url := "https://" + d.Provider + ".sandbox.test/v1/documents/" + d.ID
-			it.Requests = []PlannedRequest{
+			it.Requests = []model.PlannedRequest{
 				{Method: "GET", URL: url, Header: []string{"Authorization: [redacted]"}},
 				{Method: "POST", URL: url + "/resend", Header: []string{"Authorization: [redacted]", "Content-Type: application/json"}, Body: `{"id":"` + d.ID + `"}`},
 			}
@@ -165,27 +170,27 @@ func (b *memBackend) PlanRetry(_ context.Context, req RetryRequest) (RetryPlan, 
 
 // RunRetry accepts every resend and skips the rest, reporting each document; with hold
 // it stops after the first document until ctx is cancelled, and the rest are cancelled.
-func (b *memBackend) RunRetry(ctx context.Context, p RetryPlan, progress func(RetryProgress)) (RetryReport, error) {
-	rep := RetryReport{Elapsed: 3200 * time.Millisecond}
+func (b *memBackend) RunRetry(ctx context.Context, p model.RetryPlan, progress func(model.RetryProgress)) (model.RetryReport, error) {
+	rep := model.RetryReport{Elapsed: 3200 * time.Millisecond}
 	n := len(p.Items)
-	progress(RetryProgress{Total: n, Current: p.Items[0].Doc.ID, ETA: p.ETA})
+	progress(model.RetryProgress{Total: n, Current: p.Items[0].Doc.ID, ETA: p.ETA})
 	for i, it := range p.Items {
 		if i == 1 && b.hold {
 			<-ctx.Done()
 		}
-		res := RetryResult{Doc: it.Doc, Verdict: it.Verdict, Forced: it.Forced}
+		res := model.RetryResult{Doc: it.Doc, Verdict: it.Verdict, Forced: it.Forced}
 		switch {
 		case !it.Resend:
-			res.Outcome, res.Detail = OutcomeSkipped, it.Reason
+			res.Outcome, res.Why, res.Detail = model.OutcomeSkipped, it.Why, it.Why.String()
 		case ctx.Err() != nil:
-			res.Outcome, res.Detail, rep.Cancelled = OutcomeSkipped, "cancelled before it was sent", true
+			res.Outcome, res.Detail, rep.Cancelled = model.OutcomeSkipped, "cancelled before it was sent", true
 		default:
-			res.Outcome, res.Detail, res.Sent = OutcomeAccepted, "resent: accepted", true
+			res.Outcome, res.Detail, res.Sent = model.OutcomeAccepted, "resent: accepted", true
 			res.Doc.Attempts++
 			rep.Requests += 2
 		}
 		rep.Results = append(rep.Results, res)
-		pr := RetryProgress{Done: i + 1, Total: n, Result: &res, ETA: time.Duration(n-i-1) * 3 * time.Second}
+		pr := model.RetryProgress{Done: i + 1, Total: n, Result: &res, ETA: time.Duration(n-i-1) * 3 * time.Second}
 		if i+1 < n {
 			pr.Current = p.Items[i+1].Doc.ID
 		}

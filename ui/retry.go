@@ -38,7 +38,7 @@ type retry struct {
 	marks    string           // how many were marked and hidden by the filter; "" for the cursor's document
 	force    bool
 	reason   string
-	plan     RetryPlan
+	plan     model.RetryPlan
 	requests bool   // d: show each document's requests
 	note     string // a one-line message in the footer
 	noteErr  bool
@@ -47,9 +47,9 @@ type retry struct {
 	feed       *retryFeed
 	cancel     context.CancelFunc
 	cancelling bool
-	progress   RetryProgress
-	results    []RetryResult
-	report     RetryReport
+	progress   model.RetryProgress
+	results    []model.RetryResult
+	report     model.RetryReport
 
 	width int
 	head  []string
@@ -70,7 +70,7 @@ func newRetry(st *styles) retry {
 type (
 	retryPlanMsg struct {
 		gen  int
-		plan RetryPlan
+		plan model.RetryPlan
 		err  error
 	}
 	retryAuthMsg struct {
@@ -79,12 +79,12 @@ type (
 	}
 	retryProgressMsg struct {
 		gen    int
-		steps  []RetryProgress
+		steps  []model.RetryProgress
 		closed bool
 	}
 	retryDoneMsg struct {
 		gen    int
-		report RetryReport
+		report model.RetryReport
 		err    error
 	}
 	// refusedMsg is a read-only operator's refused action, once it is recorded.
@@ -118,7 +118,7 @@ func (r *retry) replan(b Backend, o Options) tea.Cmd {
 func (r *retry) setPlan(msg retryPlanMsg) {
 	r.phase = retryConfirm
 	if msg.err != nil {
-		r.plan = RetryPlan{}
+		r.plan = model.RetryPlan{}
 		r.say("cannot plan the retry: "+msg.err.Error(), true)
 	} else {
 		r.plan = msg.plan
@@ -131,7 +131,7 @@ func (r *retry) say(s string, isErr bool) { r.note, r.noteErr = model.Line(s, 0)
 
 // batchActions are what a batch asks permission for: one action per account, naming the
 // document when the account has one in the batch, with the reason when forced.
-func batchActions(kind string, docs []model.Document, reason string) []model.Action {
+func batchActions(kind model.ActionKind, docs []model.Document, reason string) []model.Action {
 	var out []model.Action
 	at := map[string]int{}
 	for _, d := range docs {
@@ -160,17 +160,10 @@ func authorizeAll(authorize func(context.Context, model.Action) error, actions [
 	return first
 }
 
-func (r *retry) kind() string {
-	if r.plan.Force {
-		return "force-retry"
-	}
-	return "retry"
-}
-
 // authorize asks Options.Authorize whether the batch may run.
 func (r *retry) authorize(o Options) tea.Cmd {
 	r.phase, r.note = retryAuthorizing, ""
-	gen, actions := r.gen, batchActions(r.kind(), r.docs, r.plan.Reason)
+	gen, actions := r.gen, batchActions(model.RetryAction(r.plan.Force), r.docs, r.plan.Reason)
 	if o.Authorize == nil {
 		return func() tea.Msg { return retryAuthMsg{gen: gen} }
 	}
@@ -182,7 +175,7 @@ func (r *retry) authorize(o Options) tea.Cmd {
 func (r *retry) start(b Backend) tea.Cmd {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.phase, r.cancel, r.feed = retryRunning, cancel, newRetryFeed()
-	r.progress = RetryProgress{Total: len(r.plan.Items), ETA: r.plan.ETA}
+	r.progress = model.RetryProgress{Total: len(r.plan.Items), ETA: r.plan.ETA}
 	r.render()
 	gen, plan, feed := r.gen, r.plan, r.feed
 	run := func() tea.Msg {
@@ -204,7 +197,7 @@ func (r *retry) stop() {
 }
 
 // step takes progress reports.
-func (r *retry) step(steps []RetryProgress) {
+func (r *retry) step(steps []model.RetryProgress) {
 	for _, p := range steps {
 		r.progress = p
 		if p.Result != nil {
@@ -232,14 +225,14 @@ func (r *retry) finish(msg retryDoneMsg) {
 // blocking the engine and without losing a report.
 type retryFeed struct {
 	mu     sync.Mutex
-	steps  []RetryProgress
+	steps  []model.RetryProgress
 	closed bool
 	ready  chan struct{} // holds a token while steps has reports or the feed closed
 }
 
 func newRetryFeed() *retryFeed { return &retryFeed{ready: make(chan struct{}, 1)} }
 
-func (f *retryFeed) push(p RetryProgress) {
+func (f *retryFeed) push(p model.RetryProgress) {
 	f.mu.Lock()
 	f.steps = append(f.steps, p)
 	f.mu.Unlock()
@@ -361,7 +354,7 @@ func (r *retry) renderPlan() {
 				what, style = "FORCED resend", st.errText
 			}
 		}
-		body = append(body, line("    → "+style.Render(what)+": "+model.Line(it.Reason, 0)))
+		body = append(body, line("    → "+style.Render(what)+": "+model.Line(reasonText(it.Why), 0)))
 		if !r.requests {
 			continue
 		}
@@ -402,23 +395,41 @@ func (r *retry) docCells(d model.Document, v model.Verdict) string {
 		d.Attempts, last)
 }
 
+// reasonText is the engine's reason as the dialog says it: the fact, and for a document
+// the operator may force, the key that does it.
+func reasonText(why model.RetryReason) string {
+	if why.Forcible() {
+		return why.String() + " (f forces it, with a reason)"
+	}
+	return why.String()
+}
+
+// detailText is what the dialog says of how a document ended: for one the policy
+// skipped, its reason as the dialog words it.
+func detailText(res model.RetryResult) string {
+	if res.Why.Kind != 0 {
+		return reasonText(res.Why)
+	}
+	return res.Detail
+}
+
 // outcomeStyles colour each outcome; the word itself carries the meaning without colour.
-func (r *retry) outcomeStyle(o string) lipgloss.Style {
+func (r *retry) outcomeStyle(o model.Outcome) lipgloss.Style {
 	switch o {
-	case OutcomeAccepted:
+	case model.OutcomeAccepted:
 		return r.st.level[levelOK]
-	case OutcomeRejected:
+	case model.OutcomeRejected:
 		return r.st.errText
-	case OutcomeUnknown:
+	case model.OutcomeUnknown:
 		return r.st.level[levelLow]
 	}
 	return r.st.dim
 }
 
 // outcomeSummary is the counts by outcome.
-func outcomeSummary(rep RetryReport) string {
-	parts := make([]string, len(Outcomes))
-	for i, o := range Outcomes {
+func outcomeSummary(rep model.RetryReport) string {
+	parts := make([]string, len(model.Outcomes))
+	for i, o := range model.Outcomes {
 		parts[i] = fmt.Sprintf("%d %s", rep.Count(o), o)
 	}
 	return strings.Join(parts, ", ")
@@ -461,11 +472,11 @@ func (r *retry) renderRun() {
 		if number == "" {
 			number = res.Doc.ID
 		}
-		detail := model.Line(res.Detail, 0)
+		detail := model.Line(detailText(res), 0)
 		if res.Forced {
 			detail = "forced · " + detail
 		}
-		body = append(body, line("  "+r.outcomeStyle(res.Outcome).Render(fit(res.Outcome, retryOutcomeW, false))+" "+
+		body = append(body, line("  "+r.outcomeStyle(res.Outcome).Render(fit(string(res.Outcome), retryOutcomeW, false))+" "+
 			fit(model.Line(res.Doc.Account, 0), retryAccountW, false)+" "+fit(shortNumber(model.Line(number, 0), retryNumberW), retryNumberW, false)+" "+detail))
 	}
 	if len(body) == 0 {

@@ -326,7 +326,7 @@ func TestRetryGolden(t *testing.T) {
 			m = next.(Model)
 			check("summary", m)
 			rep := b.reports[0]
-			if !rep.Cancelled || rep.Results[1].Outcome != OutcomeSkipped || rep.Results[1].Detail != "cancelled before it was sent" {
+			if !rep.Cancelled || rep.Results[1].Outcome != model.OutcomeSkipped || rep.Results[1].Detail != "cancelled before it was sent" {
 				t.Errorf("esc did not cancel the batch's context: %+v", rep)
 			}
 			f = ansi.Strip(frame(m))
@@ -461,6 +461,26 @@ func TestEveryScreenFitsAfterResize(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestRetryWording: the dialog words the engine's reasons its own way: a document the
+// operator may force says the key that forces it; the rest say the fact as it is.
+func TestRetryWording(t *testing.T) {
+	held := model.RetryReason{Kind: model.ReasonHeld, Verdict: model.VerdictFix}
+	verdict := model.RetryReason{Kind: model.ReasonVerdict, Verdict: model.VerdictRetry}
+	cases := []struct {
+		got, want string
+	}{
+		{reasonText(held), "verdict fix: the data must change first (f forces it, with a reason)"},
+		{reasonText(verdict), "verdict retry: read the status, then resend if still rejected"},
+		{detailText(model.RetryResult{Outcome: model.OutcomeSkipped, Why: held, Detail: held.String()}), "verdict fix: the data must change first (f forces it, with a reason)"},
+		{detailText(model.RetryResult{Outcome: model.OutcomeAccepted, Detail: "resent: accepted"}), "resent: accepted"},
+	}
+	for _, c := range cases {
+		if c.got != c.want {
+			t.Errorf("%q, want %q", c.got, c.want)
 		}
 	}
 }
