@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
 
@@ -129,6 +130,16 @@ func (v *accountView) tick(now time.Time) {
 func (v *accountView) restyle(st *styles) {
 	v.st = st
 	v.stale = true
+}
+
+// key handles a key in the account view: a movement scrolls it; enter asks for the
+// account's documents to be listed.
+func (v *accountView) key(msg tea.KeyPressMsg, k *keyMap) (listDocuments bool) {
+	if key.Matches(msg, k.Enter) {
+		return true
+	}
+	scrollKey(k, msg, v.vp)
+	return false
 }
 
 func (v *accountView) scroll(n int) {

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
 	"emitop/model"
 )
 
@@ -124,6 +127,20 @@ func (b *accounts) selected() (*summary, bool) {
 }
 
 // selectedAccount is the name of the account under the cursor.
+// key handles a key in the accounts panel: a movement moves the cursor; enter asks for
+// the account under it to be opened in full.
+func (b *accounts) key(msg tea.KeyPressMsg, k *keyMap) (open *summary) {
+	if key.Matches(msg, k.Enter) {
+		if s, ok := b.selected(); ok {
+			b.list.hold()
+			return s
+		}
+		return nil
+	}
+	navigate(k, msg, &b.list)
+	return nil
+}
+
 func (b *accounts) selectedAccount() (string, bool) {
 	if s, ok := b.selected(); ok {
 		return s.state.Account.Name, true

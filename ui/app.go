@@ -116,6 +116,8 @@ func New(b Backend, opts Options) Model {
 	st := newStyles(colorprofile.ANSI, false, true)
 	keys, hm, in, r, hv := defaultKeys(), help.New(), textinput.New(), newRetry(st), viewport.New()
 	hv.MouseWheelEnabled = false
+	// The command line completes and offers its choices with the key map's keys.
+	in.KeyMap.AcceptSuggestion, in.KeyMap.NextSuggestion, in.KeyMap.PrevSuggestion = keys.Complete, keys.SuggestNext, keys.SuggestPrev
 	loc := location(opts)
 	m := Model{
 		b: b, opts: opts, keys: &keys, help: &hm,
@@ -400,7 +402,7 @@ func (m *Model) quit() tea.Cmd {
 
 // key routes a key press: the text input first, then global keys, then the screen.
 func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
-	if msg.String() == "ctrl+c" {
+	if key.Matches(msg, m.keys.Interrupt) {
 		return m.quit()
 	}
 	if m.mode != inputNone {
@@ -444,7 +446,7 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 	case screenAccount:
 		return m.accountKey(msg)
 	case screenDetail:
-		scrollKey(m.keys, msg, m.detail.vp)
+		m.detail.key(msg, m.keys)
 	case screenHistory:
 		return m.historyKey(msg)
 	case screenHelp:
@@ -513,8 +515,7 @@ func (m *Model) copy(id bool) tea.Cmd {
 }
 
 // navigate applies a movement key to a list; any other key leaves it as it is.
-func (m *Model) navigate(msg tea.KeyPressMsg, r *rows) {
-	k := m.keys
+func navigate(k *keyMap, msg tea.KeyPressMsg, r *rows) {
 	switch {
 	case key.Matches(msg, k.Up):
 		r.move(-1)
@@ -531,42 +532,30 @@ func (m *Model) navigate(msg tea.KeyPressMsg, r *rows) {
 	}
 }
 
+// dashboardKey routes a key to the panel in focus (tab moves the focus), and opens what
+// the panel asks for.
 func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
-	k := m.keys
-	switch {
-	case key.Matches(msg, k.Tab):
+	if key.Matches(msg, m.keys.Tab) {
 		m.focus = 1 - m.focus
-	case m.focus == panelAccounts && key.Matches(msg, k.Enter):
-		if s, ok := m.accounts.selected(); ok {
-			m.accounts.list.hold()
+		return nil
+	}
+	if m.focus == panelAccounts {
+		if s := m.accounts.key(msg, m.keys); s != nil {
 			return m.openAccount(s)
 		}
-	case m.focus == panelAccounts:
-		m.navigate(msg, &m.accounts.list)
-	case key.Matches(msg, k.Sort):
-		m.docs.cycleSort()
-	case key.Matches(msg, k.SortDir):
-		m.docs.flipSort()
-	case key.Matches(msg, k.Mark):
-		m.docs.toggleMark()
-	case key.Matches(msg, k.MarkAll):
-		switch {
-		case len(m.docs.view) == 0:
-			m.say("no document shown to mark", true)
-		case m.docs.markView():
-			m.say(m.docs.marksText(), false)
-		default:
-			m.say("marks of the documents shown cleared", false)
-		}
-	case key.Matches(msg, k.Retry):
-		return m.openRetry()
-	case key.Matches(msg, k.Enter):
+		return nil
+	}
+	act, note, isErr := m.docs.key(msg, m.keys)
+	if note != "" {
+		m.say(note, isErr)
+	}
+	switch act {
+	case docsOpen:
 		if d, ok := m.docs.selected(); ok {
-			m.docs.list.hold()
 			return m.openDetail(*d, screenDashboard)
 		}
-	default:
-		m.navigate(msg, &m.docs.list)
+	case docsRetry:
+		return m.openRetry()
 	}
 	return nil
 }
@@ -577,14 +566,14 @@ func (m *Model) openAccount(s *summary) tea.Cmd {
 	return m.account.open(m.b, s)
 }
 
-// accountKey handles a key in the account view: enter lists its documents.
+// accountKey routes a key to the account view, and lists the account's documents when
+// it asks.
 func (m *Model) accountKey(msg tea.KeyPressMsg) tea.Cmd {
-	if key.Matches(msg, m.keys.Enter) {
+	if m.account.key(msg, m.keys) {
 		f := filter{account: m.account.name}
 		m.screen, m.focus = screenDashboard, panelDocuments
 		return m.setFilter(f)
 	}
-	scrollKey(m.keys, msg, m.account.vp)
 	return nil
 }
 
@@ -607,14 +596,11 @@ func scrollKey(k *keyMap, msg tea.KeyPressMsg, vp *viewport.Model) {
 	}
 }
 
+// historyKey routes a key to the history, and opens the event it asks for.
 func (m *Model) historyKey(msg tea.KeyPressMsg) tea.Cmd {
-	if key.Matches(msg, m.keys.Enter) {
-		if e, ok := m.history.selected(); ok {
-			return m.openDetail(m.documentOf(e), screenHistory)
-		}
-		return nil
+	if e := m.history.key(msg, m.keys); e != nil {
+		return m.openDetail(m.documentOf(e), screenHistory)
 	}
-	m.navigate(msg, &m.history.list)
 	return nil
 }
 
@@ -686,8 +672,8 @@ func (m *Model) closeInput() {
 
 // inputKey handles a key while the filter or command line is open.
 func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
-	switch msg.String() {
-	case "esc":
+	switch {
+	case key.Matches(msg, m.keys.Dismiss):
 		if m.mode == inputFilter {
 			f := m.filter
 			f.text = ""
@@ -695,7 +681,7 @@ func (m *Model) inputKey(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		m.closeInput()
 		return nil
-	case "enter":
+	case key.Matches(msg, m.keys.Accept):
 		mode, text := m.mode, m.input.Value()
 		m.closeInput()
 		if mode == inputCommand {
@@ -1052,79 +1038,18 @@ func (m *Model) openRetry() tea.Cmd {
 
 // closeRetry leaves the dialog; an answer still on its way is dropped.
 func (m *Model) closeRetry() {
-	m.retry.gen++
-	m.retry.phase = retryPlanning
+	m.retry.close()
 	m.screen = screenDashboard
 }
 
-// retryKey handles a key in the retry dialog.
+// retryKey routes a key to the dialog, and closes it when the dialog says so.
 func (m *Model) retryKey(msg tea.KeyPressMsg) tea.Cmd {
-	r, k := m.retry, m.keys
-	scroll := func() { scrollKey(k, msg, &r.vp) }
-	switch r.phase {
-	case retryPlanning:
-		if key.Matches(msg, k.Cancel) {
-			m.closeRetry()
-		}
-	case retryConfirm:
-		r.note = ""
-		switch {
-		case key.Matches(msg, k.Confirm):
-			if r.plan.Resends() == 0 {
-				r.say("nothing to resend: every document is skipped", true)
-				return nil
-			}
-			return r.authorize(m.opts)
-		case key.Matches(msg, k.Cancel):
-			m.closeRetry()
-			m.say("retry cancelled: nothing sent", false)
-		case key.Matches(msg, k.Requests):
-			r.requests = !r.requests
-			r.render()
-		case key.Matches(msg, k.Force):
-			if r.force {
-				r.force, r.reason = false, ""
-				return r.replan(m.b, m.opts)
-			}
-			r.phase = retryReason
-			r.input.SetValue("")
-			return r.input.Focus()
-		default:
-			scroll()
-		}
-	case retryReason:
-		switch msg.String() {
-		case "esc":
-			r.phase, r.note = retryConfirm, ""
-			r.input.Blur()
-		case "enter":
-			reason := strings.TrimSpace(r.input.Value())
-			if reason == "" {
-				r.say("forcing needs a reason: type why, or esc", true)
-				return nil
-			}
-			r.input.Blur()
-			r.force, r.reason = true, reason
-			return r.replan(m.b, m.opts)
-		default:
-			r.note = ""
-			var cmd tea.Cmd
-			r.input, cmd = r.input.Update(msg)
-			return cmd
-		}
-	case retryRunning:
-		if msg.String() == "esc" {
-			r.stop()
-			return nil
-		}
-		scroll()
-	case retryDone:
-		switch msg.String() {
-		case "esc", "enter", "q", "y":
-			m.closeRetry()
-		default:
-			scroll()
+	cmd, exit := m.retry.key(msg, m.keys, m.b, m.opts)
+	if exit.close {
+		m.closeRetry()
+		if exit.say != "" {
+			m.say(exit.say, false)
 		}
 	}
-	return nil
+	return cmd
 }

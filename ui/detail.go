@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"emitop/model"
@@ -89,6 +90,9 @@ func (d *detail) restyle(st *styles) {
 }
 
 // scroll moves the viewport by n lines (negative: up).
+// key handles a key in the detail: a movement scrolls it.
+func (d *detail) key(msg tea.KeyPressMsg, k *keyMap) { scrollKey(k, msg, d.vp) }
+
 func (d *detail) scroll(n int) {
 	if n < 0 {
 		d.vp.ScrollUp(-n)

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
 	"emitop/model"
 )
 
@@ -202,6 +205,47 @@ func (d *documents) attemptsOf(doc *model.Document) int {
 }
 
 // toggleMark marks the document under the cursor, or unmarks it.
+// docsAct is what a key on the documents panel asks of the dashboard.
+type docsAct int
+
+const (
+	docsNone  docsAct = iota
+	docsOpen          // open the document under the cursor
+	docsRetry         // retry the marked documents, or the one under the cursor
+)
+
+// key handles a key in the documents panel: movements, sorting and marks are its own;
+// opening a document and retrying are asked of the dashboard. note is a line for the
+// footer, "" for none.
+func (d *documents) key(msg tea.KeyPressMsg, k *keyMap) (act docsAct, note string, isErr bool) {
+	switch {
+	case key.Matches(msg, k.Sort):
+		d.cycleSort()
+	case key.Matches(msg, k.SortDir):
+		d.flipSort()
+	case key.Matches(msg, k.Mark):
+		d.toggleMark()
+	case key.Matches(msg, k.MarkAll):
+		switch {
+		case len(d.view) == 0:
+			return docsNone, "no document shown to mark", true
+		case d.markView():
+			return docsNone, d.marksText(), false
+		}
+		return docsNone, "marks of the documents shown cleared", false
+	case key.Matches(msg, k.Retry):
+		return docsRetry, "", false
+	case key.Matches(msg, k.Enter):
+		if _, ok := d.selected(); ok {
+			d.list.hold()
+			return docsOpen, "", false
+		}
+	default:
+		navigate(k, msg, &d.list)
+	}
+	return docsNone, "", false
+}
+
 func (d *documents) toggleMark() {
 	doc, ok := d.selected()
 	if !ok {

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+
 	"emitop/model"
 )
 
@@ -120,6 +123,17 @@ func eventSearchText(e *model.Event) string {
 }
 
 // selected is the event under the cursor.
+// key handles a key in the history: a movement moves the cursor; enter asks for the
+// event under it to be opened.
+func (h *history) key(msg tea.KeyPressMsg, k *keyMap) (open *model.Event) {
+	if key.Matches(msg, k.Enter) {
+		e, _ := h.selected()
+		return e
+	}
+	navigate(k, msg, &h.list)
+	return nil
+}
+
 func (h *history) selected() (*model.Event, bool) {
 	if h.list.cursor >= len(h.view) {
 		return nil, false

@@ -6,17 +6,27 @@ import (
 	"charm.land/bubbles/v2/key"
 )
 
-// keyMap holds every key binding; the help screen and the footer are generated from it.
+// keyMap holds every key binding of every screen; the screens match keys against it
+// alone, and the help screen and the footer are generated from it.
 type keyMap struct {
 	Up, Down, Top, Bottom, PageUp, PageDown key.Binding
 	Enter, Back, Tab, Refresh               key.Binding
 	Filter, Command, Sort, SortDir          key.Binding
 	Copy, CopyID                            key.Binding
 	Help, Quit                              key.Binding
+	Interrupt                               key.Binding // quits from anywhere, a prompt included
 
-	// Retries: marks on the dashboard, then the confirmation dialog's own keys.
+	// The footer's prompts (the filter, the command line, the reason for forcing): keep
+	// or run what was typed, or drop it; the command line completes and offers choices.
+	Accept, Dismiss                    key.Binding
+	Complete, SuggestNext, SuggestPrev key.Binding
+
+	// Retries: marks on the dashboard, then the dialog's own keys: confirm the plan or
+	// cancel it, show its requests, force it (then give the reason), stop the batch
+	// under way, and close the dialog once it is done.
 	Mark, MarkAll, Retry             key.Binding
 	Confirm, Cancel, Requests, Force key.Binding
+	Stop, Close                      key.Binding
 }
 
 func defaultKeys() keyMap {
@@ -43,6 +53,13 @@ func defaultKeys() keyMap {
 		Help:     b([]string{"?"}, "?", "help"),
 		Quit:     b([]string{"q", "ctrl+c"}, "q", "quit"),
 
+		Interrupt:   b([]string{"ctrl+c"}, "ctrl+c", "quit"),
+		Accept:      b([]string{"enter"}, "enter", "keep"),
+		Dismiss:     b([]string{"esc"}, "esc", "cancel"),
+		Complete:    b([]string{"tab"}, "tab", "complete"),
+		SuggestNext: b([]string{"down", "ctrl+n"}, "↓", "next"),
+		SuggestPrev: b([]string{"up", "ctrl+p"}, "↑", "previous"),
+
 		Mark:     b([]string{"space"}, "space", "mark"),
 		MarkAll:  b([]string{"*"}, "*", "mark shown"),
 		Retry:    b([]string{"R"}, "R", "retry"),
@@ -50,6 +67,8 @@ func defaultKeys() keyMap {
 		Cancel:   b([]string{"n", "esc"}, "n/esc", "retry: cancel"),
 		Requests: b([]string{"d"}, "d", "retry: requests"),
 		Force:    b([]string{"f"}, "f", "retry: force"),
+		Stop:     b([]string{"esc"}, "esc", "cancel (what is under way finishes)"),
+		Close:    b([]string{"enter", "esc", "q", "y"}, "enter/esc", "back to the dashboard"),
 	}
 }
 
@@ -58,18 +77,25 @@ func hint(b key.Binding, desc string) key.Binding {
 	return key.NewBinding(key.WithKeys(b.Keys()...), key.WithHelp(b.Help().Key, desc))
 }
 
+// hintAs is a binding, or several, as one screen words them: their keys under one
+// label and the screen's description.
+func hintAs(label, desc string, bs ...key.Binding) key.Binding {
+	var keys []string
+	for _, b := range bs {
+		keys = append(keys, b.Keys()...)
+	}
+	return key.NewBinding(key.WithKeys(keys...), key.WithHelp(label, desc))
+}
+
 // screenHints is the footer's keys for the screen the operator is on, the most useful
 // first; hintTail's help and quit follow them, always. A viewer is offered no retry, nor is
 // anyone in the history.
 func (k keyMap) screenHints(sc screen, focus panel, phase retryPhase, readOnly, filtered bool, mode inputMode) []key.Binding {
 	if mode == inputFilter {
-		return []key.Binding{
-			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "keep the filter")),
-			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear it")),
-		}
+		return []key.Binding{hint(k.Accept, "keep the filter"), hint(k.Dismiss, "clear it")}
 	}
 	back := hint(k.Back, "back")
-	scroll := key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓ pgup/pgdn", "scroll"))
+	scroll := hintAs("↑/↓ pgup/pgdn", "scroll", k.Up, k.Down, k.PageUp, k.PageDown)
 	switch sc {
 	case screenRetry:
 		return k.retryHelp(phase)
@@ -101,12 +127,7 @@ func (k keyMap) screenHints(sc screen, focus panel, phase retryPhase, readOnly, 
 
 // inputHints is the footer's keys while the command line is open.
 func (k keyMap) inputHints(inputMode) []key.Binding {
-	return []key.Binding{
-		key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "complete")),
-		key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑/↓", "choose")),
-		key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "run")),
-		key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
-	}
+	return []key.Binding{k.Complete, hintAs("↑/↓", "choose", k.SuggestPrev, k.SuggestNext), hint(k.Accept, "run"), k.Dismiss}
 }
 
 // renderHints renders bindings on one line of w cells, as many as fit in their order,
@@ -160,16 +181,13 @@ func (k keyMap) retryHelp(p retryPhase) []key.Binding {
 	case retryConfirm:
 		return []key.Binding{k.Confirm, k.Cancel, k.Requests, k.Force, k.Up, k.Down}
 	case retryReason:
-		return []key.Binding{
-			key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "force with this reason")),
-			key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "do not force")),
-		}
+		return []key.Binding{hint(k.Accept, "force with this reason"), hint(k.Dismiss, "do not force")}
 	case retryRunning:
-		return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel (what is under way finishes)")), k.Up, k.Down}
+		return []key.Binding{k.Stop, k.Up, k.Down}
 	case retryDone:
-		return []key.Binding{key.NewBinding(key.WithKeys("enter", "esc"), key.WithHelp("enter/esc", "back to the dashboard")), k.Up, k.Down}
+		return []key.Binding{k.Close, k.Up, k.Down}
 	}
-	return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel"))}
+	return []key.Binding{hintAs("esc", "cancel", k.Cancel)}
 }
 
 // FullHelp is the help screen, in columns.

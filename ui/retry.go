@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
@@ -540,4 +541,85 @@ func (r *retry) scroll(n int) {
 	} else {
 		r.vp.ScrollDown(n)
 	}
+}
+
+// retryExit is what the dialog asks of the dashboard after a key: to close it, and what
+// to say in the footer then.
+type retryExit struct {
+	close bool
+	say   string
+}
+
+// close drops the dialog: an answer still on its way is dropped with it.
+func (r *retry) close() {
+	r.gen++
+	r.phase = retryPlanning
+}
+
+// key handles a key in the dialog, by phase.
+func (r *retry) key(msg tea.KeyPressMsg, k *keyMap, b Backend, o Options) (tea.Cmd, retryExit) {
+	scroll := func() { scrollKey(k, msg, &r.vp) }
+	switch r.phase {
+	case retryPlanning:
+		if key.Matches(msg, k.Cancel) {
+			return nil, retryExit{close: true}
+		}
+	case retryConfirm:
+		r.note = ""
+		switch {
+		case key.Matches(msg, k.Confirm):
+			if r.plan.Resends() == 0 {
+				r.say("nothing to resend: every document is skipped", true)
+				return nil, retryExit{}
+			}
+			return r.authorize(o), retryExit{}
+		case key.Matches(msg, k.Cancel):
+			return nil, retryExit{close: true, say: "retry cancelled: nothing sent"}
+		case key.Matches(msg, k.Requests):
+			r.requests = !r.requests
+			r.render()
+		case key.Matches(msg, k.Force):
+			if r.force {
+				r.force, r.reason = false, ""
+				return r.replan(b, o), retryExit{}
+			}
+			r.phase = retryReason
+			r.input.SetValue("")
+			return r.input.Focus(), retryExit{}
+		default:
+			scroll()
+		}
+	case retryReason:
+		switch {
+		case key.Matches(msg, k.Dismiss):
+			r.phase, r.note = retryConfirm, ""
+			r.input.Blur()
+		case key.Matches(msg, k.Accept):
+			reason := strings.TrimSpace(r.input.Value())
+			if reason == "" {
+				r.say("forcing needs a reason: type why, or esc", true)
+				return nil, retryExit{}
+			}
+			r.input.Blur()
+			r.force, r.reason = true, reason
+			return r.replan(b, o), retryExit{}
+		default:
+			r.note = ""
+			var cmd tea.Cmd
+			r.input, cmd = r.input.Update(msg)
+			return cmd, retryExit{}
+		}
+	case retryRunning:
+		if key.Matches(msg, k.Stop) {
+			r.stop()
+			return nil, retryExit{}
+		}
+		scroll()
+	case retryDone:
+		if key.Matches(msg, k.Close) {
+			return nil, retryExit{close: true}
+		}
+		scroll()
+	}
+	return nil, retryExit{}
 }
