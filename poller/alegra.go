@@ -126,7 +126,7 @@ var alegraLegal = map[string]model.Status{
 type alegraScalar string
 
 func (s *alegraScalar) UnmarshalJSON(b []byte) error {
-	*s = alegraScalar(alegraText(b))
+	*s = alegraScalar(jsonText(b))
 	return nil
 }
 
@@ -159,15 +159,15 @@ type alegraErrors struct {
 }
 
 func (e *alegraErrors) UnmarshalJSON(b []byte) error {
-	e.kind = alegraKind(b)
+	e.kind = jsonKind(b)
 	switch e.kind {
 	case '{':
 		e.list = make([]alegraError, 1)
-		alegraUnmarshal(b, &e.list[0])
+		lenientJSON(b, &e.list[0])
 	case '[':
-		alegraUnmarshal(b, &e.list)
+		lenientJSON(b, &e.list)
 	case '"':
-		e.text = alegraText(b)
+		e.text = jsonText(b)
 	default:
 		e.kind = 0
 	}
@@ -178,11 +178,11 @@ func (e *alegraErrors) UnmarshalJSON(b []byte) error {
 type alegraWarning alegraError
 
 func (w *alegraWarning) UnmarshalJSON(b []byte) error {
-	if alegraKind(b) == '{' {
-		alegraUnmarshal(b, (*alegraError)(w))
+	if jsonKind(b) == '{' {
+		lenientJSON(b, (*alegraError)(w))
 		return nil
 	}
-	w.Message = alegraScalar(alegraText(b))
+	w.Message = alegraScalar(jsonText(b))
 	return nil
 }
 
@@ -233,25 +233,17 @@ type alegraNumberTemplate struct {
 
 func (n *alegraNumberTemplate) UnmarshalJSON(b []byte) error {
 	type plain alegraNumberTemplate
-	switch alegraKind(b) {
+	switch jsonKind(b) {
 	case '{':
-		alegraUnmarshal(b, (*plain)(n))
+		lenientJSON(b, (*plain)(n))
 	case '[':
 		var list []plain
-		alegraUnmarshal(b, &list)
+		lenientJSON(b, &list)
 		if len(list) > 0 {
 			*n = alegraNumberTemplate(list[0])
 		}
 	}
 	return nil
-}
-
-// alegraUnmarshal decodes what it can: a field of an unexpected type is skipped, broken
-// JSON leaves v empty. It reports whether anything was read.
-func alegraUnmarshal(b []byte, v any) bool {
-	err := json.Unmarshal(b, v)
-	_, typeErr := err.(*json.UnmarshalTypeError)
-	return err == nil || typeErr
 }
 
 // decodeAlegra reads any Alegra response body.
@@ -261,7 +253,7 @@ func decodeAlegra(status int, body []byte) finding {
 		return finding{} // HTML, empty, a list: the status says it all
 	}
 	var b alegraBody
-	if !alegraUnmarshal(body, &b) {
+	if !lenientJSON(body, &b) {
 		return finding{}
 	}
 	var f finding
@@ -327,12 +319,12 @@ type alegraDetailItem struct {
 }
 
 func (d *alegraDetailItem) UnmarshalJSON(b []byte) error {
-	if alegraKind(b) == '{' {
+	if jsonKind(b) == '{' {
 		type plain alegraDetailItem
-		alegraUnmarshal(b, (*plain)(d))
+		lenientJSON(b, (*plain)(d))
 		return nil
 	}
-	d.Message = alegraScalar(alegraText(b))
+	d.Message = alegraScalar(jsonText(b))
 	return nil
 }
 
@@ -340,23 +332,23 @@ func (d *alegraDetailItem) UnmarshalJSON(b []byte) error {
 // objects, or an object of field → message (kept in the order sent).
 func alegraDetails(raw []byte) (string, []string) {
 	var lines, fields []string
-	switch alegraKind(raw) {
+	switch jsonKind(raw) {
 	case '"':
-		return alegraText(raw), nil
+		return jsonText(raw), nil
 	case '{':
-		alegraMembers(raw, func(key, val []byte) {
-			k := alegraText(key)
-			fields = append(fields, alegraPath(k))
-			if t := alegraText(val); t != "" {
+		for _, p := range jsonPairs(raw) {
+			k := strings.TrimSpace(p.key)
+			fields = append(fields, dotPath(k))
+			if t := jsonText(p.value); t != "" {
 				lines = append(lines, k+": "+t)
 			}
-		})
+		}
 	case '[':
 		var items []alegraDetailItem
-		alegraUnmarshal(raw, &items)
+		lenientJSON(raw, &items)
 		for _, it := range items {
 			if p := cmp.Or(it.Field, it.Path); p != "" {
-				fields = append(fields, alegraPath(p))
+				fields = append(fields, dotPath(p))
 			}
 			if it.Message != "" {
 				lines = append(lines, string(it.Message))
@@ -481,7 +473,7 @@ func alegraWordByte(c byte) bool {
 func alegraDocument(raw []byte) (model.Document, finding, bool) {
 	raw = bytes.TrimSpace(raw)
 	var inv alegraInvoice
-	if len(raw) == 0 || raw[0] != '{' || !alegraUnmarshal(raw, &inv) {
+	if len(raw) == 0 || raw[0] != '{' || !lenientJSON(raw, &inv) {
 		return model.Document{}, finding{}, false
 	}
 	doc := model.Document{Provider: "alegra", ID: string(inv.ID), Status: model.StatusUnknown}
@@ -511,130 +503,6 @@ func alegraDocument(raw []byte) (model.Document, finding, bool) {
 	f := alegraStampProblem(inv.Stamp)
 	alegraCodeFromMessage(&f)
 	return doc, f, true
-}
-
-// alegraMembers calls fn with the raw key and value of each member of the JSON object
-// obj, in order. obj comes from a document encoding/json already validated; on anything
-// else it stops early without harm.
-func alegraMembers(obj []byte, fn func(key, val []byte)) {
-	i := alegraSkipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return
-	}
-	i++
-	for {
-		i = alegraSkipSpace(obj, i)
-		if i >= len(obj) || obj[i] != '"' {
-			return
-		}
-		kEnd := alegraValueEnd(obj, i)
-		key := obj[i:kEnd]
-		i = alegraSkipSpace(obj, kEnd)
-		if i >= len(obj) || obj[i] != ':' {
-			return
-		}
-		i = alegraSkipSpace(obj, i+1)
-		vEnd := alegraValueEnd(obj, i)
-		if vEnd <= i {
-			return
-		}
-		fn(key, obj[i:vEnd])
-		i = alegraSkipSpace(obj, vEnd)
-		if i >= len(obj) || obj[i] != ',' {
-			return
-		}
-		i++
-	}
-}
-
-func alegraSkipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// alegraValueEnd is the index just past the JSON value starting at b[i].
-func alegraValueEnd(b []byte, i int) int {
-	depth, inString := 0, false
-	for j := i; j < len(b); j++ {
-		c := b[j]
-		switch {
-		case inString:
-			if c == '\\' {
-				j++
-			} else if c == '"' {
-				inString = false
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		case c == '"':
-			inString = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			if depth == 0 {
-				return j // the end of the object holding a bare value
-			}
-			depth--
-			if depth == 0 {
-				return j + 1
-			}
-		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
-			return j
-		}
-	}
-	return len(b)
-}
-
-// alegraKind is the first byte of a JSON value ('{', '[', '"', a digit...), 0 for none
-// or null.
-func alegraKind(raw []byte) byte {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || raw[0] == 'n' {
-		return 0
-	}
-	return raw[0]
-}
-
-// alegraText is a JSON string, number or boolean as text; a list of strings joined by
-// newlines; "" for anything else.
-func alegraText(raw []byte) string {
-	raw = bytes.TrimSpace(raw)
-	switch alegraKind(raw) {
-	case 0, '{':
-		return ""
-	case '"':
-		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-			return strings.TrimSpace(string(raw[1 : len(raw)-1]))
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return strings.TrimSpace(s)
-	case '[':
-		var items []json.RawMessage
-		alegraUnmarshal(raw, &items)
-		lines := make([]string, 0, len(items))
-		for _, it := range items {
-			if alegraKind(it) == '"' {
-				lines = append(lines, alegraText(it))
-			}
-		}
-		return strings.Join(lines, "\n")
-	}
-	return string(raw)
-}
-
-// alegraPath turns a field name such as items[0].price into the dotted items.0.price.
-func alegraPath(p string) string {
-	if !strings.ContainsAny(p, "[]/") {
-		return p
-	}
-	p = strings.NewReplacer("[", ".", "]", "", "/", ".").Replace(p)
-	return strings.Trim(strings.ReplaceAll(p, "..", "."), ".")
 }
 
 // alegraPage is the most invoices Alegra lists at once.
@@ -718,7 +586,7 @@ func alegraResent(d *Dialect, account string, r Response, ids []string) map[stri
 		Error []alegraStampEntry `json:"error"`
 	}
 	body := bytes.TrimSpace(r.Body)
-	if len(body) == 0 || body[0] != '{' || !alegraUnmarshal(body, &b) {
+	if len(body) == 0 || body[0] != '{' || !lenientJSON(body, &b) {
 		return nil
 	}
 	want := make(map[string]bool, len(ids))

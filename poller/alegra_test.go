@@ -1,7 +1,6 @@
 package poller
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -270,40 +269,6 @@ func checkProblem(t *testing.T, p model.Problem) {
 	}
 }
 
-// checkMembers compares alegraMembers with encoding/json on a valid object.
-func checkMembers(t *testing.T, b []byte) {
-	t.Helper()
-	var want map[string]json.RawMessage
-	if !json.Valid(b) || json.Unmarshal(b, &want) != nil || want == nil {
-		return
-	}
-	got := map[string]bool{}
-	alegraMembers(b, func(key, val []byte) {
-		var k string
-		if json.Unmarshal(key, &k) != nil || !json.Valid(val) {
-			t.Fatalf("member %q: %q not a key and a value", key, val)
-		}
-		got[k] = true
-	})
-	if len(got) != len(want) {
-		t.Fatalf("alegraMembers saw %v, encoding/json %d keys", got, len(want))
-	}
-}
-
-func TestAlegraMembers(t *testing.T) {
-	for _, b := range []string{
-		`{}`, ` { "a" : 1 , "b":"x}\"," , "c":{"d":[1,{"e":"]"}]}, "f":[], "g":null,"h":-1.5e3,"i":true}`,
-		`{"\u0061b":{"x":"}"}}`, `{"a":1}`,
-	} {
-		checkMembers(t, []byte(b))
-	}
-	var n int
-	alegraMembers([]byte(`{"a":1,"b":`), func(_, _ []byte) { n++ })
-	if n != 1 {
-		t.Fatalf("truncated object: %d members, want 1", n)
-	}
-}
-
 func FuzzDecodeAlegra(f *testing.F) {
 	for _, s := range []string{
 		`{"message":"x","code":"AEP6009","details":{"a[0]":"b"}}`,
@@ -320,7 +285,7 @@ func FuzzDecodeAlegra(f *testing.F) {
 			t.Fatal(err)
 		}
 		checkProblem(t, p)
-		checkMembers(t, []byte(body))
+		checkPairs(t, []byte(body))
 		doc, fd, ok := alegraDocument([]byte(body))
 		if ok && fd.class != "" && (doc.Status != model.StatusRejected || fd.class != model.ClassRejected) {
 			t.Fatalf("problem on a %s document: %+v", doc.Status, fd)

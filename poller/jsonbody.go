@@ -45,6 +45,47 @@ func rawText(raw json.RawMessage) string {
 	return string(raw)
 }
 
+// jsonText is a scalar as text, trimmed: a string unquoted, a number or a boolean as
+// written; a list of strings joined by newlines; "" for anything else. A string without
+// escapes is read in place, without a copy through encoding/json.
+func jsonText(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	switch jsonKind(raw) {
+	case 0, '{':
+		return ""
+	case '"':
+		if len(raw) >= 2 && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+			return strings.TrimSpace(string(raw[1 : len(raw)-1]))
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return strings.TrimSpace(s)
+	case '[':
+		var items []json.RawMessage
+		lenientJSON(raw, &items)
+		lines := make([]string, 0, len(items))
+		for _, it := range items {
+			if jsonKind(it) == '"' {
+				lines = append(lines, jsonText(it))
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	return string(raw)
+}
+
+// jsonKind is the first byte of a JSON value ('{', '[', '"', a digit...), 0 for none or
+// null.
+func jsonKind(raw []byte) byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] == 'n' {
+		return 0
+	}
+	return raw[0]
+}
+
 // rawTexts is the text of a scalar, or of each scalar in an array (at most maxEntries),
 // skipping empty ones.
 func rawTexts(raw json.RawMessage) []string {
@@ -88,8 +129,9 @@ func rawList(raw json.RawMessage) []json.RawMessage {
 }
 
 // dotPath writes a field path the dotted way emitop shows every field (items.0.price):
-// a JSON pointer ("/receptor/nit"), a bracketed path ("lines[0].price", `a["b"]`) and a
-// dotted one all come out the same. Underscores are part of a key, never a separator.
+// a JSON pointer ("/receptor/nit"), a bracketed path ("lines[0].price", `a["b"]`), a
+// slashed one ("items/0/price") and a dotted one all come out the same. Underscores are
+// part of a key, never a separator.
 func dotPath(p string) string {
 	p = strings.TrimSpace(p)
 	var parts []string
@@ -98,7 +140,7 @@ func dotPath(p string) string {
 			parts = append(parts, strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~"))
 		}
 	} else {
-		p = strings.NewReplacer("[", ".", "]", "", `"`, "", "'", "").Replace(p)
+		p = strings.NewReplacer("[", ".", "]", "", `"`, "", "'", "", "/", ".").Replace(p)
 		parts = strings.Split(p, ".")
 	}
 	kept := parts[:0]
@@ -162,28 +204,76 @@ type jsonPair struct {
 }
 
 // jsonPairs reads a JSON object keeping its keys' order; nil when raw is not an object.
+// raw comes from a document encoding/json has already read (a json.RawMessage); on
+// anything else it stops early, never failing.
 func jsonPairs(raw json.RawMessage) []jsonPair {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
 		return nil
 	}
 	pairs := []jsonPair{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
+	for i++; ; i++ {
+		i = skipSpace(raw, i)
+		if i >= len(raw) || raw[i] != '"' {
 			return pairs
 		}
-		key, ok := t.(string)
-		if !ok {
+		kEnd := valueEnd(raw, i)
+		key := raw[i:kEnd]
+		i = skipSpace(raw, kEnd)
+		if i >= len(raw) || raw[i] != ':' {
 			return pairs
 		}
-		var v json.RawMessage
-		if dec.Decode(&v) != nil {
+		i = skipSpace(raw, i+1)
+		vEnd := valueEnd(raw, i)
+		if vEnd <= i {
 			return pairs
 		}
-		pairs = append(pairs, jsonPair{key, v})
+		pairs = append(pairs, jsonPair{rawText(key), raw[i:vEnd]})
+		if i = skipSpace(raw, vEnd); i >= len(raw) || raw[i] != ',' {
+			return pairs
+		}
 	}
-	return pairs
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd is the index just past the JSON value starting at b[i].
+func valueEnd(b []byte, i int) int {
+	depth, inString := 0, false
+	for j := i; j < len(b); j++ {
+		c := b[j]
+		switch {
+		case inString:
+			if c == '\\' {
+				j++
+			} else if c == '"' {
+				inString = false
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			if depth == 0 {
+				return j // the end of the object holding a bare value
+			}
+			depth--
+			if depth == 0 {
+				return j + 1
+			}
+		case depth == 0 && (c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return j
+		}
+	}
+	return len(b)
 }
 
 // lenientJSON decodes raw into v as far as the types allow: a value of an unexpected

@@ -234,6 +234,8 @@ func TestDotPath(t *testing.T) {
 		"":                             "",
 		"/":                            "",
 		" .x.. ":                       "x",
+		"items/0/price":                "items.0.price",
+		"items[0].price":               "items.0.price",
 	}
 	for in, want := range cases {
 		if got := dotPath(in); got != want {
