@@ -514,24 +514,6 @@ func (m *Model) copy(id bool) tea.Cmd {
 	return tea.SetClipboard(text)
 }
 
-// navigate applies a movement key to a list; any other key leaves it as it is.
-func navigate(k *keyMap, msg tea.KeyPressMsg, r *rows) {
-	switch {
-	case key.Matches(msg, k.Up):
-		r.move(-1)
-	case key.Matches(msg, k.Down):
-		r.move(1)
-	case key.Matches(msg, k.Top):
-		r.jump(0)
-	case key.Matches(msg, k.Bottom):
-		r.jump(r.n - 1)
-	case key.Matches(msg, k.PageUp):
-		r.move(-r.page())
-	case key.Matches(msg, k.PageDown):
-		r.move(r.page())
-	}
-}
-
 // dashboardKey routes a key to the panel in focus (tab moves the focus), and opens what
 // the panel asks for.
 func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
@@ -575,25 +557,6 @@ func (m *Model) accountKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.setFilter(f)
 	}
 	return nil
-}
-
-// scrollKey applies a movement key to a viewport: the detail screen, the account view,
-// the help and the retry dialog scroll alike.
-func scrollKey(k *keyMap, msg tea.KeyPressMsg, vp *viewport.Model) {
-	switch {
-	case key.Matches(msg, k.Up):
-		vp.ScrollUp(1)
-	case key.Matches(msg, k.Down):
-		vp.ScrollDown(1)
-	case key.Matches(msg, k.Top):
-		vp.GotoTop()
-	case key.Matches(msg, k.Bottom):
-		vp.GotoBottom()
-	case key.Matches(msg, k.PageUp):
-		vp.PageUp()
-	case key.Matches(msg, k.PageDown):
-		vp.PageDown()
-	}
 }
 
 // historyKey routes a key to the history, and opens the event it asks for.

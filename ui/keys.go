@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
 )
 
 // keyMap holds every key binding of every screen; the screens match keys against it
@@ -198,5 +200,42 @@ func (k keyMap) FullHelp() [][]key.Binding {
 		{k.Filter, k.Command, k.Sort, k.SortDir, k.Copy, k.CopyID},
 		{k.Help, k.Quit, k.Mark, k.MarkAll, k.Retry},
 		{k.Confirm, k.Cancel, k.Requests, k.Force},
+	}
+}
+
+// navigate applies a movement key to a list; any other key leaves it as it is.
+func navigate(k *keyMap, msg tea.KeyPressMsg, r *rows) {
+	switch {
+	case key.Matches(msg, k.Up):
+		r.move(-1)
+	case key.Matches(msg, k.Down):
+		r.move(1)
+	case key.Matches(msg, k.Top):
+		r.jump(0)
+	case key.Matches(msg, k.Bottom):
+		r.jump(r.n - 1)
+	case key.Matches(msg, k.PageUp):
+		r.move(-r.page())
+	case key.Matches(msg, k.PageDown):
+		r.move(r.page())
+	}
+}
+
+// scrollKey applies a movement key to a viewport: the detail screen, the account view,
+// the help and the retry dialog scroll alike.
+func scrollKey(k *keyMap, msg tea.KeyPressMsg, vp *viewport.Model) {
+	switch {
+	case key.Matches(msg, k.Up):
+		vp.ScrollUp(1)
+	case key.Matches(msg, k.Down):
+		vp.ScrollDown(1)
+	case key.Matches(msg, k.Top):
+		vp.GotoTop()
+	case key.Matches(msg, k.Bottom):
+		vp.GotoBottom()
+	case key.Matches(msg, k.PageUp):
+		vp.PageUp()
+	case key.Matches(msg, k.PageDown):
+		vp.PageDown()
 	}
 }
