@@ -223,6 +223,25 @@ func TestUnknownScenario(t *testing.T) {
 	}
 }
 
+// TestDocuments: every account starts with the number of documents asked for, instead of
+// the scenario's; a number out of bounds is refused.
+func TestDocuments(t *testing.T) {
+	s, err := New(Options{Scenario: "storm", Seed: 3, Documents: 90})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range s.order {
+		if len(a.docs) != 90 {
+			t.Errorf("%s: %d documents", a.name, len(a.docs))
+		}
+	}
+	for _, n := range []int{-1, MaxDocuments + 1} {
+		if _, err := New(Options{Documents: n}); err == nil {
+			t.Errorf("%d documents accepted", n)
+		}
+	}
+}
+
 func TestAccounts(t *testing.T) {
 	s, err := New(Options{Seed: 7})
 	if err != nil {

@@ -36,6 +36,10 @@ type Options struct {
 	Seed     uint64           // every random choice derives from it
 	Clock    func() time.Time // nil means time.Now
 	Limits   Limits           // zero fields keep the providers' real limits
+	// Documents, when > 0, is how many documents each account starts with, instead of
+	// the scenario's own number (12, 20 or 30): a bulk retry long enough to measure. At
+	// most MaxDocuments.
+	Documents int
 	// FactusTokenTTL and AlforseTokenTTL are the access tokens' lives: 1 h and 15 min
 	// unless set (a Faults.TokenTTL overrides them per account).
 	FactusTokenTTL  time.Duration
@@ -43,6 +47,9 @@ type Options struct {
 	// NoFaults starts every account without the scenario's faults (tests set them).
 	NoFaults bool
 }
+
+// MaxDocuments bounds Options.Documents.
+const MaxDocuments = 10_000
 
 // Limits overrides the providers' rate limits, per account (per credential).
 type Limits struct {
@@ -180,6 +187,12 @@ func New(opts Options) (*Sandbox, error) {
 	sc, ok := scenarios[opts.Scenario]
 	if !ok {
 		return nil, fmt.Errorf("sandbox: unknown scenario %q (want calm, demo or storm)", opts.Scenario)
+	}
+	if opts.Documents < 0 || opts.Documents > MaxDocuments {
+		return nil, fmt.Errorf("sandbox: %d documents per account: want 0 to %d", opts.Documents, MaxDocuments)
+	}
+	if opts.Documents > 0 {
+		sc.initial = opts.Documents
 	}
 	now := opts.Clock
 	if now == nil {
