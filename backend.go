@@ -27,7 +27,7 @@ var _ ui.Backend = backend{}
 
 // newBackend adapts a poller and its store to the dashboard.
 func newBackend(p *poller.Poller, st *store.Store) backend {
-	return backend{p: p, st: st, retry: retry.Batch{Client: p.Client, Ledger: st}}
+	return backend{p: p, st: st, retry: retry.Batch{Client: p.Client, Ledger: st, Memory: retry.NewMemory()}}
 }
 
 // Subscribe hands out the poller's snapshots, newest only, without ever blocking it.

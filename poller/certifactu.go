@@ -26,7 +26,8 @@ var certifactuDialect = &Dialect{
 	auth:    apiKeyAuth,
 	catalog: certifactuCatalog(), body: certifactuBody,
 	document: certifactuDocument, open: certifactuOpen, readPath: certifactuReadPath,
-	resend: certifactuResend,
+	rejected: func(c *Client) pages { return certifactuStatus(c, "rejected") },
+	resend:   certifactuResend,
 }
 
 // Certifactu's own error codes (seed 002).

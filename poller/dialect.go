@@ -37,6 +37,17 @@ type Dialect struct {
 	// open is the paged listings that hold the account's pending and rejected
 	// documents, read in this order.
 	open func(c *Client) []pages
+	// rejected is the listing of the account's rejected documents alone, whose page
+	// confirms at once that each document on it is still rejected (the retry engine's
+	// cheaper bulk retry); nil when the provider lists rejected documents with others.
+	rejected func(c *Client) pages
+	// carries reports whether a document's JSON, read or listed, holds what its resend
+	// is built from (sv-dte's stored DTE); nil when the IDs are all a resend needs.
+	carries func(raw []byte) bool
+	// emission names the emission a document's JSON describes (the answer to it and
+	// when it was processed): JSON read earlier still describes the document while the
+	// provider shows the same emission. nil, or "", when the JSON names none.
+	emission func(raw []byte) string
 	// readPath is the path of the read of one document by its ID (GET); nil when the
 	// provider offers no such read.
 	readPath func(c *Client, id string) string

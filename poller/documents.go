@@ -123,6 +123,36 @@ func OpenDocumentsWaiting(ctx context.Context, c *Client, kind pace.Kind, waitin
 	}
 }
 
+// ErrNoRejectedListing is returned by RejectedPage for a provider that lists its rejected
+// documents only among others.
+var ErrNoRejectedListing = errors.New("the provider offers no listing of its rejected documents alone")
+
+// RejectedPage reads the i-th page (from 0) of the account's listing of rejected
+// documents, as a request of kind: the documents on it, and whether more pages follow.
+func RejectedPage(ctx context.Context, c *Client, kind pace.Kind, i int) ([]Item, bool, error) {
+	d := c.d
+	if d.rejected == nil {
+		return nil, false, ErrNoRejectedListing
+	}
+	src := d.rejected(c)
+	path := src.path(src.first + i)
+	body, err := getJSON(ctx, c, kind, path)
+	if err != nil {
+		return nil, false, err
+	}
+	raws, more, err := src.split(body, src.first+i)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: GET %s: %w", c.account.Name, stripQuery(path), err)
+	}
+	items := make([]Item, 0, len(raws))
+	for _, raw := range raws {
+		if it, ok := d.item(c.account.Name, raw); ok && len(it.Doc.ID) <= MaxIDLen {
+			items = append(items, it)
+		}
+	}
+	return items, more && len(raws) > 0, nil
+}
+
 // ReadDocument reads one document of the client's account by its ID.
 func ReadDocument(ctx context.Context, c *Client, kind pace.Kind, id string) (Item, error) {
 	d := c.d

@@ -81,6 +81,39 @@ func (c *Client) Resent(r Response, ids []string) map[string]Item {
 	return nil
 }
 
+// ListsRejected reports whether the provider lists its rejected documents alone, so that
+// one page read confirms many of them still rejected (see RejectedPage).
+func (c *Client) ListsRejected() bool { return c.d.rejected != nil }
+
+// RejectedPath is the path of the i-th page (from 0) of the listing of rejected
+// documents; "" when the provider has none.
+func (c *Client) RejectedPath(i int) string {
+	if c.d.rejected == nil {
+		return ""
+	}
+	src := c.d.rejected(c)
+	return src.path(src.first + i)
+}
+
+// NeedsBody reports whether a resend is built from more than the documents' IDs: from
+// what a read of each returns (sv-dte's stored DTE).
+func (c *Client) NeedsBody() bool { return c.d.carries != nil }
+
+// Carries reports whether a document's JSON, read or listed, holds what its resend is
+// built from: a listed sv-dte DTE does not (its stored DTE comes with a read); for most
+// providers the IDs are enough, and any JSON does.
+func (c *Client) Carries(raw []byte) bool { return c.d.carries == nil || c.d.carries(raw) }
+
+// Emission names the emission a document's JSON describes, so that JSON read earlier is
+// known to still describe the document while a listing shows the same emission; "" when
+// the provider's JSON names none.
+func (c *Client) Emission(raw []byte) string {
+	if c.d.emission == nil {
+		return ""
+	}
+	return c.d.emission(raw)
+}
+
 // Decode is the problem a response of the account's provider describes.
 func (c *Client) Decode(r Response) model.Problem { return c.d.decode(r) }
 

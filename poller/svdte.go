@@ -29,6 +29,7 @@ var svdteDialect = &Dialect{
 	auth:    apiKeyAuth,
 	catalog: svdteCatalog(), body: svdteBody,
 	document: svdteDocument, open: svdteOpen, readPath: svdteReadPath,
+	rejected: svdteRejected, carries: svdteCarries, emission: svdteEmission,
 	resend: svdteResend,
 }
 
@@ -131,6 +132,7 @@ type svdteReply struct {
 	CodigoMsg        json.RawMessage `json:"codigoMsg"`
 	DescripcionMsg   json.RawMessage `json:"descripcionMsg"`
 	Observaciones    json.RawMessage `json:"observaciones"`
+	FhProcesamiento  json.RawMessage `json:"fhProcesamiento"`
 	DTE              json.RawMessage `json:"dte"`
 }
 
@@ -379,6 +381,32 @@ func svdteRejected(c *Client) pages {
 // svdteReadPath is GET /factura/{codigoGeneracion} (assumed endpoint).
 func svdteReadPath(c *Client, id string) string {
 	return c.Path("list", "/factura") + "/" + pathID(id)
+}
+
+// svdteCarries reports whether a DTE's JSON holds the DTE itself ("dte", as GET
+// /factura/{codigoGeneracion} returns it): a listed DTE does not, and its resend needs
+// the read.
+func svdteCarries(raw []byte) bool {
+	var stored struct {
+		DTE json.RawMessage `json:"dte"`
+	}
+	return jsonObject(raw, &stored) && jsonKind(stored.DTE) == '{'
+}
+
+// svdteEmission names the Ministry's answer a DTE's JSON carries: its codigoGeneracion,
+// estado, codigoMsg and fhProcesamiento, the moment the Ministry processed its last
+// emission. The gateway's stored DTE is the one last emitted, so JSON read with the same
+// answer holds the DTE the gateway holds now. "" when it names no processing time.
+func svdteEmission(raw []byte) string {
+	var r svdteReply
+	if !jsonObject(raw, &r) {
+		return ""
+	}
+	when := rawText(r.FhProcesamiento)
+	if when == "" {
+		return ""
+	}
+	return strings.Join([]string{rawText(r.CodigoGeneracion), r.estado(), rawText(r.CodigoMsg), when}, "\x00")
 }
 
 // svdteResend emits a DTE again: POST /factura/emitir with the DTE exactly as the

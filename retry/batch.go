@@ -26,6 +26,9 @@ type Batch struct {
 	Ledger Ledger
 	// Retried, when set, is told of each account's finished report (metrics).
 	Retried func(model.RetryReport)
+	// Memory is what the batches remember from one to the next (see Memory); nil
+	// remembers nothing.
+	Memory *Memory
 }
 
 // Plan plans each account's documents with that account's engine, on its client (so
@@ -82,6 +85,7 @@ func (b Batch) engine(account string, opt Options) (*Retrier, error) {
 	if c == nil {
 		return nil, fmt.Errorf("no account %q is polled", model.Line(account, 40))
 	}
+	opt.Memory = b.Memory
 	return New(c, b.Ledger, opt)
 }
 

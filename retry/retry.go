@@ -25,19 +25,21 @@ import (
 
 // The retry engine resends rejected documents so that none is ever emitted twice: each
 // document is leased in the store (no other operator or process works on it meanwhile),
-// its status is read from the provider before anything is sent, the intent to emit is on
-// disk before the request leaves, and a send whose outcome is unknown (a timeout, a 5xx)
-// is followed by a status read, never by a second send. An intent stays open until a read
-// is evidence of how its emission ended: a document accepted, or one still rejected when
-// read after the intent's deadline (its latest send plus the sender's timeout, on disk
-// with the intent). Before that a read may predate the emission, so the document waits:
-// the wait lives in the store, and an interrupted or killed run leaves the next one as
-// careful. Everything goes through the account's governor as Write requests, so a batch
-// drains at the budget's pace and keeps the reserve.
+// its status is read from the provider before anything is sent (a read of its own, or a
+// page of the provider's listing of rejected documents read after the leases were taken:
+// see confirm.go), the intent to emit is on disk before the request leaves, and a send
+// whose outcome is unknown (a timeout, a 5xx) is followed by a status read, never by a
+// second send. An intent stays open until a read is evidence of how its emission ended: a
+// document accepted, or one still rejected when read after the intent's deadline (its
+// latest send plus the sender's timeout, on disk with the intent). Before that a read may
+// predate the emission, so the document waits: the wait lives in the store, and an
+// interrupted or killed run leaves the next one as careful. Everything goes through the
+// account's governor as Write requests, so a batch drains at the budget's pace and keeps
+// the reserve.
 
 // Target is a document the operator asked to retry, as last known: its problem and
-// attempts come from the store or from a listing. Its resend is built from the read the
-// engine makes before sending; a plan shows where the body will come from.
+// attempts come from the store or from a listing. Its resend is built from what the
+// engine reads before sending; a plan shows where the body will come from.
 type Target struct {
 	Doc model.Document
 }
@@ -58,6 +60,9 @@ type Options struct {
 	// holder has leased (it then reads their status): LeaseTTL plus the account's timeout
 	// when zero.
 	LeaseWait time.Duration
+	// Memory, when set, holds what resends are built from between runs that share it
+	// (see Memory); nil: a document whose resend needs its read is read every time.
+	Memory *Memory
 	// OnProgress is called from Run's goroutine; it must not block.
 	OnProgress func(model.RetryProgress)
 }
@@ -152,6 +157,8 @@ func (r *Retrier) Plan(targets []Target) model.RetryPlan {
 	acc := r.acc
 	p := model.RetryPlan{Account: acc.Name, Provider: acc.Provider, Force: r.opt.Force, Reason: r.opt.Reason}
 	var resend []int
+	var resendIDs []string
+	listed := r.listed(targets)
 	for _, t := range targets {
 		it := model.RetryItem{Doc: t.Doc}
 		if t.Doc.Problem != nil {
@@ -164,12 +171,15 @@ func (r *Retrier) Plan(targets []Target) model.RetryPlan {
 			it.Resend, it.Forced, it.Why = r.policy(t.Doc, t.Doc.Problem)
 		}
 		if it.Resend {
-			resend = append(resend, len(p.Items))
-			it.Requests = append(it.Requests, r.request(http.MethodGet, r.c.ReadPath(t.Doc.ID), nil, ""))
+			resend, resendIDs = append(resend, len(p.Items)), append(resendIDs, t.Doc.ID)
+			path := r.c.ReadPath(t.Doc.ID)
+			if listed[t.Doc.ID] {
+				path = r.c.RejectedPath(0)
+			}
+			it.Requests = append(it.Requests, r.request(http.MethodGet, path, nil, ""))
 		}
 		p.Items = append(p.Items, it)
 	}
-	sends := 0
 	for _, group := range chunks(resend, r.c.ResendBatch()) {
 		ids := make([]string, len(group))
 		raws := make([][]byte, len(group))
@@ -185,11 +195,39 @@ func (r *Retrier) Plan(targets []Target) model.RetryPlan {
 		for _, k := range group {
 			p.Items[k].Requests = append(p.Items[k].Requests, req)
 		}
-		sends++
 	}
-	p.Requests = len(resend) + sends
+	p.Requests = r.requests(resendIDs, listed)
 	p.ETA = r.c.Governor().DrainTime(p.Requests, 0)
 	return p
+}
+
+// listed is which of the targets a page of the listing of rejected documents would
+// confirm: those the listing can stand for a read of, when two or more can (see confirm).
+func (r *Retrier) listed(targets []Target) map[string]bool {
+	out := map[string]bool{}
+	for _, t := range targets {
+		if r.c.ListsRejected() && (!r.c.NeedsBody() || r.opt.Memory.holds(r.acc.Name, t.Doc.ID)) {
+			out[t.Doc.ID] = true
+		}
+	}
+	if len(out) < 2 {
+		return nil
+	}
+	return out
+}
+
+// requests is how many requests resending the documents ids takes when nothing goes
+// wrong: a page of the listing for each set of those listed, a read of each of the
+// others, and the resends.
+func (r *Retrier) requests(ids []string, listed map[string]bool) int {
+	n := 0
+	for _, id := range ids {
+		if listed[id] {
+			n++
+		}
+	}
+	batch := r.c.ResendBatch()
+	return (n+confirmSet-1)/confirmSet + len(ids) - n + (len(ids)+batch-1)/batch
 }
 
 // request shows one request as it will leave, with the credential's value redacted.
@@ -264,7 +302,9 @@ func (r *Retrier) Run(ctx context.Context, p model.RetryPlan) (model.RetryReport
 		return ru.finish(), err
 	}
 	var deferred []int
-	for _, group := range chunks(work, r.c.ResendBatch()) {
+	for len(work) > 0 {
+		group := work[:min(len(work), ru.setSize(work))]
+		work = work[len(group):]
 		if ctx.Err() != nil {
 			ru.cancelled(group)
 			continue
@@ -311,7 +351,13 @@ func (ru *run) progress(left []int, res *model.RetryResult) {
 	pr := model.RetryProgress{Done: ru.done, Total: ru.total, Result: res}
 	if len(left) > 0 {
 		pr.Current = ru.report.Results[left[0]].Doc.ID
-		pr.ETA = ru.r.c.Governor().DrainTime(2*len(left), ru.latency)
+		targets := make([]Target, len(left))
+		ids := make([]string, len(left))
+		for n, i := range left {
+			targets[n].Doc = ru.report.Results[i].Doc
+			ids[n] = targets[n].Doc.ID
+		}
+		pr.ETA = ru.r.c.Governor().DrainTime(ru.r.requests(ids, ru.r.listed(targets)), ru.latency)
 	}
 	ru.r.opt.OnProgress(pr)
 }
@@ -336,6 +382,9 @@ func (ru *run) count(res *poller.Result) {
 func (ru *run) read(id string) (poller.Item, error) {
 	it, err := poller.ReadDocument(ru.net, ru.r.c, pace.Write, id)
 	ru.count(nil)
+	if err == nil {
+		ru.remember(id, it.Raw, it.Raw)
+	}
 	return it, err
 }
 
@@ -493,15 +542,15 @@ func outcomeOf(s model.Status) model.Outcome {
 // past its TTL and another holder took the document), it cancels that document's send
 // if it has not left yet.
 type keeper struct {
-	mu     sync.Mutex
-	held   map[string]bool
-	lost   context.CancelFunc
-	stop   chan struct{}
-	exited chan struct{}
+	mu      sync.Mutex
+	held    map[string]bool
+	sending map[string]context.CancelFunc // the send each document rides, while under way
+	stop    chan struct{}
+	exited  chan struct{}
 }
 
-func (ru *run) keep(ids []string, lost context.CancelFunc) *keeper {
-	k := &keeper{held: map[string]bool{}, lost: lost, stop: make(chan struct{}), exited: make(chan struct{})}
+func (ru *run) keep(ids []string) *keeper {
+	k := &keeper{held: map[string]bool{}, sending: map[string]context.CancelFunc{}, stop: make(chan struct{}), exited: make(chan struct{})}
 	for _, id := range ids {
 		k.held[id] = true
 	}
@@ -527,13 +576,37 @@ func (ru *run) keep(ids []string, lost context.CancelFunc) *keeper {
 				if err == nil && !ok {
 					k.mu.Lock()
 					delete(k.held, id)
+					if cancel := k.sending[id]; cancel != nil {
+						cancel()
+					}
 					k.mu.Unlock()
-					k.lost()
 				}
 			}
 		}
 	}()
 	return k
+}
+
+// send gives the context a send of ids rides: it is cancelled when the lease of one of
+// them is lost before the request leaves, never by the operator. done ends it.
+func (k *keeper) send(base context.Context, ids []string) (ctx context.Context, done func()) {
+	ctx, cancel := context.WithCancel(base)
+	k.mu.Lock()
+	for _, id := range ids {
+		k.sending[id] = cancel
+		if !k.held[id] {
+			cancel() // lost already
+		}
+	}
+	k.mu.Unlock()
+	return ctx, func() {
+		k.mu.Lock()
+		for _, id := range ids {
+			delete(k.sending, id)
+		}
+		k.mu.Unlock()
+		cancel()
+	}
 }
 
 func (k *keeper) release(id string) {
@@ -547,8 +620,11 @@ func (k *keeper) close() {
 	<-k.exited
 }
 
-// group works on documents that one resend request may carry. It returns the documents
-// another holder leases, for later.
+// group works on a set of documents: the ones one resend request may carry, or, where
+// one page of the provider's listing of rejected documents confirms many at once, up to a
+// confirmation's worth (see confirm.go). It leases them, reads their status (the page,
+// or each document), and resends what is still rejected. It returns the documents
+// another holder leases, or whose open emission may still land, for later.
 func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 	acc := ru.r.acc.Name
 	var leased []int
@@ -575,11 +651,9 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 	for n, i := range leased {
 		ids[n] = ru.report.Results[i].Doc.ID
 	}
-	sendCtx, lost := context.WithCancel(ru.net)
-	k := ru.keep(ids, lost)
+	k := ru.keep(ids)
 	defer func() {
 		k.close()
-		lost()
 		for _, id := range ids {
 			if rerr := ru.r.st.ReleaseLease(ru.net, acc, id, ru.r.holder); rerr != nil && err == nil {
 				err = rerr
@@ -587,9 +661,9 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 		}
 	}()
 
-	// Read each document's current status; resend only what is still rejected.
-	var send []int
-	var raws [][]byte
+	// A document with an open emission that may still land is not read: no read can say
+	// otherwise before its deadline.
+	var look []int
 	for _, i := range leased {
 		res := &ru.report.Results[i]
 		until, err := ru.openUntil(res.Doc.ID)
@@ -597,60 +671,105 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			return busy, err
 		}
 		if !until.IsZero() {
-			// An emission announced before (by a holder that may have died with it in
-			// flight) may still land: no read can say otherwise before its deadline.
 			ru.until[res.Doc.ID] = until
 			busy = append(busy, i)
 			k.release(res.Doc.ID)
 			continue
 		}
-		readAt := ru.r.clock.Now()
-		it, rerr := ru.read(res.Doc.ID)
-		if rerr != nil {
-			res.Outcome, res.Detail = model.OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
-			ru.finished(i)
+		look = append(look, i)
+	}
+	// Read each document's current status, or take it from one page of the listing of
+	// rejected documents (fresh enough to stand for a read), and resend what is still
+	// rejected, one resend's worth after the other.
+	listed := ru.confirm(look)
+	batch := ru.r.c.ResendBatch()
+	for n, chunk := range chunks(look, batch) {
+		if ctx.Err() != nil {
+			ru.cancelled(look[n*batch:])
+			break
+		}
+		var ready []sendable
+		for _, i := range chunk {
+			seen := listed[i]
+			if seen != nil && ru.r.clock.Now().Sub(seen.at) > confirmFresh {
+				seen = nil // too old to stand for a read: read it
+			}
+			sd, wait, err := ru.look(i, seen)
+			switch {
+			case err != nil:
+				return busy, err
+			case wait:
+				busy = append(busy, i)
+				k.release(ru.report.Results[i].Doc.ID)
+			case sd != nil:
+				ready = append(ready, *sd)
+			default:
+				k.release(ru.report.Results[i].Doc.ID)
+				ru.finished(i)
+			}
+		}
+		if len(ready) == 0 {
 			continue
 		}
-		until, err = ru.settle(res.Doc.ID, it, readAt, "verify")
-		if err != nil {
+		if err := ru.send(ready, k); err != nil {
 			return busy, err
 		}
-		ru.adopt(res, it)
-		switch {
-		case it.Doc.Status == model.StatusAccepted:
-			res.Outcome, res.ByPolicy, res.Detail = model.OutcomeAccepted, true, "already accepted: not resent"
-		case !until.IsZero():
-			// An open emission's deadline passed between the look and the read: the
-			// read may still predate it.
-			ru.until[res.Doc.ID] = until
-			busy = append(busy, i)
-			k.release(res.Doc.ID)
-			continue
-		case it.Doc.Status == model.StatusRejected:
-			resend, forced, why := ru.r.policy(it.Doc, it.Problem)
-			if !resend {
-				res.Outcome, res.ByPolicy, res.Why, res.Detail = model.OutcomeSkipped, true, why, why.String()
-				break
-			}
-			res.Forced = res.Forced || forced
-			send, raws = append(send, i), append(raws, it.Raw)
-			continue
-		case it.Doc.Status == model.StatusPending, it.Doc.Status == model.StatusUnknown:
-			res.Outcome, res.Detail = model.OutcomeUnknown, "status "+string(it.Doc.Status)+": not resent"
-		default:
-			res.Outcome, res.ByPolicy, res.Detail = model.OutcomeSkipped, true, "status "+string(it.Doc.Status)+": not rejected, not resent"
+	}
+	return busy, nil
+}
+
+// sendable is a document whose status says to resend it, and the JSON its resend is
+// built from.
+type sendable struct {
+	i   int
+	raw []byte
+}
+
+// look reads one leased document's status, or takes what a listing page said of it,
+// settles its intents and decides: wait (an open emission's deadline passed between the
+// look and the read, which may still predate it), resend (sd), or done, its result set.
+func (ru *run) look(i int, seen *listing) (sd *sendable, wait bool, err error) {
+	res := &ru.report.Results[i]
+	var it poller.Item
+	readAt := ru.r.clock.Now()
+	if seen != nil {
+		it, readAt = seen.item, seen.at
+	} else {
+		var rerr error
+		if it, rerr = ru.read(res.Doc.ID); rerr != nil {
+			res.Outcome, res.Detail = model.OutcomeUnknown, "status read failed, not resent: "+model.Line(rerr.Error(), 300)
+			return nil, false, nil
 		}
-		k.release(res.Doc.ID)
-		ru.finished(i)
 	}
-	if len(send) == 0 {
-		return busy, nil
+	until, err := ru.settle(res.Doc.ID, it, readAt, "verify")
+	if err != nil {
+		return nil, false, err
 	}
-	if ctx.Err() != nil {
-		ru.cancelled(send)
-		return busy, nil
+	ru.adopt(res, it)
+	switch {
+	case it.Doc.Status == model.StatusAccepted:
+		res.Outcome, res.ByPolicy, res.Detail = model.OutcomeAccepted, true, "already accepted: not resent"
+	case !until.IsZero():
+		ru.until[res.Doc.ID] = until
+		return nil, true, nil
+	case it.Doc.Status == model.StatusRejected:
+		resend, forced, why := ru.r.policy(it.Doc, it.Problem)
+		if !resend {
+			res.Outcome, res.ByPolicy, res.Why, res.Detail = model.OutcomeSkipped, true, why, why.String()
+			break
+		}
+		res.Forced = res.Forced || forced
+		raw := it.Raw
+		if seen != nil {
+			raw = seen.body
+		}
+		return &sendable{i: i, raw: raw}, false, nil
+	case it.Doc.Status == model.StatusPending, it.Doc.Status == model.StatusUnknown:
+		res.Outcome, res.Detail = model.OutcomeUnknown, "status "+string(it.Doc.Status)+": not resent"
+	default:
+		res.Outcome, res.ByPolicy, res.Detail = model.OutcomeSkipped, true, "status "+string(it.Doc.Status)+": not rejected, not resent"
 	}
-	return busy, ru.send(send, raws, sendCtx, k)
+	return nil, false, nil
 }
 
 // adopt takes what a read said of a document into its result.
@@ -668,11 +787,13 @@ func (ru *run) adopt(res *model.RetryResult, it poller.Item) {
 }
 
 // send writes the intents, makes the one resend request, and settles each document.
-func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper) error {
+func (ru *run) send(docs []sendable, k *keeper) error {
 	acc := ru.r.acc
-	ids := make([]string, len(idx))
-	for n, i := range idx {
-		ids[n] = ru.report.Results[i].Doc.ID
+	idx := make([]int, len(docs))
+	ids := make([]string, len(docs))
+	raws := make([][]byte, len(docs))
+	for n, sd := range docs {
+		idx[n], ids[n], raws[n] = sd.i, ru.report.Results[sd.i].Doc.ID, sd.raw
 	}
 	rs, err := ru.r.c.BuildResend(ids, raws)
 	if err != nil {
@@ -726,14 +847,24 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 	for _, i := range sent {
 		ledger = append(ledger, intents[ru.report.Results[i].Doc.ID])
 	}
+	sendCtx, done := k.send(ru.net, ids)
 	res, sendErr := ru.resend(sendCtx, rs, ru.fence(ids, ledger))
+	done()
 	answers := ru.answers(res, sendErr, ids)
+	body := make(map[int][]byte, len(docs))
+	for _, sd := range docs {
+		body[sd.i] = sd.raw
+	}
 	for _, i := range sent {
 		r := &ru.report.Results[i]
 		r.Sent = true
 		a := answers[r.Doc.ID]
 		if err := ru.conclude(r, a, intents[r.Doc.ID], res, sendErr); err != nil {
 			return err
+		}
+		if a.item != nil && !a.needRead {
+			// The provider holds what was sent, answered as a.item says.
+			ru.remember(r.Doc.ID, body[i], a.item.Raw)
 		}
 		k.release(r.Doc.ID)
 		ru.finished(i)
@@ -956,23 +1087,31 @@ func (ru *run) waitLeased(ctx context.Context, idx []int) error {
 			return nil
 		}
 		var still []int
-		for _, i := range idx {
-			busy, err := ru.group(ctx, []int{i})
+		for rest := idx; len(rest) > 0; {
+			set := rest[:min(len(rest), ru.setSize(rest))]
+			rest = rest[len(set):]
+			busy, err := ru.group(ctx, set)
 			if err != nil {
 				return err
 			}
 			still = append(still, busy...)
 		}
 		idx = still
+		now := ru.r.clock.Now()
+		wake := now.Add(200 * time.Millisecond) // a lease another holder keeps is looked at again then
 		for _, i := range idx {
-			if t := ru.until[ru.report.Results[i].Doc.ID]; t.After(deadline) {
+			t := ru.until[ru.report.Results[i].Doc.ID]
+			if t.After(deadline) {
 				deadline = t
 			}
+			if t.After(now) && t.Before(wake) {
+				wake = t
+			}
 		}
-		if len(idx) == 0 || !ru.r.clock.Now().Before(deadline) {
+		if len(idx) == 0 || !now.Before(deadline) {
 			break
 		}
-		if err := pace.Sleep(ctx, ru.r.clock, 200*time.Millisecond); err != nil {
+		if err := pace.Sleep(ctx, ru.r.clock, wake.Sub(now)); err != nil {
 			continue
 		}
 	}

@@ -20,7 +20,13 @@ import (
 // second process would: to make a holder's lease lapse, as a stalled process's does.
 func fenceEnv(t *testing.T) (*retryEnv, *sql.DB) {
 	t.Helper()
-	sb, accounts := sandboxAccounts(t, sandbox.Options{Scenario: "calm", Seed: 11, NoFaults: true, Limits: fastLimits})
+	return fenceEnvWith(t, sandbox.Options{Scenario: "calm", Seed: 11, NoFaults: true, Limits: fastLimits})
+}
+
+// fenceEnvWith is fenceEnv on a sandbox of opts.
+func fenceEnvWith(t *testing.T, opts sandbox.Options) (*retryEnv, *sql.DB) {
+	t.Helper()
+	sb, accounts := sandboxAccounts(t, opts)
 	path := filepath.Join(t.TempDir(), "emitop.db")
 	st, err := store.Open(context.Background(), path)
 	if err != nil {
@@ -32,7 +38,7 @@ func fenceEnv(t *testing.T) (*retryEnv, *sql.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	e := &retryEnv{sb: sb, st: st, accounts: map[string]config.Account{}, limits: fastLimits}
+	e := &retryEnv{sb: sb, st: st, accounts: map[string]config.Account{}, limits: opts.Limits}
 	for _, a := range accounts {
 		e.accounts[a.Name] = a
 	}
