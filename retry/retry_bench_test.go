@@ -154,9 +154,11 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 }
 
 // BenchmarkRetryCertifactu is BenchmarkRetrySVDTE's twin on Certifactu's one window,
-// scaled down (100 per 5 s, X-RateLimit-* with an epoch reset), with 15 % of resends
-// committed and answered 500 (each then read), and another client spending a quarter of
-// the budget meanwhile.
+// scaled down (20 per second, X-RateLimit-* with an epoch reset; the account's timeout 1
+// s), on an account of 240 invoices: 15 % of resends are committed and answered 500 (each
+// then read, and left open until its deadline when the read says rejected), and another
+// client spends the same budget meanwhile (up to 5 requests a second, whenever the window
+// has room).
 func BenchmarkRetryCertifactu(b *testing.B) {
 	limit := sandbox.Rate{Limit: 20, Period: time.Second}
 	retryBench{account: "cf-madrid", limits: []pace.Limit{{Max: limit.Limit, Per: limit.Period}},
