@@ -336,13 +336,13 @@ func alegraDetails(raw []byte) (string, []string) {
 	case '"':
 		return jsonText(raw), nil
 	case '{':
-		for _, p := range jsonPairs(raw) {
-			k := strings.TrimSpace(p.key)
+		jsonMembers(raw, func(key string, value json.RawMessage) {
+			k := strings.TrimSpace(key)
 			fields = append(fields, dotPath(k))
-			if t := jsonText(p.value); t != "" {
+			if t := jsonText(value); t != "" {
 				lines = append(lines, k+": "+t)
 			}
-		}
+		})
 	case '[':
 		var items []alegraDetailItem
 		lenientJSON(raw, &items)

@@ -3,7 +3,6 @@ package poller
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 
 	"emitop/model"
@@ -134,14 +133,16 @@ func rawList(raw json.RawMessage) []json.RawMessage {
 // part of a key, never a separator.
 func dotPath(p string) string {
 	p = strings.TrimSpace(p)
+	if !strings.ContainsAny(p, "[]\"'/ \t\n") && !strings.HasPrefix(p, ".") && !strings.HasSuffix(p, ".") && !strings.Contains(p, "..") {
+		return p // dotted already, the common case
+	}
 	var parts []string
 	if rest, ok := strings.CutPrefix(p, "/"); ok {
 		for _, seg := range strings.Split(rest, "/") {
 			parts = append(parts, strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~"))
 		}
 	} else {
-		p = strings.NewReplacer("[", ".", "]", "", `"`, "", "'", "", "/", ".").Replace(p)
-		parts = strings.Split(p, ".")
+		parts = strings.Split(pathMarks.Replace(p), ".")
 	}
 	kept := parts[:0]
 	for _, part := range parts {
@@ -151,6 +152,9 @@ func dotPath(p string) string {
 	}
 	return strings.Join(kept, ".")
 }
+
+// pathMarks turns a bracketed or slashed path's marks into dots.
+var pathMarks = strings.NewReplacer("[", ".", "]", "", `"`, "", "'", "", "/", ".")
 
 // rawPresent reports whether a raw field is present and not null.
 func rawPresent(raw json.RawMessage) bool {
@@ -204,35 +208,64 @@ type jsonPair struct {
 }
 
 // jsonPairs reads a JSON object keeping its keys' order; nil when raw is not an object.
-// raw comes from a document encoding/json has already read (a json.RawMessage); on
-// anything else it stops early, never failing.
 func jsonPairs(raw json.RawMessage) []jsonPair {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
+	if i := skipSpace(raw, 0); i >= len(raw) || raw[i] != '{' {
 		return nil
 	}
 	pairs := []jsonPair{}
+	jsonMembers(raw, func(key string, value json.RawMessage) {
+		pairs = append(pairs, jsonPair{key, value})
+	})
+	return pairs
+}
+
+// jsonMembers calls fn with the key and value of each member of the JSON object raw, in
+// order, read in place: raw comes from a document encoding/json has already read (a
+// json.RawMessage); on anything else it stops early, never failing.
+func jsonMembers(raw []byte, fn func(key string, value json.RawMessage)) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return
+	}
 	for i++; ; i++ {
 		i = skipSpace(raw, i)
 		if i >= len(raw) || raw[i] != '"' {
-			return pairs
+			return
 		}
 		kEnd := valueEnd(raw, i)
 		key := raw[i:kEnd]
 		i = skipSpace(raw, kEnd)
 		if i >= len(raw) || raw[i] != ':' {
-			return pairs
+			return
 		}
 		i = skipSpace(raw, i+1)
 		vEnd := valueEnd(raw, i)
 		if vEnd <= i {
-			return pairs
+			return
 		}
-		pairs = append(pairs, jsonPair{rawText(key), raw[i:vEnd]})
+		fn(jsonKey(key), raw[i:vEnd])
 		if i = skipSpace(raw, vEnd); i >= len(raw) || raw[i] != ',' {
-			return pairs
+			return
 		}
 	}
+}
+
+// jsonKey is a member's quoted key unquoted: read in place when it is plain printable
+// ASCII (as encoding/json would read it), else through encoding/json.
+func jsonKey(quoted []byte) string {
+	if n := len(quoted); n >= 2 && quoted[n-1] == '"' {
+		plain := true
+		for _, c := range quoted[1 : n-1] {
+			if c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(quoted[1 : n-1])
+		}
+	}
+	return rawText(quoted)
 }
 
 func skipSpace(b []byte, i int) int {
@@ -283,8 +316,8 @@ func lenientJSON(raw []byte, v any) bool {
 		return false
 	}
 	err := json.Unmarshal(raw, v)
-	var typeErr *json.UnmarshalTypeError
-	return err == nil || errors.As(err, &typeErr)
+	_, typeErr := err.(*json.UnmarshalTypeError) // as Unmarshal returns it: asserting costs no allocation
+	return err == nil || typeErr
 }
 
 // addField adds a non-empty field once.

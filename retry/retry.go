@@ -117,9 +117,6 @@ func New(c *poller.Client, st Ledger, opt Options) (*Retrier, error) {
 	return &Retrier{c: c, st: st, acc: c.Account(), clock: c.Clock(), opt: opt, holder: holder}, nil
 }
 
-// CanResend reports whether the account's provider offers a resend at all.
-func (r *Retrier) CanResend() bool { return r.c.CanResend() }
-
 // policy decides whether doc, whose last problem is p, is resent: the verdicts
 // whose cause lay outside the document are; fix (its data must change first) and
 // reconcile (the provider already holds it) only when forced; the rest never.
