@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"emitop/internal/pgtest"
 	"emitop/model"
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if fixture.dir != "" {
 		os.RemoveAll(fixture.dir)
 	}

@@ -27,7 +27,7 @@ func (s *Store) WindowRuns(ctx context.Context, since time.Time) ([]WindowRun, e
 	rows, err := s.read.QueryContext(ctx, `SELECT account, name, at, remaining = 0 FROM (
 		SELECT account, name, at, remaining,
 			lag(remaining) OVER (PARTITION BY account, name ORDER BY at, id) AS prev
-		FROM window_samples WHERE at >= ?)
+		FROM window_samples WHERE at >= $1) AS samples
 		WHERE prev IS NULL AND remaining = 0 OR prev IS NOT NULL AND (remaining = 0) <> (prev = 0)
 		ORDER BY account, name, at`, nanos(since))
 	if err != nil {
@@ -70,10 +70,10 @@ type RejectionCount struct {
 func (s *Store) Rejections(ctx context.Context, since time.Time) ([]RejectionCount, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT account, class, verdict, count(*) FROM (
 		SELECT account,
-			coalesce(json_extract(problem, '$.class'), '') AS class,
-			coalesce(json_extract(problem, '$.verdict'), '') AS verdict,
+			coalesce(`+s.eng.jsonText("problem", "class")+`, '') AS class,
+			coalesce(`+s.eng.jsonText("problem", "verdict")+`, '') AS verdict,
 			row_number() OVER (PARTITION BY account, doc_id ORDER BY at DESC, id DESC) AS n
-		FROM events WHERE at >= ? AND status = ?)
+		FROM events WHERE at >= $1 AND status = $2) AS latest
 		WHERE n = 1 GROUP BY account, class, verdict ORDER BY account, count(*) DESC, class, verdict`,
 		nanos(since), string(model.StatusRejected))
 	if err != nil {
@@ -109,8 +109,8 @@ func (s *Store) Retries(ctx context.Context, since time.Time, limitN int) ([]Ret
 		SELECT a.id, a.at, a.operator, a.fingerprint, a.kind, a.account, a.doc_id, a.reason, a.outcome,
 			coalesce(d.number, '')
 		FROM actions AS a LEFT JOIN documents AS d ON d.account = a.account AND d.doc_id = a.doc_id
-		WHERE a.at >= ? AND a.kind IN ('retry', 'force-retry') AND a.doc_id <> ''
-		ORDER BY a.at DESC, a.id DESC LIMIT ?) ORDER BY 2, 1`, nanos(since), limit(limitN))
+		WHERE a.at >= $1 AND a.kind IN ('retry', 'force-retry') AND a.doc_id <> ''
+		ORDER BY a.at DESC, a.id DESC LIMIT $2) AS recent ORDER BY 2, 1`, nanos(since), limit(limitN))
 	if err != nil {
 		return nil, fmt.Errorf("store: retries: %w", err)
 	}
@@ -144,9 +144,9 @@ type Hour struct {
 func (s *Store) Hours(ctx context.Context, since time.Time) ([]Hour, error) {
 	const hour = int64(time.Hour)
 	rows, err := s.read.QueryContext(ctx, `SELECT h, sum(e), sum(r), sum(q) FROM (
-		SELECT at / ?1 AS h, 1 AS e, status = ?3 AS r, 0 AS q FROM events WHERE at >= ?2
+		SELECT at / $1 AS h, 1 AS e, CASE WHEN status = $3 THEN 1 ELSE 0 END AS r, 0 AS q FROM events WHERE at >= $2
 		UNION ALL
-		SELECT at / ?1, 0, 0, 1 FROM requests WHERE at >= ?2)
+		SELECT at / $1, 0, 0, 1 FROM requests WHERE at >= $2) AS happenings
 		GROUP BY h ORDER BY h`, hour, nanos(since), string(model.StatusRejected))
 	if err != nil {
 		return nil, fmt.Errorf("store: hours: %w", err)
