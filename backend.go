@@ -20,11 +20,20 @@ import (
 // would join unrelated figures.
 const seriesSpan = time.Hour
 
+// history is what a dashboard's backend needs of the store (*store.Store, on either
+// engine): the reads behind its screens, and the ledger its retries keep.
+type history interface {
+	poller.Ledger
+	Events(ctx context.Context, f store.EventFilter) ([]model.Event, error)
+	WindowSeries(ctx context.Context, account, window string, since time.Time, n int) ([]model.Window, error)
+	Requests(ctx context.Context, f store.RequestFilter) ([]store.Request, error)
+}
+
 // backend is what a dashboard sees of emitop, local or over SSH: the poller's snapshots
 // and refreshes, and the history in the store.
 type backend struct {
 	p  *poller.Poller
-	st *store.Store
+	st history
 	// retried, when set, is told of each account's finished retry batch (metrics).
 	retried func(poller.Report)
 }
@@ -32,7 +41,7 @@ type backend struct {
 var _ ui.Backend = backend{}
 
 // newBackend adapts a poller and its store to the dashboard.
-func newBackend(p *poller.Poller, st *store.Store) ui.Backend { return backend{p: p, st: st} }
+func newBackend(p *poller.Poller, st history) ui.Backend { return backend{p: p, st: st} }
 
 // Subscribe hands out the poller's snapshots, newest only, without ever blocking it.
 func (b backend) Subscribe() (<-chan model.Snapshot, func()) { return b.p.Hub().Subscribe() }

@@ -17,7 +17,6 @@ import (
 
 	"emitop/model"
 	"emitop/poller"
-	"emitop/store"
 )
 
 func init() {
@@ -101,7 +100,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return unhealthy(snap) // an account not polled (interrupted, timed out) is down
 	}
 
-	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)
+	log.Info("polling", "accounts", len(cfg.Accounts), "store", st.Location().String(), "version", version)
 	oc.start(p, nil)
 	snaps, cancel := p.Hub().Subscribe()
 	logged := make(chan struct{})
@@ -158,8 +157,15 @@ func historyLogged(log *slog.Logger) func(model.HistoryGap, string) {
 	}
 }
 
+// closer is a history that commits what is queued, then closes (*store.Store, on either
+// engine).
+type closer interface {
+	Flush(ctx context.Context) error
+	Close() error
+}
+
 // closeStore commits everything queued, then closes the history.
-func closeStore(st *store.Store) error {
+func closeStore(st closer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return errors.Join(st.Flush(ctx), st.Close())

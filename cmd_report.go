@@ -61,7 +61,7 @@ func openHistory(cfgPath, dbPath string, stderr io.Writer) (*store.Store, error)
 		return nil, err
 	}
 	path := storePath(cfg, dbPath)
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); err != nil && !store.IsURL(path) {
 		return nil, fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
 	}
 	return store.Open(context.Background(), path)

@@ -23,6 +23,12 @@ func init() {
 	register("retry", "resend an account's rejected documents, safely", runRetry)
 }
 
+// documents finds the documents the history knows (*store.Store, on either engine).
+type documents interface {
+	Document(ctx context.Context, account, docID string) (model.Document, error)
+	DocumentByNumber(ctx context.Context, account, number string) (model.Document, error)
+}
+
 // docList collects repeated --doc flags.
 type docList []string
 
@@ -90,6 +96,10 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	where := st.Location()
+	if *output == "" {
+		fmt.Fprintln(stdout, storeScope(where))
+	}
 	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
 	if err != nil {
 		return err
@@ -119,7 +129,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	plan := r.Plan(targets)
 	if *dry {
 		if *output == "json" {
-			return writeJSON(stdout, planJSON(plan, reads))
+			return writeJSON(stdout, planJSON(plan, reads, where))
 		}
 		printPlan(stdout, plan, reads, true)
 		fmt.Fprintln(stdout, "dry run: nothing sent")
@@ -143,7 +153,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *output == "json" {
-		if err := writeJSON(stdout, reportJSON(rep)); err != nil {
+		if err := writeJSON(stdout, reportJSON(rep, where)); err != nil {
 			return err
 		}
 	} else {
@@ -162,7 +172,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // provider's id or by the number the screens show, and reads from the provider only the
 // ones the store does not know (by id).
 // reads counts the provider requests made to plan.
-func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]poller.Target, int, error) {
+func retryTargets(ctx context.Context, c *poller.Client, st documents, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]poller.Target, int, error) {
 	var out []poller.Target
 	if all {
 		items, err := poller.OpenDocumentsWaiting(ctx, c, poller.Write, waiting)
@@ -304,6 +314,7 @@ type planItemOut struct {
 }
 
 type planOut struct {
+	Store      string        `json:"store"` // where the leases and the ledger are: see storeScope
 	Account    string        `json:"account"`
 	Provider   string        `json:"provider"`
 	DryRun     bool          `json:"dry_run"`
@@ -313,8 +324,8 @@ type planOut struct {
 	Documents  []planItemOut `json:"documents"`
 }
 
-func planJSON(p poller.Plan, reads int) planOut {
-	out := planOut{Account: p.Account, Provider: p.Provider, DryRun: true, PlanReads: reads, Requests: p.Requests,
+func planJSON(p poller.Plan, reads int, where store.Location) planOut {
+	out := planOut{Store: where.String(), Account: p.Account, Provider: p.Provider, DryRun: true, PlanReads: reads, Requests: p.Requests,
 		ETASeconds: p.ETA.Seconds(), Documents: []planItemOut{}}
 	for _, it := range p.Items {
 		o := planItemOut{ID: it.Doc.ID, Number: it.Doc.Number, Status: it.Doc.Status, Verdict: it.Verdict,
@@ -342,6 +353,7 @@ type resultOut struct {
 }
 
 type reportOut struct {
+	Store     string         `json:"store"`
 	Account   string         `json:"account"`
 	Documents []resultOut    `json:"documents"`
 	Totals    map[string]int `json:"totals"`
@@ -352,8 +364,8 @@ type reportOut struct {
 
 var outcomes = []poller.Outcome{poller.OutcomeAccepted, poller.OutcomeRejected, poller.OutcomeSkipped, poller.OutcomeUnknown}
 
-func reportJSON(rep poller.Report) reportOut {
-	out := reportOut{Account: rep.Account, Documents: []resultOut{}, Totals: map[string]int{},
+func reportJSON(rep poller.Report, where store.Location) reportOut {
+	out := reportOut{Store: where.String(), Account: rep.Account, Documents: []resultOut{}, Totals: map[string]int{},
 		Requests: rep.Requests, Cancelled: rep.Cancelled, OK: rep.OK()}
 	for _, r := range rep.Results {
 		out.Documents = append(out.Documents, resultOut{ID: r.Doc.ID, Number: r.Doc.Number, Outcome: r.Outcome,

@@ -55,7 +55,7 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 // or the history takes, with one wording.
 func storeFlags(fs *flag.FlagSet) (cfgPath, dbPath *string) {
 	cfgPath = fs.String("config", "", "configuration file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
-	dbPath = fs.String("db", "", "history database (default: the configuration's store.path)")
+	dbPath = fs.String("db", "", "history database: a file, or a postgres:// URL (default: the configuration's store.url, else store.path)")
 	return cfgPath, dbPath
 }
 
@@ -81,15 +81,38 @@ func zone(cfg *config.Config) *time.Location {
 	return cfg.Location
 }
 
-// storePath is the history's path: dbFlag when given, else the configuration's.
+// storePath is where the history is: dbFlag when given, else the configuration's store
+// (its PostgreSQL URL when it names one, else its file).
 func storePath(cfg *config.Config, dbFlag string) string {
 	if dbFlag != "" {
 		return dbFlag
 	}
+	if cfg.Store.URL != "" {
+		return cfg.Store.URL
+	}
 	return cfg.Store.Path
 }
 
-// openStore opens the history at dbFlag when given, else at the configuration's path.
+// storeScope names the store in use and who shares its leases and ledger: no two holders
+// of one store resend a document at once, but a process on another store knows nothing
+// of them.
+func storeScope(where store.Location) string {
+	if where.Shared {
+		return "store: " + where.String() + " (leases shared with every emitop using it, on any host)"
+	}
+	return "store: " + where.String() + " (leases shared only with emitop processes on this host using this file)"
+}
+
+// storeLabel is how the dashboard's header names the store: a local file, or which
+// PostgreSQL (never its password).
+func storeLabel(where store.Location) string {
+	if where.Shared {
+		return where.String()
+	}
+	return "local file"
+}
+
+// openStore opens the history at dbFlag when given, else the configuration's.
 func openStore(ctx context.Context, cfg *config.Config, dbFlag string) (*store.Store, error) {
 	return store.Open(ctx, storePath(cfg, dbFlag))
 }

@@ -64,11 +64,21 @@ const (
 	pruneBatch = 500
 )
 
+// History is what the poll loop needs of the store (*store.Store, on either engine):
+// Enqueue must never wait for the database, WriteState says whether history is saved.
+type History interface {
+	Enqueue(ctx context.Context, ops ...store.Op) error
+	Documents(ctx context.Context, f store.DocFilter) ([]model.Document, error)
+	WindowSeries(ctx context.Context, account, window string, since time.Time, n int) ([]model.Window, error)
+	Prune(ctx context.Context, before time.Time, batch int) (int, error)
+	WriteState() store.WriteState
+}
+
 // Poller polls every configured account: one loop per account, every request through the
 // account's Governor, every document change and request into the store, and one snapshot
 // per poll to the Hub's subscribers.
 type Poller struct {
-	st       *store.Store
+	st       History
 	opts     Options
 	clock    Clock
 	hub      *Hub
@@ -111,7 +121,7 @@ type account struct {
 
 // New builds one Client and Governor per account. st receives documents, events, window
 // samples and the request log.
-func New(accounts []config.Account, st *store.Store, opts Options) (*Poller, error) {
+func New(accounts []config.Account, st History, opts Options) (*Poller, error) {
 	if st == nil {
 		return nil, errors.New("poller: no store")
 	}

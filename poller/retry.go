@@ -166,10 +166,24 @@ type RetryOptions struct {
 	OnProgress func(Progress)
 }
 
+// Ledger is what the retry engine needs of the store (*store.Store, on either engine):
+// the leases and intents, written durably before each call returns, and the history.
+type Ledger interface {
+	AcquireLease(ctx context.Context, account, docID, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, account, docID, holder string) error
+	RecordIntent(ctx context.Context, in store.Intent) (int64, error)
+	ExtendIntents(ctx context.Context, ids []int64, deadline time.Time) error
+	SettleIntent(ctx context.Context, id int64, outcome string, p *model.Problem, raw []byte) error
+	OpenIntents(ctx context.Context, account string) ([]store.Intent, error)
+	Intents(ctx context.Context, account, docID string) ([]store.Intent, error)
+	Enqueue(ctx context.Context, ops ...store.Op) error
+	Flush(ctx context.Context) error
+}
+
 // Retrier resends one account's rejected documents.
 type Retrier struct {
 	c      *Client
-	st     *store.Store
+	st     Ledger
 	d      *dialect
 	opt    RetryOptions
 	holder string
@@ -177,7 +191,7 @@ type Retrier struct {
 
 // NewRetrier makes the engine of the account c speaks for, keeping its ledger in st. It
 // shares c, and so the account's governor, with whoever else uses c.
-func NewRetrier(c *Client, st *store.Store, opt RetryOptions) (*Retrier, error) {
+func NewRetrier(c *Client, st Ledger, opt RetryOptions) (*Retrier, error) {
 	if c == nil || st == nil {
 		return nil, errors.New("retry: a client and a store are required")
 	}

@@ -26,8 +26,6 @@ type engine struct {
 	// counts an intent on one: the row's count of intents then sees every intent,
 	// whichever of the two commits first. SQLite needs none: one writer at a time.
 	lockDocument string
-	// jsonText is the text of key in the JSON text column col, in SQL.
-	jsonText func(col, key string) string
 	// transient reports whether a statement failed for a reason outside the rows it
 	// wrote (the database locked, full, restarting or out of reach): such writes are
 	// tried again later; any other failure (a constraint) would fail again and is

@@ -43,9 +43,7 @@ var postgresEngine = &engine{
 	clock:        `((extract(epoch FROM now()) * 1000000000)::bigint)`,
 	lockLease:    ` FOR UPDATE`,
 	lockDocument: `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`,
-	// json, not jsonb: jsonb refuses the \u0000 a hostile provider message may hold.
-	jsonText:  func(col, key string) string { return "(" + col + "::json ->> '" + key + "')" },
-	transient: postgresTransient,
+	transient:    postgresTransient,
 }
 
 // openPostgres opens the store on the PostgreSQL database url names. Its tables live in
@@ -66,7 +64,9 @@ func openPostgres(ctx context.Context, url string, readOnly bool) (*Store, error
 		for i := 0; i+1 < len(params); i += 2 {
 			c.RuntimeParams[params[i]] = params[i+1]
 		}
-		db := stdlib.OpenDB(*c)
+		// A connection is pinged each time the pool hands it out: one the server ended
+		// (a restart) is then replaced before a query fails on it.
+		db := stdlib.OpenDB(*c, stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return true }))
 		db.SetMaxOpenConns(conns)
 		db.SetMaxIdleConns(conns)
 		return db

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"emitop/model"
@@ -67,32 +70,46 @@ type RejectionCount struct {
 
 // Rejections counts the documents that had a rejected event since since, each once, by
 // the class and verdict of its latest rejection; by account, then most documents first.
+// The problems are decoded here rather than by the database: provider text the JSON
+// carries (a \u0000) is more than PostgreSQL's JSON functions accept.
 func (s *Store) Rejections(ctx context.Context, since time.Time) ([]RejectionCount, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT account, class, verdict, count(*) FROM (
-		SELECT account,
-			coalesce(`+s.eng.jsonText("problem", "class")+`, '') AS class,
-			coalesce(`+s.eng.jsonText("problem", "verdict")+`, '') AS verdict,
-			row_number() OVER (PARTITION BY account, doc_id ORDER BY at DESC, id DESC) AS n
+	rows, err := s.read.QueryContext(ctx, `SELECT account, problem FROM (
+		SELECT account, problem, row_number() OVER (PARTITION BY account, doc_id ORDER BY at DESC, id DESC) AS n
 		FROM events WHERE at >= $1 AND status = $2) AS latest
-		WHERE n = 1 GROUP BY account, class, verdict ORDER BY account, count(*) DESC, class, verdict`,
-		nanos(since), string(model.StatusRejected))
+		WHERE n = 1`, nanos(since), string(model.StatusRejected))
 	if err != nil {
 		return nil, fmt.Errorf("store: rejections: %w", err)
 	}
 	defer rows.Close()
-	var out []RejectionCount
+	counts := map[RejectionCount]int{}
 	for rows.Next() {
-		var r RejectionCount
-		var class, verdict string
-		if err := rows.Scan(&r.Account, &class, &verdict, &r.Documents); err != nil {
+		var account string
+		var problem sql.NullString
+		if err := rows.Scan(&account, &problem); err != nil {
 			return nil, fmt.Errorf("store: rejections: %w", err)
 		}
-		r.Class, r.Verdict = model.Class(class), model.Verdict(verdict)
-		out = append(out, r)
+		p, err := parseProblem(problem)
+		if err != nil {
+			return nil, fmt.Errorf("store: rejections of %s: %w", account, err)
+		}
+		k := RejectionCount{Account: account}
+		if p != nil {
+			k.Class, k.Verdict = p.Class, p.Verdict
+		}
+		counts[k]++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: rejections: %w", err)
 	}
+	out := make([]RejectionCount, 0, len(counts))
+	for k, n := range counts {
+		k.Documents = n
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b RejectionCount) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(b.Documents, a.Documents),
+			cmp.Compare(a.Class, b.Class), cmp.Compare(a.Verdict, b.Verdict))
+	})
 	return out, nil
 }
 

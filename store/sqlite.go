@@ -35,7 +35,6 @@ var sqliteEngine = &engine{
 		applied INTEGER NOT NULL
 	) STRICT`,
 	clock:     `(CAST(unixepoch('subsec') * 1000 AS INTEGER) * 1000000)`,
-	jsonText:  func(col, key string) string { return "json_extract(" + col + ", '$." + key + "')" },
 	transient: sqliteTransient,
 }
 

@@ -35,6 +35,7 @@ const install = "apt-get install -y --no-install-recommends postgresql"
 
 // Cluster is one PostgreSQL server in a temporary directory.
 type Cluster struct {
+	fsync bool   // the server flushes its WAL to disk (off for tests: faster, same behaviour)
 	dir   string // data/, the log and the socket
 	bin   string // the folder holding initdb and pg_ctl
 	port  int
@@ -75,8 +76,10 @@ func version(path string) int {
 	return v
 }
 
-// Start initializes and starts a new server; Remove stops it and deletes its files.
-func Start() (*Cluster, error) {
+// Start initializes and starts a new server; Remove stops it and deletes its files. With
+// fsync false the server never waits for the disk, which keeps tests fast; a benchmark of
+// what a store costs wants it true.
+func Start(fsync bool) (*Cluster, error) {
 	bin, err := binaries()
 	if err != nil {
 		return nil, err
@@ -85,7 +88,7 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, bin: bin}
+	c := &Cluster{fsync: fsync, dir: dir, bin: bin}
 	if os.Geteuid() == 0 {
 		if c.owner, err = user.Lookup("postgres"); err != nil {
 			c.Remove()
@@ -149,7 +152,8 @@ func freePort() (int, error) {
 
 // StartServer starts the server (again), waiting until it takes connections.
 func (c *Cluster) StartServer() error {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300", c.port, c.dir)
+	fsync := map[bool]string{false: "off", true: "on"}[c.fsync]
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=%s -c max_connections=300", c.port, c.dir, fsync)
 	return c.run("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "log"), "-o", opts, "-w", "start")
 }
 
@@ -202,18 +206,18 @@ var shared struct {
 // a failure under CI, elsewhere a skip saying how to install PostgreSQL.
 func Need(t testing.TB) *Cluster {
 	t.Helper()
-	shared.once.Do(func() { shared.c, shared.err = Start() })
+	shared.once.Do(func() { shared.c, shared.err = Start(false) })
 	if shared.err != nil {
 		unavailable(t, shared.err)
 	}
 	return shared.c
 }
 
-// New starts a server for one test alone, removed when it ends; where none can be
-// started it ends the test as Need does.
-func New(t testing.TB) *Cluster {
+// New starts a server for one test alone (with fsync as Start has it), removed when it
+// ends; where none can be started it ends the test as Need does.
+func New(t testing.TB, fsync bool) *Cluster {
 	t.Helper()
-	c, err := Start()
+	c, err := Start(fsync)
 	if err != nil {
 		unavailable(t, err)
 	}
