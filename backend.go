@@ -98,9 +98,6 @@ type retryBatch struct {
 	plans []poller.Plan
 }
 
-// rawTail is how many of a document's latest events are searched for its raw JSON.
-const rawTail = 10
-
 // PlanRetry plans each account's documents with that account's engine, on the poller's
 // client (so the ETA is at the account's current budget). The accounts run side by side,
 // so the batch takes as long as its slowest account.
@@ -116,11 +113,7 @@ func (b backend) PlanRetry(ctx context.Context, req ui.RetryRequest) (ui.RetryPl
 		if _, ok := targets[d.Account]; !ok {
 			order = append(order, d.Account)
 		}
-		raw, err := b.lastRaw(ctx, d)
-		if err != nil {
-			return ui.RetryPlan{}, err
-		}
-		targets[d.Account] = append(targets[d.Account], poller.Target{Doc: d, Raw: raw})
+		targets[d.Account] = append(targets[d.Account], poller.Target{Doc: d})
 	}
 	batch := retryBatch{opt: opt}
 	out := ui.RetryPlan{Force: opt.Force, Reason: opt.Reason}
@@ -139,21 +132,6 @@ func (b backend) PlanRetry(ctx context.Context, req ui.RetryRequest) (ui.RetryPl
 	}
 	out.Batch = batch
 	return out, nil
-}
-
-// lastRaw is the raw JSON of the document's latest event that kept one: what a resend
-// may be built from while planning (a factus bill's reference_code).
-func (b backend) lastRaw(ctx context.Context, d model.Document) ([]byte, error) {
-	evs, err := b.st.Events(ctx, store.EventFilter{Account: d.Account, DocID: d.ID, Limit: rawTail})
-	if err != nil {
-		return nil, fmt.Errorf("plan %s %s: %w", d.Account, model.Line(d.ID, 80), err)
-	}
-	for _, e := range evs {
-		if len(e.Raw) > 0 {
-			return e.Raw, nil
-		}
-	}
-	return nil, nil
 }
 
 func (b backend) retrier(account string, opt poller.RetryOptions) (*poller.Retrier, error) {

@@ -27,7 +27,7 @@ var secretLine = regexp.MustCompile(`(?m)^(?:token|api_key|password|secret|clien
 // log and that the next snapshot shows the new states.
 func TestBackendRetry(t *testing.T) {
 	sb := startSandbox(t, sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true})
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, poller.Providers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestBackendRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Items) != 5 || plan.Resends() != 3 || plan.Requests != 6 || plan.ETA < 0 {
+	if len(plan.Items) != 5 || plan.Resends() != 2 || plan.Requests != 4 || plan.ETA < 0 {
 		t.Fatalf("plan: %d items, %d resends, %d requests, ETA %s", len(plan.Items), plan.Resends(), plan.Requests, plan.ETA)
 	}
 	secrets := secretLine.FindAllStringSubmatch(sb.ConfigTOML(), -1)
@@ -89,6 +89,11 @@ func TestBackendRetry(t *testing.T) {
 			if it.Resend || !strings.Contains(it.Reason, "offers no resend") {
 				t.Errorf("alforse: %+v", it)
 			}
+		case it.Doc.Account == "factus-bog":
+			// Factus takes no resend of a rejected bill: the plan names the operator's act instead.
+			if it.Resend || len(it.Requests) != 0 || !strings.Contains(it.Reason, "emitop clear --account factus-bog") {
+				t.Errorf("factus: %+v", it)
+			}
 		case it.Verdict == model.VerdictFix:
 			if it.Resend || !strings.Contains(it.Reason, "fix") || !strings.Contains(it.Reason, "f forces it") {
 				t.Errorf("a fix verdict planned: %+v", it)
@@ -97,9 +102,6 @@ func TestBackendRetry(t *testing.T) {
 			if !it.Resend || len(it.Requests) != 2 {
 				t.Errorf("not planned to resend: %+v", it)
 			}
-		}
-		if it.Doc.Account == "factus-bog" && (len(it.Requests) < 2 || !strings.Contains(it.Requests[1].Body, `"reference_code"`) || strings.HasPrefix(it.Requests[1].Body, "<")) {
-			t.Errorf("factus's resend is not built from the stored raw JSON: %+v", it.Requests)
 		}
 		for _, rq := range it.Requests {
 			text := rq.Method + rq.URL + strings.Join(rq.Header, "\n") + rq.Body
@@ -130,7 +132,7 @@ func TestBackendRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Count(ui.OutcomeAccepted) != 3 || rep.Count(ui.OutcomeSkipped) != 2 || rep.Cancelled || rep.Requests < 6 {
+	if rep.Count(ui.OutcomeAccepted) != 2 || rep.Count(ui.OutcomeSkipped) != 3 || rep.Cancelled || rep.Requests < 4 {
 		t.Fatalf("report: %+v", rep)
 	}
 	results := 0
@@ -185,7 +187,7 @@ func TestBackendRetry(t *testing.T) {
 					open[a.Account.Name+"/"+d.ID] = true
 				}
 			}
-			if !open[docs[0].Account+"/"+docs[0].ID] && !open[docs[2].Account+"/"+docs[2].ID] {
+			if !open[docs[0].Account+"/"+docs[0].ID] && !open[docs[1].Account+"/"+docs[1].ID] {
 				return
 			}
 		case <-deadline:

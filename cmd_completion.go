@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"emitop/model"
+	"emitop/poller"
 )
 
 func init() {
@@ -27,7 +28,7 @@ var pathFlags = map[string]bool{"config": true, "config-out": true, "db": true, 
 // configuration, at the moment of completing, and the providers.
 var valueFlags = map[string]string{
 	"account":  `$(emitop completion accounts "${cfg[@]}" 2>/dev/null)`,
-	"provider": strings.Join(model.Providers, " "),
+	"provider": strings.Join(poller.DialectNames(), " "),
 }
 
 func runCompletion(args []string, _ io.Reader, stdout, stderr io.Writer) error {

@@ -28,7 +28,7 @@ func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	demo := fs.Bool("demo", false, "show the demo against the built-in sandbox, whatever the configuration")
 	bell := fs.Bool("bell", false, "ring the terminal's bell once each time an account's health worsens")
 	var triage ui.Triage
-	fs.StringVar(&triage.Account, "account", "", "open on this account's documents")
+	fs.StringVar(&triage.Account, "account", "", "open on this account's view")
 	fs.StringVar(&triage.Doc, "doc", "", "open on this document's detail (its number or provider id)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -116,7 +116,7 @@ func startDemo() (*demoSetup, error) {
 	if _, err := sb.Start("127.0.0.1:0"); err != nil {
 		return nil, err
 	}
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, poller.Providers())
 	if err != nil {
 		sb.Close()
 		return nil, fmt.Errorf("demo config: %w", err)

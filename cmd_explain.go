@@ -32,7 +32,7 @@ const (
 
 func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("explain", io.Discard)
-	provider := fs.String("provider", "", "the provider that sent the response: "+strings.Join(poller.Dialects(), ", "))
+	provider := fs.String("provider", "", "the provider that sent the response: "+strings.Join(poller.DialectNames(), ", "))
 	method := fs.String("method", "", "the request's HTTP method; empty means unknown, treated as a write")
 	output := fs.String("o", "text", "output: text or json")
 	var files []string
@@ -57,7 +57,7 @@ func runExplain(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	switch {
 	case *provider == "":
-		return usagef("--provider is required (one of %s)", strings.Join(poller.Dialects(), ", "))
+		return usagef("--provider is required (one of %s)", strings.Join(poller.DialectNames(), ", "))
 	case *output != "text" && *output != "json":
 		return usagef("-o must be text or json, not %q", model.Line(*output, 20))
 	case len(files) > 1:

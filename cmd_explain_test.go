@@ -146,7 +146,7 @@ func TestExplainSamples(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.file+" "+c.method, func(t *testing.T) {
-			if !slices.Contains(poller.Dialects(), c.provider) {
+			if !slices.Contains(poller.DialectNames(), c.provider) {
 				t.Skipf("the %s dialect is not in this build", c.provider)
 			}
 			code, out, errOut := explain(t, strings.NewReader(""), "--provider", c.provider, "--method", c.method,

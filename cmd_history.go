@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -38,22 +36,8 @@ func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *since < 0 || *limit < 1 {
 		return usagef("--since and --limit must be positive")
 	}
-	cfg, err := loadConfig(*cfgPath, stderr)
-	if errors.Is(err, errNoConfig) && *dbPath == "" {
-		// No configuration: the history is at the default path, if anywhere.
-		cfg, err = config.Parse(nil, os.LookupEnv)
-	} else if errors.Is(err, errNoConfig) {
-		cfg, err = &config.Config{}, nil
-	}
-	if err != nil {
-		return err
-	}
-	path := storePath(cfg, *dbPath)
-	if _, err := os.Stat(path); err != nil && !store.IsURL(path) {
-		return fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
-	}
 	ctx := context.Background()
-	st, err := store.OpenReadOnly(ctx, path)
+	cfg, st, err := openHistory(ctx, *cfgPath, *dbPath, stderr)
 	if err != nil {
 		return err
 	}

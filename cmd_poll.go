@@ -215,16 +215,45 @@ type accountSummary struct {
 	Provider  string               `json:"provider"`
 	Up        bool                 `json:"up"` // the poll succeeded
 	Health    model.Health         `json:"health"`
-	Error     string               `json:"error,omitempty"`
+	Error     *pollError           `json:"error,omitempty"` // the last poll's failure; absent when it succeeded
 	Windows   []model.Window       `json:"windows"`
 	Documents map[model.Status]int `json:"documents"`
 	Problems  map[model.Class]int  `json:"problems"`
 }
 
+// pollError is an account's last failed poll, decoded: the class and verdict of the
+// provider's answer, its code and message, and emitop's own line about the failure. A
+// failure with no answer (a transport error) is of class unknown and verdict retry.
+type pollError struct {
+	Class       model.Class   `json:"class"`
+	Verdict     model.Verdict `json:"verdict"`
+	Code        string        `json:"code"`
+	Message     string        `json:"message"`
+	Status      int           `json:"status,omitempty"`       // the answer's HTTP status
+	WaitSeconds *int64        `json:"wait_seconds,omitempty"` // the wait the answer stated
+	Action      string        `json:"action,omitempty"`
+	Detail      string        `json:"detail"` // emitop's line: the request, and whether the account is parked or held
+}
+
+func decodedPollError(a model.AccountState) *pollError {
+	if a.Err == "" && a.LastError == nil {
+		return nil
+	}
+	e := &pollError{Class: model.ClassUnknown, Verdict: model.VerdictRetry, Message: a.Err, Detail: a.Err}
+	if p := a.LastError; p != nil {
+		e.Class, e.Verdict, e.Code, e.Message, e.Status, e.Action = p.Class, p.Verdict, p.Code, p.Message, p.Status, p.Action
+		if p.HasWait {
+			w := model.CeilSeconds(p.Wait)
+			e.WaitSeconds = &w
+		}
+	}
+	return e
+}
+
 func summarize(a model.AccountState) accountSummary {
 	s := accountSummary{
 		Name: a.Account.Name, Provider: a.Account.Provider, Up: a.Err == "" && !a.LastPoll.IsZero(),
-		Health: a.Health, Error: a.Err, Windows: a.Windows,
+		Health: a.Health, Error: decodedPollError(a), Windows: a.Windows,
 		Documents: map[model.Status]int{model.StatusPending: 0, model.StatusRejected: 0},
 		Problems:  map[model.Class]int{},
 	}
@@ -260,10 +289,20 @@ func printSnapshot(w io.Writer, snap model.Snapshot) error {
 			fmt.Fprintln(tw)
 		}
 		state := string(s.Health)
-		if s.Error != "" {
-			state += ": " + s.Error
+		if s.Error != nil {
+			state += ": " + s.Error.Detail
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Provider, state)
+		if e := s.Error; e != nil && (e.Code != "" || e.Status != 0) {
+			line := string(e.Class) + " · " + string(e.Verdict)
+			if e.Code != "" {
+				line += "  " + e.Code
+			}
+			if e.Message != "" && e.Message != e.Detail {
+				line += "  " + model.Line(e.Message, 120)
+			}
+			fmt.Fprintf(tw, "  error\t%s\n", line)
+		}
 		for _, win := range s.Windows {
 			fmt.Fprintf(tw, "  window %s\t%s\t%s\t%s\n", win.Label(), figures(win), resetText(win), forecastText(win))
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -359,6 +360,74 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// TestPollOnceJSONErrors: each failed account's `error` is its last failure decoded: a
+// refused password, a user who needs MFA, a provider that cannot be reached.
+func TestPollOnceJSONErrors(t *testing.T) {
+	sb, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "demo", Seed: 2, NoFaults: true}, "5s")
+	text, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(text)
+	for _, a := range sb.Accounts() {
+		if a.Name == "factus-bog" {
+			base := regexp.MustCompile(`name = "factus-bog"\nprovider = "factus"\nbase_url = "([^"]*)"`).FindStringSubmatch(cfg)
+			if base == nil {
+				t.Fatalf("no factus-bog base_url in\n%s", cfg)
+			}
+			cfg += "\n[[account]]\nname = \"factus-bad\"\nprovider = \"factus\"\nbase_url = \"" + base[1] + "\"\n" +
+				"client_id = \"" + a.Credentials["client_id"] + "\"\nclient_secret = \"" + a.Credentials["client_secret"] + "\"\n" +
+				"username = \"" + a.Credentials["username"] + "\"\npassword = \"not-the-password\"\n"
+		}
+	}
+	cfg += "\n[[account]]\nname = \"cf-gone\"\nprovider = \"certifactu\"\nbase_url = \"http://127.0.0.1:1\"\napi_key = \"k\"\ntimeout = \"2s\"\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd("poll", "--once", "-o", "json", "--config", cfgPath, "--db", filepath.Join(t.TempDir(), "emitop.db"))
+	if code != 1 { // accounts are not up
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	type pollErr struct {
+		Class, Verdict, Code, Message, Detail string
+		Status                                int
+	}
+	var got struct {
+		Accounts []struct {
+			Name   string   `json:"name"`
+			Health string   `json:"health"`
+			Error  *pollErr `json:"error"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	byName := map[string]*pollErr{}
+	for _, a := range got.Accounts {
+		byName[a.Name] = a.Error
+		if a.Name == "factus-bad" || a.Name == "alforse-mfa" {
+			if a.Health != "refused" {
+				t.Errorf("%s: health %s", a.Name, a.Health)
+			}
+		}
+	}
+	if e := byName["factus-bad"]; e == nil || e.Class != "auth" || e.Code != "invalid_grant" || e.Status != 400 || !strings.Contains(e.Detail, "parked") {
+		t.Errorf("factus-bad: %+v", e)
+	}
+	if e := byName["alforse-mfa"]; e == nil || e.Class != "auth" || e.Verdict != "reauth" || !strings.Contains(e.Message, "MFA") {
+		t.Errorf("alforse-mfa: %+v", e)
+	}
+	if e := byName["cf-gone"]; e == nil || e.Class != "unknown" || e.Verdict != "retry" || e.Detail == "" || e.Status != 0 {
+		t.Errorf("cf-gone: %+v", e)
+	}
+	if e := byName["cf-madrid"]; e != nil {
+		t.Errorf("cf-madrid polled well but has an error: %+v", e)
+	}
+	if !strings.Contains(out, `"verdict": "reauth"`) {
+		t.Errorf("the JSON lacks the verdict: %s", out)
+	}
+}
+
 // TestPollOnceThatCannotFinish: a provider that never answers, and a --once that times out
 // or is interrupted: the accounts not polled are reported down with why, not up, and the
 // exit status is 1.
@@ -384,7 +453,7 @@ func TestPollOnceThatCannotFinish(t *testing.T) {
 			t.Fatalf("%s: exit %d, %v\n%s%s", how, code, err, out, errs)
 		}
 		a := got.Accounts[0]
-		if code != 1 || a.Up || a.Health != model.HealthDown || a.Error != "not polled: "+why {
+		if code != 1 || a.Up || a.Health != model.HealthDown || a.Error == nil || a.Error.Detail != "not polled: "+why || a.Error.Class != model.ClassUnknown {
 			t.Fatalf("%s: exit %d, %+v", how, code, a)
 		}
 	}

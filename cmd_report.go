@@ -2,15 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"time"
 
-	"emitop/config"
 	"emitop/report"
-	"emitop/store"
 )
 
 func init() {
@@ -31,38 +26,18 @@ func runReport(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *since <= 0 {
 		return usagef("--since must be positive")
 	}
-	st, err := openHistory(*cfgPath, *dbPath, stderr)
+	cfg, st, err := openHistory(context.Background(), *cfgPath, *dbPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	now := time.Now()
-	r, err := report.Build(context.Background(), st, now.Add(-*since), now)
+	r, err := report.Build(context.Background(), st, now.Add(-*since), now, zone(cfg))
 	if err != nil {
 		return err
 	}
 	if *output == "json" {
 		return r.JSON(stdout)
 	}
-	return r.Markdown(stdout, time.Local)
-}
-
-// openHistory opens an existing history the way `emitop history` finds it: --db, else
-// the configuration's store.path (the default path when there is no configuration).
-func openHistory(cfgPath, dbPath string, stderr io.Writer) (*store.Store, error) {
-	cfg, err := loadConfig(cfgPath, stderr)
-	switch {
-	case errors.Is(err, errNoConfig) && dbPath == "":
-		cfg, err = config.Parse(nil, os.LookupEnv)
-	case errors.Is(err, errNoConfig):
-		cfg, err = &config.Config{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	path := storePath(cfg, dbPath)
-	if _, err := os.Stat(path); err != nil && !store.IsURL(path) {
-		return nil, fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
-	}
-	return store.Open(context.Background(), path)
+	return r.Markdown(stdout, zone(cfg))
 }

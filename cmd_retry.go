@@ -72,26 +72,9 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usagef("stdin is not a terminal: pass --yes to resend without confirmation, or --dry-run")
 	}
 
-	cfg, err := loadConfig(*cfgPath, stderr)
-	if errors.Is(err, errNoConfig) {
-		return usagef("%v (use --config or $EMITOP_CONFIG)", err)
-	}
-	if err != nil {
-		return err
-	}
-	var acc *config.Account
-	for i := range cfg.Accounts {
-		if cfg.Accounts[i].Name == *account {
-			acc = &cfg.Accounts[i]
-		}
-	}
-	if acc == nil {
-		return usagef("no account %q in %s", *account, cfg.Path)
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := openStore(context.WithoutCancel(ctx), cfg, *dbPath)
+	acc, st, c, err := openAccount(ctx, *cfgPath, *dbPath, *account, stderr)
 	if err != nil {
 		return err
 	}
@@ -99,10 +82,6 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	where := st.Location()
 	if *output == "" {
 		fmt.Fprintln(stdout, storeScope(where))
-	}
-	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
-	if err != nil {
-		return err
 	}
 	waiting := func(d time.Duration, err error) {
 		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
@@ -189,7 +168,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st documents, acc confi
 			if known, err := st.Document(ctx, acc.Name, d.ID); err == nil {
 				d.Attempts = known.Attempts
 			}
-			out = append(out, poller.Target{Doc: d, Raw: it.Raw})
+			out = append(out, poller.Target{Doc: d})
 		}
 		if cut != nil {
 			return out, -1, cut
@@ -229,7 +208,7 @@ func retryTargets(ctx context.Context, c *poller.Client, st documents, acc confi
 		reads++
 		d := it.Doc
 		d.Problem = it.Problem
-		out = append(out, poller.Target{Doc: d, Raw: it.Raw})
+		out = append(out, poller.Target{Doc: d})
 	}
 	return out, reads, nil
 }

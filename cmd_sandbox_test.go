@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"emitop/config"
+	"emitop/poller"
 
 	"emitop/sandbox"
 )
@@ -24,12 +25,24 @@ func TestSandboxConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sb.Close()
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, poller.Providers())
 	if err != nil {
 		t.Fatalf("config does not load: %v", err)
 	}
-	if len(cfg.Accounts) != 10 {
-		t.Fatalf("%d accounts in the config, want 10", len(cfg.Accounts))
+	// Ten accounts, and the demo's four that each show a case of their own.
+	if len(cfg.Accounts) != 14 {
+		t.Fatalf("%d accounts in the config, want 14", len(cfg.Accounts))
+	}
+	settings := map[string]string{}
+	for _, a := range cfg.Accounts {
+		for _, k := range []string{"api_version", "gateway", "tenant"} {
+			if v := a.Setting(k); v != "" {
+				settings[a.Name+" "+k] = v
+			}
+		}
+	}
+	if settings["factus-cal api_version"] != "v2" || settings["factus-gw gateway"] != "fastapi" || settings["alforse-main tenant"] == "" || settings["alforse-mfa tenant"] == "" {
+		t.Errorf("the accounts' settings: %v", settings)
 	}
 	if cfg.Store.Path != "" && strings.Contains(sb.ConfigTOML(), "[store]") {
 		t.Errorf("the store path must be left out")

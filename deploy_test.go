@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -170,5 +172,28 @@ func TestSystemdUnits(t *testing.T) {
 	broken := strings.Replace(texts[units[0]], "Restart=on-failure", "Restart=sometimes", 1)
 	if out := verify("emitop-broken.service", broken); !strings.Contains(out, "sometimes") {
 		t.Errorf("a unit with Restart=sometimes passed verify: %q", out)
+	}
+}
+
+// TestServeUnitReachesTheOperators: the serve unit listens where the operators, and the
+// `ssh -p 2222 HOST` of every alert and notification, reach it: port 2222 on more than
+// loopback (a --listen without a host is loopback only).
+func TestServeUnitReachesTheOperators(t *testing.T) {
+	b, err := os.ReadFile("deploy/systemd/emitop-serve.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listen string
+	for _, line := range strings.Split(string(b), "\n") {
+		if args, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			fields := strings.Fields(args)
+			if i := slices.Index(fields, "--listen"); i >= 0 && i+1 < len(fields) {
+				listen = fields[i+1]
+			}
+		}
+	}
+	host, port, err := net.SplitHostPort(listenAddress(listen))
+	if err != nil || port != "2222" || net.ParseIP(host) == nil || net.ParseIP(host).IsLoopback() {
+		t.Errorf("the serve unit listens at %q (serving %s): the operators' ssh -p 2222 HOST cannot reach it", listen, listenAddress(listen))
 	}
 }

@@ -181,7 +181,7 @@ func TestReportCommand(t *testing.T) {
 			rejected += rj.Documents
 		}
 	}
-	if len(r.Accounts) != 10 || strings.Join(health["sv-main"], ",") != "degraded" || rejected == 0 ||
+	if len(r.Accounts) != 14 || strings.Join(health["sv-main"], ",") != "degraded" || rejected == 0 ||
 		len(r.Busiest) == 0 || r.Busiest[0].Requests == 0 {
 		t.Fatalf("report: %d accounts, health %v, %d rejected, busiest %+v", len(r.Accounts), health, rejected, r.Busiest)
 	}

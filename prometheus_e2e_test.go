@@ -196,12 +196,13 @@ func eventually(d time.Duration, check func() bool) bool {
 
 // windowsByProvider are the windows each provider's accounts have, with their limits, as
 // the providers state them (PROVIDERS.md): alegra one unnamed of 150, sv-dte's three named
-// throttlers, certifactu one of 100, factus Laravel's 60, alforse none (no headers).
+// throttlers, certifactu one of 100, factus Laravel's 80 (its v2 docs, limite-de-request), alforse
+// none (no headers).
 var windowsByProvider = map[string]map[string]string{
 	"alegra":     {model.UnnamedWindow: "150"},
 	"sv-dte":     {"short": "3", "medium": "20", "long": "100"},
 	"certifactu": {model.UnnamedWindow: "100"},
-	"factus":     {model.UnnamedWindow: "60"},
+	"factus":     {model.UnnamedWindow: "80"},
 	"alforse":    {},
 }
 

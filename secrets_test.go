@@ -115,7 +115,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		case "alforse-main":
 			secrets["alforse-bad password"] = "wrong-Alforse-pw-9Zk"
 			cfg.WriteString("\n[[account]]\nname = \"alforse-bad\"\nprovider = \"alforse\"\nbase_url = \"" + front.URL + a.Path + "\"\n" +
-				"email = \"" + a.Credentials["email"] + "\"\npassword = \"" + secrets["alforse-bad password"] + "\"\n")
+				"email = \"" + a.Credentials["email"] + "\"\npassword = \"" + secrets["alforse-bad password"] + "\"\ntenant = \"" + a.Settings["tenant"] + "\"\n")
 		}
 	}
 	n := 0

@@ -11,6 +11,7 @@ import (
 
 	"emitop/config"
 	"emitop/model"
+	"emitop/poller"
 	"emitop/store"
 )
 
@@ -27,7 +28,7 @@ func loadConfig(flagPath string, stderr io.Writer) (*config.Config, error) {
 	if !found && !named {
 		return nil, fmt.Errorf("%w at %s", errNoConfig, path)
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, poller.Providers())
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		fmt.Fprintln(stderr, model.Sanitize(ce.Error(), true)) // values from the file, one problem a line
@@ -112,7 +113,67 @@ func storeLabel(where store.Location) string {
 	return "local file"
 }
 
+// openHistory opens an existing history, read-only, for the commands that only read it
+// (`history`, `report`): --db, else the configuration's store.url or store.path, else the
+// default path when there is no configuration. It never creates one: a missing history
+// is one clear line. The configuration comes back too (empty when there is none), for its accounts
+// and zone.
+func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) (*config.Config, *store.Store, error) {
+	cfg, err := loadConfig(cfgPath, stderr)
+	switch {
+	case errors.Is(err, errNoConfig) && dbPath == "":
+		cfg, err = config.Parse(nil, os.LookupEnv, poller.Providers())
+	case errors.Is(err, errNoConfig):
+		cfg, err = &config.Config{}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	path := storePath(cfg, dbPath)
+	if _, err := os.Stat(path); err != nil && !store.IsURL(path) {
+		return nil, nil, fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
+	}
+	st, err := store.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 // openStore opens the history at dbFlag when given, else the configuration's.
 func openStore(ctx context.Context, cfg *config.Config, dbFlag string) (*store.Store, error) {
 	return store.Open(ctx, storePath(cfg, dbFlag))
+}
+
+// openAccount is what a command acting on one account's documents needs (retry, clear):
+// the configuration loaded, the account called name, its history opened (on a context
+// that is never cancelled, so that an interrupt still commits what was written) and a
+// client for it. The caller closes the store.
+func openAccount(ctx context.Context, cfgPath, dbPath, name string, stderr io.Writer) (*config.Account, *store.Store, *poller.Client, error) {
+	cfg, err := loadConfig(cfgPath, stderr)
+	if errors.Is(err, errNoConfig) {
+		return nil, nil, nil, usagef("%v (use --config or $EMITOP_CONFIG)", err)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var acc *config.Account
+	for i := range cfg.Accounts {
+		if cfg.Accounts[i].Name == name {
+			acc = &cfg.Accounts[i]
+		}
+	}
+	if acc == nil {
+		return nil, nil, nil, usagef("no account %q in %s", name, cfg.Path)
+	}
+	st, err := openStore(context.WithoutCancel(ctx), cfg, dbPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, err
+	}
+	return acc, st, c, nil
 }

@@ -43,15 +43,19 @@ type Store struct {
 // Account is one provider account emitop polls.
 type Account struct {
 	Name         string // unique; what operators see and type
-	Provider     string // alegra, sv-dte, certifactu, factus or alforse
+	Provider     string // the name of one of the providers Load was given
 	BaseURL      string // http(s), no trailing slash, no user info
 	Timeout      time.Duration
 	PollInterval time.Duration
 	Reserve      float64           // share of every window emitop never spends, in [0, 1)
 	Paths        map[string]string // overrides of the assumed endpoint paths, by name
+	Settings     map[string]string // the provider's settings (api_version, tenant...), by key
 	Credentials  Credentials
 	Line         int // the line of its [[account]] header; 0 when not from a file
 }
+
+// Setting is the provider setting called key; "" when the account does not set it.
+func (a Account) Setting(key string) string { return a.Settings[key] }
 
 // Path is the endpoint path called name: the account's override, else def.
 func (a Account) Path(name, def string) string {
@@ -139,9 +143,10 @@ func Locate(flagPath string) (path string, found bool) {
 	return path, err == nil
 }
 
-// Load reads and validates the file at path, taking ${VAR} values from the environment.
-// Relative paths in it (store.path, keys_file) are taken relative to the file's folder.
-func Load(path string) (*Config, error) {
+// Load reads and validates the file at path, taking ${VAR} values from the environment;
+// providers are the providers its accounts may name (see Parse). Relative paths in it
+// (store.path, keys_file) are taken relative to the file's folder.
+func Load(path string, providers []Provider) (*Config, error) {
 	data, mode, err := ReadPrivate(path, "anyone who can write it chooses the accounts, the operators and their keys")
 	if errors.Is(err, ErrNotPrivate) {
 		return nil, &Error{Issues: []Issue{{Message: err.Error()}}}
@@ -149,7 +154,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data, os.LookupEnv)
+	c, err := Parse(data, os.LookupEnv, providers)
 	if err != nil {
 		var ce *Error
 		if errors.As(err, &ce) {

@@ -20,6 +20,50 @@ func envOf(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// fakeProvider stands for a dialect: config's tests cannot import the poller, whose
+// dialects are tested against config in package main.
+type fakeProvider struct {
+	name, base string
+	keys       []Key
+}
+
+func (f fakeProvider) Name() string           { return f.name }
+func (f fakeProvider) DefaultBaseURL() string { return f.base }
+func (f fakeProvider) Keys() []Key            { return f.keys }
+
+// CheckAccount requires every secret key; a setting "mode" of "b" requires "extra" too.
+func (f fakeProvider) CheckAccount(settings map[string]string, creds []string) []string {
+	var out []string
+	for _, k := range f.keys {
+		if k.Secret && !contains(creds, k.Name) {
+			out = append(out, "missing credential "+k.Name)
+		}
+	}
+	if settings["mode"] == "b" && settings["extra"] == "" {
+		out = append(out, "mode b needs extra")
+	}
+	return out
+}
+
+// secrets are credential keys; a name ending in "=id" is an identity (an email).
+func secrets(names ...string) []Key {
+	keys := make([]Key, len(names))
+	for i, n := range names {
+		name, id := strings.CutSuffix(n, "=id")
+		keys[i] = Key{Name: name, Secret: true, Identity: id}
+	}
+	return keys
+}
+
+var testProviders = []Provider{
+	fakeProvider{"alegra", "https://api.alegra.com/api/v1", secrets("email=id", "token")},
+	fakeProvider{"sv-dte", "", secrets("api_key")},
+	fakeProvider{"certifactu", "", secrets("api_key")},
+	fakeProvider{"factus", "", secrets("client_id=id", "client_secret", "username=id", "password")},
+	fakeProvider{"alforse", "https://api.alforse.com/api/v1", append(secrets("email=id", "password"),
+		Key{Name: "mode", Values: []string{"a", "b"}}, Key{Name: "extra"})},
+}
+
 var testEnv = envOf(map[string]string{
 	"SV_API_KEY": "sk_user_secret1", "HOME": "/home/op", "EMPTY": "",
 })
@@ -69,7 +113,7 @@ idle_timeout = "45m"
 `
 
 func TestParseGood(t *testing.T) {
-	c, err := Parse([]byte(good), testEnv)
+	c, err := Parse([]byte(good), testEnv, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +139,9 @@ func TestParseGood(t *testing.T) {
 	if al.BaseURL != "https://api.alegra.com/api/v1" || al.Reserve != 0 || al.Timeout != DefaultTimeout || al.PollInterval != DefaultPollInterval {
 		t.Errorf("alegra defaults = %+v", al)
 	}
+	if len(sv.Settings) != 0 || sv.Credentials.Names()[0] != "api_key" {
+		t.Errorf("settings %v, credentials %v", sv.Settings, sv.Credentials.Names())
+	}
 	if c.Accounts[2].Reserve != DefaultReserve {
 		t.Errorf("default reserve %v", c.Accounts[2].Reserve)
 	}
@@ -104,14 +151,14 @@ func TestParseGood(t *testing.T) {
 }
 
 func TestParseDefaults(t *testing.T) {
-	c, err := Parse(nil, testEnv)
+	c, err := Parse(nil, testEnv, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Store.Path != "/home/op/.local/state/emitop/emitop.db" || c.Serve.IdleTimeout != DefaultIdleTimeout {
 		t.Errorf("defaults: %+v %+v", c.Store, c.Serve)
 	}
-	c, err = Parse(nil, envOf(map[string]string{"XDG_STATE_HOME": "/st"}))
+	c, err = Parse(nil, envOf(map[string]string{"XDG_STATE_HOME": "/st"}), testProviders)
 	if err != nil || c.Store.Path != "/st/emitop/emitop.db" {
 		t.Errorf("xdg state: %v %v", c, err)
 	}
@@ -150,6 +197,12 @@ func TestParseProblems(t *testing.T) {
 			[]string{`7: account "s": paths.list "factura" must start with /`}},
 		{"control characters", "[[account]]\nname = \"s\\u001b[2J\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n[[operator]]\nname = \"ana\\r\"\nrole = \"viewer\"\nkeys = [\"" + pubKey + "\"]\n",
 			[]string{`1: account "s\x1b[2J": name must be plain text`, `6: operator "ana\r": name must be plain text`}},
+		{"setting value", "[[account]]\nname = \"x\"\nprovider = \"alforse\"\nemail = \"e\"\npassword = \"p\"\nmode = \"c\"\n",
+			[]string{`6: account "x": mode "c" is not one of a, b`}},
+		{"provider check", "[[account]]\nname = \"x\"\nprovider = \"alforse\"\nemail = \"e\"\npassword = \"p\"\nmode = \"b\"\n",
+			[]string{`1: account "x": mode b needs extra`}},
+		{"not a text", "[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = 3\n",
+			[]string{`5: account "s": api_key must be a text in quotes`}},
 		{"nameless", "[[account]]\nprovider = \"sv-dte\"\nbase_url = \"https://x\"\napi_key = \"k\"\n",
 			[]string{`1: account #1: missing name`}},
 		{"operators", "[[operator]]\nname = \"ana\"\nrole = \"admin\"\nkeys = [\"ssh-ed25519 nope\"]\n[[operator]]\nname = \"ana\"\nrole = \"viewer\"\n",
@@ -157,7 +210,7 @@ func TestParseProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte(tt.toml), testEnv)
+			_, err := Parse([]byte(tt.toml), testEnv, testProviders)
 			var ce *Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want *Error", err)
@@ -177,7 +230,7 @@ func TestParseProblems(t *testing.T) {
 
 // TestSecretsNeverPrinted checks every way a credential could leak into a log line.
 func TestSecretsNeverPrinted(t *testing.T) {
-	c, err := Parse([]byte(good), testEnv)
+	c, err := Parse([]byte(good), testEnv, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +256,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			t.Errorf("%s does not say %s: %s", how, redacted, out)
 		}
 	}
-	_, err = Parse([]byte(strings.Replace(good, `token = "tok-123"`, `token = "tok-123"`+"\napi_key = \"tok-456\"", 1)), testEnv)
+	_, err = Parse([]byte(strings.Replace(good, `token = "tok-123"`, `token = "tok-123"`+"\napi_key = \"tok-456\"", 1)), testEnv, testProviders)
 	if err == nil || strings.Contains(err.Error(), "tok-456") {
 		t.Errorf("error leaks a value or is missing: %v", err)
 	}
@@ -216,7 +269,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 			`4: account "s": base_url "https://x.example/api" must not have a query or fragment (not shown`},
 		{"[[account]]\nname = \"s\"\nprovider = \"sv-dte\"\nbase_url = \"ftp://x/?key=sk_q_456\"\napi_key = \"k\"\n", "sk_q_456", `4: account "s": base_url "ftp://x/" is not an http(s) URL`},
 	} {
-		_, err := Parse([]byte(tc.toml), testEnv)
+		_, err := Parse([]byte(tc.toml), testEnv, testProviders)
 		if err == nil || strings.Contains(err.Error(), tc.secret) || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("Parse(%q) = %v, want %q without %q", tc.toml, err, tc.want, tc.secret)
 		}
@@ -248,7 +301,7 @@ func TestLocateAndLoad(t *testing.T) {
 	if p, _ := Locate("/flag.toml"); p != "/flag.toml" {
 		t.Errorf("Locate with flag = %q", p)
 	}
-	c, err := Load(file)
+	c, err := Load(file, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,11 +311,11 @@ func TestLocateAndLoad(t *testing.T) {
 	if err := os.WriteFile(other, []byte("[[account]]\nname = \"x\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Load(other)
+	_, err = Load(other, testProviders)
 	if err == nil || !strings.HasPrefix(err.Error(), other+":1: account \"x\": missing provider") {
 		t.Errorf("Load error = %v", err)
 	}
-	if _, err := Load(filepath.Join(dir, "absent.toml")); err == nil {
+	if _, err := Load(filepath.Join(dir, "absent.toml"), testProviders); err == nil {
 		t.Error("Load of a missing file succeeded")
 	}
 }
@@ -273,7 +326,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[[account]]\nname = \"a\"\nfoo = 1\n[account.paths]\nx = 1\n"))
 	f.Add([]byte("[[account]]\n[[account]]\nname=1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := Parse(data, testEnv)
+		_, err := Parse(data, testEnv, testProviders)
 		if err != nil && strings.TrimSpace(err.Error()) == "" {
 			t.Fatal("empty error")
 		}
@@ -294,7 +347,7 @@ func TestStorePathExpanded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			c, err := Parse([]byte("[store]\npath = \""+tt.path+"\"\n"), env)
+			c, err := Parse([]byte("[store]\npath = \""+tt.path+"\"\n"), env, testProviders)
 			if tt.issue != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.issue) || strings.Count(err.Error(), "\n") != 0 {
 					t.Fatalf("err %v, want one line with %q", err, tt.issue)
@@ -331,7 +384,7 @@ func TestStoreURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.body, func(t *testing.T) {
-			c, err := Parse([]byte("[store]\n"+tt.body+"\n"), env)
+			c, err := Parse([]byte("[store]\n"+tt.body+"\n"), env, testProviders)
 			if tt.issue != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.issue) || strings.Contains(err.Error(), "hunter2") {
 					t.Fatalf("err %v, want %q, never the password", err, tt.issue)
@@ -363,7 +416,7 @@ func TestTimezone(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want+tt.issue, func(t *testing.T) {
-			c, err := Parse([]byte(tt.text), testEnv)
+			c, err := Parse([]byte(tt.text), testEnv, testProviders)
 			if tt.issue != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.issue) {
 					t.Fatalf("err %v, want %q", err, tt.issue)
@@ -409,7 +462,7 @@ func TestLoadChecksTheFileMode(t *testing.T) {
 			if err := os.Chmod(path, tc.mode); err != nil {
 				t.Fatal(err)
 			}
-			c, err := Load(path)
+			c, err := Load(path, testProviders)
 			fix := "run chmod 600 " + path
 			switch {
 			case tc.err != "":

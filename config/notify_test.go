@@ -24,7 +24,7 @@ name = "pager"
 kind = "webhook"
 url = "http://127.0.0.1:9/hook"
 token = "${TOK}"
-`), env)
+`), env, testProviders)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestParseNotifyProblems(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse([]byte("\n[[notify]]\n"+c.entry+"\n"), env)
+			_, err := Parse([]byte("\n[[notify]]\n"+c.entry+"\n"), env, testProviders)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
@@ -73,7 +73,7 @@ func TestParseNotifyProblems(t *testing.T) {
 			}
 		})
 	}
-	_, err := Parse([]byte("[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://h.example/x\"\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://h.example/y\"\n"), env)
+	_, err := Parse([]byte("[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://h.example/x\"\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl = \"https://h.example/y\"\n"), env, testProviders)
 	if err == nil || !strings.Contains(err.Error(), "5: notify \"a\": name already used") {
 		t.Fatalf("duplicate name: %v", err)
 	}

@@ -15,21 +15,6 @@ import (
 	"emitop/model"
 )
 
-// CredentialNames lists, per provider, the credentials an account of it must have.
-var CredentialNames = map[string][]string{
-	"alegra":     {"email", "token"},
-	"sv-dte":     {"api_key"},
-	"certifactu": {"api_key"},
-	"factus":     {"client_id", "client_secret", "username", "password"},
-	"alforse":    {"email", "password"},
-}
-
-// defaultBaseURL is the documented base of the providers that publish one.
-var defaultBaseURL = map[string]string{
-	"alegra":  "https://api.alegra.com/api/v1",
-	"alforse": "https://api.alforse.com/api/v1",
-}
-
 type rawConfig struct {
 	Timezone string `toml:"timezone"`
 	Store    struct {
@@ -52,21 +37,11 @@ type rawAccount struct {
 	PollInterval any               `toml:"poll_interval"`
 	Reserve      *float64          `toml:"reserve"`
 	Paths        map[string]string `toml:"paths"`
-
-	Email        *string `toml:"email"`
-	Token        *string `toml:"token"`
-	APIKey       *string `toml:"api_key"`
-	ClientID     *string `toml:"client_id"`
-	ClientSecret *string `toml:"client_secret"`
-	Username     *string `toml:"username"`
-	Password     *string `toml:"password"`
 }
 
-func (r *rawAccount) credentials() map[string]*string {
-	return map[string]*string{
-		"email": r.Email, "token": r.Token, "api_key": r.APIKey, "client_id": r.ClientID,
-		"client_secret": r.ClientSecret, "username": r.Username, "password": r.Password,
-	}
+// commonKeys are the account keys every provider takes; the others are the provider's.
+var commonKeys = map[string]bool{
+	"name": true, "provider": true, "base_url": true, "timeout": true, "poll_interval": true, "reserve": true, "paths": true,
 }
 
 type rawOperator struct {
@@ -77,9 +52,10 @@ type rawOperator struct {
 }
 
 // Parse reads a configuration from data; env looks up the ${VAR} references of
-// credentials (os.LookupEnv in production). Every problem found is reported, one Issue
-// each, in an *Error.
-func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
+// provider keys (os.LookupEnv in production); providers are the providers an account may
+// name, each of which checks the keys of its accounts. Every problem found is reported,
+// one Issue each, in an *Error.
+func Parse(data []byte, env func(string) (string, bool), providers []Provider) (*Config, error) {
 	var raw rawConfig
 	md, err := toml.Decode(string(data), &raw)
 	if err != nil {
@@ -89,7 +65,14 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 		}
 		return nil, &Error{Issues: []Issue{{Message: strings.TrimPrefix(err.Error(), "toml: ")}}}
 	}
-	p := &parser{src: newSource(data), env: env}
+	// The provider keys of each account, which only its provider knows, as written.
+	var keyed struct {
+		Account []map[string]any `toml:"account"`
+	}
+	if _, err := toml.Decode(string(data), &keyed); err != nil {
+		return nil, &Error{Issues: []Issue{{Message: strings.TrimPrefix(err.Error(), "toml: ")}}}
+	}
+	p := &parser{src: newSource(data), env: env, providers: providers}
 	p.undecoded(md)
 	c := &Config{
 		Store:    Store{Path: p.storePath(raw.Store.Path), URL: p.storeURL(raw.Store.URL)},
@@ -104,7 +87,11 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	}
 	accounts := map[string]int{}
 	for i := range raw.Account {
-		a := p.account(i, &raw.Account[i])
+		var keys map[string]any
+		if i < len(keyed.Account) {
+			keys = keyed.Account[i]
+		}
+		a := p.account(i, &raw.Account[i], keys)
 		p.unique(accounts, "account", a.Name, a.Line)
 		c.Accounts = append(c.Accounts, a)
 	}
@@ -194,14 +181,12 @@ func (p *parser) location(name string) *time.Location {
 }
 
 type parser struct {
-	src     source
-	env     func(string) (string, bool)
-	issues  []Issue
-	literal []string // secrets written in the file, by account and name
+	src       source
+	env       func(string) (string, bool)
+	providers []Provider
+	issues    []Issue
+	literal   []string // secrets written in the file, by account and name
 }
-
-// secretNames are the credentials that are secrets (an email or a user name is not).
-var secretNames = map[string]bool{"token": true, "api_key": true, "client_secret": true, "password": true}
 
 func (p *parser) add(line int, format string, a ...any) {
 	p.issues = append(p.issues, Issue{Line: line, Message: fmt.Sprintf(format, a...)})
@@ -237,6 +222,9 @@ func (p *parser) undecoded(md toml.MetaData) {
 		if !unknown[k.String()] || len(k) > 1 && unknown[k[:len(k)-1].String()] {
 			continue // known, or inside an unknown table already reported
 		}
+		if len(k) == 2 && k[0] == "account" {
+			continue // a provider key: its provider says whether it applies
+		}
 		line := 0
 		if n := index[k[0]]; n > 0 && len(k) > 1 {
 			line = p.src.elementKeyLine(k[0], n-1, k[1])
@@ -249,7 +237,7 @@ func (p *parser) undecoded(md toml.MetaData) {
 	}
 }
 
-func (p *parser) account(i int, r *rawAccount) Account {
+func (p *parser) account(i int, r *rawAccount, keys map[string]any) Account {
 	line := p.src.header("account", i)
 	a := Account{
 		Name: r.Name, Provider: r.Provider, BaseURL: strings.TrimRight(r.BaseURL, "/"),
@@ -262,22 +250,24 @@ func (p *parser) account(i int, r *rawAccount) Account {
 	}
 	p.printable(line, label, r.Name)
 	keyLine := func(key string) int { return p.src.elementKeyLine("account", i, key) }
-	known := model.KnownProvider(r.Provider)
+	prov, known := provider(p.providers, r.Provider)
+	names := strings.Join(providerNames(p.providers), ", ")
 	switch {
 	case r.Provider == "":
-		p.add(line, "%s: missing provider (one of %s)", label, strings.Join(model.Providers, ", "))
+		p.add(line, "%s: missing provider (one of %s)", label, names)
 	case !known:
-		p.add(keyLine("provider"), "%s: unknown provider %q (one of %s)", label, r.Provider, strings.Join(model.Providers, ", "))
+		p.add(keyLine("provider"), "%s: unknown provider %q (one of %s)", label, r.Provider, names)
 	}
-	if a.BaseURL == "" {
-		a.BaseURL = defaultBaseURL[r.Provider]
-	}
-	if a.BaseURL == "" {
-		if known {
+	if a.BaseURL == "" && known {
+		a.BaseURL = strings.TrimRight(prov.DefaultBaseURL(), "/")
+		if a.BaseURL == "" {
 			p.add(line, "%s: missing base_url (%s publishes no default)", label, r.Provider)
 		}
-	} else if msg := checkBaseURL(a.BaseURL); msg != "" {
-		p.add(keyLine("base_url"), "%s: base_url %s", label, msg)
+	}
+	if a.BaseURL != "" {
+		if msg := checkBaseURL(a.BaseURL); msg != "" {
+			p.add(keyLine("base_url"), "%s: base_url %s", label, msg)
+		}
 	}
 	a.Timeout = p.duration(r.Timeout, DefaultTimeout, label+": timeout", keyLine("timeout"))
 	a.PollInterval = p.duration(r.PollInterval, DefaultPollInterval, label+": poll_interval", keyLine("poll_interval"))
@@ -292,54 +282,115 @@ func (p *parser) account(i int, r *rawAccount) Account {
 			p.add(p.src.elementKeyLine("account", i, name), "%s: paths.%s %q must start with /", label, name, path)
 		}
 	}
-	a.Credentials = p.credentials(label, line, r, keyLine)
+	a.Settings, a.Credentials = p.providerKeys(label, line, prov, keys, keyLine)
 	return a
 }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// credentials checks that the account has exactly the credentials its provider needs and
-// expands their ${VAR} references. Messages name variables, never values.
-func (p *parser) credentials(label string, line int, r *rawAccount, keyLine func(string) int) Credentials {
-	need, known := CredentialNames[r.Provider]
-	values := map[string]string{}
-	given := r.credentials()
-	names := make([]string, 0, len(given))
-	for name := range given {
-		names = append(names, name)
+// providerKeys reads the keys of an account that belong to its provider: each must be one
+// the provider takes, a text, with its ${VAR} references set in the environment; then the
+// provider checks them together. Settings and credentials come back apart. With prov nil
+// (an unknown provider, already reported) a key is reported only when no provider takes
+// it. The provider's check is told of every credential written, even one refused here,
+// so that a bad value is not reported missing too. Messages name keys and variables,
+// never values.
+func (p *parser) providerKeys(label string, line int, prov Provider, keys map[string]any, keyLine func(string) int) (map[string]string, Credentials) {
+	settings, secrets, identities := map[string]string{}, map[string]string{}, map[string]bool{}
+	var given []string // the credentials written, valid or not: none is then also missing
+	var taken []Key
+	if prov != nil {
+		taken = prov.Keys()
+	}
+	names := make([]string, 0, len(keys))
+	for name := range keys {
+		if !commonKeys[name] {
+			names = append(names, name)
+		}
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		v := given[name]
-		if v == nil {
+		key, ok := findKey(taken, name)
+		switch {
+		case !ok && !p.anyTakes(name):
+			p.add(keyLine(name), "unknown key %q", "account."+name)
+			continue
+		case !ok && prov != nil:
+			p.add(keyLine(name), "%s: %s does not apply to provider %s (it takes %s)", label, name, prov.Name(), keyNames(taken))
+			continue
+		case !ok:
 			continue
 		}
-		if known && !contains(need, name) {
-			p.add(keyLine(name), "%s: %s does not apply to provider %s (it takes %s)", label, name, r.Provider, strings.Join(need, ", "))
+		if key.Secret {
+			given = append(given, name)
+		}
+		raw, isText := keys[name].(string)
+		if !isText {
+			p.add(keyLine(name), "%s: %s must be a text in quotes", label, name)
 			continue
 		}
-		val, unset := expand(*v, p.env)
-		for _, name2 := range unset {
-			p.add(keyLine(name), "%s: %s: environment variable %s is not set", label, name, name2)
+		val, unset := expand(raw, p.env)
+		for _, v := range unset {
+			p.add(keyLine(name), "%s: %s: environment variable %s is not set", label, name, v)
 		}
-		if len(unset) > 0 {
+		switch {
+		case len(unset) > 0:
 			continue
-		}
-		if val == "" {
+		case val == "":
 			p.add(keyLine(name), "%s: %s is empty", label, name)
 			continue
+		case key.Values != nil && !contains(key.Values, val):
+			p.add(keyLine(name), "%s: %s %q is not one of %s", label, name, model.Line(val, 40), strings.Join(key.Values, ", "))
+			continue
 		}
-		values[name] = val
-		if secretNames[name] && !varRef.MatchString(*v) {
+		if !key.Secret {
+			settings[name] = val
+			continue
+		}
+		secrets[name] = val
+		if key.Identity {
+			identities[name] = true
+		} else if !varRef.MatchString(raw) {
 			p.literal = append(p.literal, label+" "+name)
 		}
 	}
-	for _, name := range need {
-		if given[name] == nil {
-			p.add(line, "%s: missing credential %s (%s needs %s)", label, name, r.Provider, strings.Join(need, ", "))
+	creds := NewCredentials(secrets)
+	creds.identities = identities
+	if prov != nil {
+		for _, msg := range prov.CheckAccount(settings, given) {
+			p.add(line, "%s: %s", label, msg)
 		}
 	}
-	return NewCredentials(values)
+	return settings, creds
+}
+
+// anyTakes reports whether some provider takes the key name.
+func (p *parser) anyTakes(name string) bool {
+	for _, prov := range p.providers {
+		if _, ok := findKey(prov.Keys(), name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// findKey finds the key called name.
+func findKey(keys []Key, name string) (Key, bool) {
+	for _, k := range keys {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return Key{}, false
+}
+
+// keyNames lists the keys' names, comma-separated.
+func keyNames(keys []Key) string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
+	}
+	return strings.Join(names, ", ")
 }
 
 func (p *parser) operator(i int, r *rawOperator) Operator {

@@ -7,15 +7,16 @@ import (
 
 const redacted = "[redacted]"
 
-// Credentials are an account's secrets (token, API key, passwords), by name: "email",
-// "token", "api_key", "client_id", "client_secret", "username", "password". However a
+// Credentials are an account's secrets (token, API key, passwords), by the name of the
+// provider key that set each one ("token", "api_key", "password"...). However a
 // Credentials value is printed (%v, %+v, %#v, JSON, slog) it shows "[redacted]"; only Get
 // reveals a value, for the code that authenticates.
 type Credentials struct {
-	values map[string]string
+	values     map[string]string
+	identities map[string]bool // the ones that name the account rather than prove it (Key.Identity)
 }
 
-// NewCredentials holds values by name (the names of CredentialNames).
+// NewCredentials holds values by name (the secret keys a provider takes).
 func NewCredentials(values map[string]string) Credentials {
 	c := Credentials{values: make(map[string]string, len(values))}
 	for k, v := range values {
@@ -28,11 +29,13 @@ func NewCredentials(values map[string]string) Credentials {
 func (c Credentials) Get(name string) string { return c.values[name] }
 
 // Secrets lists the values of the credentials that are secrets (tokens, keys, passwords;
-// not an email or a user name), for scrubbing them from text a provider echoes back.
+// not an email or a user name, which the provider's Key marks Identity), for scrubbing
+// them from text a provider echoes back. Credentials made by NewCredentials count all as
+// secrets.
 func (c Credentials) Secrets() []string {
 	var out []string
 	for _, name := range c.Names() {
-		if secretNames[name] {
+		if !c.identities[name] {
 			out = append(out, c.values[name])
 		}
 	}

@@ -2,23 +2,10 @@ package model
 
 import "time"
 
-// Providers are the dialects emitop speaks.
-var Providers = []string{"alegra", "sv-dte", "certifactu", "factus", "alforse"}
-
-// KnownProvider reports whether name is one of Providers.
-func KnownProvider(name string) bool {
-	for _, p := range Providers {
-		if p == name {
-			return true
-		}
-	}
-	return false
-}
-
 // Account is one configured provider account, as operators name it.
 type Account struct {
 	Name     string // unique; what operators see and type
-	Provider string // one of Providers
+	Provider string // the name of its provider's dialect
 }
 
 // Document is one document (invoice, DTE, bill, payment) of an account as emitop last saw it.

@@ -73,6 +73,10 @@ const (
 	windowSoon = 10 * time.Minute // a window forecast to run out within this is low
 	maxDocs    = 10               // documents named in one message; the rest are counted
 	maxState   = 200              // documents remembered per escalate state
+	// maxWindows is how many of an account's windows are watched, the first ones it
+	// reported (as the metrics expose them): window names come from a provider's headers,
+	// and one that invents a name on every response must not grow what is remembered.
+	maxWindows = 8
 )
 
 // condition is what a snapshot says about one key: its state now, and the message that
@@ -100,7 +104,7 @@ func conditions(s model.Snapshot, reserve map[string]float64, triage string) []c
 			continue // not polled yet: nothing is known
 		}
 		out = append(out, healthCondition(s.At, a, triage))
-		for _, w := range a.Windows {
+		for _, w := range a.Windows[:min(len(a.Windows), maxWindows)] {
 			out = append(out, windowCondition(s.At, a, w, reserve[a.Account.Name], triage))
 		}
 		if a.Err == "" {
@@ -167,7 +171,7 @@ func windowCondition(at time.Time, a model.AccountState, w model.Window, reserve
 	c.state, c.quiet, c.remind = "low", false, true
 	c.message = func(reminder bool) Message {
 		m := Message{Kind: KindWindow, Account: name, Provider: provider, At: at, Reminder: reminder,
-			Triage: accountTriage(triage, name), Window: &Window{Name: w.Label(), Reserve: reserve}}
+			Triage: accountTriage(triage, name), Window: &Window{Name: wname, Reserve: reserve}}
 		if w.Limit != model.Unknown {
 			m.Window.Limit = &w.Limit
 		}

@@ -191,7 +191,9 @@ func (n *Notifier) Evaluate(s model.Snapshot) {
 		if at, ok := n.failed[c.key]; ok && now.Sub(at) < n.opt.Cooldown {
 			continue
 		}
-		m := c.message(!fresh && before == c.state)
+		// Not news is a reminder while the state has held: since the last snapshot, or,
+		// first seen by this process, since the receiver heard it before a restart.
+		m := c.message(!fresh && (before == c.state || before == ""))
 		if !n.wants(m.Kind) {
 			continue
 		}
@@ -352,6 +354,9 @@ func (n *Notifier) deliver(ctx context.Context, m Message) (int, error) {
 		if last == nil {
 			return attempt + 1, nil
 		}
+		if ctx.Err() != nil {
+			return attempt + 1, fmt.Errorf("emitop stopped during attempt %d", attempt+1)
+		}
 		if errors.Is(last, errPermanent) {
 			return attempt + 1, last
 		}
@@ -426,6 +431,10 @@ func (n *Notifier) encode(m Message) ([]byte, error) {
 // <!channel>), as its incoming-webhook documentation asks.
 var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
+// slackCode shows what a provider wrote (a number, a code) as an inline code span, its
+// backticks replaced: no *bold*, _italic_ or ~strike~ in it can format the message.
+func slackCode(s string) string { return "`" + strings.ReplaceAll(s, "`", "'") + "`" }
+
 // slackText is m as one Slack message in its mrkdwn.
 func slackText(m Message) string {
 	var b strings.Builder
@@ -437,9 +446,9 @@ func slackText(m Message) string {
 		b.WriteString("\n" + slackEscape.Replace(d))
 	}
 	for _, d := range m.Documents {
-		line := fmt.Sprintf("\n• %s: %s · %s", d.Number, d.Class, d.Verdict)
+		line := fmt.Sprintf("\n• %s: %s · %s", slackCode(d.Number), d.Class, d.Verdict)
 		if d.Code != "" {
-			line += " · code " + d.Code
+			line += " · code " + slackCode(d.Code)
 		}
 		b.WriteString(slackEscape.Replace(line))
 	}

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -236,6 +238,16 @@ func TestReminderAndRestart(t *testing.T) {
 	if rc.count() != 2 {
 		t.Fatalf("a restart announced again: %+v", rc.messages()[2:])
 	}
+
+	// Restarted once more after repeat has passed, still down: what is due at once is a
+	// reminder of what the receiver heard, not news.
+	third := start(t, h.st, cfg, Options{})
+	third.snaps <- state(30, model.HealthDown)
+	waitFor(t, "the reminder after the restart", func() bool { return rc.count() == 3 })
+	third.stop()
+	if m := rc.messages()[2]; !m.Reminder || m.Health.From != model.HealthDown || m.Health.To != model.HealthDown {
+		t.Fatalf("the state the receiver heard before the restart, still down, came as news: %+v %+v", m, m.Health)
+	}
 }
 
 // TestFailingReceiver: a receiver that fails twice gets the message on the third attempt;
@@ -388,7 +400,7 @@ func TestSlackMessageIsCleanAndEscaped(t *testing.T) {
 	cert := &model.Problem{Class: model.ClassCertificate, Verdict: model.VerdictEscalate, Code: "sk_live_ECHOED\x1b[8m", Message: "anything"}
 	docs := []model.Document{
 		{ID: "d1", Number: "<!channel> FE-1\x1b]8;;http://evil\x07click\x1b]8;;\x07\r", Status: model.StatusRejected, Problem: cert},
-		{ID: "d2", Number: "FE-2", Status: model.StatusRejected, Problem: cert},
+		{ID: "d2", Number: "FE-2 *call* _now_ `x`", Status: model.StatusRejected, Problem: cert},
 	}
 	h.snaps <- state(0, model.HealthUp, docs...)
 	h.snaps <- state(1, model.HealthUp, docs...)
@@ -398,7 +410,7 @@ func TestSlackMessageIsCleanAndEscaped(t *testing.T) {
 	history := h.stop()
 	var body struct{ Text string }
 	json.Unmarshal(rc.bodies[0], &body)
-	for _, want := range []string{"*sv-main: 2 documents need someone with authority*", "&lt;!channel&gt; FE-1", "certificate · escalate", "code [redacted]", "Triage: `ssh -p 2222 ops.example.com -t account sv-main`"} {
+	for _, want := range []string{"*sv-main: 2 documents need someone with authority*", "• `&lt;!channel&gt; FE-1", "• `FE-2 *call* _now_ 'x'`: certificate · escalate", "code `[redacted]`", "Triage: `ssh -p 2222 ops.example.com -t account sv-main`"} {
 		if !strings.Contains(body.Text, want) {
 			t.Errorf("the message lacks %q:\n%s", want, body.Text)
 		}
@@ -462,5 +474,67 @@ func TestBriefDegradationIsNotAnnounced(t *testing.T) {
 	h.stop()
 	if m := rc.messages()[0]; m.Health.To != model.HealthDown || m.Health.From != model.HealthDegraded {
 		t.Fatalf("message: %+v", m.Health)
+	}
+}
+
+// TestInventedWindowNames: a provider that names a new window in every response, with
+// control characters and markup in the names, is watched for its first maxWindows windows
+// only (what the notifier remembers stays bounded), and the names reach a message
+// sanitized, in the summary and in the JSON alike.
+func TestInventedWindowNames(t *testing.T) {
+	rc := newReceiver(t, nil)
+	h := start(t, nil, entry(config.NotifyWebhook, rc.srv.URL), Options{Reserve: map[string]float64{"sv-main": 0.1}})
+	var windows []model.Window
+	for i := range 200 {
+		windows = append(windows, model.Window{Name: fmt.Sprintf("w%d\x1b[8m\r\u202e<!here>", i), Limit: 10, Remaining: 0, Reset: -1, ExhaustsIn: -1})
+		s := state(0, model.HealthUp) // within repeat: no reminder
+		s.Accounts[0].Windows = slices.Clone(windows)
+		h.snaps <- s
+	}
+	waitFor(t, "the first windows' messages", func() bool { return rc.count() == maxWindows })
+	h.n.mu.Lock()
+	remembered := len(h.n.observed) + len(h.n.since)
+	h.n.mu.Unlock()
+	h.stop()
+	if remembered > 2*(maxWindows+2) {
+		t.Errorf("the notifier remembers %d states for one account", remembered)
+	}
+	msgs := rc.messages()
+	if len(msgs) != maxWindows {
+		t.Fatalf("%d messages, want one for each of the first %d windows", len(msgs), maxWindows)
+	}
+	for _, m := range msgs {
+		for _, text := range []string{m.Summary, m.Window.Name} {
+			if strings.ContainsAny(text, "\x1b\r\u202e") {
+				t.Errorf("provider text reached the message unsanitized: %q", text)
+			}
+		}
+		if !strings.HasPrefix(m.Window.Name, "w") || !strings.Contains(m.Summary, m.Window.Name) {
+			t.Errorf("window %q, summary %q", m.Window.Name, m.Summary)
+		}
+	}
+}
+
+// TestStopDuringAnAttempt: emitop stopping while a receiver hangs ends the attempt at once,
+// and the history says so in one plain clause.
+func TestStopDuringAnAttempt(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	rc := newReceiver(t, func(_ int, _ http.ResponseWriter, r *http.Request) bool {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+		return false
+	})
+	cfg := entry(config.NotifyWebhook, rc.srv.URL)
+	cfg.Timeout = time.Minute
+	h := start(t, nil, cfg, Options{})
+	h.snaps <- state(0, model.HealthDown)
+	<-arrived
+	began := time.Now()
+	history := h.stop()
+	if len(history) != 1 || history[0].Outcome != "failed: emitop stopped during attempt 1" {
+		t.Fatalf("history: %+v", history)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("stopping took %v", took)
 	}
 }

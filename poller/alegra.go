@@ -4,20 +4,34 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"emitop/model"
 )
 
-// The alegra dialect: Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000).
-func init() {
-	register(&dialect{name: "alegra", catalog: alegraCatalog, body: decodeAlegra,
-		document: alegraDocument, open: alegraOpen, readPath: alegraReadPath,
-		resend: alegraResend, batch: alegraStampMax, resent: alegraResent})
+// alegraDialect is Alegra's accounting API (PROVIDERS.md, "alegra"; seed 000): Basic
+// email:token, 150 requests a minute per user.
+var alegraDialect = &Dialect{
+	name: "alegra", baseURL: "https://api.alegra.com/api/v1",
+	keys:    secretKeys("email=id", "token"),
+	windows: []Limit{{Name: "", Max: 150, Per: time.Minute}},
+	auth:    alegraAuth,
+	catalog: alegraCatalog, body: decodeAlegra,
+	document: alegraDocument, open: alegraOpen, readPath: alegraReadPath,
+	resend: alegraResend, batch: alegraStampMax, resent: alegraResent,
+}
+
+// alegraAuth is HTTP Basic email:token.
+func alegraAuth(c *Client) authenticator {
+	creds := c.account.Credentials
+	basic := base64.StdEncoding.EncodeToString([]byte(creds.Get("email") + ":" + creds.Get("token")))
+	return static{credential{{"Authorization", "Basic " + basic}}}
 }
 
 // alegraCatalog is the guidance for Alegra's stamping codes (seed 000, "Stamping
@@ -178,24 +192,58 @@ type alegraStamp struct {
 	Warnings    []alegraWarning `json:"warnings"`
 }
 
-// alegraBody is every top-level shape Alegra answers with: an error, a wrapped error, a
-// stamp answer, or an invoice.
+// alegraBody is every top-level shape Alegra answers with: an error, a wrapped error, the
+// e-Provider API's list of errors, a stamp answer, or an invoice.
 type alegraBody struct {
 	alegraError
-	Error alegraErrors `json:"error"`
-	Data  []struct{}   `json:"data"` // counted, not read
-	Stamp *alegraStamp `json:"stamp"`
+	Error  alegraErrors       `json:"error"`
+	Errors []alegraError      `json:"errors"` // the e-Provider API's {"errors":[{code, message}]}
+	Data   []alegraStampEntry `json:"data"`
+	Stamp  *alegraStamp       `json:"stamp"`
 }
 
+// alegraStampEntry is one invoice in the stamp answer's data: public clients read an entry
+// whose success is not true as that invoice's failure, with its message (PROVIDERS.md,
+// "What the public sources say").
+type alegraStampEntry struct {
+	alegraError
+	Success        *bool  `json:"success"`
+	EmissionStatus string `json:"emissionStatus"`
+}
+
+// refused reports whether the entry says its invoice was not stamped: success is there
+// and not true.
+func (e alegraStampEntry) refused() bool { return e.Success != nil && !*e.Success }
+
 type alegraInvoice struct {
-	ID             alegraScalar `json:"id"`
-	Status         string       `json:"status"`
-	NumberTemplate struct {
-		Prefix     string       `json:"prefix"`
-		Number     alegraScalar `json:"number"`
-		FullNumber string       `json:"fullNumber"`
-	} `json:"numberTemplate"`
-	Stamp *alegraStamp `json:"stamp"`
+	ID             alegraScalar         `json:"id"`
+	Status         string               `json:"status"`
+	NumberTemplate alegraNumberTemplate `json:"numberTemplate"`
+	Stamp          *alegraStamp         `json:"stamp"`
+}
+
+// alegraNumberTemplate is an invoice's numbering: Alegra serializes it as an object or as
+// an array of objects, depending on the record (jjuanrivvera/alegra-cli,
+// internal/api/invoices.go); the first object of an array is the invoice's.
+type alegraNumberTemplate struct {
+	Prefix     string       `json:"prefix"`
+	Number     alegraScalar `json:"number"`
+	FullNumber string       `json:"fullNumber"`
+}
+
+func (n *alegraNumberTemplate) UnmarshalJSON(b []byte) error {
+	type plain alegraNumberTemplate
+	switch alegraKind(b) {
+	case '{':
+		alegraUnmarshal(b, (*plain)(n))
+	case '[':
+		var list []plain
+		alegraUnmarshal(b, &list)
+		if len(list) > 0 {
+			*n = alegraNumberTemplate(list[0])
+		}
+	}
+	return nil
 }
 
 // alegraUnmarshal decodes what it can: a field of an unexpected type is skipped, broken
@@ -217,12 +265,23 @@ func decodeAlegra(status int, body []byte) finding {
 		return finding{}
 	}
 	var f finding
-	switch b.Error.kind {
-	case '[':
-		f = alegraStampAnswer(status, len(b.Data), b.Error.list)
-	case '{':
+	failed := b.Error.list
+	succeeded := 0
+	for _, e := range b.Data {
+		if e.refused() {
+			failed = append(failed, e.alegraError)
+		} else {
+			succeeded++
+		}
+	}
+	switch {
+	case len(b.Errors) > 0:
+		f = alegraErrorList(b.Errors)
+	case b.Error.kind == '[' || len(b.Data) > 0:
+		f = alegraStampAnswer(status, succeeded, failed)
+	case b.Error.kind == '{':
 		f = alegraFinding(b.Error.list[0])
-	case '"':
+	case b.Error.kind == '"':
 		f.message = b.Error.text
 		f.code = strings.ToUpper(string(b.Code))
 	default:
@@ -232,6 +291,22 @@ func decodeAlegra(status int, body []byte) finding {
 		}
 	}
 	alegraCodeFromMessage(&f)
+	return f
+}
+
+// alegraErrorList reads the e-Provider API's list of errors: the first one's code, and
+// every error on a line of its own, its code before its message.
+func alegraErrorList(errs []alegraError) finding {
+	f := alegraFinding(errs[0])
+	lines := make([]string, 0, min(len(errs), maxEntries))
+	for _, e := range errs[:min(len(errs), maxEntries)] {
+		g := alegraFinding(e)
+		lines = append(lines, strings.TrimSpace(strings.TrimSpace(g.code+": ")+" "+g.message))
+		for _, field := range g.fields {
+			f.fields = addField(f.fields, field)
+		}
+	}
+	f.message = strings.Join(lines, "\n")
 	return f
 }
 
@@ -315,7 +390,8 @@ func alegraStampAnswer(status, succeeded int, failed []alegraError) finding {
 }
 
 // alegraStampProblem reads an invoice's stamp: a rejected one is a problem, with the code
-// and message of stamp.error, else of its warnings.
+// and message of stamp.error, else of its warnings: a warning object's code, or the DIAN
+// rule its text quotes ("Regla: FAD06, Rechazo: …"), a rejection before a notification.
 func alegraStampProblem(s *alegraStamp) finding {
 	if !strings.EqualFold(s.LegalStatus, "STAMPED_AND_REJECTED") {
 		return finding{}
@@ -339,12 +415,21 @@ func alegraStampProblem(s *alegraStamp) finding {
 			}
 		}
 		f.message = strings.Join(lines, "\n")
+		if f.code == "" {
+			if rf := dianFinding(dianRules(lines), false); rf.code != "" {
+				f.code = rf.code
+				if rf.class == model.ClassDuplicate {
+					f.class = rf.class
+				}
+			}
+		}
 	}
 	return f
 }
 
 // alegraCodeFromMessage takes a stamping code from the message text when the body gave
-// none, or gave one the catalog does not know.
+// none, or gave one the catalog does not know; failing that, the DIAN rule the message
+// quotes ("Regla: FAD06, Rechazo: …").
 func alegraCodeFromMessage(f *finding) {
 	if _, known := alegraCatalog[f.code]; known && f.code != "" {
 		return
@@ -352,6 +437,9 @@ func alegraCodeFromMessage(f *finding) {
 	c := alegraCodeIn(f.message)
 	if _, known := alegraCatalog[c]; c != "" && (f.code == "" || known) {
 		f.code = c
+	}
+	if f.code == "" {
+		f.code = dianFinding(dianRules([]string{f.message}), false).code
 	}
 }
 
@@ -617,21 +705,17 @@ func alegraResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
 	return Resend{Method: http.MethodPost, Path: c.Path("stamp", "/invoices/stamp"), Body: body, IDs: ids}, nil
 }
 
-// alegraResent reads the stamp answer, {"data":[{id, emissionStatus, ...}],
-// "error":[{id, code, emissionStatus, message}]}, into each invoice's state: a success
-// is what its emissionStatus says (accepted when none), a failure is rejected with its
-// code, unless its emissionStatus says otherwise. A code the catalog does not know on a
-// 2xx is class unknown: nothing says whether that stamp landed.
-func alegraResent(d *dialect, account string, r Response, ids []string) map[string]Item {
+// alegraResent reads the stamp answer, {"data":[{id, success, emissionStatus, message}],
+// "error":[{id, code, emissionStatus, message}]}, into each invoice's state: a data entry
+// whose success is there and not true is that invoice's rejection, with the code its
+// message names; another data entry is what its emissionStatus says (accepted when
+// none); an error entry is rejected with its code, unless its emissionStatus says
+// otherwise, and class unknown when the catalog does not know its code on a 2xx: nothing
+// says whether that stamp landed.
+func alegraResent(d *Dialect, account string, r Response, ids []string) map[string]Item {
 	var b struct {
-		Data []struct {
-			ID             alegraScalar `json:"id"`
-			EmissionStatus string       `json:"emissionStatus"`
-		} `json:"data"`
-		Error []struct {
-			alegraError
-			EmissionStatus string `json:"emissionStatus"`
-		} `json:"error"`
+		Data  []alegraStampEntry `json:"data"`
+		Error []alegraStampEntry `json:"error"`
 	}
 	body := bytes.TrimSpace(r.Body)
 	if len(body) == 0 || body[0] != '{' || !alegraUnmarshal(body, &b) {
@@ -649,23 +733,32 @@ func alegraResent(d *dialect, account string, r Response, ids []string) map[stri
 		return model.Document{Account: account, Provider: d.name, ID: id, Status: st}
 	}
 	out := map[string]Item{}
-	for _, e := range b.Data {
-		if id := string(e.ID); want[id] {
-			out[id] = Item{Doc: doc(id, e.EmissionStatus, model.StatusAccepted), Raw: r.Body}
-		}
-	}
-	for _, e := range b.Error {
+	refuse := func(e alegraStampEntry, unknownClass model.Class) {
 		id := string(e.ID)
 		if !want[id] {
-			continue
+			return
 		}
 		f := alegraFinding(e.alegraError)
 		alegraCodeFromMessage(&f)
 		if _, known := d.catalog[f.code]; !known && r.Status/100 == 2 {
-			f.class = model.ClassUnknown
+			f.class = unknownClass
 		}
 		p := d.finish(Response{Status: r.Status, Method: http.MethodPost, Received: r.Received}, f)
 		out[id] = Item{Doc: doc(id, e.EmissionStatus, model.StatusRejected), Problem: &p, Raw: r.Body}
+	}
+	for _, e := range b.Data {
+		switch id := string(e.ID); {
+		case !want[id]:
+		case e.refused():
+			// A refusal the catalog does not know is still a refusal: never "accepted".
+			refuse(e, model.ClassRejected)
+		default:
+			out[id] = Item{Doc: doc(id, e.EmissionStatus, model.StatusAccepted), Raw: r.Body}
+		}
+	}
+	for _, e := range b.Error {
+		// A failure that names no known code, on a 2xx: nothing says whether it landed.
+		refuse(e, model.ClassUnknown)
 	}
 	return out
 }

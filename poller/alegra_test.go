@@ -187,7 +187,7 @@ func TestAlegraShapes(t *testing.T) {
 			class: model.ClassRejected, verdict: model.VerdictFix, code: "FAD06", message: "Rechazo"},
 		{name: "invoice rejected with warnings only", status: 200, method: "GET",
 			body:  `{"id":77,"stamp":{"legalStatus":"STAMPED_AND_REJECTED","warnings":["Regla: FAJ43b, Rechazo: nombre","segunda"]}}`,
-			class: model.ClassRejected, verdict: model.VerdictFix, message: "Regla: FAJ43b, Rechazo: nombre\nsegunda"},
+			class: model.ClassRejected, verdict: model.VerdictFix, code: "FAJ43b", message: "Regla: FAJ43b, Rechazo: nombre\nsegunda"},
 		{name: "invoice accepted", status: 200, method: "GET",
 			body:  `{"id":"77","stamp":{"legalStatus":"STAMPED_AND_ACCEPTED_WITH_OBSERVATIONS","warnings":["obs"]}}`,
 			class: model.ClassOK, verdict: model.VerdictNone},

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"emitop/config"
 	"emitop/model"
 )
 
@@ -14,15 +15,41 @@ import (
 // here: NestJS's {"statusCode","message": text | [texts] | object,"error": "Bad Request"}
 // and the domain {"error":{"code","message","details"}}. Its payments are the documents
 // emitop watches.
-func init() {
-	register(&dialect{name: "alforse", catalog: alforseCatalog, body: alforseBody,
-		document: alforseDocument, open: alforseOpen})
+var alforseDialect = &Dialect{
+	name: "alforse", baseURL: "https://api.alforse.com/api/v1",
+	// The login names the tenant by its slug (docs.alforse.com, "Log in").
+	keys:    append(secretKeys("email=id", "password"), config.Key{Name: "tenant"}),
+	check:   alforseCheck,
+	auth:    alforseAuth,
+	catalog: alforseCatalog, body: alforseBody,
+	document: alforseDocument, open: alforseOpen,
+	noResend: func(model.Document) string {
+		return "alforse offers no resend: act on the payment in Alforse itself"
+	},
 }
+
+// alforseCheck requires the login's three keys: the tenant's slug, the email, the password.
+func alforseCheck(settings map[string]string, creds []string) []string {
+	out := requireKeys("alforse", []string{"email", "password"}, creds)
+	if settings["tenant"] == "" {
+		out = append(out, `missing tenant: the tenant's login slug (tenant = "acme-leasing")`)
+	}
+	return out
+}
+
+// alforseAuth is a login for a JWT, renewed with the refresh token.
+func alforseAuth(c *Client) authenticator { return newTokens(c, alforseLogin, alforseRefresh) }
 
 // alforseCatalog holds every business code of seed 004, with the class its HTTP status and
 // meaning imply, and the seed's own meaning and fix. An empty verdict leaves it to the
 // class and the method.
 var alforseCatalog = map[string]model.Guidance{
+	// The login's answer for a user with MFA (docs.alforse.com, "Log in"), which carries
+	// no code.
+	alforseMFA: {Class: model.ClassAuth, Verdict: model.VerdictReauth,
+		Meaning: "This user needs MFA: Alforse asks for a second factor (a TOTP or an emailed code) that emitop cannot give.",
+		Action:  "Use a service user without MFA for this account, then refresh the account (emitop logs in again only when asked)."},
+
 	// Plan and quota: 403, the tenant is not entitled.
 	"PLAN_CONTRACT_LIMIT_EXCEEDED": {Class: model.ClassPlan,
 		Meaning: "Creating or importing contracts would exceed the plan's contract limit.",
@@ -210,11 +237,15 @@ var alforseTexts = []phraseClass{
 	{409, "invoiceno", model.ClassDuplicate, model.VerdictReconcile},
 }
 
+// alforseMFA is the catalog key of the login's MFA answer.
+const alforseMFA = "MFA_REQUIRED"
+
 // alforseEnvelope is the top-level keys of an Alforse error body that carry the problem
 // (statusCode repeats the HTTP status).
 type alforseEnvelope struct {
-	Message json.RawMessage `json:"message"` // a text, a list of texts, or an object
-	Error   json.RawMessage `json:"error"`   // the status text, or the domain error
+	Message     json.RawMessage `json:"message"` // a text, a list of texts, or an object
+	Error       json.RawMessage `json:"error"`   // the status text, or the domain error
+	MFARequired bool            `json:"mfaRequired"`
 }
 
 // alforseError is the domain error, {"code","message","details"}.
@@ -230,13 +261,14 @@ type alforsePayment struct {
 	Reference            string          `json:"reference"`
 	InvoiceNo            string          `json:"invoiceNo"`
 	Status               string          `json:"status"`
-	ReconciliationStatus string          `json:"reconciliationStatus"`
-	// Exception says why reconciliation failed (reconciliationStatus "exception").
-	Exception struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"reconciliationException"`
+	ReconciliationStatus string          `json:"reconciliationStatus"` // pending, matched or exception
+	// ReconciliationNote says why, in a person's words (docs.alforse.com, api-reference/
+	// payments): the reason of an exception.
+	ReconciliationNote string `json:"reconciliationNote"`
 }
+
+// alforseNoteCode finds a business code of the catalog quoted in a reconciliation note.
+var alforseNoteCode = regexp.MustCompile(`\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b`)
 
 // classValidatorField finds the property a class-validator message starts with:
 // "invoiceAmount must be a positive number", "items.0.price should not be empty",
@@ -248,6 +280,9 @@ func alforseBody(status int, body []byte) finding {
 	var env alforseEnvelope
 	if !lenientJSON(body, &env) {
 		return finding{}
+	}
+	if env.MFARequired {
+		return finding{key: alforseMFA, message: rawText(env.Message)}
 	}
 	if !rawPresent(env.Message) && !rawPresent(env.Error) {
 		// A payment (PATCH's answer, a list's item): its reconciliation exception, if any.
@@ -315,7 +350,8 @@ func alforseDomain(e alforseError) finding {
 
 // alforseDocument reads one Alforse payment as a document. ID is the payment's id; Number
 // is its invoiceNo, or its own reference while it has no invoice. A reconciliationStatus of
-// "exception" is rejected, and the finding carries reconciliationException{code,message}; a
+// "exception" is rejected, and the finding carries its reconciliationNote (and a catalog
+// code the note quotes); a
 // cancelled or void payment is cancelled; a payment without an invoiceNo awaits its
 // invoice (pending); any other is accepted. The finding is empty when the payment has
 // nothing to report. ok is false when raw holds no payment (no id). ID is kept exactly;
@@ -337,7 +373,13 @@ func alforseDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	switch {
 	case strings.EqualFold(p.ReconciliationStatus, "exception"):
 		doc.Status = model.StatusRejected
-		f = finding{code: p.Exception.Code, message: p.Exception.Message, class: model.ClassRejected}
+		f = finding{message: p.ReconciliationNote, class: model.ClassRejected}
+		for _, c := range alforseNoteCode.FindAllString(p.ReconciliationNote, maxEntries) {
+			if _, known := alforseCatalog[c]; known {
+				f.code = c
+				break
+			}
+		}
 	case strings.EqualFold(p.Status, "cancelled") || strings.EqualFold(p.Status, "canceled") || strings.EqualFold(p.Status, "void"):
 		doc.Status = model.StatusCancelled
 	case p.InvoiceNo == "":
@@ -358,4 +400,59 @@ func alforseOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	return pagesOf(ctx, c, []string{"reconcile", "invoice"}, func(tab string, n int) string {
 		return fmt.Sprintf("%s?tab=%s&page=%d&pageSize=%d", path, tab, n, alforsePage)
 	}, envelope("total", alforsePage))
+}
+
+// alforseAnswer is Alforse's login answer, flat or wrapped in "data": a TokenPair, or,
+// for a user with MFA, {mfaRequired: true, ...} (docs.alforse.com, api-reference/
+// authentication, "Log in").
+type alforseAnswer struct {
+	AccessToken  string          `json:"accessToken"`
+	RefreshToken string          `json:"refreshToken"`
+	ExpiresIn    json.RawMessage `json:"expiresIn"`
+	MFARequired  bool            `json:"mfaRequired"`
+	Data         *alforseAnswer  `json:"data"`
+}
+
+func (a alforseAnswer) grant(c *Client, step string) (grant, error) {
+	if a.AccessToken == "" && a.Data != nil {
+		a = *a.Data
+	}
+	if a.AccessToken == "" {
+		return grant{}, fmt.Errorf("%s: %s: the answer has no accessToken", c.account.Name, step)
+	}
+	return grant{access: a.AccessToken, refresh: a.RefreshToken, ttl: lifetime(a.ExpiresIn)}, nil
+}
+
+// alforseLogin is POST /auth/login {tenantSlug, email, password}. A user with MFA is
+// answered {mfaRequired: true}: emitop cannot give a second factor, and logging in again
+// cannot help, so the refusal waits for the operator (AuthError.NeedsPerson).
+func alforseLogin(ctx context.Context, c *Client) (grant, error) {
+	creds := c.account.Credentials
+	body, err := json.Marshal(map[string]string{"tenantSlug": c.account.Setting("tenant"), "email": creds.Get("email"), "password": creds.Get("password")})
+	if err != nil {
+		return grant{}, err
+	}
+	var a alforseAnswer
+	res, err := tokenCall(ctx, c, "login", c.Path("login", "/auth/login"), body, "application/json", nil, &a)
+	if err != nil {
+		return grant{}, err
+	}
+	if a.MFARequired || a.Data != nil && a.Data.MFARequired {
+		return grant{}, &AuthError{Account: c.account.Name, Step: "login", Response: res, NeedsPerson: true}
+	}
+	return a.grant(c, "login")
+}
+
+// alforseRefresh is POST /auth/refresh {refreshToken} (docs.alforse.com, api-reference/
+// authentication).
+func alforseRefresh(ctx context.Context, c *Client, refresh string) (grant, error) {
+	body, err := json.Marshal(map[string]string{"refreshToken": refresh})
+	if err != nil {
+		return grant{}, err
+	}
+	var a alforseAnswer
+	if _, err := tokenCall(ctx, c, "refresh", c.Path("refresh", "/auth/refresh"), body, "application/json", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "refresh")
 }

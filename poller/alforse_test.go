@@ -111,13 +111,13 @@ var alforseCases = []alforseCase{
 	{"truncated", 400, "PATCH", `{"statusCode":400,"message":["invoiceAmount must`, model.ClassValidation, model.VerdictFix, "", nil},
 	{"payments page", 200, "GET", `{"data":[{"id":"pay_1","invoiceNo":null}],"total":1}`, model.ClassOK, model.VerdictNone, "", nil},
 	{"payment with an exception", 200, "GET",
-		`{"id":"pay_2","reference":"PAY-2","invoiceNo":"FV-2","reconciliationStatus":"exception","reconciliationException":{"code":"PLAN_FEATURE_NOT_ENABLED","message":"Feature is not enabled for this plan"}}`,
+		`{"id":"pay_2","reference":"PAY-2","invoiceNo":"FV-2","reconciliationStatus":"exception","reconciliationNote":"PLAN_FEATURE_NOT_ENABLED: Feature is not enabled for this plan"}`,
 		model.ClassPlan, model.VerdictEscalate, "PLAN_FEATURE_NOT_ENABLED", nil},
 	{"payment with an unknown exception", 200, "PATCH",
-		`{"id":"pay_3","invoiceNo":"FV-3","reconciliationStatus":"exception","reconciliationException":{"code":"NEW_RULE"}}`,
-		model.ClassRejected, model.VerdictFix, "NEW_RULE", nil},
+		`{"id":"pay_3","invoiceNo":"FV-3","reconciliationStatus":"exception","reconciliationNote":"NEW_RULE: the amount received does not match"}`,
+		model.ClassRejected, model.VerdictFix, "", nil},
 	{"matched payment", 200, "PATCH",
-		`{"id":"pay_4","invoiceNo":"FV-4","reconciliationStatus":"matched","reconciliationException":null}`,
+		`{"id":"pay_4","invoiceNo":"FV-4","reconciliationStatus":"matched","reconciliationNote":null}`,
 		model.ClassOK, model.VerdictNone, "", nil},
 }
 
@@ -167,7 +167,8 @@ func seedCodes(t *testing.T) []string {
 	return codes
 }
 
-// The catalog holds exactly the codes of seed 004, and each decodes to its guidance.
+// The catalog holds exactly the codes of seed 004 and the login's MFA answer (documented
+// on docs.alforse.com), and each code decodes to its guidance.
 func TestAlforseEveryCode(t *testing.T) {
 	codes := seedCodes(t)
 	if len(codes) != 54 {
@@ -192,7 +193,7 @@ func TestAlforseEveryCode(t *testing.T) {
 			t.Errorf("%s decoded to %+v", code, p)
 		}
 	}
-	seed := map[string]bool{}
+	seed := map[string]bool{alforseMFA: true}
 	for _, c := range codes {
 		seed[c] = true
 	}
@@ -253,10 +254,10 @@ func TestAlforseDocument(t *testing.T) {
 			true, model.StatusPending, "pay_01", "PAY-2024-0001", "", "", ""},
 		{"invoiced", `{"id":42,"reference":"PAY-2024-0002","invoiceNo":"FV-1001","invoiceAmount":"1500.00","reconciliationStatus":"matched"}`,
 			true, model.StatusAccepted, "42", "FV-1001", "", "", ""},
-		{"reconciliation exception", `{"id":"pay_03","reference":"PAY-3","invoiceNo":"FV-1002","reconciliationStatus":"exception","reconciliationException":{"code":"INVOICE_AMOUNT_EXCEEDS_TARGET","message":"Invoice total exceeds the receivable"}}`,
-			true, model.StatusRejected, "pay_03", "FV-1002", "INVOICE_AMOUNT_EXCEEDS_TARGET", "Invoice total exceeds the receivable", model.ClassRejected},
-		{"reconciliation exception object", `{"id":"pay_08","reference":"PAY-8","invoiceNo":"FV-1008","reconciliationStatus":"exception","reconciliationException":{"code":"FILE_SCAN_NOT_CLEAN","message":"The invoice file has not passed a clean scan."}}`,
-			true, model.StatusRejected, "pay_08", "FV-1008", "FILE_SCAN_NOT_CLEAN", "The invoice file has not passed a clean scan.", model.ClassRejected},
+		{"reconciliation exception", `{"id":"pay_03","reference":"PAY-3","invoiceNo":"FV-1002","reconciliationStatus":"exception","reconciliationNote":"Invoice total exceeds the receivable"}`,
+			true, model.StatusRejected, "pay_03", "FV-1002", "", "Invoice total exceeds the receivable", model.ClassRejected},
+		{"reconciliation note quoting a code", `{"id":"pay_08","reference":"PAY-8","invoiceNo":"FV-1008","reconciliationStatus":"exception","reconciliationNote":"FILE_SCAN_NOT_CLEAN: the invoice file has not passed a clean scan."}`,
+			true, model.StatusRejected, "pay_08", "FV-1008", "FILE_SCAN_NOT_CLEAN", "FILE_SCAN_NOT_CLEAN: the invoice file has not passed a clean scan.", model.ClassRejected},
 		{"exception without a reason", `{"id":"pay_04","reference":"PAY-4","reconciliationStatus":"EXCEPTION"}`,
 			true, model.StatusRejected, "pay_04", "PAY-4", "", "", model.ClassRejected},
 		{"cancelled", `{"id":"pay_05","reference":"PAY-5","status":"cancelled"}`,

@@ -2,40 +2,42 @@ package poller
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// authenticator gives the header that authenticates a request of one account.
+// authenticator gives the headers that authenticate a request of one account.
 type authenticator interface {
-	// credential returns the header, logging in or renewing a token first if needed.
+	// credential returns the headers, logging in or renewing a token first if needed.
 	credential(ctx context.Context) (credential, error)
 	// renews reports whether a 401 may be cured by renewing (token authentication).
 	renews() bool
-	// invalidate says a 401 came back for a request sent with value.
-	invalidate(value string)
+	// invalidate says a 401 came back for a request sent with cred.
+	invalidate(cred credential)
+	// headers names the headers the credential sets, for plans that show a request
+	// with its values redacted.
+	headers() []string
 }
 
-func newAuthenticator(c *Client) authenticator {
-	creds := c.account.Credentials
-	switch c.account.Provider {
-	case "alegra":
-		basic := base64.StdEncoding.EncodeToString([]byte(creds.Get("email") + ":" + creds.Get("token")))
-		return static{credential{"Authorization", "Basic " + basic}}
-	case "sv-dte", "certifactu":
-		return static{credential{"X-API-Key", creds.Get("api_key")}}
-	case "factus":
-		return newTokens(c, factusLogin, factusRefresh)
-	default: // alforse; NewClient refuses unknown providers
-		return newTokens(c, alforseLogin, alforseRefresh)
+// credHeader is one request header that authenticates.
+type credHeader struct{ key, value string }
+
+// credential is the headers that authenticate one request; empty for none (a login).
+type credential []credHeader
+
+// has reports whether the credential sends value in header key.
+func (c credential) has(key, value string) bool {
+	for _, h := range c {
+		if h.key == key && h.value == value {
+			return true
+		}
 	}
+	return false
 }
 
 // static is a credential that never changes: HTTP Basic or an API key.
@@ -43,17 +45,58 @@ type static struct{ c credential }
 
 func (s static) credential(context.Context) (credential, error) { return s.c, nil }
 func (static) renews() bool                                     { return false }
-func (static) invalidate(string)                                {}
+func (static) invalidate(credential)                            {}
+func (s static) headers() []string {
+	names := make([]string, len(s.c))
+	for i, h := range s.c {
+		names[i] = h.key
+	}
+	return names
+}
+
+// apiKeyAuth sends the account's api_key as X-API-Key.
+func apiKeyAuth(c *Client) authenticator {
+	return static{credential{{"X-API-Key", c.account.Credentials.Get("api_key")}}}
+}
+
+// pair authenticates with two credentials at once, as a service in front of a provider
+// may ask (its own login, and the provider's token): every request carries both, a 401
+// renews whichever renews.
+type pair struct{ first, second authenticator }
+
+func (p pair) credential(ctx context.Context) (credential, error) {
+	a, err := p.first.credential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := p.second.credential(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(credential{}, a...), b...), nil
+}
+func (p pair) renews() bool { return p.first.renews() || p.second.renews() }
+func (p pair) invalidate(c credential) {
+	p.first.invalidate(c)
+	p.second.invalidate(c)
+}
+func (p pair) headers() []string { return append(p.first.headers(), p.second.headers()...) }
 
 // AuthError is a login or a token renewal the provider refused.
 type AuthError struct {
 	Account  string
 	Step     string   // "login" or "refresh"
 	Response Response // the refusal, for Decode
+	// NeedsPerson says that no repetition can succeed until a person acts (the provider
+	// asks for a second factor): the account logs in again only when the operator asks.
+	NeedsPerson bool
 }
 
 // Error names the account, the step refused and the HTTP status; never a credential.
 func (e *AuthError) Error() string {
+	if e.NeedsPerson {
+		return fmt.Sprintf("%s: %s refused: the provider asks for a person (HTTP %d)", e.Account, e.Step, e.Response.Status)
+	}
 	return fmt.Sprintf("%s: %s refused: HTTP %d", e.Account, e.Step, e.Response.Status)
 }
 
@@ -68,12 +111,14 @@ const renewAt = 0.9
 
 // tokens keeps a bearer token fresh: it logs in, renews the token with the refresh token
 // before it expires (at 90% of its life) and after a 401, and logs in afresh when a
-// renewal fails. One acquisition runs at a time; the others wait for it.
+// renewal fails. One acquisition runs at a time; the others wait for it. The token goes
+// in Authorization as a Bearer token, or in the header key when set.
 type tokens struct {
 	c       *Client
 	login   func(ctx context.Context, c *Client) (grant, error)
-	refresh func(ctx context.Context, c *Client, refresh string) (grant, error)
-	turn    chan struct{} // held by the goroutine acquiring a token
+	refresh func(ctx context.Context, c *Client, refresh string) (grant, error) // nil: log in again
+	key     string                                                              // "" for Authorization: Bearer
+	turn    chan struct{}                                                       // held by the goroutine acquiring a token
 
 	mu       sync.Mutex
 	access   string
@@ -87,12 +132,22 @@ func newTokens(c *Client, login func(context.Context, *Client) (grant, error), r
 
 func (t *tokens) renews() bool { return true }
 
-func (t *tokens) invalidate(value string) {
+func (t *tokens) invalidate(c credential) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if "Bearer "+t.access == value {
+	if t.access != "" && c.has(t.header(t.access).key, t.header(t.access).value) {
 		t.renewBy = time.Time{}
 	}
+}
+
+func (t *tokens) headers() []string { return []string{t.header("").key} }
+
+// header is the header that carries token.
+func (t *tokens) header(token string) credHeader {
+	if t.key != "" {
+		return credHeader{t.key, token}
+	}
+	return credHeader{"Authorization", "Bearer " + token}
 }
 
 func (t *tokens) fresh(now time.Time) (string, bool) {
@@ -103,29 +158,31 @@ func (t *tokens) fresh(now time.Time) (string, bool) {
 
 func (t *tokens) credential(ctx context.Context) (credential, error) {
 	if tok, ok := t.fresh(t.c.clock.Now()); ok {
-		return credential{"Authorization", "Bearer " + tok}, nil
+		return credential{t.header(tok)}, nil
 	}
 	select {
 	case t.turn <- struct{}{}:
 	case <-ctx.Done():
-		return credential{}, ctx.Err()
+		return nil, ctx.Err()
 	}
 	defer func() { <-t.turn }()
 	now := t.c.clock.Now()
 	if tok, ok := t.fresh(now); ok { // another request renewed it meanwhile
-		return credential{"Authorization", "Bearer " + tok}, nil
+		return credential{t.header(tok)}, nil
 	}
 	t.mu.Lock()
 	renewTok := t.renewTok
 	t.mu.Unlock()
 	var g grant
 	var err error
-	if renewTok != "" {
+	renewed := false
+	if renewTok != "" && t.refresh != nil {
 		g, err = t.refresh(ctx, t.c, renewTok)
+		renewed = err == nil
 	}
-	if renewTok == "" || err != nil {
+	if !renewed {
 		if ctx.Err() != nil {
-			return credential{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 		g, err = t.login(ctx, t.c)
 	}
@@ -133,7 +190,7 @@ func (t *tokens) credential(ctx context.Context) (credential, error) {
 	defer t.mu.Unlock()
 	if err != nil {
 		t.access, t.renewTok = "", ""
-		return credential{}, err
+		return nil, err
 	}
 	t.access = g.access
 	if g.refresh != "" {
@@ -143,109 +200,24 @@ func (t *tokens) credential(ctx context.Context) (credential, error) {
 	if g.ttl > 0 {
 		t.renewBy = now.Add(time.Duration(float64(g.ttl) * renewAt))
 	}
-	return credential{"Authorization", "Bearer " + t.access}, nil
+	return credential{t.header(t.access)}, nil
 }
 
-// tokenCall sends a token request through the governor (kind Auth) and decodes its JSON.
-func tokenCall(ctx context.Context, c *Client, step, path string, body []byte, contentType string, into any) error {
-	res, err := c.roundTrip(ctx, Auth, http.MethodPost, path, body, contentType, credential{})
+// tokenCall sends a token request through the governor (kind Auth), authenticated by
+// cred (nil for none), and decodes its JSON into into. It returns the answer, which a
+// dialect may read further (a second factor asked for).
+func tokenCall(ctx context.Context, c *Client, step, path string, body []byte, contentType string, cred credential, into any) (Response, error) {
+	res, err := c.roundTrip(ctx, Auth, http.MethodPost, path, body, contentType, cred)
 	if err != nil {
-		return fmt.Errorf("%s: %w", step, err)
+		return Response{}, fmt.Errorf("%s: %w", step, err)
 	}
 	if res.Response.Status/100 != 2 {
-		return &AuthError{Account: c.account.Name, Step: step, Response: res.Response}
+		return res.Response, &AuthError{Account: c.account.Name, Step: step, Response: res.Response}
 	}
 	if err := json.Unmarshal(res.Response.Body, into); err != nil {
-		return fmt.Errorf("%s: %s: the token answer is not JSON: %w", c.account.Name, step, err)
+		return res.Response, fmt.Errorf("%s: %s: the token answer is not JSON: %w", c.account.Name, step, err)
 	}
-	return nil
-}
-
-// factusAnswer is an OAuth2 token response.
-type factusAnswer struct {
-	AccessToken  string          `json:"access_token"`
-	RefreshToken string          `json:"refresh_token"`
-	ExpiresIn    json.RawMessage `json:"expires_in"`
-}
-
-func (a factusAnswer) grant(c *Client, step string) (grant, error) {
-	if a.AccessToken == "" {
-		return grant{}, fmt.Errorf("%s: %s: the answer has no access_token", c.account.Name, step)
-	}
-	return grant{access: a.AccessToken, refresh: a.RefreshToken, ttl: lifetime(a.ExpiresIn)}, nil
-}
-
-// factusLogin is the OAuth2 password grant.
-func factusLogin(ctx context.Context, c *Client) (grant, error) {
-	creds := c.account.Credentials
-	form := url.Values{
-		"grant_type": {"password"}, "client_id": {creds.Get("client_id")}, "client_secret": {creds.Get("client_secret")},
-		"username": {creds.Get("username")}, "password": {creds.Get("password")},
-	}
-	var a factusAnswer
-	if err := tokenCall(ctx, c, "login", c.Path("token", "/oauth/token"), []byte(form.Encode()), "application/x-www-form-urlencoded", &a); err != nil {
-		return grant{}, err
-	}
-	return a.grant(c, "login")
-}
-
-// factusRefresh is the OAuth2 refresh_token grant.
-func factusRefresh(ctx context.Context, c *Client, refresh string) (grant, error) {
-	creds := c.account.Credentials
-	form := url.Values{
-		"grant_type": {"refresh_token"}, "refresh_token": {refresh},
-		"client_id": {creds.Get("client_id")}, "client_secret": {creds.Get("client_secret")},
-	}
-	var a factusAnswer
-	if err := tokenCall(ctx, c, "refresh", c.Path("token", "/oauth/token"), []byte(form.Encode()), "application/x-www-form-urlencoded", &a); err != nil {
-		return grant{}, err
-	}
-	return a.grant(c, "refresh")
-}
-
-// alforseAnswer is Alforse's login answer, flat or wrapped in "data".
-type alforseAnswer struct {
-	AccessToken  string          `json:"accessToken"`
-	RefreshToken string          `json:"refreshToken"`
-	ExpiresIn    json.RawMessage `json:"expiresIn"`
-	Data         *alforseAnswer  `json:"data"`
-}
-
-func (a alforseAnswer) grant(c *Client, step string) (grant, error) {
-	if a.AccessToken == "" && a.Data != nil {
-		a = *a.Data
-	}
-	if a.AccessToken == "" {
-		return grant{}, fmt.Errorf("%s: %s: the answer has no accessToken", c.account.Name, step)
-	}
-	return grant{access: a.AccessToken, refresh: a.RefreshToken, ttl: lifetime(a.ExpiresIn)}, nil
-}
-
-// alforseLogin is POST /auth/login {email, password}.
-func alforseLogin(ctx context.Context, c *Client) (grant, error) {
-	creds := c.account.Credentials
-	body, err := json.Marshal(map[string]string{"email": creds.Get("email"), "password": creds.Get("password")})
-	if err != nil {
-		return grant{}, err
-	}
-	var a alforseAnswer
-	if err := tokenCall(ctx, c, "login", c.Path("login", "/auth/login"), body, "application/json", &a); err != nil {
-		return grant{}, err
-	}
-	return a.grant(c, "login")
-}
-
-// alforseRefresh is POST /auth/refresh {refreshToken} (assumed: Alforse does not document it).
-func alforseRefresh(ctx context.Context, c *Client, refresh string) (grant, error) {
-	body, err := json.Marshal(map[string]string{"refreshToken": refresh})
-	if err != nil {
-		return grant{}, err
-	}
-	var a alforseAnswer
-	if err := tokenCall(ctx, c, "refresh", c.Path("refresh", "/auth/refresh"), body, "application/json", &a); err != nil {
-		return grant{}, err
-	}
-	return a.grant(c, "refresh")
+	return res.Response, nil
 }
 
 // lifetime reads a token's lifetime: seconds as a number or a numeric string, or a Go

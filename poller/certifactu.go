@@ -17,10 +17,16 @@ import (
 // certifactuName is the provider name of Certifactu (Spain, VeriFactu).
 const certifactuName = "certifactu"
 
-func init() {
-	register(&dialect{name: certifactuName, catalog: certifactuCatalog(), body: certifactuBody,
-		document: certifactuDocument, open: certifactuOpen, readPath: certifactuReadPath,
-		resend: certifactuResend})
+// certifactuDialect is Certifactu (PROVIDERS.md, "certifactu"; seed 002): an API key, 100
+// requests a minute per key.
+var certifactuDialect = &Dialect{
+	name:    certifactuName,
+	keys:    secretKeys("api_key"),
+	windows: []Limit{{Name: "", Max: 100, Per: time.Minute}},
+	auth:    apiKeyAuth,
+	catalog: certifactuCatalog(), body: certifactuBody,
+	document: certifactuDocument, open: certifactuOpen, readPath: certifactuReadPath,
+	resend: certifactuResend,
 }
 
 // Certifactu's own error codes (seed 002).
@@ -58,8 +64,20 @@ type aeatFamily struct {
 	guide    model.Guidance
 }
 
+// aeatTechnicalWait is how long to wait before submitting again after one of AEAT's
+// technical errors: long enough for a passing fault on AEAT's side to clear, short
+// enough that the invoice reaches AEAT the same hour.
+const aeatTechnicalWait = time.Minute
+
+// aeatTechnical is AEAT's guidance for its technical errors (PROVIDERS.md, "What the
+// public sources say"): transient, nothing about the record is wrong.
+var aeatTechnical = model.Guidance{Class: model.ClassUpstream, Verdict: model.VerdictWait,
+	Meaning: "AEAT failed with a technical error (an unparsable submission, a certificate it could not look up, its database): a passing fault on AEAT's side, not the record's.",
+	Action:  "Wait a minute, then submit the invoice again; if the same code persists for an hour, tell Certifactu's support."}
+
 // aeatFamilies are the AEAT codes Certifactu passes through in an invoice's aeat.code,
-// wide families first; a later, narrower entry overrides the codes it covers.
+// wide families first; a later, narrower entry overrides the codes it covers. AEAT's
+// published list ends at 4140: 4141 comes from PROVIDERS.md alone.
 var aeatFamilies = []aeatFamily{
 	{1100, 1293, model.Guidance{Class: model.ClassRejected, Verdict: model.VerdictFix, Meaning: "AEAT refused the record: its data is wrong (Incorrecto).", Action: "Correct the invoice as AEAT's description says, then submit it again."}},
 	{2000, 2009, model.Guidance{Class: model.ClassOK, Verdict: model.VerdictNone, Meaning: "AEAT accepted the record with errors (AceptadoConErrores): it is filed.", Action: "Do not resend; correct the data with a correcting record (subsanación) when convenient."}},
@@ -68,9 +86,26 @@ var aeatFamilies = []aeatFamily{
 	{4102, 4141, model.Guidance{Class: model.ClassRejected, Verdict: model.VerdictEscalate, Meaning: "AEAT refused the whole submission: its schema, its issuer or the certificate's holder.", Action: "Someone with authority over the account must act on AEAT's description; do not resend until then."}},
 	{4104, 4104, model.Guidance{Class: model.ClassPermission, Verdict: model.VerdictEscalate, Meaning: "AEAT does not recognise the issuer NIF of the submission.", Action: "Ask the account owner to check the issuer's NIF and its census registration with AEAT."}},
 	{4112, 4112, model.Guidance{Class: model.ClassCertificate, Verdict: model.VerdictEscalate, Meaning: "The certificate's holder is neither the issuer nor entitled to file for it.", Action: "Have the issuer's certificate, or a registered representative's, installed; then submit again."}},
-	{4114, 4114, model.Guidance{Class: model.ClassPlan, Verdict: model.VerdictEscalate, Meaning: "The submission exceeds the invoice limit.", Action: "Ask the account owner to raise the limit, or send fewer invoices per submission."}},
+	{4114, 4114, model.Guidance{Class: model.ClassRejected, Verdict: model.VerdictRetry, Meaning: "AEAT refused the submission: it held more records than one submission may; the invoice's own data is not at fault.", Action: "Submit the invoice again on its own (a retry sends one invoice per submit); if 4114 comes back, tell Certifactu's support."}},
 	{4134, 4134, model.Guidance{Class: model.ClassPermission, Verdict: model.VerdictEscalate, Meaning: "The service is not active for this issuer.", Action: "Ask the account owner to activate VeriFactu for the issuer."}},
 	{4141, 4141, model.Guidance{Class: model.ClassPermission, Verdict: model.VerdictEscalate, Meaning: "The issuer's access is suspended.", Action: "Ask the account owner to resolve the suspension with AEAT or Certifactu."}},
+}
+
+// aeatTechnicalCodes are the ranges of AEAT's technical errors, over aeatFamilies.
+var aeatTechnicalCodes = [][2]int{{3500, 3503}, {4103, 4103}, {4108, 4108}, {4110, 4111}, {4128, 4128}}
+
+// isAEATTechnical reports whether an AEAT code is one of its technical errors.
+func isAEATTechnical(code string) bool {
+	n, err := strconv.Atoi(code)
+	if err != nil {
+		return false
+	}
+	for _, r := range aeatTechnicalCodes {
+		if n >= r[0] && n <= r[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // certifactuCatalog is Certifactu's codes with every AEAT code of aeatFamilies.
@@ -82,6 +117,11 @@ func certifactuCatalog() map[string]model.Guidance {
 	for _, fam := range aeatFamilies {
 		for n := fam.from; n <= fam.to; n++ {
 			catalog[strconv.Itoa(n)] = fam.guide
+		}
+	}
+	for _, r := range aeatTechnicalCodes {
+		for n := r[0]; n <= r[1]; n++ {
+			catalog[strconv.Itoa(n)] = aeatTechnical
 		}
 	}
 	return catalog
@@ -272,6 +312,9 @@ func (r *certifactuReply) invoice() (model.Status, finding) {
 		return model.StatusAccepted, f
 	case "rejected":
 		f.class = model.ClassRejected
+		if isAEATTechnical(f.code) {
+			f.wait, f.hasWait = aeatTechnicalWait, true
+		}
 		return model.StatusRejected, f
 	}
 	return model.StatusUnknown, finding{}

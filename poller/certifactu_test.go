@@ -115,8 +115,8 @@ var certifactuCases = []decodeCase{
 		decodeWant{class: model.ClassPermission, verdict: model.VerdictEscalate, code: "4104", message: "obligado"}},
 	{"rejected 4112 certificate holder", 200, "GET", nil, certifactuInvoice("rejected", `{"state":"Incorrecto","code":"4112","description":"El titular del certificado debe ser Obligado Emisión."}`),
 		decodeWant{class: model.ClassCertificate, verdict: model.VerdictEscalate, code: "4112", message: "certificado"}},
-	{"rejected 4114 invoice limit", 200, "GET", nil, certifactuInvoice("rejected", `{"state":"Incorrecto","code":"4114","description":"Límite de facturas superado."}`),
-		decodeWant{class: model.ClassPlan, verdict: model.VerdictEscalate, code: "4114", message: "Límite"}},
+	{"rejected 4114 too many records in the submission", 200, "GET", nil, certifactuInvoice("rejected", `{"state":"Incorrecto","code":"4114","description":"Se ha superado el número máximo de registros."}`),
+		decodeWant{class: model.ClassRejected, verdict: model.VerdictRetry, code: "4114", message: "registros"}},
 	{"rejected 4134 service not active", 200, "GET", nil, certifactuInvoice("rejected", `{"state":"Incorrecto","code":"4134","description":"Servicio no activo."}`),
 		decodeWant{class: model.ClassPermission, verdict: model.VerdictEscalate, code: "4134", message: "no activo"}},
 	{"rejected 4141 access suspended", 200, "GET", nil, certifactuInvoice("rejected", `{"state":"Incorrecto","code":"4141","description":"Acceso suspendido."}`),
@@ -136,12 +136,12 @@ func TestDecodeCertifactu(t *testing.T) {
 }
 
 func TestCertifactuCatalog(t *testing.T) {
-	catalog := dialects[certifactuName].catalog
+	catalog := certifactuDialect.catalog
 	cases := map[string]model.Class{
 		"1100": model.ClassRejected, "1293": model.ClassRejected, "2000": model.ClassOK, "2009": model.ClassOK,
 		"3000": model.ClassDuplicate, "3001": model.ClassConflict, "3004": model.ClassConflict,
 		"4102": model.ClassRejected, "4104": model.ClassPermission, "4105": model.ClassRejected,
-		"4112": model.ClassCertificate, "4114": model.ClassPlan, "4134": model.ClassPermission, "4141": model.ClassPermission,
+		"4112": model.ClassCertificate, "4114": model.ClassRejected, "4108": model.ClassUpstream, "3501": model.ClassUpstream, "4134": model.ClassPermission, "4141": model.ClassPermission,
 		"1099": "", "1294": "", "2010": "", "3005": "", "4101": "", "4142": "",
 	}
 	for code, want := range cases {
@@ -220,7 +220,7 @@ func TestCertifactuDocument(t *testing.T) {
 			if f.class == "" {
 				return
 			}
-			if p := dialects[certifactuName].finish(Response{Method: "GET"}, f); p.Class != c.problem || p.Message == "" {
+			if p := certifactuDialect.finish(Response{Method: "GET"}, f); p.Class != c.problem || p.Message == "" {
 				t.Fatalf("problem %s %q, want class %s and AEAT's description", p.Class, p.Message, c.problem)
 			}
 		})

@@ -26,6 +26,7 @@ import (
 // could carry an API key to another host, or repeat an emission).
 type Client struct {
 	account config.Account
+	d       *Dialect
 	http    *http.Client
 	gov     *Governor
 	clock   Clock
@@ -39,7 +40,7 @@ type Client struct {
 type ClientOptions struct {
 	Version  string       // emitop's version, for the User-Agent
 	HTTP     *http.Client // nil: a client of its own
-	Governor *Governor    // nil: NewGovernor(provider, reserve, Clock)
+	Governor *Governor    // nil: one seeded with the dialect's documented windows
 	Clock    Clock        // nil: RealClock
 	Backoff  Backoff      // zero: DefaultBackoff
 	// Trace, when set, is told of every request that was sent or tried (logins and
@@ -103,19 +104,20 @@ func (e *SendError) Unwrap() error { return e.Err }
 
 // NewClient makes the client of one account.
 func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
-	if !model.KnownProvider(acc.Provider) {
-		return nil, fmt.Errorf("account %s: unknown provider %q", acc.Name, acc.Provider)
+	d, err := dialectOf(acc.Provider)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", acc.Name, err)
 	}
 	if !strings.HasPrefix(acc.BaseURL, "http://") && !strings.HasPrefix(acc.BaseURL, "https://") {
 		return nil, fmt.Errorf("account %s: base_url is not an http(s) URL", acc.Name)
 	}
 	acc.BaseURL = strings.TrimRight(acc.BaseURL, "/")
-	c := &Client{account: acc, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace}
+	c := &Client{account: acc, d: d, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace}
 	if c.clock == nil {
 		c.clock = RealClock
 	}
 	if c.gov == nil {
-		c.gov = NewGovernor(acc.Provider, acc.Reserve, c.clock)
+		c.gov = NewGovernorLimits(d.windows, acc.Reserve, c.clock)
 	}
 	if c.backoff == (Backoff{}) {
 		c.backoff = DefaultBackoff
@@ -137,7 +139,7 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	hc.Timeout = 0 // the account's timeout applies per request, through the context
 	c.http = &hc
-	c.auth = newAuthenticator(c)
+	c.auth = d.auth(c)
 	return c, nil
 }
 
@@ -158,10 +160,11 @@ const maxHeaderBytes = 64 << 10
 // Do sends method path (relative to the base URL, query included) with an optional JSON
 // body, as a request of kind. A read (GET, HEAD, OPTIONS) that meets a transport error
 // other than a timeout, or a 500, 502, 503 or 504, is tried again with backoff, each time
-// through the governor; a 429 is returned as it is (the governor already holds the
-// account). With token authentication a 401 renews the token once, and a read is then
-// repeated. A response of any status is a Result, not an error; the error is a
-// *SendError, an *AuthError, or the context's.
+// through the governor, unless the answer stated a wait (a 503's Retry-After): then, like
+// a 429, it is returned as it is, and the governor holds the account for that wait. With
+// token authentication a 401 renews the token once, and a read is then repeated. A
+// response of any status is a Result, not an error; the error is a *SendError, an
+// *AuthError, or the context's.
 func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []byte) (*Result, error) {
 	read := !model.IsWrite(method)
 	attempts := 0
@@ -181,7 +184,7 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 		}
 		if err == nil && res.Response.Status == http.StatusUnauthorized && c.auth.renews() && !renewed {
 			renewed = true
-			c.auth.invalidate(cred.value)
+			c.auth.invalidate(cred)
 			if read {
 				continue
 			}
@@ -192,7 +195,8 @@ func (c *Client) Do(ctx context.Context, kind Kind, method, path string, body []
 		var se *SendError
 		timedOut := errors.As(err, &se) && se.Timeout
 		transient := err != nil || isTransient(res.Response.Status)
-		if !read || !transient || timedOut || retry >= c.backoff.Retries {
+		held := c.gov.Held().After(c.clock.Now()) // a stated wait holds the account
+		if !read || !transient || timedOut || held || retry >= c.backoff.Retries {
 			return res, err
 		}
 		if err := sleep(ctx, c.clock, c.backoff.Delay(retry)); err != nil {
@@ -219,9 +223,6 @@ type gateKey struct{}
 func withGate(ctx context.Context, gate func() error) context.Context {
 	return context.WithValue(ctx, gateKey{}, gate)
 }
-
-// credential is one header that authenticates a request.
-type credential struct{ key, value string }
 
 // roundTrip sends one request through the governor and reads its response.
 func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
@@ -264,8 +265,8 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	if cred.key != "" {
-		req.Header.Set(cred.key, cred.value)
+	for _, h := range cred {
+		req.Header.Set(h.key, h.value)
 	}
 	start := c.clock.Now()
 	resp, err := c.http.Do(req)
@@ -292,11 +293,10 @@ func (c *Client) roundTrip(ctx context.Context, kind Kind, method, path string, 
 	out := &Result{Response: Response{Status: resp.StatusCode, Method: method, Header: header, Body: data, Received: c.clock.Now()}}
 	out.Latency = out.Response.Received.Sub(start)
 	var problem *model.Problem
-	if resp.StatusCode == http.StatusTooManyRequests {
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		// The body may say how long to wait (Certifactu's retry_after).
-		if p, err := Decode(c.account.Provider, out.Response); err == nil {
-			problem = &p
-		}
+		p := c.d.decode(out.Response)
+		problem = &p
 	}
 	c.gov.Done(ticket, &out.Response, problem)
 	c.traced(kind, method, path, start, &out.Response, problem)
@@ -313,10 +313,12 @@ const minSecret = 4
 // still holds one. Their URL-encoded forms (a form body echoed back) go too.
 func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, http.Header) {
 	secrets := c.account.Credentials.Secrets()
-	if _, v, ok := strings.Cut(cred.value, " "); ok {
-		secrets = append(secrets, v) // Basic or Bearer
+	for _, ch := range cred {
+		if _, v, ok := strings.Cut(ch.value, " "); ok {
+			secrets = append(secrets, v) // Basic or Bearer
+		}
+		secrets = append(secrets, ch.value)
 	}
-	secrets = append(secrets, cred.value)
 	var forms []string
 	for _, s := range secrets {
 		if len(s) < minSecret {
@@ -360,9 +362,7 @@ func (c *Client) traced(kind Kind, method, path string, start time.Time, resp *R
 		case decoded != nil:
 			x.Class = decoded.Class
 		default:
-			if p, err := Decode(c.account.Provider, *resp); err == nil {
-				x.Class = p.Class
-			}
+			x.Class = c.d.decode(*resp).Class
 		}
 	} else {
 		x.Latency = c.clock.Now().Sub(start)

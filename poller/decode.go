@@ -3,10 +3,7 @@
 package poller
 
 import (
-	"context"
-	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -37,60 +34,26 @@ type finding struct {
 	verdict model.Verdict
 	wait    time.Duration // a wait the body states (Certifactu retry_after)
 	hasWait bool
-}
-
-// dialect is one provider's way of speaking.
-type dialect struct {
-	name    string
-	catalog map[string]model.Guidance // by code
-	// body decodes a response body. It must accept any bytes without panicking.
-	body func(status int, body []byte) finding
-	// document reads one document's JSON (a list item or a single read); ok is false
-	// when raw holds none. The finding is set when the document's state is a problem.
-	document func(raw []byte) (doc model.Document, f finding, ok bool)
-	// open lists the account's pending and rejected documents, every page, as raw JSON.
-	open func(ctx context.Context, c *Client) ([][]byte, error)
-	// readPath is the path of the read of one document by its ID (GET); nil when the
-	// provider offers no such read.
-	readPath func(c *Client, id string) string
-	// resend builds the request that emits documents again, the provider's way, from
-	// each one's ID and its JSON as just read (raws[i] nil while planning: the body then
-	// says where its content will come from). nil when the provider offers no resend.
-	resend func(c *Client, ids []string, raws [][]byte) (Resend, error)
-	// batch is the most documents one resend carries; 0 means one.
-	batch int
-	// resent reads a resend's answer into the state of each document it names; nil
-	// means the answer is the one document itself (or a problem).
-	resent func(d *dialect, account string, r Response, ids []string) map[string]Item
-}
-
-var dialects = map[string]*dialect{}
-
-// register adds a dialect; each dialect's file calls it from init.
-func register(d *dialect) { dialects[d.name] = d }
-
-// Dialects lists the providers that have a decoder, sorted.
-func Dialects() []string {
-	names := make([]string, 0, len(dialects))
-	for n := range dialects {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	note    string // a sentence added to the action, whatever the code (what else this state entails)
 }
 
 // Decode turns one response of provider into a Problem (class ok when all is well). It
 // fails only for a provider it does not know; any body, however broken, decodes.
 func Decode(provider string, r Response) (model.Problem, error) {
-	d, ok := dialects[provider]
-	if !ok {
-		return model.Problem{}, fmt.Errorf("unknown provider %q (known: %s)", provider, strings.Join(Dialects(), ", "))
+	d, err := dialectOf(provider)
+	if err != nil {
+		return model.Problem{}, err
 	}
+	return d.decode(r), nil
+}
+
+// decode turns one response into a Problem, as Decode does.
+func (d *Dialect) decode(r Response) model.Problem {
 	body := r.Body
 	if len(body) > MaxBody {
 		body = body[:MaxBody]
 	}
-	return d.finish(r, d.body(r.Status, body)), nil
+	return d.finish(r, d.body(r.Status, body))
 }
 
 // Caps on what one finding may carry into a Problem.
@@ -106,7 +69,7 @@ func httpStatusKey(status int) string { return "HTTP " + strconv.Itoa(status) }
 
 // finish applies the steps every dialect shares: the rate-limit windows and wait from the
 // headers, the guidance for the code, the class and verdict, and sanitizing.
-func (d *dialect) finish(r Response, f finding) model.Problem {
+func (d *Dialect) finish(r Response, f finding) model.Problem {
 	now := responseTime(r)
 	msg := f.message
 	if len(msg) > maxMessage {
@@ -163,6 +126,9 @@ func (d *dialect) finish(r Response, f finding) model.Problem {
 		if g.Action != "" {
 			p.Action = g.Action
 		}
+	}
+	if f.note != "" {
+		p.Action = strings.TrimSpace(p.Action + " " + f.note)
 	}
 	return p
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestFinish(t *testing.T) {
-	d := &dialect{name: "test", catalog: map[string]model.Guidance{
+	d := &Dialect{name: "test", catalog: map[string]model.Guidance{
 		"DUP":      {Class: model.ClassDuplicate, Meaning: "dup meaning"},
 		"HTTP 418": {Meaning: "teapot meaning", Action: "teapot action"},
 	}}
@@ -57,7 +57,7 @@ func TestFinish(t *testing.T) {
 }
 
 func TestFinishCapsText(t *testing.T) {
-	d := &dialect{name: "test"}
+	d := &Dialect{name: "test"}
 	fields := make([]string, 500)
 	for i := range fields {
 		fields[i] = strings.Repeat("f", 1000)

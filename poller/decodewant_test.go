@@ -102,3 +102,13 @@ func caseSeeds(f *testing.F, cases []decodeCase) {
 		f.Add(c.status, c.method, []byte(c.body))
 	}
 }
+
+// mustDialect is the dialect of provider.
+func mustDialect(t testing.TB, provider string) *Dialect {
+	t.Helper()
+	d, err := dialectOf(provider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

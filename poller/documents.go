@@ -60,7 +60,7 @@ func needsOperator(s model.Status) bool {
 // those whose outcome is unknown. A listing longer than emitop keeps (see ListingCut)
 // returns what it listed up to the cut, with the *ListingCut as its error.
 func OpenDocuments(ctx context.Context, c *Client, kind Kind) ([]Item, error) {
-	d := dialects[c.account.Provider]
+	d := c.d
 	raws, err := d.open(withKind(ctx, kind), c)
 	var cut *ListingCut
 	if err != nil && !errors.As(err, &cut) {
@@ -124,7 +124,7 @@ func OpenDocumentsWaiting(ctx context.Context, c *Client, kind Kind, waiting fun
 
 // ReadDocument reads one document of the client's account by its ID.
 func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, error) {
-	d := dialects[c.account.Provider]
+	d := c.d
 	if d.readPath == nil {
 		return Item{}, ErrNoRead
 	}
@@ -147,7 +147,7 @@ func ReadDocument(ctx context.Context, c *Client, kind Kind, id string) (Item, e
 }
 
 // item turns one document's JSON into an Item of account.
-func (d *dialect) item(account string, raw []byte) (Item, bool) {
+func (d *Dialect) item(account string, raw []byte) (Item, bool) {
 	doc, f, ok := d.document(raw)
 	if !ok {
 		return Item{}, false
@@ -183,7 +183,7 @@ func getJSON(ctx context.Context, c *Client, path string) ([]byte, error) {
 		return nil, err
 	}
 	if res.Response.Status/100 != 2 {
-		p, _ := Decode(c.account.Provider, res.Response)
+		p := c.d.decode(res.Response)
 		return nil, &ProblemError{Method: http.MethodGet, Path: stripQuery(path), Problem: p, Response: res.Response}
 	}
 	return res.Response.Body, nil

@@ -26,7 +26,7 @@ func sandboxAccounts(t testing.TB, opts sandbox.Options) (*sandbox.Sandbox, []co
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, Providers())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestDocumentIdentity(t *testing.T) {
 		{"alforse", `{"id":` + id + `,"invoiceNo":` + number + `}`, exactID},
 		{"alforse", `{"id":` + id + `,"reference":` + number + `}`, exactID},
 	} {
-		doc, _, ok := dialects[tc.provider].document([]byte(tc.raw))
+		doc, _, ok := mustDialect(t, tc.provider).document([]byte(tc.raw))
 		if !ok {
 			t.Fatalf("%s: no document in %s", tc.provider, tc.raw)
 		}

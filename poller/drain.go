@@ -73,8 +73,8 @@ func (g *Governor) DrainTime(n int, latency time.Duration) time.Duration {
 	g.mu.Lock()
 	now := g.clock.Now()
 	start := now
-	if g.holdUntil.After(start) {
-		start = g.holdUntil
+	if held := later(g.holdUntil, g.awayUntil); held.After(start) {
+		start = held
 	}
 	spans := make([]span, 0, len(g.windows))
 	for _, w := range g.windows {

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
+	"emitop/config"
 	"emitop/model"
 )
 
@@ -22,10 +25,100 @@ import (
 //   - the OAuth errors of POST /oauth/token: {"error","error_description","message"?};
 //   - the FastAPI shapes of services built on Factus: {"detail": text} and
 //     {"detail":[{"loc","msg","type"}]}.
-func init() {
-	register(&dialect{name: "factus", catalog: factusCatalog, body: factusBody,
-		document: factusDocument, open: factusOpen, readPath: factusReadPath,
-		resend: factusResend})
+//
+// An account speaks Factus's v1 API, its v2 (api_version = "v2": /v2/bills, is_validated),
+// or the FastAPI service of seed 003 in front of Factus (gateway = "fastapi": its own
+// login or shared key, plus an X-Factus-Token it obtains for the account).
+var factusDialect = &Dialect{
+	name: "factus",
+	keys: append(secretKeys("client_id=id", "client_secret", "username=id", "password", "api_key", "gateway_username=id", "gateway_password"),
+		config.Key{Name: "api_version", Values: []string{"v1", "v2"}},
+		config.Key{Name: "gateway", Values: []string{"fastapi"}}),
+	check:   factusCheck,
+	windows: []Limit{{Name: "", Max: 80, Per: time.Minute}}, // v2 docs, limite-de-request: 80 a minute per user
+	auth:    factusAuth,
+	catalog: factusCatalog, body: factusBody,
+	document: factusDocument, open: factusOpen, readPath: factusReadPath,
+	clear: factusClear, noResend: factusNoResend,
+}
+
+// factusGateway reports whether the account speaks to the FastAPI service in front of
+// Factus rather than to Factus itself.
+func factusGateway(c *Client) bool { return c.account.Setting("gateway") == "fastapi" }
+
+// factusV2 reports whether the account speaks Factus's v2 API.
+func factusV2(c *Client) bool { return c.account.Setting("api_version") == "v2" }
+
+// factusCheck checks an account's keys: Factus itself takes the OAuth client and the
+// user; the FastAPI gateway takes the user (for the Factus token it obtains) and either
+// its shared api_key or its own login, and speaks v1 only.
+func factusCheck(settings map[string]string, creds []string) []string {
+	has := func(k string) bool { return containsString(creds, k) }
+	var out []string
+	if settings["gateway"] == "" {
+		out = requireKeys("factus", []string{"client_id", "client_secret", "username", "password"}, creds)
+		for _, k := range []string{"api_key", "gateway_username", "gateway_password"} {
+			if has(k) {
+				out = append(out, k+` applies only with gateway = "fastapi"`)
+			}
+		}
+		return out
+	}
+	out = requireKeys("factus", []string{"username", "password"}, creds)
+	for _, k := range []string{"client_id", "client_secret"} {
+		if has(k) {
+			out = append(out, k+" does not apply with a gateway: the gateway holds Factus's client itself")
+		}
+	}
+	if settings["api_version"] == "v2" {
+		out = append(out, `api_version "v2" does not apply with a gateway: the gateway speaks Factus v1`)
+	}
+	login := has("gateway_username") || has("gateway_password")
+	switch {
+	case has("api_key") && login:
+		out = append(out, "api_key and gateway_username/gateway_password exclude each other: the gateway takes one of them")
+	case !has("api_key") && !login:
+		out = append(out, "missing credential: the gateway's api_key, or its own gateway_username and gateway_password")
+	case login && !(has("gateway_username") && has("gateway_password")):
+		out = append(out, "gateway_username and gateway_password go together")
+	}
+	return out
+}
+
+// factusAuth is the OAuth2 password grant renewed with the refresh_token grant; through
+// the gateway, its own credential (shared key or login) with the Factus token it obtains
+// for the account in X-Factus-Token.
+func factusAuth(c *Client) authenticator {
+	if !factusGateway(c) {
+		return newTokens(c, factusLogin, factusRefresh)
+	}
+	var local authenticator
+	if key := c.account.Credentials.Get("api_key"); key != "" {
+		local = static{credential{{"X-API-Key", key}}}
+	} else {
+		local = newTokens(c, gatewayLogin, nil)
+	}
+	remote := newTokens(c, gatewayFactusLogin(local), gatewayFactusRefresh(local))
+	remote.key = "X-Factus-Token"
+	return pair{local, remote}
+}
+
+// factusNoResend is why emitop sends no Factus bill again, and what it does instead.
+// POST /v1/bills/validate creates and validates a whole bill from its original data
+// (customer, items, numbering range), which emitop does not hold; Factus's docs
+// (manejo-errores) say what to do with each state, and the plan says it.
+func factusNoResend(doc model.Document) string {
+	switch doc.Status {
+	case model.StatusRejected:
+		return "not resent: a resend needs the bill's original data, which only the system that made it holds; " +
+			"the DIAN's rejection blocks this account's next bills until the bill is deleted: " +
+			"`emitop clear --account " + doc.Account + " --doc " + doc.ID + " --reason …` deletes it (confirmed, recorded), " +
+			"then that system sends it again, corrected"
+	case model.StatusPending, model.StatusUnknown:
+		return "not resent: the bill awaits the DIAN; emitop reads it back every poll, and the system that made it " +
+			"sends it again with the same original data if the DIAN's answer is late (never delete it)"
+	}
+	return "not resent: status " + string(doc.Status)
 }
 
 // factusCatalog is the guidance for every code a Factus response can carry: DIAN rule ids
@@ -46,8 +139,12 @@ var factusCatalog = map[string]model.Guidance{
 		Meaning: "DIAN rule ZE02 (rejection): the digital signature is not valid: the signing certificate is expired, revoked or not the issuer's.",
 		Action:  "Have the issuer's signing certificate renewed and loaded into Factus, then send the bill again."},
 	"FAJ43b": {
-		Meaning: "DIAN rule FAJ43b (notification, not a rejection): the issuer's name differs from the one registered in the RUT for its NIT.",
-		Action:  "Nothing blocks this bill; align the company name in Factus with the RUT so later bills are clean."},
+		Meaning: "DIAN rule FAJ43b: the name informed differs from the one registered in the RUT for its NIT (a rejection when the text says Rechazo, else a notification).",
+		Action:  "Align the name with the RUT; after a notification nothing blocks the bill."},
+	factusPendingBill: {Class: model.ClassConflict, Verdict: model.VerdictFix,
+		Meaning: "Factus refused a new bill: a bill of this account is not validated by the DIAN (one it rejected, which stays until deleted, or one still awaiting its answer), and Factus takes no new bill until that one is settled.",
+		Action: "Find the blocking bill (named below when Factus names it; else this account's rejected or pending bills). If the DIAN rejected it, delete it (`emitop clear`, confirmed and recorded) and have the system that made it send it again, corrected; " +
+			"if it awaits the DIAN, have that system send it again with the same data. Then send the new bill again."},
 
 	"invalid_request": {Class: model.ClassValidation, Verdict: model.VerdictFix,
 		Meaning: "The token request is malformed: a parameter is missing, repeated or unsupported.",
@@ -82,13 +179,24 @@ var factusCatalog = map[string]model.Guidance{
 		Action:  "Read the message, correct the value (round decimals to 2 places), then send again."},
 }
 
+// factusPendingBill is the catalog key of Factus's 409 "Se encontró una factura pendiente
+// por enviar a la DIAN", which carries no code.
+const factusPendingBill = "PENDING_BILL"
+
+// factusBlocks is what a rejected bill's problem adds to its action: Factus's docs
+// (manejo-errores, "Si la factura es rechazada") say that a rejected bill blocks the
+// account's next ones until it is deleted.
+const factusBlocks = "Until then this bill blocks the account's next ones: delete it with `emitop clear` (confirmed and recorded), and the system that made it sends it again, corrected."
+
+// factusBillNumber finds a bill's number (prefix and consecutive, SETP990000204) in a text.
+var factusBillNumber = regexp.MustCompile(`\b[A-Z]{1,8}[0-9]{4,}\b`)
+
 // factusTexts places the messages that carry no code, by a phrase they contain (lower
 // case), in 4xx responses; the first match wins, so the phrases naming
 // wrong credentials come before those naming a failed token.
 var factusTexts = []phraseClass{
-	// 409 "Se encontró una factura pendiente por enviar a la DIAN": an earlier bill with this
-	// reference_code is still on its way; check it rather than create another.
-	{0, "pendiente por enviar", model.ClassProcessing, model.VerdictVerify},
+	// The gateway's shared key, refused: 403 "API Key inválida o ausente.".
+	{403, "api key inválida", model.ClassAuth, model.VerdictEscalate},
 	// The reference_code is Factus's idempotency key: a duplicate means a bill exists.
 	{0, "duplicate invoice reference", model.ClassDuplicate, model.VerdictReconcile},
 	{0, "duplicate reference", model.ClassDuplicate, model.VerdictReconcile},
@@ -108,7 +216,7 @@ type factusEnvelope struct {
 	Message          string          `json:"message"`
 	Data             json.RawMessage `json:"data"`
 	Detail           json.RawMessage `json:"detail"`
-	Errors           json.RawMessage `json:"errors"` // the wrapper's ApiResponse keeps them here
+	Errors           json.RawMessage `json:"errors"` // a list of {code, message, detail}, a map by field, or the gateway's
 	Error            json.RawMessage `json:"error"`
 	ErrorDescription string          `json:"error_description"`
 }
@@ -117,8 +225,9 @@ type factusEnvelope struct {
 type factusBill struct {
 	Number        string          `json:"number"`
 	ReferenceCode string          `json:"reference_code"`
-	Status        json.RawMessage `json:"status"` // 1 validated, 0 pending; a number or a string
-	Errors        json.RawMessage `json:"errors"` // DIAN rule texts: a list or a map by rule
+	Status        json.RawMessage `json:"status"`       // v1: 1 validated, 0 not; a number or a string
+	IsValidated   *bool           `json:"is_validated"` // v2
+	Errors        json.RawMessage `json:"errors"`       // DIAN rule texts: a list, or a map by rule
 }
 
 // fastAPIError is one item of FastAPI's {"detail":[...]} validation answer.
@@ -128,16 +237,7 @@ type fastAPIError struct {
 	Type string            `json:"type"`
 }
 
-// dianRule is one DIAN validation result quoted in a Factus text.
-type dianRule struct {
-	id        string
-	rejection bool // the text says "Rechazo"; otherwise it is a notification
-}
-
 var (
-	// dianRulePattern finds "Regla: FAD06" or "Regla 90": a rule id holds a digit, so that
-	// "reglas de validación" names no rule.
-	dianRulePattern = regexp.MustCompile(`(?i)\bregla(?:\s*:\s*|\s+)([a-z]*[0-9][a-z0-9]*)\b`)
 	// factusSnakeField finds a field named at the start of a message, as in
 	// "payment_due_date es obligatorio cuando ...": only snake_case names count, so that an
 	// ordinary first word is never taken for a field.
@@ -162,6 +262,12 @@ func factusBody(status int, body []byte) finding {
 		}
 	default:
 		f = factusEnvelopeFinding(env)
+	}
+	if strings.Contains(strings.ToLower(f.message), "pendiente por enviar") {
+		f.key, f.class, f.verdict = factusPendingBill, model.ClassConflict, model.VerdictFix
+		if n := factusBillNumber.FindString(f.message); n != "" {
+			f.message = joinLines(f.message, "blocking bill: "+n)
+		}
 	}
 	if f.class == "" {
 		f.class, f.verdict = classByPhrase(factusTexts, status, f.message)
@@ -189,28 +295,8 @@ func factusEnvelopeFinding(env factusEnvelope) finding {
 	for _, field := range topFields {
 		fields = addField(fields, field)
 	}
-	rf := factusRuleFinding(factusRules(append([]string{env.Message}, lines...)), len(fields) > 0)
+	rf := dianFinding(dianRules(append([]string{env.Message}, lines...)), len(fields) > 0)
 	return finding{code: rf.code, class: rf.class, fields: fields, message: joinLines(append([]string{env.Message}, lines...)...)}
-}
-
-// factusRuleFinding picks the code among DIAN rules: rule 90 (a duplicate) first, then the
-// first rejection, then, when no field error speaks for the response, the first
-// notification. A rejection makes the class rejected; a notification leaves it open.
-func factusRuleFinding(rules []dianRule, hasFields bool) finding {
-	for _, r := range rules {
-		if r.rejection && r.id == "90" {
-			return finding{code: r.id, class: model.ClassDuplicate}
-		}
-	}
-	for _, r := range rules {
-		if r.rejection {
-			return finding{code: r.id, class: model.ClassRejected}
-		}
-	}
-	if len(rules) > 0 && !hasFields {
-		return finding{code: rules[0].id}
-	}
-	return finding{}
 }
 
 // factusDetail reads FastAPI's "detail": a text, or a list of validation errors whose
@@ -270,10 +356,40 @@ func fastAPIPath(loc []json.RawMessage) string {
 	return strings.Join(parts, ".")
 }
 
-// factusErrors reads a Factus errors value: a list of texts, or a map whose keys are field
-// paths (with a list or a text of messages) or DIAN rule ids (with the rule's text). It
-// returns one line per message, prefixed by its field, and the fields in order.
+// factusError is one entry of an errors list as public clients type it ({code, message,
+// detail}: sbetav/factus-js, types/common.ts).
+type factusError struct {
+	Code    json.RawMessage `json:"code"`
+	Message json.RawMessage `json:"message"`
+	Detail  json.RawMessage `json:"detail"`
+}
+
+// factusDetailField finds a field path given as an error's whole detail.
+var factusDetailField = regexp.MustCompile(`^[a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)+$|^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$`)
+
+// factusErrors reads a Factus errors value: a list of texts or of {code, message, detail}
+// objects, or a map whose keys are field paths (with a list or a text of messages) or
+// DIAN rule ids (with the rule's text). It returns one line per message, prefixed by its
+// field, and the fields in order.
 func factusErrors(raw json.RawMessage) (lines, fields []string) {
+	if items := rawList(raw); len(items) > 0 && jsonPairs(items[0]) != nil {
+		for _, it := range items {
+			var e factusError
+			if !jsonObject(it, &e) {
+				continue
+			}
+			msg, detail := rawText(e.Message), rawText(e.Detail)
+			if factusDetailField.MatchString(detail) {
+				fields = addField(fields, detail)
+			}
+			if detail != "" && detail != msg {
+				msg = joinLines(msg, detail)
+				msg = strings.ReplaceAll(msg, "\n", ": ")
+			}
+			lines = append(lines, msg)
+		}
+		return lines, fields
+	}
 	if pairs := jsonPairs(raw); pairs != nil {
 		for _, p := range pairs {
 			msgs := rawTexts(p.value)
@@ -300,26 +416,6 @@ func factusFieldPath(key string) string {
 	key = strings.ReplaceAll(key, "[", ".")
 	key = strings.ReplaceAll(key, "]", "")
 	return strings.Trim(key, ".")
-}
-
-// factusRules finds every DIAN rule quoted in texts, in order. A text quoting several rules
-// is split at each "Regla".
-func factusRules(texts []string) []dianRule {
-	var rules []dianRule
-	for _, t := range texts {
-		locs := dianRulePattern.FindAllStringSubmatchIndex(t, -1)
-		for i, loc := range locs {
-			end := len(t)
-			if i+1 < len(locs) {
-				end = locs[i+1][0]
-			}
-			rules = append(rules, dianRule{
-				id:        t[loc[2]:loc[3]],
-				rejection: strings.Contains(strings.ToLower(t[loc[0]:end]), "rechazo"),
-			})
-		}
-	}
-	return rules
 }
 
 // factusBillOf finds the bill in a data value: {"bill":{...}} or the bill itself, known
@@ -352,43 +448,40 @@ func factusBillIn(raw []byte) (factusBill, bool) {
 	return factusBillOf(env.Data)
 }
 
-// factusDocument reads one Factus bill (bare, or inside the show envelope) as a document.
-// ID is the bill's number as Factus wrote it, what GET /v1/bills/show/{number} takes; Number
-// is the same, sanitized. A DIAN
-// "Rechazo" among its errors makes it rejected (rule 90 too: DIAN holds it, and the finding
-// says duplicate); otherwise status 1 is accepted and 0 pending. The finding is empty when
-// the bill has nothing to report; an accepted bill with DIAN notifications carries the
-// first one, class ok. ok is false when raw holds no bill.
+// factusDocument reads one Factus bill (bare, inside the show envelope, or inside the
+// gateway's) as a document. ID is the bill's number as Factus wrote it, what the read
+// takes; Number is the same, sanitized. A DIAN "Rechazo" among its errors makes it
+// rejected (rule 90 too: DIAN holds it, and the finding says duplicate), and a rejected
+// bill's action says that it blocks the account's next bills until deleted; otherwise
+// v2's is_validated, or v1's status (1 accepted, 0 pending), decides. The finding is
+// empty when the bill has nothing to report; an accepted bill with DIAN notifications
+// carries the first one, class ok. ok is false when raw holds no bill.
 func factusDocument(raw []byte) (doc model.Document, f finding, ok bool) {
 	b, ok := factusBillIn(raw)
 	if !ok || b.Number == "" {
 		return model.Document{}, finding{}, false
 	}
-	doc = model.Document{Provider: "factus", ID: b.Number, Number: model.Line(b.Number, 80)}
+	doc = model.Document{ID: b.Number, Number: model.Line(b.Number, 80)}
 	lines, _ := factusErrors(b.Errors)
-	rf := factusRuleFinding(factusRules(lines), false)
+	rf := dianFinding(dianRules(lines), false)
 	switch {
 	case rf.class != "":
 		doc.Status = model.StatusRejected
 		f = finding{code: rf.code, class: rf.class, message: strings.Join(lines, "\n")}
-	case factusBillStatus(b.Status) == "1":
+		if rf.class == model.ClassRejected {
+			f.note = factusBlocks
+		}
+	case b.IsValidated != nil && *b.IsValidated, b.IsValidated == nil && factusBillStatus(b.Status) == "1":
 		doc.Status = model.StatusAccepted
 		if rf.code != "" {
 			f = finding{code: rf.code, class: model.ClassOK, message: strings.Join(lines, "\n")}
 		}
-	case factusBillStatus(b.Status) == "0":
+	case b.IsValidated != nil, factusBillStatus(b.Status) == "0":
 		doc.Status = model.StatusPending
 	default:
 		doc.Status = model.StatusUnknown
 	}
 	return doc, f, true
-}
-
-// factusReferenceCode is a bill's reference_code: Factus's idempotency key, by which the
-// retry engine finds a bill an earlier attempt may have created. "" when raw has none.
-func factusReferenceCode(raw []byte) string {
-	b, _ := factusBillIn(raw)
-	return b.ReferenceCode
 }
 
 // factusBillStatus reads a bill's status, a number or a string, as text.
@@ -407,12 +500,22 @@ func factusBillStatus(raw json.RawMessage) string {
 }
 
 // factusOpen lists the bills not yet validated (filter[status]=0), ten a page: pending
-// ones and, with their "Rechazo" rules, rejected ones.
+// ones and, with their "Rechazo" rules, rejected ones. The gateway filters by no status:
+// every bill is listed, and the caller keeps the open ones.
 func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
-	path := c.Path("bills", "/v1/bills")
-	return pages(ctx, c, 1, func(n int) string {
-		return fmt.Sprintf("%s?filter%%5Bstatus%%5D=0&page=%d", path, n)
-	}, func(body []byte, n int) ([][]byte, bool, error) {
+	var page func(n int) string
+	switch {
+	case factusGateway(c):
+		path := c.Path("bills", "/api/v1/invoices/")
+		page = func(n int) string { return fmt.Sprintf("%s?page=%d", path, n) }
+	case factusV2(c):
+		path := c.Path("bills", "/v2/bills")
+		page = func(n int) string { return fmt.Sprintf("%s?filter%%5Bstatus%%5D=0&page=%d", path, n) }
+	default:
+		path := c.Path("bills", "/v1/bills")
+		page = func(n int) string { return fmt.Sprintf("%s?filter%%5Bstatus%%5D=0&page=%d", path, n) }
+	}
+	return pages(ctx, c, 1, page, func(body []byte, n int) ([][]byte, bool, error) {
 		var env struct {
 			Data struct {
 				Data       json.RawMessage `json:"data"`
@@ -430,34 +533,142 @@ func factusOpen(ctx context.Context, c *Client) ([][]byte, error) {
 	})
 }
 
-// factusReadPath is GET /v1/bills/show/{number}.
+// factusReadPath is the read of one bill by its number: GET /v1/bills/show/{number}, v2's
+// /v2/bills/{number}, the gateway's /api/v1/invoices/{number}.
 func factusReadPath(c *Client, number string) string {
+	switch {
+	case factusGateway(c):
+		return c.Path("bill", "/api/v1/invoices") + "/" + pathID(number)
+	case factusV2(c):
+		return c.Path("bill", "/v2/bills") + "/" + pathID(number)
+	}
 	return c.Path("bill", "/v1/bills/show") + "/" + pathID(number)
 }
 
-// factusResend validates a bill again: POST /v1/bills/validate with the bill's own
-// reference_code, Factus's idempotency key, so that an earlier attempt that landed is
-// found rather than a second bill created. The code comes from the bill as read.
-func factusResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
+// factusClear deletes a bill the DIAN has not validated, by the reference_code it was
+// created with (read from the bill as just read): DELETE /v1/bills/destroy/reference/{code}
+// (v2 alike; the gateway's /api/v1/invoices/reference/{code}). Factus's docs give it as the
+// way to clear a bill with validation errors so that it can be created again, corrected.
+func factusClear(c *Client, ids []string, raws [][]byte) (Resend, error) {
 	if len(ids) != 1 {
-		return Resend{}, fmt.Errorf("factus: one bill per validation, not %d", len(ids))
+		return Resend{}, fmt.Errorf("one bill per deletion, not %d", len(ids))
 	}
-	r := Resend{Method: http.MethodPost, Path: c.Path("validate", "/v1/bills/validate"), IDs: ids}
-	ref := ""
-	if len(raws) > 0 && raws[0] != nil {
-		ref = factusReferenceCode(raws[0])
+	path := c.Path("destroy", "/v1/bills/destroy/reference")
+	switch {
+	case factusGateway(c):
+		path = c.Path("destroy", "/api/v1/invoices/reference")
+	case factusV2(c):
+		path = c.Path("destroy", "/v2/bills/destroy/reference")
 	}
-	if ref == "" {
-		if len(raws) > 0 && raws[0] != nil {
-			return Resend{}, fmt.Errorf("factus: bill %s: no reference_code to validate it by", model.Line(ids[0], 80))
-		}
-		r.Note = "{\"reference_code\": the bill's own, as GET " + factusReadPath(c, ids[0]) + " returns it}"
+	r := Resend{Method: http.MethodDelete, IDs: ids}
+	if len(raws) == 0 || raws[0] == nil {
+		r.Path, r.Note = path+"/{reference_code}", "no body: the bill's reference_code, as its read returns it, goes in the path"
 		return r, nil
 	}
-	body, err := json.Marshal(map[string]string{"reference_code": ref})
-	if err != nil {
-		return Resend{}, err
+	b, _ := factusBillIn(raws[0])
+	if b.ReferenceCode == "" {
+		return Resend{}, fmt.Errorf("bill %s: its read carries no reference_code to delete it by", model.Line(ids[0], 80))
 	}
-	r.Body = body
+	r.Path = path + "/" + pathID(b.ReferenceCode)
 	return r, nil
+}
+
+// factusAnswer is an OAuth2 token response.
+type factusAnswer struct {
+	AccessToken  string          `json:"access_token"`
+	RefreshToken string          `json:"refresh_token"`
+	ExpiresIn    json.RawMessage `json:"expires_in"`
+}
+
+func (a factusAnswer) grant(c *Client, step string) (grant, error) {
+	if a.AccessToken == "" {
+		return grant{}, fmt.Errorf("%s: %s: the answer has no access_token", c.account.Name, step)
+	}
+	return grant{access: a.AccessToken, refresh: a.RefreshToken, ttl: lifetime(a.ExpiresIn)}, nil
+}
+
+// factusLogin is the OAuth2 password grant.
+func factusLogin(ctx context.Context, c *Client) (grant, error) {
+	creds := c.account.Credentials
+	form := url.Values{
+		"grant_type": {"password"}, "client_id": {creds.Get("client_id")}, "client_secret": {creds.Get("client_secret")},
+		"username": {creds.Get("username")}, "password": {creds.Get("password")},
+	}
+	var a factusAnswer
+	if _, err := tokenCall(ctx, c, "login", c.Path("token", "/oauth/token"), []byte(form.Encode()), "application/x-www-form-urlencoded", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "login")
+}
+
+// factusRefresh is the OAuth2 refresh_token grant.
+func factusRefresh(ctx context.Context, c *Client, refresh string) (grant, error) {
+	creds := c.account.Credentials
+	form := url.Values{
+		"grant_type": {"refresh_token"}, "refresh_token": {refresh},
+		"client_id": {creds.Get("client_id")}, "client_secret": {creds.Get("client_secret")},
+	}
+	var a factusAnswer
+	if _, err := tokenCall(ctx, c, "refresh", c.Path("token", "/oauth/token"), []byte(form.Encode()), "application/x-www-form-urlencoded", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "refresh")
+}
+
+// gatewayLogin is the gateway's own login: POST /api/v1/auth/login, form username and
+// password, answered with a JWT (seed 003) that lasts until the gateway says otherwise.
+func gatewayLogin(ctx context.Context, c *Client) (grant, error) {
+	creds := c.account.Credentials
+	form := url.Values{"username": {creds.Get("gateway_username")}, "password": {creds.Get("gateway_password")}}
+	var a factusAnswer
+	if _, err := tokenCall(ctx, c, "login", c.Path("login", "/api/v1/auth/login"), []byte(form.Encode()), "application/x-www-form-urlencoded", nil, &a); err != nil {
+		return grant{}, err
+	}
+	return a.grant(c, "login")
+}
+
+// gatewayAnswer is the gateway's ApiResponse around a Factus token.
+type gatewayAnswer struct {
+	Success *bool        `json:"success"`
+	Data    factusAnswer `json:"data"`
+}
+
+// gatewayFactusLogin obtains, through the gateway and with its credential local, the
+// Factus token of the account's Factus user: POST /api/v1/auth/factus/login {email,
+// password}.
+func gatewayFactusLogin(local authenticator) func(ctx context.Context, c *Client) (grant, error) {
+	return func(ctx context.Context, c *Client) (grant, error) {
+		creds := c.account.Credentials
+		return gatewayFactusToken(ctx, c, local, "login", c.Path("factus_login", "/api/v1/auth/factus/login"),
+			map[string]string{"email": creds.Get("username"), "password": creds.Get("password")})
+	}
+}
+
+// gatewayFactusRefresh renews the Factus token through the gateway: POST
+// /api/v1/auth/factus/refresh {refresh_token}.
+func gatewayFactusRefresh(local authenticator) func(ctx context.Context, c *Client, refresh string) (grant, error) {
+	return func(ctx context.Context, c *Client, refresh string) (grant, error) {
+		return gatewayFactusToken(ctx, c, local, "refresh", c.Path("factus_refresh", "/api/v1/auth/factus/refresh"),
+			map[string]string{"refresh_token": refresh})
+	}
+}
+
+// gatewayFactusToken asks the gateway for a Factus token, authenticated by local.
+func gatewayFactusToken(ctx context.Context, c *Client, local authenticator, step, path string, fields map[string]string) (grant, error) {
+	cred, err := local.credential(ctx)
+	if err != nil {
+		return grant{}, err
+	}
+	body, err := json.Marshal(fields)
+	if err != nil {
+		return grant{}, err
+	}
+	var a gatewayAnswer
+	if _, err := tokenCall(ctx, c, step, path, body, "application/json", cred, &a); err != nil {
+		return grant{}, err
+	}
+	if a.Success != nil && !*a.Success {
+		return grant{}, fmt.Errorf("%s: %s: the gateway says it failed", c.account.Name, step)
+	}
+	return a.Data.grant(c, step)
 }

@@ -90,7 +90,7 @@ var factusCases = []factusCase{
 		model.ClassValidation, model.VerdictFix, "", []string{"items.0.price", "customer.names"}},
 	{"pending bill conflict", 409, "POST",
 		`{"status":"Conflict","message":"Se encontró una factura pendiente por enviar a la DIAN"}`,
-		model.ClassProcessing, model.VerdictVerify, "", nil},
+		model.ClassConflict, model.VerdictFix, "", nil},
 	{"rule 90 in the message", 422, "POST",
 		`{"status":"Validation error","message":"Regla: 90, Rechazo: Documento procesado anteriormente","data":{"errors":[]}}`,
 		model.ClassDuplicate, model.VerdictReconcile, "90", nil},
@@ -288,17 +288,14 @@ func TestFactusDocument(t *testing.T) {
 			if ok != c.ok || doc.Status != c.status || doc.ID != c.number || doc.Number != c.number {
 				t.Fatalf("got ok %v %+v", ok, doc)
 			}
-			if ok && doc.Provider != "factus" {
-				t.Fatalf("provider %q", doc.Provider)
-			}
 			if f.code != c.code || f.class != c.class {
 				t.Fatalf("finding %+v, want code %q class %q", f, c.code, c.class)
 			}
 			if c.class != "" && !strings.Contains(f.message, "Regla: "+c.code) {
 				t.Fatalf("finding message %q lacks the rule text", f.message)
 			}
-			if got := factusReferenceCode([]byte(c.raw)); got != c.refcod {
-				t.Fatalf("reference code %q, want %q", got, c.refcod)
+			if b, _ := factusBillIn([]byte(c.raw)); b.ReferenceCode != c.refcod {
+				t.Fatalf("reference code %q, want %q", b.ReferenceCode, c.refcod)
 			}
 		})
 	}

@@ -29,14 +29,6 @@ type Limit struct {
 	Per  time.Duration
 }
 
-// Seeds are the providers' documented windows; factus and alforse document none, their
-// windows are learned from headers.
-var Seeds = map[string][]Limit{
-	"alegra":     {{Name: "", Max: 150, Per: time.Minute}},
-	"sv-dte":     {{Name: "short", Max: 3, Per: time.Second}, {Name: "medium", Max: 20, Per: 10 * time.Second}, {Name: "long", Max: 100, Per: time.Minute}},
-	"certifactu": {{Name: "", Max: 100, Per: time.Minute}},
-}
-
 // Clock is the time the governor lives by; tests give it a fake one.
 type Clock interface {
 	Now() time.Time
@@ -80,7 +72,8 @@ type Governor struct {
 	windows      []*window
 	inflight     int
 	inflightPoll int
-	holdUntil    time.Time
+	holdUntil    time.Time       // a 429's hold: the windows are spent until then
+	awayUntil    time.Time       // a 5xx's stated wait (a 503's Retry-After): the server is away until then
 	dropped      int             // learned windows dropped to stay within maxWindows
 	lastNamed    map[string]bool // the windows the last response that named any named
 	heard        bool            // some response has been seen
@@ -92,8 +85,11 @@ type window struct {
 	name   string
 	limit  int           // model.Unknown until documented or stated
 	length time.Duration // documented, or the longest reset seen
-	seeded bool          // length documented: headers do not change it
+	seeded bool          // documented: headers keep its length, unless overridden
 	named  time.Time     // when a response last named it
+	// overridden: the server stated another limit than documented, so its resets give
+	// the length; restate: the next reset stated replaces the length.
+	overridden, restate bool
 
 	ledger []hit // own completed requests, oldest first
 	polls  int   // how many of ledger are polls
@@ -120,10 +116,15 @@ type Ticket struct {
 // Kind is the kind of request the ticket was acquired for.
 func (t Ticket) Kind() Kind { return t.kind }
 
-// NewGovernor paces an account of provider, seeded with its documented windows; reserve
-// is the share of every window never spent (0.1 leaves a tenth). clock nil is RealClock.
+// NewGovernor paces an account of provider, seeded with the windows its dialect
+// documents; reserve is the share of every window never spent (0.1 leaves a tenth).
+// clock nil is RealClock. An unknown provider documents nothing.
 func NewGovernor(provider string, reserve float64, clock Clock) *Governor {
-	return NewGovernorLimits(Seeds[provider], reserve, clock)
+	var limits []Limit
+	if d, err := dialectOf(provider); err == nil {
+		limits = d.windows
+	}
+	return NewGovernorLimits(limits, reserve, clock)
 }
 
 // NewGovernorLimits paces an account whose windows are known to be limits.
@@ -193,6 +194,9 @@ func (g *Governor) Acquire(ctx context.Context, kind Kind) (Ticket, error) {
 func (g *Governor) admit(kind Kind, now time.Time) (wake time.Time, ok bool) {
 	if now.Before(g.holdUntil) {
 		return g.holdUntil, false
+	}
+	if now.Before(g.awayUntil) {
+		return g.awayUntil, false
 	}
 	if !g.heard && len(g.windows) == 0 && g.inflight > 0 {
 		return time.Time{}, false // learning: one request until the first response
@@ -288,7 +292,8 @@ func (g *Governor) finish(t Ticket) {
 // Done records a request's completion: it counts the hit now (completion time), learns the
 // windows the response describes, and after a 429 holds every request of the account for
 // the longest wait anything stated (p.Wait, Retry-After, Retry-After-<name>, a spent
-// window's reset) or, with no hint, the longest window's length. resp nil means no
+// window's reset) or, with no hint, the longest window's length; after a 5xx that states
+// a wait (a 503 in maintenance), for that wait. resp nil means no
 // response came (a transport error): the hit is counted all the same, since the request
 // may have reached the server. p may be nil; when given, its windows and wait are used.
 func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
@@ -317,8 +322,11 @@ func (g *Governor) Done(t Ticket, resp *Response, p *model.Problem) {
 		g.learn(s, now, t.kind == Poll)
 	}
 	g.capWindows(seen)
-	if resp.Status == http.StatusTooManyRequests {
-		g.hold(resp, seen, p, now)
+	switch {
+	case resp.Status == http.StatusTooManyRequests:
+		g.hold(resp, seen, p, now, true)
+	case resp.Status >= 500:
+		g.hold(resp, seen, p, now, false) // only a stated wait (a 503's Retry-After) holds
 	}
 }
 
@@ -350,11 +358,20 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 		g.windows = append(g.windows, w)
 	}
 	w.named = now
+	// What the server says wins. A stated limit other than the documented one means the
+	// server runs another window than documented: the limit replaces the documented one
+	// at once, and the first reset stated replaces the documented length; from then on
+	// the length is the longest reset stated, as for a window the server alone describes.
+	// A server that states the documented limit keeps the documented length: a reset
+	// only says what is left of the window.
+	if w.seeded && !w.overridden && s.Limit != model.Unknown && s.Limit != w.limit {
+		w.overridden, w.restate = true, true
+	}
 	if s.Limit != model.Unknown {
 		w.limit = s.Limit
 	}
-	if !w.seeded && s.HasReset() && s.Reset > w.length {
-		w.length = s.Reset
+	if (!w.seeded || w.overridden) && s.HasReset() && (w.restate || s.Reset > w.length) {
+		w.length, w.restate = s.Reset, false
 	}
 	if s.Remaining == model.Unknown || w.limit == model.Unknown {
 		return
@@ -412,11 +429,15 @@ func (g *Governor) DroppedWindows() int {
 	return g.dropped
 }
 
-// hold stops every request after a 429.
-func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, now time.Time) {
+// hold stops every request of the account for the wait the response stated; when it
+// stated none, a 429 (guess) holds for the longest window's length and a 5xx not at all.
+func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, now time.Time, guess bool) {
 	wait, found := WaitHint(resp.Header, seen, now)
 	if p != nil && p.HasWait && (!found || p.Wait > wait) {
 		wait, found = p.Wait, true
+	}
+	if !found && !guess {
+		return
 	}
 	if !found {
 		wait = defaultWindow
@@ -427,8 +448,12 @@ func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, n
 			}
 		}
 	}
-	if until := now.Add(wait); until.After(g.holdUntil) {
-		g.holdUntil = until
+	until := &g.holdUntil
+	if !guess {
+		until = &g.awayUntil
+	}
+	if t := now.Add(wait); t.After(*until) {
+		*until = t
 	}
 	if g.changed != nil {
 		close(g.changed)
@@ -436,17 +461,27 @@ func (g *Governor) hold(resp *Response, seen []model.Window, p *model.Problem, n
 	}
 }
 
-// Held is when the hold after a 429 ends; zero or past when there is none.
+// Held is when the hold after a 429 or a 5xx's stated wait ends; zero or past when there
+// is none. No request of the account leaves before.
 func (g *Governor) Held() time.Time {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.holdUntil
+	return later(g.holdUntil, g.awayUntil)
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // PollInterval is how long the polling loop should wait before its next poll, given the
 // account's configured interval: base while the windows have room, stretched as polling
 // uses up its share of any window (up to 10×base when the share is spent), and at least
 // until a 429's hold ends. Only what a window will still hold at the next poll counts.
+// A 5xx's stated wait does not stretch it: the polls it holds send nothing, and count as
+// failed, so that the account's health follows the server's absence.
 func (g *Governor) PollInterval(base time.Duration) time.Duration {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -171,7 +171,7 @@ func TestGovernorLearnsOtherClients(t *testing.T) {
 
 func TestGovernorAddsHeaderWindows(t *testing.T) {
 	clock := newFakeClock()
-	g := NewGovernor("factus", 0.1, clock) // nothing documented
+	g := NewGovernor("alforse", 0.1, clock) // nothing documented
 	first, _ := try(g, Poll)
 	if _, ok := try(g, Poll); ok {
 		t.Fatal("a second request went before anything was learned")

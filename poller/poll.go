@@ -53,6 +53,11 @@ const (
 // maxReads bounds the single-document reads of one poll; what is left waits for the next.
 const maxReads = 20
 
+// reloginEvery is how often a parked account (its credential refused) logs in again
+// unasked: providers lock accounts that keep failing logins. An operator's Refresh tries
+// at once.
+const reloginEvery = 5 * time.Minute
+
 // attemptsEvery is how often a poll reads the documents' attempts from the store: the
 // read costs about a fifth of a poll's CPU, and only the retry engine changes them.
 const attemptsEvery = 30 * time.Second
@@ -97,6 +102,7 @@ type account struct {
 	cfg    config.Account
 	client *Client
 	wake   chan struct{} // a refresh asks the loop to poll now
+	asked  atomic.Bool   // the operator asked for a poll (Refresh) since the last one
 	poll   sync.Mutex    // one poll of the account at a time
 
 	// Owned by the goroutine holding poll.
@@ -117,6 +123,11 @@ type account struct {
 	err       string
 	lastError *model.Problem // err decoded, when a provider's answer carried it
 	documents []model.Document
+	// A refused credential parks the account: no request until reloginEvery has passed
+	// since parked, or until the operator asks; never unasked when the refusal needs a
+	// person (a second factor).
+	parked      time.Time
+	needsPerson bool
 }
 
 // New builds one Client and Governor per account. st receives documents, events, window
@@ -179,7 +190,7 @@ func (p *Poller) Run(ctx context.Context) error {
 
 func (p *Poller) loop(ctx context.Context, a *account) {
 	for {
-		if p.pollAccount(ctx, a) {
+		if p.pollAccount(ctx, a, a.asked.Swap(false)) {
 			s := p.Snapshot()
 			p.reportHistory(s)
 			p.hub.Publish(s)
@@ -212,13 +223,14 @@ func (p *Poller) pruneLoop(ctx context.Context) {
 }
 
 // PollOnce polls every account once, all at the same time, publishes the snapshot and
-// returns it. An account whose poll ctx ended before it finished is reported down, with
-// "not polled: " and ctx's cause as its error: nothing is known of it.
+// returns it. It counts as the operator's asking: a parked account logs in again. An
+// account whose poll ctx ended before it finished is reported down, with "not polled: "
+// and ctx's cause as its error: nothing is known of it.
 func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 	var wg sync.WaitGroup
 	polled := make([]bool, len(p.accounts))
 	for i, a := range p.accounts {
-		wg.Go(func() { polled[i] = p.pollAccount(ctx, a) })
+		wg.Go(func() { polled[i] = p.pollAccount(ctx, a, true) })
 	}
 	wg.Wait()
 	p.mu.Lock()
@@ -234,12 +246,14 @@ func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 	return s
 }
 
-// Refresh asks for a poll of every account now and returns at once. While Run runs it
-// wakes the loops (a wake-up already pending is not doubled); otherwise it polls every
-// account once in the background, unless such a poll is already under way.
+// Refresh asks for a poll of every account now and returns at once: the operator's ask,
+// which also has a parked account log in again. While Run runs it wakes the loops (a
+// wake-up already pending is not doubled); otherwise it polls every account once in the
+// background, unless such a poll is already under way.
 func (p *Poller) Refresh() {
 	if p.running.Load() {
 		for _, a := range p.accounts {
+			a.asked.Store(true)
 			select {
 			case a.wake <- struct{}{}:
 			default:
@@ -281,7 +295,7 @@ func (p *Poller) Snapshot() model.Snapshot {
 			Account:      model.Account{Name: a.cfg.Name, Provider: a.cfg.Provider},
 			Health:       a.health,
 			Windows:      a.spend.forecast(g.Windows(now), now),
-			PollInterval: g.PollInterval(a.cfg.PollInterval),
+			PollInterval: a.interval(g),
 			BaseInterval: a.cfg.PollInterval,
 			Reserve:      a.cfg.Reserve,
 			LastPoll:     a.lastPoll,
@@ -296,11 +310,14 @@ func (p *Poller) Snapshot() model.Snapshot {
 
 // pollAccount polls one account: it lists the open documents, reads the details the list
 // lacks, stores every change with the raw JSON that showed it, samples the windows and
-// updates the account's health. It reports false when ctx ended before the poll finished.
-func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
+// updates the account's health. It reports false when it changed nothing: ctx ended
+// before the poll finished, or the account is parked and asked is false (asked: the
+// operator asked for this poll). While a wait the server stated holds the account (a
+// 429's, a 503's Retry-After) the poll sends nothing and counts as failed.
+func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	a.poll.Lock()
 	defer a.poll.Unlock()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !asked && p.stayParked(a) {
 		return false
 	}
 	start := p.clock.Now()
@@ -311,7 +328,13 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	if !a.spend.seeded() { // written only by the goroutine holding poll: read without Poller.mu
 		seed = p.storedSpend(ctx, a, p.clock.Now())
 	}
-	items, err := OpenDocuments(ctx, a.client, Poll)
+	var items []Item
+	var err error
+	if until := a.client.Governor().Held(); until.After(p.clock.Now()) {
+		err = &heldError{account: a.cfg.Name, until: until}
+	} else {
+		items, err = OpenDocuments(ctx, a.client, Poll)
+	}
 	if ctx.Err() != nil {
 		return false
 	}
@@ -358,11 +381,17 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 		a.spend.windows = seed
 	}
 	a.spend.observe(windows, now)
-	if err != nil {
+	var held *heldError
+	switch {
+	case errors.As(err, &held):
+		// Nothing was sent: the problem that stated the wait stays the account's last.
 		a.fails, a.goods = a.fails+1, 0
 		a.err = model.Line(err.Error(), 300)
-		a.lastError = decodedError(a.cfg.Provider, err)
-	} else {
+	case err != nil:
+		a.fails, a.goods = a.fails+1, 0
+		a.err = model.Line(err.Error(), 300)
+		a.lastError = decodedError(a.client.d, err)
+	default:
 		a.fails, a.goods = 0, a.goods+1
 		a.err, a.lastError = "", nil
 		a.documents = docs
@@ -375,6 +404,21 @@ func (p *Poller) pollAccount(ctx context.Context, a *account) bool {
 	a.health = health(a.health, a.fails, a.goods, windows)
 	if cut != nil && a.health == model.HealthUp {
 		a.health = model.HealthDegraded
+	}
+	if held == nil {
+		a.parked, a.needsPerson = time.Time{}, false
+	}
+	if held == nil && a.lastError != nil && a.lastError.Class == model.ClassAuth {
+		// A refused credential parks the account: repeating the login every poll would
+		// only get it locked.
+		var ae *AuthError
+		a.needsPerson = errors.As(err, &ae) && ae.NeedsPerson
+		a.parked = a.lastPoll
+		if a.needsPerson {
+			a.err = model.Line(err.Error()+"; parked: emitop logs in again only when the operator refreshes", 300)
+		} else {
+			a.err = model.Line(err.Error()+"; parked: next login at "+a.parked.Add(reloginEvery).Format(time.TimeOnly)+", or at once on refresh", 300)
+		}
 	}
 	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
 		a.health = model.HealthRefused
@@ -398,9 +442,43 @@ func (p *Poller) recordHealth(ctx context.Context, c store.HealthChange) {
 	}
 }
 
+// interval is how often the account is polled now (under Poller.mu): the governor's
+// advice, reloginEvery while a refused credential parks it, 0 (none scheduled) while the
+// refusal waits for a person.
+func (a *account) interval(g *Governor) time.Duration {
+	switch {
+	case a.parked.IsZero():
+		return g.PollInterval(a.cfg.PollInterval)
+	case a.needsPerson:
+		return 0
+	}
+	return reloginEvery
+}
+
+// stayParked reports whether a parked account must not be polled now, unasked: its
+// refusal needs a person, or reloginEvery has not passed since it was parked.
+func (p *Poller) stayParked(a *account) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a.parked.IsZero() {
+		return false
+	}
+	return a.needsPerson || p.clock.Now().Before(a.parked.Add(reloginEvery))
+}
+
+// heldError is a poll not sent: the provider stated a wait that has not passed.
+type heldError struct {
+	account string
+	until   time.Time
+}
+
+func (e *heldError) Error() string {
+	return fmt.Sprintf("%s: not polled: the provider asked to wait until %s", e.account, e.until.Format(time.TimeOnly))
+}
+
 // decodedError is the problem a failed poll's error carries: the provider's answer to a
 // read or to a login, decoded. nil when no answer came (a transport failure).
-func decodedError(provider string, err error) *model.Problem {
+func decodedError(d *Dialect, err error) *model.Problem {
 	var pe *ProblemError
 	if errors.As(err, &pe) {
 		p := pe.Problem
@@ -408,12 +486,11 @@ func decodedError(provider string, err error) *model.Problem {
 	}
 	var ae *AuthError
 	if errors.As(err, &ae) {
-		if p, derr := Decode(provider, ae.Response); derr == nil {
-			if p.Class == model.ClassOK || p.Class == model.ClassUnknown {
-				p.Class = model.ClassAuth // a refused login is a credentials problem, whatever its body
-			}
-			return &p
+		p := d.decode(ae.Response)
+		if p.Class == model.ClassOK || p.Class == model.ClassUnknown {
+			p.Class = model.ClassAuth // a refused login is a credentials problem, whatever its body
 		}
+		return &p
 	}
 	return nil
 }

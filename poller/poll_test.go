@@ -267,7 +267,8 @@ func TestAccountDownAndBack(t *testing.T) {
 	var errs errorLog
 	p := newTestPoller(t, cf, st, &errs)
 	ctx := context.Background()
-	sb.SetFaults("cf-madrid", sandbox.Faults{Maintenance: []sandbox.Span{{From: 0, Until: 24 * time.Hour}}})
+	// A maintenance that announces its end: the 503s carry Retry-After (at most 3 s).
+	sb.SetFaults("cf-madrid", sandbox.Faults{Maintenance: []sandbox.Span{{From: 0, Until: 3 * time.Second}}})
 	var got []model.Health
 	poll := func() model.AccountState {
 		a := stateOf(p.PollOnce(ctx), "cf-madrid")
@@ -278,9 +279,16 @@ func TestAccountDownAndBack(t *testing.T) {
 	if first.Err == "" || len(first.Documents) != 0 {
 		t.Fatalf("a failed poll: err %q, %d documents", first.Err, len(first.Documents))
 	}
-	poll()
+	if first.LastError == nil || first.LastError.Status != 503 || !first.LastError.HasWait {
+		t.Fatalf("the 503's wait is not decoded: %+v", first.LastError)
+	}
+	// The stated wait holds the account: the next polls send nothing, and say why.
+	if held := poll(); !strings.Contains(held.Err, "not polled: the provider asked to wait until") || held.LastError == nil || held.LastError.Status != 503 {
+		t.Fatalf("a poll during the stated wait: err %q, last error %+v", held.Err, held.LastError)
+	}
 	poll()
 	sb.SetFaults("cf-madrid", sandbox.Faults{})
+	time.Sleep(time.Until(p.Client("cf-madrid").Governor().Held()))
 	back := poll()
 	if back.Err != "" || len(back.Documents) == 0 {
 		t.Fatalf("a good poll: err %q, %d documents", back.Err, len(back.Documents))
@@ -305,8 +313,8 @@ func TestAccountDownAndBack(t *testing.T) {
 			unavailable++
 		}
 	}
-	if unavailable < 3 {
-		t.Errorf("%d requests logged as 503 unavailable", unavailable)
+	if unavailable != 1 {
+		t.Errorf("%d requests logged as 503 unavailable, want 1: the wait it stated held the others", unavailable)
 	}
 }
 

@@ -51,10 +51,10 @@ const (
 )
 
 // Target is a document the operator asked to retry, as last known: its problem and
-// attempts come from the store or from a listing.
+// attempts come from the store or from a listing. Its resend is built from the read the
+// engine makes before sending; a plan shows where the body will come from.
 type Target struct {
 	Doc model.Document
-	Raw []byte // its JSON as last read; nil when not known
 }
 
 // PlannedRequest is one planned request as an operator may see it: credentials redacted.
@@ -184,7 +184,7 @@ type Ledger interface {
 type Retrier struct {
 	c      *Client
 	st     Ledger
-	d      *dialect
+	d      *Dialect
 	opt    RetryOptions
 	holder string
 }
@@ -198,10 +198,7 @@ func NewRetrier(c *Client, st Ledger, opt RetryOptions) (*Retrier, error) {
 	if opt.Force && strings.TrimSpace(opt.Reason) == "" {
 		return nil, errors.New("retry: forcing a resend requires a reason")
 	}
-	d := dialects[c.account.Provider]
-	if d == nil {
-		return nil, fmt.Errorf("retry: unknown provider %q", c.account.Provider)
-	}
+	d := c.d
 	if opt.Operator == "" {
 		opt.Operator = "local"
 	}
@@ -222,12 +219,12 @@ func NewRetrier(c *Client, st Ledger, opt RetryOptions) (*Retrier, error) {
 // CanResend reports whether the account's provider offers a resend at all.
 func (r *Retrier) CanResend() bool { return r.d.resend != nil }
 
-// policy decides whether a document whose last problem is p is resent: the verdicts
+// policy decides whether doc, whose last problem is p, is resent: the verdicts
 // whose cause lay outside the document are; fix (its data must change first) and
 // reconcile (the provider already holds it) only when forced; the rest never.
-func (r *Retrier) policy(p *model.Problem) (resend, forced bool, reason string) {
+func (r *Retrier) policy(doc model.Document, p *model.Problem) (resend, forced bool, reason string) {
 	if r.d.resend == nil {
-		return false, false, r.d.name + " offers no resend: act on the document in " + r.d.name + " itself"
+		return false, false, r.d.noResend(doc)
 	}
 	if p == nil {
 		return true, false, "no problem recorded: read the status, then resend if still rejected"
@@ -266,7 +263,7 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		case model.StatusAccepted, model.StatusCancelled, model.StatusDraft:
 			it.Reason = "status " + string(t.Doc.Status) + ": not rejected, nothing to resend"
 		default:
-			it.Resend, it.Forced, it.Reason = r.policy(t.Doc.Problem)
+			it.Resend, it.Forced, it.Reason = r.policy(t.Doc, t.Doc.Problem)
 		}
 		if it.Resend {
 			resend = append(resend, len(p.Items))
@@ -280,7 +277,6 @@ func (r *Retrier) Plan(targets []Target) Plan {
 		raws := make([][]byte, len(group))
 		for i, k := range group {
 			ids[i] = p.Items[k].Doc.ID
-			raws[i] = targetRaw(targets[k])
 		}
 		req := PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
 		if rs, err := r.d.resend(r.c, ids, raws); err == nil {
@@ -298,18 +294,12 @@ func (r *Retrier) Plan(targets []Target) Plan {
 	return p
 }
 
-// targetRaw is the JSON a resend may be built from while planning: a listing's item
-// serves only when it is the same read the resend needs, which the engine makes anyway.
-func targetRaw(t Target) []byte {
-	if t.Doc.Provider == "factus" {
-		return t.Raw // a listed bill carries its reference_code
-	}
-	return nil
-}
-
 // request shows one request as it will leave, with the credential's value redacted.
 func (r *Retrier) request(method, path string, body []byte, note string) PlannedRequest {
-	req := PlannedRequest{Method: method, URL: r.c.account.BaseURL + path, Header: []string{authHeader(r.c.account.Provider) + ": [redacted]"}}
+	req := PlannedRequest{Method: method, URL: r.c.account.BaseURL + path}
+	for _, h := range r.c.auth.headers() {
+		req.Header = append(req.Header, h+": [redacted]")
+	}
 	if body != nil {
 		req.Header = append(req.Header, "Content-Type: application/json")
 		req.Body = string(body)
@@ -319,15 +309,6 @@ func (r *Retrier) request(method, path string, body []byte, note string) Planned
 		req.Body = "<" + note + ">"
 	}
 	return req
-}
-
-// authHeader is the header that carries a provider's credential.
-func authHeader(provider string) string {
-	switch provider {
-	case "sv-dte", "certifactu":
-		return "X-API-Key"
-	}
-	return "Authorization"
 }
 
 // chunks splits xs into runs of at most n.
@@ -754,7 +735,7 @@ func (ru *run) group(ctx context.Context, idx []int) (busy []int, err error) {
 			k.release(res.Doc.ID)
 			continue
 		case it.Doc.Status == model.StatusRejected:
-			resend, forced, reason := ru.r.policy(it.Problem)
+			resend, forced, reason := ru.r.policy(it.Doc, it.Problem)
 			if !resend {
 				res.Outcome, res.ByPolicy, res.Detail = OutcomeSkipped, true, reason
 				break
@@ -811,7 +792,7 @@ func (ru *run) send(idx []int, raws [][]byte, sendCtx context.Context, k *keeper
 		return nil
 	}
 	summary := rs.Method + " " + rs.Path
-	if rs.Body != nil && len(rs.Body) <= 512 && acc.Provider != "sv-dte" {
+	if rs.Body != nil && len(rs.Body) <= 512 && !ru.r.d.summaryHidden {
 		summary += " " + string(rs.Body)
 	}
 	intents := map[string]int64{}
@@ -940,7 +921,7 @@ func (ru *run) answers(res *Result, err error, ids []string) map[string]answer {
 	} else if it, ok := ru.r.d.item(ru.r.c.account.Name, r.Body); ok && len(ids) == 1 && strings.EqualFold(it.Doc.ID, ids[0]) {
 		items = map[string]Item{ids[0]: it}
 	}
-	p, _ := Decode(ru.r.c.account.Provider, r)
+	p := ru.r.d.decode(r)
 	for _, id := range ids {
 		a := answer{reached: true}
 		if it, ok := items[id]; ok {

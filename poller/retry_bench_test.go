@@ -35,7 +35,7 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		if _, err := sb.Start("127.0.0.1:0"); err != nil {
 			b.Fatal(err)
 		}
-		cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false })
+		cfg, err := config.Parse([]byte(sb.ConfigTOML()), func(string) (string, bool) { return "", false }, Providers())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -61,7 +61,7 @@ func BenchmarkRetrySVDTE(b *testing.B) {
 		}
 		var targets []Target
 		for _, it := range items {
-			targets = append(targets, Target{Doc: docWith(it), Raw: it.Raw})
+			targets = append(targets, Target{Doc: docWith(it)})
 		}
 		resent := 0
 		for range passes {

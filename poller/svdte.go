@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"emitop/model"
 )
@@ -15,10 +16,20 @@ import (
 // svdteName is the provider name of El Salvador's DTE gateway.
 const svdteName = "sv-dte"
 
-func init() {
-	register(&dialect{name: svdteName, catalog: svdteCatalog, body: svdteBody,
-		document: svdteDocument, open: svdteOpen, readPath: svdteReadPath,
-		resend: svdteResend})
+// svdteDialect is the El Salvador DTE gateway (PROVIDERS.md, "sv-dte"; seed 001): an API
+// key, three NestJS throttlers, the Ministry's answer passed through.
+var svdteDialect = &Dialect{
+	name: svdteName,
+	keys: secretKeys("api_key"),
+	windows: []Limit{
+		{Name: "short", Max: 3, Per: time.Second},
+		{Name: "medium", Max: 20, Per: 10 * time.Second},
+		{Name: "long", Max: 100, Per: time.Minute},
+	},
+	auth:    apiKeyAuth,
+	catalog: svdteCatalog(), body: svdteBody,
+	document: svdteDocument, open: svdteOpen, readPath: svdteReadPath,
+	resend: svdteResend, summaryHidden: true,
 }
 
 // The gateway gives its own errors no code, only a shape and a message. emitop names
@@ -34,9 +45,41 @@ const (
 	svdteQuota      = "QUOTA_EXHAUSTED"  // 403 usado/limite/plan
 )
 
-// svdteCatalog holds the Ministry of Finance's answer codes (codigoMsg), the gateway's
-// own error shapes, and the HTTP statuses the gateway documents.
-var svdteCatalog = map[string]model.Guidance{
+// mhFamily is a range of the Ministry's answer codes (codigoMsg) that mean the same.
+type mhFamily struct {
+	from, to int
+	guide    model.Guidance
+}
+
+// mhFamilies group the Ministry's codes as integrators' notes do (PROVIDERS.md, "What the
+// public sources say"): 003–034 a field of the DTE is wrong, 094–116 a general or
+// credential error of the transmission. A code svdteCodes names keeps its own meaning.
+var mhFamilies = []mhFamily{
+	{3, 34, model.Guidance{Class: model.ClassRejected, Verdict: model.VerdictFix,
+		Meaning: "The Ministry rejected the DTE: a field of the DTE is wrong (codes 003–034); its description or observations name the field in brackets.",
+		Action:  "Correct the field named, then resend the DTE; a rejected DTE was not registered, so its codigoGeneracion may be sent again."}},
+	{94, 116, model.Guidance{Class: model.ClassPermission, Verdict: model.VerdictEscalate,
+		Meaning: "The Ministry refused the transmission for a general or credential reason (codes 094–116): the issuer's credentials with the Ministry, its authorisation to transmit, or the transmission itself, not the DTE's data.",
+		Action:  "Have someone with access to the issuer's Ministry credentials and the gateway's configuration check them; resend once they are right."}},
+}
+
+// svdteCatalog is the Ministry's code families with svdteCodes over them.
+func svdteCatalog() map[string]model.Guidance {
+	catalog := make(map[string]model.Guidance, len(svdteCodes)+60)
+	for _, fam := range mhFamilies {
+		for n := fam.from; n <= fam.to; n++ {
+			catalog[fmt.Sprintf("%03d", n)] = fam.guide
+		}
+	}
+	for code, g := range svdteCodes {
+		catalog[code] = g
+	}
+	return catalog
+}
+
+// svdteCodes holds the Ministry of Finance's answer codes (codigoMsg) known one by one,
+// the gateway's own error shapes, and the HTTP statuses the gateway documents.
+var svdteCodes = map[string]model.Guidance{
 	// The Ministry's answer codes.
 	"001": {Class: model.ClassOK, Meaning: "The Ministry processed the DTE and gave it a reception stamp.", Action: "Nothing to do."},
 	"002": {Class: model.ClassOK, Meaning: "The Ministry received the DTE with observations: it is accepted.", Action: "Read the observations and correct them in future documents; do not resend."},

@@ -137,8 +137,8 @@ var svdteCases = []decodeCase{
 		decodeWant{class: model.ClassCertificate, verdict: model.VerdictEscalate, code: "805", message: "Firma digital"}},
 	{"999 not found on status query", 200, "GET", nil, `{"codigoMsg":"999","descripcionMsg":"NO SE ENCONTRÓ REGISTRO"}`,
 		decodeWant{class: model.ClassNotFound, verdict: model.VerdictRetry, code: "999", message: "NO SE ENCONTR"}},
-	{"unknown ministry code rejected", 500, "POST", nil, `{"estado":"RECHAZADO","codigoMsg":"096","descripcionMsg":"[cuerpoDocumento[1].precioUni] VALOR NO VALIDO"}`,
-		decodeWant{class: model.ClassRejected, verdict: model.VerdictFix, code: "096", fields: []string{"cuerpoDocumento.1.precioUni"}, message: "VALOR NO VALIDO"}},
+	{"unknown ministry code rejected", 500, "POST", nil, `{"estado":"RECHAZADO","codigoMsg":"060","descripcionMsg":"[cuerpoDocumento[1].precioUni] VALOR NO VALIDO"}`,
+		decodeWant{class: model.ClassRejected, verdict: model.VerdictFix, code: "060", fields: []string{"cuerpoDocumento.1.precioUni"}, message: "VALOR NO VALIDO"}},
 	{"numeric codigoMsg", 200, "POST", nil, `{"estado":"procesado","codigoMsg":1,"descripcionMsg":"RECIBIDO"}`,
 		decodeWant{class: model.ClassOK, verdict: model.VerdictNone, code: "001", message: "RECIBIDO"}},
 
@@ -214,7 +214,7 @@ func TestSVDTEDocument(t *testing.T) {
 			if f.class == "" {
 				return
 			}
-			p := dialects[svdteName].finish(Response{Method: "GET"}, f)
+			p := svdteDialect.finish(Response{Method: "GET"}, f)
 			if p.Class != c.problem || p.Message == "" {
 				t.Fatalf("problem %s %q, want class %s and the Ministry's reasons", p.Class, p.Message, c.problem)
 			}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,21 +62,32 @@ func (r Report) Markdown(w io.Writer, loc *time.Location) error {
 					parts[i] += ")"
 				}
 			}
-			fmt.Fprintf(b, "- **Health:** %s\n", strings.Join(parts, " · "))
+			fmt.Fprintf(b, "- **Health:** %s%s\n", earlier(a.HealthTotal-a.changesListed), strings.Join(parts, " · "))
 		}
 		if len(a.WindowRuns) > 0 {
-			parts := make([]string, len(a.WindowRuns))
+			var parts []string
 			for i, run := range a.WindowRuns {
-				name := run.Window
-				if name == "" {
-					name = model.UnnamedWindow
+				name := code(cmp.Or(run.Window, model.UnnamedWindow), 32)
+				first := i == 0 || a.WindowRuns[i-1].Window != run.Window
+				if first && run.Runs > 1 {
+					listed := 0
+					for _, r := range a.WindowRuns[i:] {
+						if r.Window == run.Window {
+							listed++
+						}
+					}
+					name += fmt.Sprintf(" ran out %d times:", run.Runs)
+					if listed < run.Runs {
+						name = strings.TrimSuffix(name, ":") + fmt.Sprintf(", the last %d:", listed)
+					}
+				} else if !first {
+					name = ""
 				}
-				if run.Until == nil {
-					parts[i] = fmt.Sprintf("%s since %s", code(name, 32), at(run.From))
-				} else {
-					parts[i] = fmt.Sprintf("%s %s–%s (%s)", code(name, 32), at(run.From), at(*run.Until),
-						run.Until.Sub(run.From).Round(time.Second))
+				span := "since " + at(run.From)
+				if run.Until != nil {
+					span = fmt.Sprintf("%s–%s (%s)", at(run.From), at(*run.Until), run.Until.Sub(run.From).Round(time.Second))
 				}
+				parts = append(parts, strings.TrimSpace(name+" "+span))
 			}
 			fmt.Fprintf(b, "- **Windows that ran out:** %s\n", strings.Join(parts, " · "))
 		}
@@ -89,7 +101,7 @@ func (r Report) Markdown(w io.Writer, loc *time.Location) error {
 			fmt.Fprintf(b, "- **Rejected:** %d documents: %s\n", total, strings.Join(parts, " · "))
 		}
 		if len(a.Retries) > 0 {
-			fmt.Fprintf(b, "- **Retries:**\n")
+			fmt.Fprintf(b, "%s\n", strings.TrimSpace("- **Retries:** "+earlier(a.RetriesTotal-len(a.Retries))))
 			for _, rt := range a.Retries {
 				verb := "retried"
 				if rt.Forced {
@@ -127,6 +139,15 @@ func (r Report) Markdown(w io.Writer, loc *time.Location) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// earlier says how many rows a list leaves out before the ones it shows, "(12 earlier not
+// listed) ", nothing when none.
+func earlier(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("(%d earlier not listed) ", n)
 }
 
 // classVerdict is "class/verdict", "unknown" for a part the history does not have.

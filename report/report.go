@@ -23,15 +23,20 @@ type Report struct {
 	Busiest  []Hour    `json:"busiest_hours"` // at most maxHours, busiest first
 }
 
-// Account is what happened to one account.
+// Account is what happened to one account. Health changes, window runs and retries are
+// the most recent ones (maxListed, maxRuns per window), with how many there were in all:
+// a report stays readable, and bounded, after a night of flapping.
 type Account struct {
-	Name       string         `json:"name"`
-	Provider   string         `json:"provider"`
-	Health     []HealthChange `json:"health_changes"`
-	WindowRuns []WindowRun    `json:"windows_ran_out"`
-	Rejections []Rejections   `json:"rejections"`
-	Retries    []Retry        `json:"retries"`
-	Open       []Open         `json:"open_problems"`
+	Name          string         `json:"name"`
+	Provider      string         `json:"provider"`
+	Health        []HealthChange `json:"health_changes"`
+	HealthTotal   int            `json:"health_changes_total"`
+	WindowRuns    []WindowRun    `json:"windows_ran_out"`
+	Rejections    []Rejections   `json:"rejections"`
+	Retries       []Retry        `json:"retries"`
+	RetriesTotal  int            `json:"retries_total"`
+	Open          []Open         `json:"open_problems"`
+	changesListed int            // health changes read, before the ones a restart repeated were dropped
 }
 
 // Quiet reports whether nothing happened to the account and nothing is open.
@@ -52,7 +57,8 @@ type HealthChange struct {
 type WindowRun struct {
 	Window string     `json:"window"`
 	From   time.Time  `json:"from"`
-	Until  *time.Time `json:"until"` // null while it is still spent
+	Until  *time.Time `json:"until"`             // null while it is still spent
+	Runs   int        `json:"window_runs_total"` // how many the window had in the report's span
 }
 
 // Rejections counts the documents rejected with one class and verdict.
@@ -92,22 +98,26 @@ type Hour struct {
 const (
 	maxHours   = 3
 	maxNumbers = 10
-	maxRows    = 10000 // health changes, retries, open documents read
+	maxListed  = 20    // health changes and retries per account, the most recent
+	maxRuns    = 5     // runs per window, the most recent
+	maxRows    = 10000 // open documents read
 )
 
 // History is what a report reads (*store.Store, on either engine).
 type History interface {
 	Accounts(ctx context.Context) ([]model.Account, error)
 	Documents(ctx context.Context, f store.DocFilter) ([]model.Document, error)
+	Counts(ctx context.Context, since time.Time) (map[string]store.ReportCounts, error)
 	HealthChanges(ctx context.Context, since time.Time, limit int) ([]store.HealthChange, error)
-	WindowRuns(ctx context.Context, since time.Time) ([]store.WindowRun, error)
+	WindowRuns(ctx context.Context, since time.Time, keep int) ([]store.WindowRun, error)
 	Rejections(ctx context.Context, since time.Time) ([]store.RejectionCount, error)
 	Retries(ctx context.Context, since time.Time, limit int) ([]store.Retry, error)
-	Hours(ctx context.Context, since time.Time) ([]store.Hour, error)
+	Hours(ctx context.Context, since time.Time, loc *time.Location) ([]store.Hour, error)
 }
 
-// Build reads the report of since up to now from st.
-func Build(ctx context.Context, st History, since, now time.Time) (Report, error) {
+// Build reads the report of since up to now from st; its busiest hours are the clock
+// hours of loc.
+func Build(ctx context.Context, st History, since, now time.Time, loc *time.Location) (Report, error) {
 	r := Report{Since: since, Until: now}
 	known, err := st.Accounts(ctx)
 	if err != nil {
@@ -131,7 +141,11 @@ func Build(ctx context.Context, st History, since, now time.Time) (Report, error
 		return byName[name]
 	}
 
-	changes, err := st.HealthChanges(ctx, since, maxRows)
+	counts, err := st.Counts(ctx, since)
+	if err != nil {
+		return r, err
+	}
+	changes, err := st.HealthChanges(ctx, since, maxListed)
 	if err != nil {
 		return r, err
 	}
@@ -141,14 +155,24 @@ func Build(ctx context.Context, st History, since, now time.Time) (Report, error
 			h.Class, h.Code = c.Problem.Class, c.Problem.Code
 		}
 		a := account(c.Account)
-		a.Health = append(a.Health, h)
+		a.changesListed++
+		a.HealthTotal = counts[c.Account].HealthChanges
+		if n := len(a.Health); n > 0 {
+			// Each emitop process starts an account as up: after a restart its first
+			// change reads "up → …" whatever the account was. The history before it
+			// says what it really was, and a change to the same health is none.
+			h.From = a.Health[n-1].To
+		}
+		if h.From != h.To {
+			a.Health = append(a.Health, h)
+		}
 	}
-	runs, err := st.WindowRuns(ctx, since)
+	runs, err := st.WindowRuns(ctx, since, maxRuns)
 	if err != nil {
 		return r, err
 	}
 	for _, run := range runs {
-		w := WindowRun{Window: run.Window, From: run.From}
+		w := WindowRun{Window: run.Window, From: run.From, Runs: run.Runs}
 		if !run.Until.IsZero() {
 			until := run.Until
 			w.Until = &until
@@ -164,12 +188,13 @@ func Build(ctx context.Context, st History, since, now time.Time) (Report, error
 		a := account(rc.Account)
 		a.Rejections = append(a.Rejections, Rejections{Class: rc.Class, Verdict: rc.Verdict, Documents: rc.Documents})
 	}
-	retries, err := st.Retries(ctx, since, maxRows)
+	retries, err := st.Retries(ctx, since, maxListed)
 	if err != nil {
 		return r, err
 	}
 	for _, rt := range retries {
 		a := account(rt.Account)
+		a.RetriesTotal = counts[rt.Account].Retries
 		forced := rt.Kind == "force-retry"
 		reason := ""
 		if forced {
@@ -181,7 +206,7 @@ func Build(ctx context.Context, st History, since, now time.Time) (Report, error
 	if err := openProblems(ctx, st, account); err != nil {
 		return r, err
 	}
-	hours, err := st.Hours(ctx, since)
+	hours, err := st.Hours(ctx, since, loc)
 	if err != nil {
 		return r, err
 	}

@@ -11,7 +11,9 @@ import (
 )
 
 // alegra is Alegra's accounting API: Basic email:token, 150 requests/min per user with
-// X-Rate-Limit-* (delta reset), invoices stamped through POST /invoices/stamp.
+// X-Rate-Limit-* (delta reset), invoices stamped through POST /invoices/stamp. alegra-mx
+// serializes numberTemplate as an array and its ids as numbers; a rejection told by the
+// DIAN's rule alone comes in the stamp's warnings ("Regla: FAD06, Rechazo: …").
 var alegra = &dialect{
 	name: "alegra", root: "alegra", base: "/alegra/api/v1",
 	accounts: []string{"alegra-co", "alegra-mx"},
@@ -31,6 +33,7 @@ var alegra = &dialect{
 		{"AEP6009", "Regla 90: documento procesado anteriormente, la numeración ya fue emitida.", causeDuplicate},
 		{"EPR500", "EPR500 Error de comunicación con la DIAN.", causeTransient},
 		{"EPR503", "EPR503 Tiempo de espera agotado con la DIAN.", causeTransient},
+		{"FAD06", "Regla: FAD06, Rechazo: El valor del CUFE no está calculado correctamente", causeData},
 	},
 	ident: func(a *account, d *doc, rng *rand.Rand) {
 		first, prefix := 1000, "FE"
@@ -44,7 +47,7 @@ var alegra = &dialect{
 	creds: func(a *account, rng *rand.Rand) map[string]string {
 		return map[string]string{"email": a.name + "@sandbox.emitop.test", "token": hexOf(rng, 20)}
 	},
-	limiter: func(l Limits) limiter { return &fixedWindow{rate: l.Alegra, style: styleAlegra} },
+	limiter: func(_ *account, l Limits) limiter { return &fixedWindow{rate: l.Alegra, style: styleAlegra} },
 	rate:    func(l Limits) float64 { return float64(l.Alegra.Limit) / l.Alegra.Period.Seconds() },
 	tooMany: func(w http.ResponseWriter, _ time.Duration) {
 		writeJSON(w, http.StatusTooManyRequests, obj{"message": "Has superado el límite de peticiones por minuto de tu plan.", "code": 429})
@@ -89,7 +92,8 @@ func serveAlegra(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request
 		d := a.view(a.byID[strings.TrimPrefix(rest, "/invoices/")], now)
 		if d == nil {
 			a.mu.Unlock()
-			alegraError(w, http.StatusNotFound, "La factura no existe.")
+			// Alegra wraps some errors in "error" (alegra-cli, internal/api/errors.go).
+			writeJSON(w, http.StatusNotFound, obj{"error": obj{"message": "La factura no existe.", "code": http.StatusNotFound}})
 			return
 		}
 		body := mustJSON(a.alegraInvoice(d))
@@ -162,11 +166,15 @@ func legalStatus(d *doc) string {
 
 func (a *account) alegraInvoice(d *doc) obj {
 	prefix := strings.TrimSuffix(d.number, d.id)
+	var template any = obj{"prefix": prefix, "number": d.id, "fullNumber": d.number}
+	if a.name == "alegra-mx" {
+		template = []any{template}
+	}
 	inv := obj{
 		"id":             a.alegraID(d),
 		"date":           d.created.Format("2006-01-02"),
 		"dueDate":        d.created.AddDate(0, 0, 30).Format("2006-01-02"),
-		"numberTemplate": obj{"prefix": prefix, "number": d.id, "fullNumber": d.number},
+		"numberTemplate": template,
 		"total":          float64(d.amount) / 100,
 		"client":         obj{"id": strconv.Itoa(100 + d.n%17), "name": clientNames[d.n%len(clientNames)]},
 		"status":         "open",
@@ -179,10 +187,13 @@ func (a *account) alegraInvoice(d *doc) obj {
 	if d.state == accepted {
 		st["cufe"] = d.cufe
 		if d.observed {
-			st["warnings"] = []string{"FAJ43b: el nombre informado no corresponde al registrado en el RUT."}
+			st["warnings"] = []string{"Regla: FAZ09, Notificación: El valor del descuento no coincide con el calculado"}
 		}
 	}
-	if d.state == rejected {
+	switch {
+	case d.state == rejected && strings.HasPrefix(d.why.message, "Regla:"):
+		st["warnings"] = []string{"Regla: FAZ09, Notificación: El valor del descuento no coincide con el calculado", d.why.message}
+	case d.state == rejected:
 		st["error"] = obj{"code": d.why.code, "message": d.why.message}
 	}
 	inv["stamp"] = st
@@ -191,8 +202,9 @@ func (a *account) alegraInvoice(d *doc) obj {
 
 var clientNames = []string{"Comercial Andina SAS", "Distribuidora El Prado", "Ferretería La 80", "Inversiones Río Claro", "Café Sierra Nevada"}
 
-// alegraStamp answers POST /invoices/stamp: up to 10 ids, each stamped on its own.
-// a.mu is held and released here.
+// alegraStamp answers POST /invoices/stamp: up to 10 ids, each stamped on its own, each
+// answered in data with success true or false and a message that names the code (public
+// clients read success, PROVIDERS.md; the shape is assumed). a.mu is held and released.
 func (a *account) alegraStamp(w http.ResponseWriter, r *http.Request, now time.Time) {
 	var req struct {
 		IDs []json.RawMessage `json:"ids"`
@@ -203,27 +215,30 @@ func (a *account) alegraStamp(w http.ResponseWriter, r *http.Request, now time.T
 		return
 	}
 	fault, delay := a.nextEmitFault(), a.faults.TimeoutDelay
-	data, errs := []obj{}, []obj{}
+	data := []obj{}
+	refused := func(id any, status, code, msg string) obj {
+		return obj{"id": id, "success": false, "emissionStatus": status, "message": "Error en la emisión: " + code + " - " + msg}
+	}
 	for _, raw := range req.IDs {
 		id := string(bytes.Trim(raw, `"`))
 		d := a.byID[id]
 		if d == nil {
-			errs = append(errs, obj{"id": id, "code": 404, "message": "La factura no existe."})
+			data = append(data, obj{"id": id, "success": false, "emissionStatus": "", "message": "La factura no existe."})
 			continue
 		}
 		switch a.emit(d, now) {
 		case outAccepted:
 			data = append(data, obj{"id": a.alegraID(d), "success": true, "emissionStatus": legalStatus(d), "message": "Factura emitida y aceptada por la DIAN."})
 		case outRejected:
-			errs = append(errs, obj{"id": a.alegraID(d), "code": d.why.code, "emissionStatus": legalStatus(d), "message": d.why.message})
+			data = append(data, refused(a.alegraID(d), legalStatus(d), d.why.code, d.why.message))
 		case outDuplicate:
 			dup := firstOf(a.d.catalog, causeDuplicate)
-			errs = append(errs, obj{"id": a.alegraID(d), "code": dup.code, "emissionStatus": legalStatus(d), "message": dup.message})
+			data = append(data, refused(a.alegraID(d), legalStatus(d), dup.code, dup.message))
 		case outProcessing:
-			errs = append(errs, obj{"id": a.alegraID(d), "code": "AEP2011", "emissionStatus": legalStatus(d), "message": "El documento ya fue enviado y está en proceso de validación."})
+			data = append(data, refused(a.alegraID(d), legalStatus(d), "AEP2011", "El documento ya fue enviado y está en proceso de validación."))
 		}
 	}
-	body := mustJSON(obj{"data": data, "error": errs})
+	body := mustJSON(obj{"data": data})
 	a.mu.Unlock()
 	a.finish(w, r, fault, delay, http.StatusOK, body)
 }

@@ -11,17 +11,20 @@ import (
 	"time"
 )
 
-// alforse is Alforse (NestJS, contracts and receivables): login for a 15-minute JWT and a
-// refresh token, payments that await their invoice, reconciliation exceptions as
-// rejections. Only the login is rate limited, with no headers.
+// alforse is Alforse (NestJS, contracts and receivables): login to a tenant for a 15-minute
+// JWT and a refresh token (a user with MFA is answered mfaRequired instead: the demo's
+// alforse-mfa), payments that await their invoice, reconciliation exceptions (with their
+// reconciliationNote) as rejections. Only the login is rate limited, with no headers.
 //
-// Assumed, kept here: POST /auth/refresh {refreshToken}; a payment's exception is
-// "reconciliationException": {code, message}; attaching an invoice (PATCH
-// /payments/{id}/invoice) is the emission, and attaching one to a matched payment is a
-// duplicate (409, invoice number already exists).
+// Assumed, kept here: the list's envelope and a payment's id and reference; a note
+// quoting a business code first; attaching an invoice (PATCH /payments/{id}/invoice) is
+// the emission, and attaching one to a matched payment is a duplicate (409, invoice
+// number already exists); logins answer 201, as NestJS answers a POST.
 var alforse = &dialect{
 	name: "alforse", root: "alforse", base: "/alforse/api/v1",
 	accounts: []string{"alforse-main", "alforse-ops"},
+	extra:    []string{"alforse-mfa"}, // its user has MFA: emitop cannot log in
+	settings: func(a *account) map[string]string { return map[string]string{"tenant": alforseTenant(a)} },
 	pending:  true, awaits: true,
 	catalog: []reason{
 		{"INVOICE_AMOUNT_EXCEEDS_TARGET", "Cumulative invoice amount would exceed the payment target.", causeData},
@@ -42,7 +45,7 @@ var alforse = &dialect{
 	creds: func(a *account, rng *rand.Rand) map[string]string {
 		return map[string]string{"email": a.name + "@sandbox.emitop.test", "password": "Sandbox-" + hexOf(rng, 12)}
 	},
-	limiter: func(l Limits) limiter { return &fixedWindow{rate: l.AlforseLogin, style: styleNone} }, // login only
+	limiter: func(_ *account, l Limits) limiter { return &fixedWindow{rate: l.AlforseLogin, style: styleNone} }, // login only
 	rate:    func(l Limits) float64 { return float64(l.AlforseLogin.Limit) / l.AlforseLogin.Period.Seconds() },
 	tooMany: func(w http.ResponseWriter, _ time.Duration) {
 		nestError(w, http.StatusTooManyRequests, "Too many requests")
@@ -51,6 +54,9 @@ var alforse = &dialect{
 	serverError: func(w http.ResponseWriter) { nestError(w, http.StatusInternalServerError, "Internal server error") },
 	serve:       serveAlforse,
 }
+
+// alforseTenant is the account's tenant slug, which the login names.
+func alforseTenant(a *account) string { return "tenant-" + strings.TrimPrefix(a.name, "alforse-") }
 
 // alforseStatus is the HTTP status each exception code is answered with.
 var alforseStatus = map[string]int{"PLAN_FEATURE_NOT_ENABLED": http.StatusForbidden}
@@ -85,7 +91,7 @@ func serveAlforse(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Reques
 		return
 	}
 	a, ok := s.bearer(r, now)
-	if !ok {
+	if !ok || a.d != dl {
 		nestError(w, http.StatusUnauthorized, "Invalid or expired access token")
 		return
 	}
@@ -117,7 +123,9 @@ func (s *Sandbox) alforseTokens(w http.ResponseWriter, a *account, now time.Time
 	a.mu.Unlock()
 	payload := base64.RawURLEncoding.EncodeToString(mustJSON(obj{"sub": a.name, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}))
 	access, refresh := s.issue(a, ttl, now, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."+payload+".")
-	writeJSON(w, http.StatusOK, obj{"accessToken": access, "refreshToken": refresh, "expiresIn": shortDuration(ttl)})
+	writeJSON(w, http.StatusCreated, obj{"accessToken": access, "refreshToken": refresh, "expiresIn": shortDuration(ttl),
+		"tenant": obj{"id": "t_" + a.name, "slug": alforseTenant(a), "name": "Sandbox " + a.name},
+		"user":   obj{"id": "u_" + a.name, "email": a.creds["email"], "name": "Sandbox operator"}})
 }
 
 // shortDuration writes d the way the JWT libraries take it: "15m", "1h", "90s".
@@ -131,14 +139,15 @@ func shortDuration(d time.Duration) string {
 	return strconv.FormatInt(ceilSeconds(d), 10) + "s"
 }
 
-// alforseLogin answers POST /auth/login, limited per email.
+// alforseLogin answers POST /auth/login {tenantSlug, email, password}, limited per email.
+// The demo's alforse-mfa has MFA enrolled: without mfaCode it is answered mfaRequired.
 func (s *Sandbox) alforseLogin(dl *dialect, w http.ResponseWriter, r *http.Request) {
-	var req struct{ Email, Password string }
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		nestError(w, http.StatusBadRequest, []string{"email must be an email", "password should not be empty"})
+	var req struct{ TenantSlug, Email, Password, MfaCode string }
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.TenantSlug == "" {
+		nestError(w, http.StatusBadRequest, []string{"tenantSlug should not be empty", "email must be an email", "password should not be empty"})
 		return
 	}
-	a := s.find(dl, func(a *account) bool { return a.creds["email"] == req.Email })
+	a := s.find(dl, func(a *account) bool { return a.creds["email"] == req.Email && alforseTenant(a) == req.TenantSlug })
 	if a == nil {
 		nestError(w, http.StatusUnauthorized, "Invalid credentials")
 		return
@@ -148,11 +157,17 @@ func (s *Sandbox) alforseLogin(dl *dialect, w http.ResponseWriter, r *http.Reque
 		return
 	}
 	a.mu.Unlock()
-	if req.Password != a.creds["password"] {
+	switch {
+	case req.Password != a.creds["password"]:
 		nestError(w, http.StatusUnauthorized, "Invalid credentials")
-		return
+	case a.name == "alforse-mfa" && req.MfaCode == "":
+		writeJSON(w, http.StatusCreated, obj{"mfaRequired": true, "enrollmentRequired": false,
+			"message": "MFA verification required", "emailFallbackAvailable": true})
+	case a.name == "alforse-mfa":
+		nestError(w, http.StatusUnauthorized, "Invalid MFA code")
+	default:
+		s.alforseTokens(w, a, now)
 	}
-	s.alforseTokens(w, a, now)
 }
 
 // alforseRefresh answers POST /auth/refresh: refresh tokens rotate.
@@ -193,16 +208,18 @@ func alforseState(d *doc, now time.Time) (status, invoice, recon string) {
 	case rejected:
 		return status, "invoiced", "exception"
 	}
-	return status, "pending", "unmatched"
+	return status, "pending", "pending"
 }
 
 func (a *account) alforsePayment(d *doc, now time.Time) obj {
 	status, invoice, recon := alforseState(d, now)
+	amount := float64(d.amount) / 100
 	p := obj{
 		"id": d.id, "reference": d.number, "contractId": fmt.Sprintf("ctr_%04d", 1+d.n%23),
 		"subjectName": clientNames[d.n%len(clientNames)], "amount": money(d.amount), "currency": "USD",
 		"dueDate": d.due.Format("2006-01-02"), "status": status,
-		"invoiceStatus": invoice, "reconciliationStatus": recon, "reconciliationException": nil,
+		"receivedAmount": amount, "receivedDate": d.created.Format("2006-01-02"),
+		"invoiceStatus": invoice, "reconciliationStatus": recon, "reconciliationNote": nil,
 		"invoiceNo": nil, "invoiceAmount": nil, "invoiceDate": nil, "updatedAt": d.changed.UTC().Format(time.RFC3339),
 	}
 	if invoice == "invoiced" {
@@ -210,10 +227,11 @@ func (a *account) alforsePayment(d *doc, now time.Time) obj {
 		if no == "" {
 			no = "FV-" + d.number[4:]
 		}
-		p["invoiceNo"], p["invoiceAmount"], p["invoiceDate"] = no, money(d.amount), d.changed.Format("2006-01-02")
+		p["invoiceNo"], p["invoiceAmount"], p["invoiceDate"] = no, amount, d.changed.Format("2006-01-02")
 	}
 	if d.state == rejected {
-		p["reconciliationException"] = obj{"code": d.why.code, "message": d.why.message}
+		// A person's note; the sandbox leads it with the business code it stands for.
+		p["reconciliationNote"] = d.why.code + ": " + d.why.message
 	}
 	return p
 }

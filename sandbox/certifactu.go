@@ -13,6 +13,7 @@ import (
 var certifactu = &dialect{
 	name: "certifactu", root: "certifactu", base: "/certifactu",
 	accounts: []string{"cf-madrid", "cf-sevilla"},
+	extra:    []string{"cf-valencia"}, // its stock limiter states 20 per 10 s, not the documented 100/min
 	pending:  true,
 	catalog: []reason{
 		{"1100", "Valor o tipo incorrecto del campo: FechaExpedicionFactura", causeData},
@@ -23,20 +24,26 @@ var certifactu = &dialect{
 		{"1237", "El valor del campo CalificacionOperacion es incorrecto", causeData},
 		{"4104", "Error en la cabecera: el NIF del obligado a expedir no está identificado", causeOutside},
 		{"4134", "Servicio no activo para el obligado a expedir", causeOutside},
+		{"4108", "Error técnico al obtener el certificado", causeTransient},
 	},
 	ident: func(a *account, d *doc, rng *rand.Rand) {
 		d.id = uuid4(rng, false)
-		series := "F2025"
-		if a.name == "cf-sevilla" {
-			series = "SV2025"
+		series := map[string]string{"cf-sevilla": "SV2025", "cf-valencia": "VL2025"}[a.name]
+		if series == "" {
+			series = "F2025"
 		}
 		d.number = fmt.Sprintf("%s-%04d", series, d.n+1)
 	},
 	creds: func(a *account, rng *rand.Rand) map[string]string {
 		return map[string]string{"api_key": "cf_live_" + hexOf(rng, 40)}
 	},
-	limiter: func(l Limits) limiter { return &fixedWindow{rate: l.Certifactu, style: styleEpoch} },
-	rate:    func(l Limits) float64 { return float64(l.Certifactu.Limit) / l.Certifactu.Period.Seconds() },
+	limiter: func(a *account, l Limits) limiter {
+		if a.name == "cf-valencia" {
+			return &fixedWindow{rate: l.CertifactuStock, style: styleEpoch}
+		}
+		return &fixedWindow{rate: l.Certifactu, style: styleEpoch}
+	},
+	rate: func(l Limits) float64 { return float64(l.Certifactu.Limit) / l.Certifactu.Period.Seconds() },
 	tooMany: func(w http.ResponseWriter, retry time.Duration) {
 		secs := ceilSeconds(retry)
 		writeJSON(w, http.StatusTooManyRequests, obj{

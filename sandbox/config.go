@@ -2,17 +2,19 @@ package sandbox
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// credentialKeys are the config keys of each provider's credentials, in config order.
-var credentialKeys = map[string][]string{
-	"alegra":     {"email", "token"},
-	"sv-dte":     {"api_key"},
-	"certifactu": {"api_key"},
-	"factus":     {"client_id", "client_secret", "username", "password"},
-	"alforse":    {"email", "password"},
+// sortedKeys lists a map's keys in order, so that a config reads the same every time.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // ConfigTOML is an emitop config (TOML) for every account of the sandbox, credentials
@@ -24,7 +26,10 @@ func (s *Sandbox) ConfigTOML() string {
 	for _, a := range s.Accounts() {
 		fmt.Fprintf(&b, "\n[[account]]\nname = %s\nprovider = %s\nbase_url = %s\n",
 			strconv.Quote(a.Name), strconv.Quote(a.Provider), strconv.Quote(a.BaseURL))
-		for _, k := range credentialKeys[a.Provider] {
+		for _, k := range sortedKeys(a.Settings) {
+			fmt.Fprintf(&b, "%s = %s\n", k, strconv.Quote(a.Settings[k]))
+		}
+		for _, k := range sortedKeys(a.Credentials) {
 			fmt.Fprintf(&b, "%s = %s\n", k, strconv.Quote(a.Credentials[k]))
 		}
 		b.WriteString("timeout = \"30s\"\npoll_interval = \"5s\"\nreserve = 0.1\n")

@@ -138,8 +138,8 @@ func (e *env) login(account string) string {
 		e.token[account] = m["access_token"].(string)
 		return m["refresh_token"].(string)
 	}
-	r := e.call(account, "POST", "/auth/login", map[string]string{"email": cr["email"], "password": cr["password"]})
-	if r.status != 200 {
+	r := e.call(account, "POST", "/auth/login", map[string]string{"tenantSlug": alforseTenant(e.s.byName[account]), "email": cr["email"], "password": cr["password"]})
+	if r.status != http.StatusCreated {
 		e.t.Fatalf("alforse login: %d %s", r.status, r.body)
 	}
 	m := r.json(e.t)
@@ -237,9 +237,11 @@ func TestAccounts(t *testing.T) {
 		"alegra-co": "/alegra/api/v1", "alegra-mx": "/alegra/api/v1", "sv-main": "/sv-dte", "sv-branch": "/sv-dte",
 		"cf-madrid": "/certifactu", "cf-sevilla": "/certifactu", "factus-bog": "/factus", "factus-med": "/factus",
 		"alforse-main": "/alforse/api/v1", "alforse-ops": "/alforse/api/v1",
+		// The demo's own cases.
+		"cf-valencia": "/certifactu", "factus-cal": "/factus", "factus-gw": "/factus-gw", "alforse-mfa": "/alforse/api/v1",
 	}
 	keys := map[string]string{"alegra": "email token", "sv-dte": "api_key", "certifactu": "api_key",
-		"factus": "client_id client_secret username password", "alforse": "email password"}
+		"factus": "username password", "alforse": "email password"}
 	accs := s.Accounts()
 	if len(accs) != len(want) {
 		t.Fatalf("%d accounts, want %d", len(accs), len(want))
@@ -276,9 +278,9 @@ func TestShapes(t *testing.T) {
 		{"sv-main", "/factura/" + sv.id, []string{"estado", "codigoMsg", "selloRecibido", "dte.identificacion.codigoGeneracion"}},
 		{"cf-madrid", "/v1/invoices?status=rejected&page=1&page_size=5", []string{"data.0.id", "data.0.series_number", "data.0.issuer_nif", "data.0.issue_date", "data.0.status", "data.0.aeat.state", "data.0.aeat.code", "data.0.aeat.description", "page", "page_size", "total"}},
 		{"cf-madrid", "/v1/invoices/" + cf.id, []string{"id", "status", "aeat.code"}},
-		{"factus-bog", "/v1/bills?filter[status]=0&page=1", []string{"status", "data.data.0.number", "data.data.0.reference_code", "data.data.0.status", "data.data.0.cufe", "data.data.0.errors", "data.pagination.total", "data.pagination.per_page", "data.pagination.current_page", "data.pagination.last_page"}},
+		{"factus-bog", "/v1/bills?filter[status]=0&page=1", []string{"status", "data.data.0.number", "data.data.0.reference_code", "data.data.0.status", "data.data.0.errors", "data.pagination.total", "data.pagination.per_page", "data.pagination.current_page", "data.pagination.last_page"}},
 		{"factus-bog", "/v1/bills/show/" + fb.number, []string{"status", "data.bill.number", "data.bill.errors.0", "data.bill.status"}},
-		{"alforse-main", "/payments?tab=reconcile&page=1&pageSize=200", []string{"data.0.id", "data.0.reconciliationStatus", "data.0.reconciliationException.code", "data.0.invoiceStatus", "page", "pageSize", "total"}},
+		{"alforse-main", "/payments?tab=reconcile&page=1&pageSize=200", []string{"data.0.id", "data.0.reconciliationStatus", "data.0.reconciliationNote", "data.0.invoiceStatus", "page", "pageSize", "total"}},
 		{"alforse-main", "/payments?tab=invoice", []string{"data.0.invoiceStatus"}},
 		{"alforse-main", "/payments/stats", []string{"total", "awaitingInvoice", "exceptions"}},
 	}
@@ -357,7 +359,7 @@ func TestWrongCredentials(t *testing.T) {
 	if r.status != 400 || r.json(t)["error"] != "invalid_grant" {
 		t.Errorf("factus wrong password: %d %s", r.status, r.body)
 	}
-	r = e.call("alforse-main", "POST", "/auth/login", map[string]string{"email": e.creds["alforse-main"]["email"], "password": "wrong"})
+	r = e.call("alforse-main", "POST", "/auth/login", map[string]string{"tenantSlug": alforseTenant(e.s.byName["alforse-main"]), "email": e.creds["alforse-main"]["email"], "password": "wrong"})
 	if m := r.json(t); r.status != 401 || m["message"] != "Invalid credentials" || m["error"] != "Unauthorized" {
 		t.Errorf("alforse wrong password: %d %s", r.status, r.body)
 	}
@@ -415,10 +417,11 @@ func TestRateLimitsOverHTTP(t *testing.T) {
 		t.Errorf("certifactu Date %q does not follow the sandbox clock", got)
 	}
 	cr := e.creds["alforse-main"]
-	login := map[string]string{"email": cr["email"], "password": "wrong"}
+	tenant := alforseTenant(e.s.byName["alforse-main"])
+	login := map[string]string{"tenantSlug": tenant, "email": cr["email"], "password": "wrong"}
 	e.call("alforse-main", "POST", "/auth/login", login)
 	e.call("alforse-main", "POST", "/auth/login", login)
-	r := e.call("alforse-main", "POST", "/auth/login", map[string]string{"email": cr["email"], "password": cr["password"]})
+	r := e.call("alforse-main", "POST", "/auth/login", map[string]string{"tenantSlug": tenant, "email": cr["email"], "password": cr["password"]})
 	if r.status != 429 || r.json(t)["message"] != "Too many requests" || r.header.Get("Retry-After") != "" || r.header.Get("X-RateLimit-Limit") != "" {
 		t.Errorf("alforse third login: %d %v %s, want 429 without headers", r.status, r.header, r.body)
 	}
@@ -496,10 +499,9 @@ func TestResend(t *testing.T) {
 		status int
 		frag   string
 	}{
-		"alegra-co":    {200, `"code":"AEP6009"`},
+		"alegra-co":    {200, `AEP6009`},
 		"sv-main":      {500, `"codigoMsg":"004"`},
 		"cf-madrid":    {409, `"code":"DUPLICATE_INVOICE"`},
-		"factus-bog":   {409, `Regla: 90, Rechazo: Documento procesado anteriormente`},
 		"alforse-main": {409, `"statusCode":409`},
 	}
 	for acc, want := range dup {
@@ -550,6 +552,55 @@ func TestResend(t *testing.T) {
 	}
 }
 
+// clearFactus deletes every bill of the account the DIAN rejected: each blocks the next
+// ones until deleted.
+func (e *env) clearFactus(account string) {
+	e.t.Helper()
+	a := e.s.byName[account]
+	a.mu.Lock()
+	var refs []string
+	for _, d := range a.docs {
+		if d.state == rejected {
+			refs = append(refs, d.ref)
+		}
+	}
+	a.mu.Unlock()
+	for _, ref := range refs {
+		if r := e.call(account, "DELETE", "/v1/bills/destroy/reference/"+ref, nil); r.status != 200 {
+			e.t.Fatalf("delete %s: %d %s", ref, r.status, r.body)
+		}
+	}
+}
+
+// TestFactusBlocksAndDeletes checks the states Factus's docs describe (manejo-errores,
+// eliminar): a rejected bill blocks every new one, with a 409 that names it, until it is
+// deleted; a validated bill cannot be deleted; a deleted bill is gone.
+func TestFactusBlocksAndDeletes(t *testing.T) {
+	e := newEnv(t, Options{Seed: 5})
+	rej := e.pick("factus-bog", rejected, causeData)
+	r := e.call("factus-bog", "POST", "/v1/bills/validate", map[string]any{"reference_code": "NEW-9"})
+	if r.status != 409 || !bytes.Contains(r.body, []byte("Se encontró una factura pendiente por enviar a la DIAN")) || !bytes.Contains(r.body, []byte(`"detail":"La factura `)) {
+		t.Fatalf("validate with a rejected bill: %d %s", r.status, r.body)
+	}
+	acc := e.pick("factus-bog", accepted, 0)
+	if r := e.call("factus-bog", "DELETE", "/v1/bills/destroy/reference/"+acc.ref, nil); r.status != 409 {
+		t.Errorf("deleting a validated bill: %d %s", r.status, r.body)
+	}
+	if r := e.call("factus-bog", "DELETE", "/v2/bills/destroy/reference/"+rej.ref, nil); r.status != 200 || !bytes.Contains(r.body, []byte("eliminado con éxito")) {
+		t.Errorf("deleting a rejected bill (v2): %d %s", r.status, r.body)
+	}
+	if r := e.call("factus-bog", "GET", "/v1/bills/show/"+rej.number, nil); r.status != 404 {
+		t.Errorf("a deleted bill is still read: %d", r.status)
+	}
+	e.clearFactus("factus-bog")
+	if st := e.s.AccountStats("factus-bog"); st.Deleted < 2 {
+		t.Errorf("deleted %d, want every rejected bill", st.Deleted)
+	}
+	if r := e.call("factus-bog", "POST", "/v1/bills/validate", map[string]any{"reference_code": "NEW-9"}); r.status == 409 {
+		t.Errorf("validate once cleared: %d %s", r.status, r.body)
+	}
+}
+
 func mustRequest(method, u string) *http.Request {
 	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
@@ -572,6 +623,7 @@ func TestNewDocumentsByEmission(t *testing.T) {
 	if r := e.call("sv-main", "POST", "/factura/emitir", `{"identificacion":{}}`); r.status != 400 || r.json(t)["errores"] == nil {
 		t.Errorf("DTE without codigoGeneracion: %d %s", r.status, r.body)
 	}
+	e.clearFactus("factus-bog")
 	r = e.call("factus-bog", "POST", "/v1/bills/validate", map[string]any{"reference_code": "NEW-1"})
 	if r.status != 201 && r.status != 422 {
 		t.Fatalf("new bill: %d %s", r.status, r.body)
@@ -609,7 +661,7 @@ func TestTokens(t *testing.T) {
 			return e.call(acc, "POST", "/auth/refresh", map[string]string{"refreshToken": rt})
 		}
 		r := refresh()
-		if r.status != 200 {
+		if r.status/100 != 2 {
 			t.Fatalf("%s refresh: %d %s", acc, r.status, r.body)
 		}
 		m := r.json(t)
@@ -706,10 +758,11 @@ func TestFaults(t *testing.T) {
 func TestStatusLag(t *testing.T) {
 	e := newEnv(t, Options{Seed: 11})
 	read := map[string]func(d *doc) string{
-		"alegra-co":  func(d *doc) string { return "/invoices/" + d.id },
-		"sv-main":    func(d *doc) string { return "/factura/" + d.id },
-		"cf-madrid":  func(d *doc) string { return "/v1/invoices/" + d.id },
-		"factus-bog": func(d *doc) string { return "/v1/bills/show/" + d.number },
+		"alegra-co": func(d *doc) string { return "/invoices/" + d.id },
+		"sv-main":   func(d *doc) string { return "/factura/" + d.id },
+		"cf-madrid": func(d *doc) string { return "/v1/invoices/" + d.id },
+		// factus takes no second validation of a bill it holds rejected: the bill blocks
+		// the account until deleted (TestFactusBlocksAndDeletes).
 	}
 	list := map[string]string{"sv-main": "/factura?estado=RECHAZADO&pageSize=50", "cf-madrid": "/v1/invoices?status=rejected&page_size=100"}
 	for acc, path := range read {

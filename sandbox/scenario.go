@@ -58,6 +58,7 @@ type scenario struct {
 	pending    [2]int        // a pending document resolves after this many steps (min, max)
 	faults     func(a *account, rng *rand.Rand) Faults
 	fixAfter   map[string]time.Duration // the outside cause of rejections goes away then
+	extra      bool                     // the dialects' extra accounts join (the demo's)
 }
 
 // maxDocs caps an account's documents: churn stops creating new ones beyond it.
@@ -77,7 +78,7 @@ var scenarios = map[string]scenario{
 	},
 	"demo": {
 		step: 5 * time.Second, initial: 20, maxNew: 2, rejectRate: 0.3, observe: 0.15,
-		draftRate: 0.15, pending: [2]int{1, 4},
+		draftRate: 0.15, pending: [2]int{1, 4}, extra: true,
 		faults: func(a *account, rng *rand.Rand) Faults {
 			f := Faults{
 				Latency:                time.Duration(20+rng.IntN(150)) * time.Millisecond,
@@ -253,6 +254,23 @@ func (a *account) add(d *doc) {
 	}
 	if d.number != d.id {
 		a.byNumber[d.number] = d
+	}
+}
+
+// remove drops a document from the account (deleted at the provider).
+func (a *account) remove(d *doc) {
+	for i, x := range a.docs {
+		if x == d {
+			a.docs = append(a.docs[:i], a.docs[i+1:]...)
+			break
+		}
+	}
+	delete(a.byID, d.id)
+	if d.ref != "" && a.byRef[d.ref] == d {
+		delete(a.byRef, d.ref)
+	}
+	if a.byNumber[d.number] == d {
+		delete(a.byNumber, d.number)
 	}
 }
 

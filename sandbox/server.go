@@ -46,12 +46,15 @@ type Options struct {
 
 // Limits overrides the providers' rate limits, per account (per credential).
 type Limits struct {
-	Alegra       Rate        // 150/min, X-Rate-Limit-* with delta reset
-	SVDTE        []Throttler // short 3/1 s, medium 20/10 s, long 100/60 s, suffixed headers
-	SVDTEEpoch   bool        // sv-dte speaks the documented unsuffixed epoch form instead
-	Certifactu   Rate        // 100/min, X-RateLimit-* with epoch reset and Date
-	Factus       Rate        // 60/min (undocumented; Laravel's default), Laravel headers
-	AlforseLogin Rate        // 5/min on POST /auth/login, per email; no headers
+	Alegra     Rate        // 150/min, X-Rate-Limit-* with delta reset
+	SVDTE      []Throttler // short 3/1 s, medium 20/10 s, long 100/60 s, suffixed headers
+	SVDTEEpoch bool        // sv-dte speaks the documented unsuffixed epoch form instead
+	Certifactu Rate        // 100/min, X-RateLimit-* with epoch reset and Date
+	// CertifactuStock is the stock limiter of the demo's cf-valencia: a server whose
+	// headers state a shorter window than the documented one (20 per 10 s).
+	CertifactuStock Rate
+	Factus          Rate // 80/min (Factus v2 docs, limite-de-request), Laravel headers
+	AlforseLogin    Rate // 5/min on POST /auth/login, per email; no headers
 }
 
 func (l Limits) withDefaults() Limits {
@@ -62,7 +65,8 @@ func (l Limits) withDefaults() Limits {
 	}
 	def(&l.Alegra, 150, time.Minute)
 	def(&l.Certifactu, 100, time.Minute)
-	def(&l.Factus, 60, time.Minute)
+	def(&l.CertifactuStock, 20, 10*time.Second)
+	def(&l.Factus, 80, time.Minute)
 	def(&l.AlforseLogin, 5, time.Minute)
 	if len(l.SVDTE) == 0 {
 		l.SVDTE = []Throttler{
@@ -81,6 +85,7 @@ type Account struct {
 	Path        string            // the base path on the sandbox, e.g. "/sv-dte"
 	BaseURL     string            // the sandbox's URL + Path; "" until Start
 	Credentials map[string]string // config keys: email, token, api_key, client_id, ...
+	Settings    map[string]string // the provider's settings: api_version, gateway, tenant
 }
 
 // Sandbox is the five providers on one HTTP handler.
@@ -107,8 +112,12 @@ type token struct {
 	account *account
 	expires time.Time // access tokens only
 	refresh bool
-	used    bool // a refresh token already redeemed (refresh tokens rotate)
+	used    bool   // a refresh token already redeemed (refresh tokens rotate)
+	scope   string // "" for a provider's token; scopeGateway for a gateway's own JWT
 }
+
+// scopeGateway marks the JWT the FastAPI gateway issues for its own login.
+const scopeGateway = "gateway"
 
 // dialect is what one provider contributes: its accounts' shapes, its catalog of
 // rejections, its answers to the common troubles and its routes.
@@ -117,13 +126,15 @@ type dialect struct {
 	root     string // first path segment
 	base     string // base path of every account
 	accounts []string
+	extra    []string // accounts only the demo has, to show a case of its own
 	catalog  []reason
 	drafts   bool // documents can be drafts (alegra)
 	pending  bool // documents wait for the authority after sending
 	awaits   bool // a pending document awaits the client's emission (alforse: its invoice)
 	ident    func(a *account, d *doc, rng *mrand.Rand)
 	creds    func(a *account, rng *mrand.Rand) map[string]string
-	limiter  func(l Limits) limiter
+	settings func(a *account) map[string]string // the account's provider settings; nil for none
+	limiter  func(a *account, l Limits) limiter
 	rate     func(l Limits) float64 // the sustained requests per second the limits allow
 	// tooMany, unavailable and serverError answer those troubles in the dialect's shape.
 	tooMany     func(w http.ResponseWriter, retry time.Duration)
@@ -132,8 +143,9 @@ type dialect struct {
 	serve       func(s *Sandbox, d *dialect, w http.ResponseWriter, r *http.Request, rest string)
 }
 
-// dialects are the providers in the order their accounts are listed.
-var dialects = []*dialect{alegra, svdte, certifactu, factus, alforse}
+// dialects are the providers in the order their accounts are listed; the FastAPI
+// service in front of Factus (seed 003) is one more, of provider factus.
+var dialects = []*dialect{alegra, svdte, certifactu, factus, factusGateway, alforse}
 
 // account is one simulated account with its documents, limits, faults and counters.
 type account struct {
@@ -182,13 +194,18 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	for _, d := range dialects {
 		s.dialect[d.root] = d
-		for _, name := range d.accounts {
+		names := d.accounts
+		if sc.extra {
+			names = append(append([]string(nil), names...), d.extra...)
+		}
+		for _, name := range names {
 			a := &account{
 				s: s, d: d, name: name, churn: seeded(s.seed, name, saltChurn),
 				byID: map[string]*doc{}, byRef: map[string]*doc{}, byNumber: map[string]*doc{},
-				limit: d.limiter(s.limits), fixAfter: sc.fixAfter[name],
-				stats: AccountStats{Attempts: map[string]int{}},
+				fixAfter: sc.fixAfter[name],
+				stats:    AccountStats{Attempts: map[string]int{}},
 			}
+			a.limit = d.limiter(a, s.limits)
 			a.creds = d.creds(a, seeded(s.seed, name, saltCreds))
 			if !opts.NoFaults {
 				a.faults = sc.faults(a, seeded(s.seed, name, saltFaults))
@@ -257,7 +274,10 @@ func (s *Sandbox) Accounts() []Account {
 	}
 	out := make([]Account, 0, len(s.order))
 	for _, a := range s.order {
-		acc := Account{Name: a.name, Provider: a.d.name, Path: a.d.base, Credentials: map[string]string{}}
+		acc := Account{Name: a.name, Provider: a.d.name, Path: a.d.base, Credentials: map[string]string{}, Settings: map[string]string{}}
+		if a.d.settings != nil {
+			acc.Settings = a.d.settings(a)
+		}
 		if base != "" {
 			acc.BaseURL = base + a.d.base
 		}
@@ -492,24 +512,34 @@ func randomText() string { return rand.Text() }
 
 // issue creates an access (and refresh) token for a.
 func (s *Sandbox) issue(a *account, ttl time.Duration, now time.Time, prefix string) (access, refresh string) {
+	return s.issueScoped(a, ttl, now, prefix, "")
+}
+
+// issueScoped creates an access (and refresh) token of a scope for a.
+func (s *Sandbox) issueScoped(a *account, ttl time.Duration, now time.Time, prefix, scope string) (access, refresh string) {
 	s.tokMu.Lock()
 	defer s.tokMu.Unlock()
 	access = prefix + randomText()
 	refresh = "rt_" + randomText()
-	s.tokens[access] = &token{account: a, expires: now.Add(ttl)}
-	s.tokens[refresh] = &token{account: a, refresh: true}
+	s.tokens[access] = &token{account: a, expires: now.Add(ttl), scope: scope}
+	s.tokens[refresh] = &token{account: a, refresh: true, scope: scope}
 	return access, refresh
 }
 
-// bearer finds the account of a valid access token; expired tokens are dropped.
+// bearer finds the account of a valid access token in Authorization.
 func (s *Sandbox) bearer(r *http.Request, now time.Time) (*account, bool) {
 	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return nil, false
 	}
+	return s.token(strings.TrimSpace(v), now)
+}
+
+// token finds the account of a valid access token; expired tokens are dropped.
+func (s *Sandbox) token(v string, now time.Time) (*account, bool) {
 	s.tokMu.Lock()
 	defer s.tokMu.Unlock()
-	t := s.tokens[strings.TrimSpace(v)]
+	t := s.tokens[v]
 	if t == nil || t.refresh {
 		return nil, false
 	}
@@ -518,6 +548,15 @@ func (s *Sandbox) bearer(r *http.Request, now time.Time) (*account, bool) {
 		return nil, false
 	}
 	return t.account, true
+}
+
+// scoped reports whether the bearer token in an Authorization value has the scope.
+func (s *Sandbox) scoped(authorization, scope string) bool {
+	v, _ := strings.CutPrefix(authorization, "Bearer ")
+	s.tokMu.Lock()
+	defer s.tokMu.Unlock()
+	t := s.tokens[strings.TrimSpace(v)]
+	return t != nil && t.scope == scope
 }
 
 // redeem spends a refresh token (refresh tokens rotate) and says whose it was; revoked

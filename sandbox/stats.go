@@ -8,6 +8,7 @@ type AccountStats struct {
 	RateLimited        int            `json:"rate_limited"`        // 429s served
 	Emissions          int            `json:"emissions"`           // documents emitted (stamp, emitir, submit, validate, invoice PATCH)
 	DuplicateEmissions int            `json:"duplicate_emissions"` // emissions of documents already accepted
+	Deleted            int            `json:"deleted"`             // documents deleted at a client's request (factus)
 	Production         int            `json:"production"`          // requests another client spent from the budget
 	Attempts           map[string]int `json:"attempts"`            // emissions per document id
 }

@@ -23,6 +23,8 @@ var svdte = &dialect{
 		{"802", "Número de control duplicado", causeData},
 		{"803", "Establecimiento no registrado", causeOutside},
 		{"805", "Firma digital inválida", causeOutside},
+		{"020", "[receptor.nrc] NRC DEL RECEPTOR NO VALIDO", causeData},
+		{"096", "CREDENCIALES DE TRANSMISION NO VALIDAS", causeOutside},
 	},
 	ident: func(a *account, d *doc, rng *rand.Rand) {
 		d.id = uuid4(rng, true)
@@ -32,7 +34,7 @@ var svdte = &dialect{
 	creds: func(a *account, rng *rand.Rand) map[string]string {
 		return map[string]string{"api_key": "sk_user_" + hexOf(rng, 32)}
 	},
-	limiter: func(l Limits) limiter { return newNestThrottler(l.SVDTE, l.SVDTEEpoch) },
+	limiter: func(_ *account, l Limits) limiter { return newNestThrottler(l.SVDTE, l.SVDTEEpoch) },
 	rate: func(l Limits) float64 {
 		r := 0.0
 		for i, t := range l.SVDTE {
@@ -62,6 +64,8 @@ var svObservations = map[string][]string{
 	"804": {"El NIT del emisor no coincide con el registro del contribuyente"},
 	"805": {"La firma del documento no corresponde al certificado registrado"},
 	"004": {"El DTE ya fue procesado anteriormente; consulte su estado"},
+	"020": {"Verifique el NRC del receptor"},
+	"096": {"Las credenciales del emisor ante el Ministerio no son válidas"},
 }
 
 var numeroControl = regexp.MustCompile(`^DTE-\d{2}-[A-Z0-9]{8}-\d{15}$`)

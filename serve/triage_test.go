@@ -12,7 +12,7 @@ import (
 )
 
 // TestTriageCommands: `ssh -t HOST account NAME` opens the dashboard on that account's
-// documents, `ssh -t HOST doc NUMBER` on the document's detail, and any other command is
+// view, `ssh -t HOST doc NUMBER` on the document's detail, and any other command is
 // refused with one line saying what works.
 func TestTriageCommands(t *testing.T) {
 	key, line := newKey(t)
@@ -28,7 +28,7 @@ func TestTriageCommands(t *testing.T) {
 		command string
 		want    string
 	}{
-		{"account sv-main", "filter: account sv-main"},
+		{"account sv-main", "Account sv-main · sv-dte"},
 		{"doc DTE-01-77", "VERDICT ESCALATE"},
 		{"rm -rf /", "emitop: unknown command"},
 	}

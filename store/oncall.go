@@ -51,13 +51,14 @@ func (o healthOp) apply(t *txn) error {
 }
 
 // HealthChanges lists the changes of health since since (every one when zero), oldest
-// first, at most limit (DefaultLimit when ≤ 0) of the most recent.
+// first, at most limit (DefaultLimit when ≤ 0) of each account's most recent: an account
+// whose health flaps all night cannot crowd the others out, nor grow what is read.
 func (s *Store) HealthChanges(ctx context.Context, since time.Time, limitN int) ([]HealthChange, error) {
 	w := logWhere("", "", since)
 	lim := w.arg(limit(limitN))
 	rows, err := s.read.QueryContext(ctx, `SELECT at, account, provider, from_health, to_health, class, code, detail
-		FROM (SELECT * FROM health_changes`+w.String()+` ORDER BY at DESC, id DESC LIMIT `+lim+`) AS recent
-		ORDER BY at, id`, w.args...)
+		FROM (SELECT *, row_number() OVER (PARTITION BY account ORDER BY at DESC, id DESC) AS n
+			FROM health_changes`+w.String()+`) AS recent WHERE n <= `+lim+` ORDER BY at, id`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: health changes: %w", err)
 	}

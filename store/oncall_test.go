@@ -102,6 +102,7 @@ func TestReportReads(t *testing.T) {
 			doc("c", model.StatusPending, nil, 4),      // never rejected
 			doc("b", model.StatusAccepted, nil, 65),    // accepted after a retry, an hour later
 			LogRequest(Request{Account: "sv-main", Method: "GET", Path: "/x", Status: 200, At: min(1)}),
+			LogRequest(Request{Account: "sv-main", Method: "GET", Path: "/x", Status: 200, At: min(20)}),
 			LogRequest(Request{Account: "sv-main", Method: "GET", Path: "/x", Status: 200, At: min(61)}),
 			RecordAction(model.Action{At: min(64), Operator: "ana", Kind: "force-retry", Account: "sv-main", DocID: "b", Reason: "MH confirmed", Outcome: "accepted"}),
 			RecordAction(model.Action{At: min(64), Operator: "ana", Kind: "retry", Account: "sv-main", Outcome: "batch of 1: 1 accepted"}),
@@ -109,12 +110,16 @@ func TestReportReads(t *testing.T) {
 		)
 		flush(t, s)
 
-		runs, err := s.WindowRuns(ctx, since)
+		runs, err := s.WindowRuns(ctx, since, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(runs) != 2 || !runs[0].From.Equal(min(1)) || !runs[0].Until.Equal(min(3)) || !runs[1].From.Equal(min(5)) || !runs[1].Until.IsZero() {
+		if len(runs) != 2 || !runs[0].From.Equal(min(1)) || !runs[0].Until.Equal(min(3)) || !runs[1].From.Equal(min(5)) || !runs[1].Until.IsZero() ||
+			runs[0].Runs != 2 || runs[1].Runs != 2 {
 			t.Fatalf("window runs: %+v", runs)
+		}
+		if runs, err := s.WindowRuns(ctx, since, 1); err != nil || len(runs) != 1 || !runs[0].From.Equal(min(5)) || runs[0].Runs != 2 {
+			t.Fatalf("the last window run: %+v %v", runs, err)
 		}
 
 		rej, err := s.Rejections(ctx, since)
@@ -137,13 +142,90 @@ func TestReportReads(t *testing.T) {
 			t.Fatalf("retries: %+v", retries)
 		}
 
-		hours, err := s.Hours(ctx, since)
+		// Hours are the clock hours of the zone asked for: 12:20 UTC is in the UTC hour of
+		// 12:00 but, in Kathmandu (UTC+5:45), at 18:05, in the hour the later events are in.
+		kathmandu, err := time.LoadLocation("Asia/Kathmandu")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(hours) != 2 || !hours[0].Start.Equal(at) || hours[0].Events != 4 || hours[0].Rejections != 3 || hours[0].Requests != 1 ||
-			hours[1].Events != 1 || hours[1].Requests != 1 {
-			t.Fatalf("hours: %+v", hours)
+		for _, c := range []struct {
+			loc  *time.Location
+			want []Hour
+		}{
+			{time.UTC, []Hour{{Start: at, Events: 4, Rejections: 3, Requests: 2}, {Start: at.Add(time.Hour), Events: 1, Requests: 1}}},
+			{kathmandu, []Hour{{Start: time.Date(2026, 3, 14, 17, 0, 0, 0, kathmandu), Events: 4, Rejections: 3, Requests: 1},
+				{Start: time.Date(2026, 3, 14, 18, 0, 0, 0, kathmandu), Events: 1, Requests: 2}}},
+		} {
+			hours, err := s.Hours(ctx, since, c.loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hours) != len(c.want) {
+				t.Fatalf("hours in %s: %+v, want %+v", c.loc, hours, c.want)
+			}
+			for i, h := range hours {
+				w := c.want[i]
+				if !h.Start.Equal(w.Start) || h.Events != w.Events || h.Rejections != w.Rejections || h.Requests != w.Requests {
+					t.Errorf("hours in %s: %+v, want %+v", c.loc, hours, c.want)
+				}
+			}
+		}
+	})
+}
+
+// TestReportReadsAreBounded: a window that flaps at every sample, an account whose health
+// flaps and a flood of retries are read as their most recent rows and their counts, per
+// account and window: what one provider does crowds out no other account, and what is
+// read stays bounded however long the night was.
+func TestReportReadsAreBounded(t *testing.T) {
+	forEngines(t, func(t *testing.T, e testEngine) {
+		s := e.open(t)
+		ctx := context.Background()
+		at := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+		sec := func(n int) time.Time { return at.Add(time.Duration(n) * time.Second) }
+		const n = 3000
+		var ops []Op
+		for i := range n {
+			ops = append(ops,
+				AddWindowSamples("sv-main", []model.Window{{Name: "short", Limit: 3, Remaining: i % 2, Reset: -1}}, sec(i)),
+				RecordHealth(HealthChange{At: sec(i), Account: "sv-main", From: model.HealthUp, To: model.HealthDegraded}),
+				RecordAction(model.Action{At: sec(i), Operator: "ana", Kind: "retry", Account: "sv-main", DocID: "d", Outcome: "rejected"}))
+		}
+		ops = append(ops,
+			AddWindowSamples("alegra-co", []model.Window{{Limit: 150, Remaining: 0, Reset: -1}}, sec(1)),
+			RecordHealth(HealthChange{At: sec(1), Account: "alegra-co", From: model.HealthUp, To: model.HealthDown}),
+			RecordAction(model.Action{At: sec(1), Operator: "ben", Kind: "retry", Account: "alegra-co", DocID: "x", Outcome: "accepted"}))
+		enqueue(t, s, ops...)
+		flush(t, s)
+
+		runs, err := s.WindowRuns(ctx, at, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 6 || runs[0].Account != "alegra-co" || runs[0].Runs != 1 || runs[5].Runs != n/2 || !runs[5].From.Equal(sec(n-2)) ||
+			!runs[5].Until.Equal(sec(n-1)) || !runs[1].From.Equal(sec(n-10)) {
+			t.Fatalf("window runs: %d %+v", len(runs), runs)
+		}
+		changes, err := s.HealthChanges(ctx, at, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) != 11 || changes[0].Account != "alegra-co" || !changes[10].At.Equal(sec(n-1)) {
+			t.Fatalf("health changes: %d %+v", len(changes), changes)
+		}
+		retries, err := s.Retries(ctx, at, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(retries) != 11 || retries[0].Operator != "ben" || !retries[10].At.Equal(sec(n-1)) {
+			t.Fatalf("retries: %d %+v", len(retries), retries)
+		}
+		counts, err := s.Counts(ctx, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if counts["sv-main"] != (ReportCounts{HealthChanges: n, Retries: n}) || counts["alegra-co"] != (ReportCounts{HealthChanges: 1, Retries: 1}) {
+			t.Fatalf("counts: %+v", counts)
 		}
 	})
 }

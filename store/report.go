@@ -20,38 +20,47 @@ type WindowRun struct {
 	Window  string
 	From    time.Time // the first sample that found it spent
 	Until   time.Time // the first sample that found room again; zero while it is still spent
+	Runs    int       // how many runs the window had since the time asked, this one included
 }
 
-// WindowRuns lists the spans since since during which a window had nothing left, by
-// account, window and time. A run under way at since starts at its first sample after it.
-func (s *Store) WindowRuns(ctx context.Context, since time.Time) ([]WindowRun, error) {
+// WindowRuns lists, by account, window and time, the spans since since during which a
+// window had nothing left: at most keep (DefaultLimit when ≤ 0) of each window's most
+// recent, each saying how many the window had in all. A run under way at since starts
+// at its first sample after it.
+func (s *Store) WindowRuns(ctx context.Context, since time.Time, keep int) ([]WindowRun, error) {
 	// Only the samples where a window's state changes are read: the first sample, and
-	// each one whose spent-or-not differs from the sample before it.
-	rows, err := s.read.QueryContext(ctx, `SELECT account, name, at, remaining = 0 FROM (
-		SELECT account, name, at, remaining,
-			lag(remaining) OVER (PARTITION BY account, name ORDER BY at, id) AS prev
-		FROM window_samples WHERE at >= $1) AS samples
-		WHERE prev IS NULL AND remaining = 0 OR prev IS NOT NULL AND (remaining = 0) <> (prev = 0)
-		ORDER BY account, name, at`, nanos(since))
+	// each one whose spent-or-not differs from the sample before it. A run ends at the
+	// change after it.
+	rows, err := s.read.QueryContext(ctx, `WITH samples AS (
+			SELECT account, name, at, id, remaining = 0 AS spent,
+				lag(remaining = 0) OVER (PARTITION BY account, name ORDER BY at, id) AS prev
+			FROM window_samples WHERE at >= $1),
+		changes AS (
+			SELECT account, name, at, spent,
+				lead(at) OVER (PARTITION BY account, name ORDER BY at, id) AS next
+			FROM samples WHERE prev IS NULL AND spent OR prev IS NOT NULL AND spent <> prev),
+		runs AS (
+			SELECT account, name, at, next, count(*) OVER w AS total,
+				row_number() OVER (w ORDER BY at DESC) AS n
+			FROM changes WHERE spent WINDOW w AS (PARTITION BY account, name))
+		SELECT account, name, at, coalesce(next, 0), total FROM runs WHERE n <= $2 ORDER BY account, name, at`,
+		nanos(since), limit(keep))
 	if err != nil {
 		return nil, fmt.Errorf("store: window runs: %w", err)
 	}
 	defer rows.Close()
 	var out []WindowRun
 	for rows.Next() {
-		var account, window string
-		var at int64
-		var spent bool
-		if err := rows.Scan(&account, &window, &at, &spent); err != nil {
+		var r WindowRun
+		var from, until int64
+		if err := rows.Scan(&r.Account, &r.Window, &from, &until, &r.Runs); err != nil {
 			return nil, fmt.Errorf("store: window runs: %w", err)
 		}
-		n := len(out)
-		switch {
-		case spent:
-			out = append(out, WindowRun{Account: account, Window: window, From: fromNanos(at)})
-		case n > 0 && out[n-1].Account == account && out[n-1].Window == window && out[n-1].Until.IsZero():
-			out[n-1].Until = fromNanos(at)
+		r.From = fromNanos(from)
+		if until != 0 {
+			r.Until = fromNanos(until)
 		}
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: window runs: %w", err)
@@ -119,15 +128,16 @@ type Retry struct {
 	Number string // the document's number; "" when the history has no row for it
 }
 
-// Retries lists the per-document retry actions since since, oldest first, at most
-// limit (DefaultLimit when ≤ 0) of the most recent. Batch summaries are left out.
+// Retries lists the per-document retry actions since since, oldest first, at most limit
+// (DefaultLimit when ≤ 0) of each account's most recent. Batch summaries are left out.
 func (s *Store) Retries(ctx context.Context, since time.Time, limitN int) ([]Retry, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT * FROM (
+	rows, err := s.read.QueryContext(ctx, `SELECT id, at, operator, fingerprint, kind, account, doc_id, reason, outcome, number FROM (
 		SELECT a.id, a.at, a.operator, a.fingerprint, a.kind, a.account, a.doc_id, a.reason, a.outcome,
-			coalesce(d.number, '')
+			coalesce(d.number, '') AS number,
+			row_number() OVER (PARTITION BY a.account ORDER BY a.at DESC, a.id DESC) AS n
 		FROM actions AS a LEFT JOIN documents AS d ON d.account = a.account AND d.doc_id = a.doc_id
-		WHERE a.at >= $1 AND a.kind IN ('retry', 'force-retry') AND a.doc_id <> ''
-		ORDER BY a.at DESC, a.id DESC LIMIT $2) AS recent ORDER BY 2, 1`, nanos(since), limit(limitN))
+		WHERE a.at >= $1 AND a.kind IN ('retry', 'force-retry') AND a.doc_id <> '') AS recent
+		WHERE n <= $2 ORDER BY at, id`, nanos(since), limit(limitN))
 	if err != nil {
 		return nil, fmt.Errorf("store: retries: %w", err)
 	}
@@ -149,7 +159,40 @@ func (s *Store) Retries(ctx context.Context, since time.Time, limitN int) ([]Ret
 	return out, nil
 }
 
-// Hour is what happened in one clock hour (UTC).
+// ReportCounts is how many of the rows a report lists only in part an account had.
+type ReportCounts struct {
+	HealthChanges int
+	Retries       int // per-document retry actions
+}
+
+// Counts says, per account, how many health changes and retries it had since since, for
+// a report that lists only the most recent of them.
+func (s *Store) Counts(ctx context.Context, since time.Time) (map[string]ReportCounts, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT account, sum(h), sum(r) FROM (
+		SELECT account, 1 AS h, 0 AS r FROM health_changes WHERE at >= $1
+		UNION ALL
+		SELECT account, 0, 1 FROM actions WHERE at >= $1 AND kind IN ('retry', 'force-retry') AND doc_id <> '') AS counted
+		GROUP BY account`, nanos(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]ReportCounts{}
+	for rows.Next() {
+		var account string
+		var c ReportCounts
+		if err := rows.Scan(&account, &c.HealthChanges, &c.Retries); err != nil {
+			return nil, fmt.Errorf("store: counts: %w", err)
+		}
+		out[account] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: counts: %w", err)
+	}
+	return out, nil
+}
+
+// Hour is what happened in one clock hour.
 type Hour struct {
 	Start      time.Time
 	Events     int // document events: seen, status and problem changes, emissions
@@ -157,26 +200,37 @@ type Hour struct {
 	Requests   int // requests made to the providers
 }
 
-// Hours lists every hour since since in which something happened, oldest first.
-func (s *Store) Hours(ctx context.Context, since time.Time) ([]Hour, error) {
-	const hour = int64(time.Hour)
-	rows, err := s.read.QueryContext(ctx, `SELECT h, sum(e), sum(r), sum(q) FROM (
-		SELECT at / $1 AS h, 1 AS e, CASE WHEN status = $3 THEN 1 ELSE 0 END AS r, 0 AS q FROM events WHERE at >= $2
+// quarter is the slice the history is counted in: every zone's offset from UTC is a whole
+// number of them, so the slices fold exactly into any zone's clock hours.
+const quarter = int64(15 * time.Minute)
+
+// Hours lists every clock hour of loc since since in which something happened, oldest
+// first.
+func (s *Store) Hours(ctx context.Context, since time.Time, loc *time.Location) ([]Hour, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT q, sum(e), sum(r), sum(n) FROM (
+		SELECT at / $1 AS q, 1 AS e, CASE WHEN status = $3 THEN 1 ELSE 0 END AS r, 0 AS n FROM events WHERE at >= $2
 		UNION ALL
 		SELECT at / $1, 0, 0, 1 FROM requests WHERE at >= $2) AS happenings
-		GROUP BY h ORDER BY h`, hour, nanos(since), string(model.StatusRejected))
+		GROUP BY q ORDER BY q`, quarter, nanos(since), string(model.StatusRejected))
 	if err != nil {
 		return nil, fmt.Errorf("store: hours: %w", err)
 	}
 	defer rows.Close()
 	var out []Hour
 	for rows.Next() {
+		var q int64
 		var h Hour
-		var n int64
-		if err := rows.Scan(&n, &h.Events, &h.Rejections, &h.Requests); err != nil {
+		if err := rows.Scan(&q, &h.Events, &h.Rejections, &h.Requests); err != nil {
 			return nil, fmt.Errorf("store: hours: %w", err)
 		}
-		h.Start = time.Unix(0, n*hour)
+		t := time.Unix(0, q*quarter).In(loc)
+		h.Start = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, loc)
+		if n := len(out); n > 0 && out[n-1].Start.Equal(h.Start) {
+			out[n-1].Events += h.Events
+			out[n-1].Rejections += h.Rejections
+			out[n-1].Requests += h.Requests
+			continue
+		}
 		out = append(out, h)
 	}
 	if err := rows.Err(); err != nil {

@@ -105,7 +105,7 @@ func (b *accounts) setAccounts(states []model.AccountState) {
 	if had {
 		for i := range b.items {
 			if b.items[i].state.Account.Name == keep {
-				b.list.jump(i)
+				b.list.follow(i)
 				break
 			}
 		}
@@ -133,12 +133,15 @@ func (b *accounts) selectedAccount() (string, bool) {
 
 // find is the summary of the named account.
 func (b *accounts) find(name string) (*summary, bool) {
-	for i := range b.items {
-		if b.items[i].state.Account.Name == name {
-			return &b.items[i], true
-		}
+	if i := b.index(name); i >= 0 {
+		return &b.items[i], true
 	}
 	return nil, false
+}
+
+// index is the row of the named account, -1 when there is none.
+func (b *accounts) index(name string) int {
+	return slices.IndexFunc(b.items, func(s summary) bool { return s.state.Account.Name == name })
 }
 
 func (b *accounts) setSize(w, h int) {

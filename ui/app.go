@@ -538,6 +538,7 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 		m.focus = 1 - m.focus
 	case m.focus == panelAccounts && key.Matches(msg, k.Enter):
 		if s, ok := m.accounts.selected(); ok {
+			m.accounts.list.hold()
 			return m.openAccount(s)
 		}
 	case m.focus == panelAccounts:
@@ -561,6 +562,7 @@ func (m *Model) dashboardKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.openRetry()
 	case key.Matches(msg, k.Enter):
 		if d, ok := m.docs.selected(); ok {
+			m.docs.list.hold()
 			return m.openDetail(*d, screenDashboard)
 		}
 	default:

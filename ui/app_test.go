@@ -656,3 +656,45 @@ func TestTypedFilterNarrowsLikeARebuild(t *testing.T) {
 		t.Fatal("the filter matched nothing: the test checked only empty views")
 	}
 }
+
+// TestCursorOpensOnTheTop: until the operator moves a list's cursor (or acts on its row),
+// snapshots that add documents above it or re-sort the accounts leave it on the first
+// row, the worst account and the first document, instead of carrying it down the list
+// with the row it first landed on. Once the operator has chosen a row, it follows it.
+func TestCursorOpensOnTheTop(t *testing.T) {
+	m, _ := loaded(t, 120, 40)
+	worst := m.accounts.items[0].state.Account.Name
+	s := newsSnapshot() // FE-982 appears, sorted first
+	for i := range s.Accounts {
+		if s.Accounts[i].Account.Name == worst {
+			s.Accounts[i].Health, s.Accounts[i].LastError, s.Accounts[i].Err = model.HealthUp, nil, ""
+		}
+	}
+	fresh := step(m, snapshotMsg{s})
+	if d, _ := fresh.docs.selected(); fresh.docs.list.cursor != 0 || d.Number != "FE-982" {
+		t.Errorf("untouched, the documents' cursor is on row %d (%s), want the first", fresh.docs.list.cursor, d.Number)
+	}
+	if name, _ := fresh.accounts.selectedAccount(); fresh.accounts.list.cursor != 0 || name == worst {
+		t.Errorf("untouched, the accounts' cursor is on row %d (%s), want the first after %s got better", fresh.accounts.list.cursor, name, worst)
+	}
+	if !strings.Contains(ansi.Strip(frame(fresh)), "[1/8]") {
+		t.Errorf("the documents' title does not say the first row:\n%s", ansi.Strip(frame(fresh)))
+	}
+
+	// A Model shares its lists with its copies: each case starts from a dashboard of its own.
+	m, _ = loaded(t, 120, 40)
+	moved := step(m, press("j"), press("k"), snapshotMsg{s})
+	if d, _ := moved.docs.selected(); d.Number == "FE-982" {
+		t.Error("a cursor the operator moved did not stay on its document")
+	}
+	m, _ = loaded(t, 120, 40)
+	opened := step(m, press("tab"), press("enter"), snapshotMsg{s}, press("esc"))
+	if name, _ := opened.accounts.selectedAccount(); name != worst {
+		t.Errorf("back from %s's view, the cursor is on %s", worst, name)
+	}
+	m, _ = loaded(t, 120, 40)
+	marked := step(m, press("space"), snapshotMsg{s})
+	if d, _ := marked.docs.selected(); d.Number == "FE-982" {
+		t.Error("a document marked where the cursor opened lost the cursor")
+	}
+}

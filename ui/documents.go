@@ -214,6 +214,7 @@ func (d *documents) toggleMark() {
 		d.marks[k] = struct{}{}
 	}
 	d.list.invalidateRow(d.list.cursor)
+	d.list.hold()
 }
 
 // markView marks every document the filter shows; when all of them are marked already, it
@@ -390,7 +391,7 @@ func (d *documents) settle(keep docKey, had bool) {
 	if had {
 		for i, j := range d.view {
 			if keyOf(d.all[j]) == keep {
-				d.list.jump(i)
+				d.list.follow(i)
 				break
 			}
 		}

@@ -25,7 +25,7 @@ func screensOf(t *testing.T, m Model, b *memBackend) map[string]string {
 	out["accounts"] = frame(a)
 	next, cmd := a.Update(press("enter"))
 	out["account"] = frame(step(next.(Model), cmd()))
-	d := step(m, press("j"), press("j"), press("j"), press("enter"))
+	d := step(m, press("j"), press("j"), press("j"), press("j"), press("enter")) // DTE-01-0000001, rejected: fix
 	doc := d.detail.doc
 	out["detail"] = frame(step(d, fetchDocEvents(b, keyOf(&doc))()))
 	h := step(m, append(typed(":history"), press("enter"))...)

@@ -11,6 +11,11 @@ import (
 // cursor move renders only the row under the cursor (the selected style) again.
 type rows struct {
 	n, cursor, offset, height int
+	// held is set once the operator has put the cursor somewhere: from then on it follows
+	// its item when the list changes. Until then it stays on the first row, so that a
+	// list that fills and re-sorts as polls arrive still opens on its top: the worst
+	// account, the first document.
+	held bool
 
 	lines  []string // rendered items by index, valid when epochs[i] == epoch
 	epochs []uint32
@@ -61,13 +66,28 @@ func (r *rows) setHeight(h int) {
 // move moves the cursor by delta rows, clamped.
 func (r *rows) move(delta int) {
 	r.cursor += delta
+	r.held = true
 	r.clamp()
 }
 
 // jump puts the cursor on item i, clamped.
 func (r *rows) jump(i int) {
 	r.cursor = i
+	r.held = true
 	r.clamp()
+}
+
+// hold keeps the cursor on its item from now on: the operator acted on it (opened it,
+// marked it) without moving the cursor there.
+func (r *rows) hold() { r.held = true }
+
+// follow puts the cursor back on its item, now at i, after the list changed; a cursor the
+// operator has not moved stays on the first row.
+func (r *rows) follow(i int) {
+	if r.held {
+		r.cursor = i
+		r.clamp()
+	}
 }
 
 // page is a page's worth of rows for pgup/pgdown.

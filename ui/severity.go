@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -181,7 +182,7 @@ func (s *summary) reason(now time.Time) string {
 	case sevDown, sevRefused, sevDegraded:
 		if p := a.LastError; p != nil {
 			r := string(p.Class)
-			if p.Code != "" {
+			if p.Code != "" && p.Code != strconv.Itoa(p.Status) { // "401 auth", not "401 401 auth"
 				r = model.Line(p.Code, 16) + " " + r
 			}
 			if p.Status != 0 {

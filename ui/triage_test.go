@@ -32,13 +32,17 @@ func TestTriageOpensTheAccountOrTheDocument(t *testing.T) {
 		docs   []string // the documents shown, on the dashboard
 		doc    string   // the detail's document id
 		err    string
+		// after esc (and esc again from a detail): the screen, and the account under
+		// the accounts' cursor when the accounts have the focus
+		back, backAccount screen
+		cursor            string
 	}{
-		{"account", Triage{Account: "sv-main"}, screenDashboard, []string{"DTE-01-0000002", "DTE-01-0000001"}, "", ""},
-		{"document by number", Triage{Doc: "FE-981"}, screenDetail, nil, "981", ""},
-		{"document by id", Triage{Doc: "F2026-7"}, screenDetail, nil, "F2026-7", ""},
-		{"both", Triage{Account: "factus-prod", Doc: "SETP990000002"}, screenDetail, nil, "SETP990000002", ""},
-		{"unknown account", Triage{Account: "nobody"}, screenDashboard, []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002", "DTE-01-M001P001-000000000000002", "DTE-01-M002P001-000000000000017"}, "", `no account named "nobody"`},
-		{"unknown document", Triage{Doc: "FE-0"}, screenDashboard, nil, "", `no open document numbered "FE-0"`},
+		{"account", Triage{Account: "sv-main"}, screenAccount, nil, "", "", screenDashboard, screenDashboard, "sv-main"},
+		{"document by number", Triage{Doc: "FE-981"}, screenDetail, nil, "981", "", screenDashboard, screenDashboard, ""},
+		{"document by id", Triage{Doc: "F2026-7"}, screenDetail, nil, "F2026-7", "", screenDashboard, screenDashboard, ""},
+		{"both", Triage{Account: "factus-prod", Doc: "SETP990000002"}, screenDetail, nil, "SETP990000002", "", screenAccount, screenDashboard, "factus-prod"},
+		{"unknown account", Triage{Account: "nobody"}, screenDashboard, []string{"DTE-01-0000002", "F2026/7", "FE-981", "DTE-01-0000001", "SETP990000002", "DTE-01-M001P001-000000000000002", "DTE-01-M002P001-000000000000017"}, "", `no account named "nobody"`, screenDashboard, screenDashboard, ""},
+		{"unknown document", Triage{Doc: "FE-0"}, screenDashboard, nil, "", `no open document numbered "FE-0"`, screenDashboard, screenDashboard, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -55,6 +59,20 @@ func TestTriageOpensTheAccountOrTheDocument(t *testing.T) {
 			status := ansi.Strip(strings.Split(frame(m), "\n")[38])
 			if c.err != "" && !strings.Contains(status, c.err) || c.err == "" && strings.Contains(status, "error") {
 				t.Errorf("status line %q, want error %q", status, c.err)
+			}
+			if c.screen == screenAccount && !strings.Contains(ansi.Strip(frame(m)), "Account "+c.triage.Account+" · ") {
+				t.Errorf("the account view of %s is not on screen:\n%s", c.triage.Account, ansi.Strip(frame(m)))
+			}
+			m = step(m, press("esc"))
+			if m.screen != c.back {
+				t.Fatalf("esc went to screen %v, want %v", m.screen, c.back)
+			}
+			m = step(m, press("esc"))
+			if m.screen != c.backAccount {
+				t.Fatalf("a second esc went to screen %v, want %v", m.screen, c.backAccount)
+			}
+			if name, _ := m.accounts.selectedAccount(); c.cursor != "" && (m.focus != panelAccounts || name != c.cursor) {
+				t.Errorf("back on the dashboard: focus %v, cursor on %q, want the accounts on %q", m.focus, name, c.cursor)
 			}
 		})
 	}

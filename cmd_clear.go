@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"emitop/model"
+	"emitop/poller"
+)
+
+func init() {
+	register("clear", "delete a document the authority rejected at its provider, so its sender can send it again", runClear)
+}
+
+// runClear deletes one failed document at its provider (a Factus bill the DIAN rejected,
+// which blocks the account's next bills until deleted). It is an operator's act: it needs
+// a reason, which is recorded, and a confirmation (typing the document's id, or --yes).
+func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("clear", stderr)
+	cfgPath, dbPath := storeFlags(fs)
+	account := fs.String("account", "", "the document's account")
+	doc := fs.String("doc", "", "the document's id")
+	reason := fs.String("reason", "", "why it is deleted; recorded with the outcome")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	dry := fs.Bool("dry-run", false, "show what would be done, send nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case *account == "" || *doc == "":
+		return usagef("--account and --doc are required")
+	case strings.TrimSpace(*reason) == "" && !*dry:
+		return usagef("--reason is required: deleting a document is recorded with why")
+	case !*dry && !*yes && !isTerminal(stdin):
+		return usagef("stdin is not a terminal: pass --yes to delete without confirmation, or --dry-run")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	acc, st, c, err := openAccount(ctx, *cfgPath, *dbPath, *account, stderr)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := poller.NewRetrier(c, st, poller.RetryOptions{Operator: "local", Reason: strings.TrimSpace(*reason)})
+	if err != nil {
+		return err
+	}
+	target := model.Document{Account: acc.Name, Provider: acc.Provider, ID: *doc}
+	if known, err := st.Document(ctx, acc.Name, *doc); err == nil {
+		target = known
+	}
+	req, what, err := r.PlanClear(target)
+	if errors.Is(err, poller.ErrNoClear) {
+		return usagef("%s (%s): %v", acc.Name, acc.Provider, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "clear %s of %s: %s\n", model.Line(*doc, 80), acc.Name, what)
+	fmt.Fprintf(stdout, "  %s %s  %s\n", req.Method, model.Line(req.URL, 0), strings.Join(req.Header, "  "))
+	if req.Body != "" {
+		fmt.Fprintf(stdout, "    %s\n", model.Line(req.Body, 0))
+	}
+	if *dry {
+		fmt.Fprintln(stdout, "dry run: nothing sent")
+		return nil
+	}
+	if !*yes {
+		fmt.Fprintf(stdout, "This deletes the document at %s; it cannot be undone. Type its id to confirm: ", acc.Provider)
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if strings.TrimSpace(line) != *doc {
+			fmt.Fprintln(stdout, "nothing sent")
+			return exitError{1}
+		}
+	}
+	res, err := r.Clear(ctx, target)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", res.Outcome, model.Line(res.Detail, 0))
+	if res.Outcome != poller.OutcomeCleared {
+		return exitError{1}
+	}
+	return nil
+}

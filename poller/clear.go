@@ -1,0 +1,169 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"emitop/model"
+	"emitop/store"
+)
+
+// OutcomeCleared is a document deleted at its provider by Clear.
+const OutcomeCleared Outcome = "cleared"
+
+// ErrNoClear is returned by Clear for a provider that offers no deletion.
+var ErrNoClear = errors.New("the provider offers no deletion of a failed document")
+
+// CanClear reports whether the account's provider offers the deletion of a failed
+// document (Factus: a bill the DIAN rejected).
+func (r *Retrier) CanClear() bool { return r.d.clear != nil }
+
+// PlanClear shows the request Clear would make for a document, its credentials redacted,
+// and what it will do; the request's path waits for the status read that precedes it.
+func (r *Retrier) PlanClear(doc model.Document) (PlannedRequest, string, error) {
+	if r.d.clear == nil {
+		return PlannedRequest{}, "", ErrNoClear
+	}
+	rs, err := r.d.clear(r.c, []string{doc.ID}, nil)
+	if err != nil {
+		return PlannedRequest{}, "", err
+	}
+	return r.request(rs.Method, rs.Path, rs.Body, rs.Note),
+		"read the status; if the provider still holds the document as rejected, delete it there, so that the system that made it sends it again, corrected",
+		nil
+}
+
+// Clear deletes a failed document at its provider, so that the system that made it can
+// send it again, corrected: Factus keeps a bill the DIAN rejected, and takes no other bill
+// of the account, until it is deleted (its docs, manejo-errores and eliminar). Deleting is
+// an operator's act, never the retry engine's: the caller has had it confirmed, and the
+// reason (RetryOptions.Reason, required) is recorded with the outcome in the action log.
+// Like a resend, it holds the document's lease, reads its status first (only a rejected
+// document is deleted), writes its intent before the request leaves and goes through
+// the account's governor; after a timeout or a 5xx it reads the status again.
+func (r *Retrier) Clear(ctx context.Context, doc model.Document) (DocResult, error) {
+	if r.d.clear == nil {
+		return DocResult{}, ErrNoClear
+	}
+	if strings.TrimSpace(r.opt.Reason) == "" {
+		return DocResult{}, errors.New("clear: deleting a document requires a reason")
+	}
+	acc := r.c.account.Name
+	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &Report{Account: acc}, index: map[string]int{},
+		until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.c.clock.Now()}
+	res := DocResult{Doc: doc}
+	ok, err := r.st.AcquireLease(ru.net, acc, doc.ID, r.holder, r.opt.LeaseTTL)
+	if err != nil {
+		return res, err
+	}
+	if !ok {
+		res.Outcome, res.Detail = OutcomeSkipped, "another operator or process holds it: not deleted"
+		return res, ru.record(res)
+	}
+	defer r.st.ReleaseLease(ru.net, acc, doc.ID, r.holder)
+
+	readAt := r.c.clock.Now()
+	it, err := ru.read(doc.ID)
+	var pe *ProblemError
+	switch {
+	case errors.As(err, &pe) && pe.Problem.Class == model.ClassNotFound:
+		res.Outcome, res.ByPolicy = OutcomeSkipped, true
+		res.Detail = "the provider holds no such document (deleted already?): nothing deleted"
+		return res, ru.record(res)
+	case err != nil:
+		res.Outcome, res.Detail = OutcomeUnknown, "status read failed, not deleted: "+model.Line(err.Error(), 300)
+		return res, ru.record(res)
+	}
+	until, err := ru.settle(doc.ID, it, readAt, "verify")
+	if err != nil {
+		return res, err
+	}
+	ru.adopt(&res, it)
+	switch {
+	case !until.IsZero():
+		res.Outcome = OutcomeSkipped
+		res.Detail = "an emission of it may still land until " + until.Format(time.TimeOnly) + ": not deleted; try again after"
+		return res, ru.record(res)
+	case it.Doc.Status != model.StatusRejected:
+		res.Outcome, res.ByPolicy = OutcomeSkipped, true
+		res.Detail = "status " + string(it.Doc.Status) + ": only a document the authority rejected is deleted"
+		return res, ru.record(res)
+	}
+	rs, err := r.d.clear(r.c, []string{doc.ID}, [][]byte{it.Raw})
+	if err != nil {
+		res.Outcome, res.Detail = OutcomeSkipped, "not deleted: "+model.Line(err.Error(), 300)
+		return res, ru.record(res)
+	}
+	intent, err := r.st.RecordIntent(ru.net, store.Intent{Account: acc, DocID: doc.ID, Holder: r.holder, Kind: "clear",
+		Request: rs.Method + " " + rs.Path, Deadline: r.c.clock.Now().Add(r.c.account.Timeout)})
+	if errors.Is(err, store.ErrLeaseNotHeld) {
+		res.Outcome, res.Detail = OutcomeSkipped, "lost its lease to another holder: not deleted"
+		return res, ru.record(res)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Sent = true
+	sent, sendErr := ru.do(withGate(ru.net, ru.fence([]string{doc.ID}, []int64{intent})), rs.Method, rs.Path, rs.Body)
+	var raw []byte
+	switch {
+	case sendErr == nil && sent.Response.Status/100 == 2:
+		raw = sent.Response.Body
+		res.Outcome, res.Detail = OutcomeCleared, "deleted at the provider: the system that made it sends it again, corrected"
+	case sendErr == nil && sent.Response.Status < 500:
+		raw = sent.Response.Body
+		p := r.d.decode(sent.Response)
+		res.Outcome = OutcomeRejected
+		res.Detail = fmt.Sprintf("not deleted: HTTP %d %s %s", p.Status, p.Class, model.Line(p.Message, 160))
+	default:
+		// The deletion may have landed: the status says, and a deleted document reads
+		// as not found.
+		after, rerr := ru.read(doc.ID)
+		var pe *ProblemError
+		switch {
+		case rerr == nil:
+			res.Outcome, res.Detail = OutcomeRejected, "not deleted: it reads "+string(after.Doc.Status)
+			raw = after.Raw
+		case errors.As(rerr, &pe) && pe.Problem.Class == model.ClassNotFound:
+			res.Outcome, res.Detail = OutcomeCleared, "deleted at the provider (read as not found after the answer was lost)"
+		default:
+			res.Outcome, res.Detail = OutcomeUnknown, "outcome unknown: read the status before anything else; "+model.Line(rerr.Error(), 200)
+		}
+		if sendErr != nil {
+			res.Detail += "; " + model.Line(sendErr.Error(), 200)
+		}
+	}
+	if res.Outcome != OutcomeUnknown {
+		if err := r.st.SettleIntent(ru.net, intent, string(res.Outcome), nil, raw); err != nil {
+			return res, err
+		}
+	}
+	var ops []store.Op
+	if res.Outcome == OutcomeCleared {
+		gone := res.Doc
+		gone.Status, gone.Problem = model.StatusCancelled, nil
+		ops = append(ops,
+			store.AddEvent(model.Event{Account: acc, Provider: r.d.name, DocID: doc.ID, Number: gone.Number, Status: gone.Status, Kind: "clear", Raw: raw}),
+			store.UpsertDocument(gone, raw, time.Time{}))
+		res.Doc = gone
+	}
+	if err := r.st.Enqueue(ru.net, ops...); err != nil {
+		return res, err
+	}
+	return res, ru.record(res)
+}
+
+// record puts a deletion's outcome in the action log, with the operator and the reason.
+func (ru *run) record(res DocResult) error {
+	r := ru.r
+	err := r.st.Enqueue(ru.net, store.RecordAction(model.Action{Operator: r.opt.Operator, Fingerprint: r.opt.Fingerprint,
+		Kind: "clear", Account: r.c.account.Name, DocID: res.Doc.ID, Reason: r.opt.Reason,
+		Outcome: string(res.Outcome) + ": " + res.Detail}))
+	if err != nil {
+		return err
+	}
+	return r.st.Flush(ru.net)
+}

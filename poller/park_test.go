@@ -1,0 +1,107 @@
+package poller
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"emitop/config"
+	"emitop/model"
+	"emitop/sandbox"
+	"emitop/store"
+)
+
+// TestRefusedCredentialParks: a refused login parks the account. Unasked, it logs in
+// again at most once every reloginEvery; asked (Refresh, PollOnce), at once. A refusal
+// that needs a person (Alforse's MFA) logs in again only when asked.
+func TestRefusedCredentialParks(t *testing.T) {
+	_, all := sandboxAccounts(t, sandbox.Options{Scenario: "demo", Seed: 5, NoFaults: true})
+	var accounts []config.Account
+	for _, a := range all {
+		switch a.Name {
+		case "factus-bog":
+			creds := map[string]string{}
+			for _, k := range a.Credentials.Names() {
+				creds[k] = a.Credentials.Get(k)
+			}
+			creds["password"] = "wrong-password"
+			a.Credentials = config.NewCredentials(creds)
+			accounts = append(accounts, a)
+		case "alforse-mfa":
+			accounts = append(accounts, a)
+		}
+	}
+	if len(accounts) != 2 {
+		t.Fatalf("%d accounts", len(accounts))
+	}
+	clock := newFakeClock()
+	st := openStore(t)
+	p, err := New(accounts, st, Options{Version: "test", Clock: clock, Backoff: quick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	requests := func(name string) int {
+		t.Helper()
+		if err := st.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		reqs, err := st.Requests(ctx, store.RequestFilter{Account: name, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(reqs)
+	}
+	poll := func(name string, asked bool) (bool, model.AccountState) {
+		t.Helper()
+		changed := p.pollAccount(ctx, p.byName[name], asked)
+		return changed, stateOf(p.Snapshot(), name)
+	}
+
+	// factus-bog: the password is refused.
+	_, s := poll("factus-bog", false)
+	if s.Health != model.HealthRefused || s.LastError == nil || s.LastError.Class != model.ClassAuth || !strings.Contains(s.Err, "parked: next login at 12:05:00") {
+		t.Fatalf("refused: %s %q %+v", s.Health, s.Err, s.LastError)
+	}
+	n := requests("factus-bog")
+	for range 4 { // polls every minute: nothing is sent
+		clock.Advance(time.Minute)
+		if changed, _ := poll("factus-bog", false); changed {
+			t.Fatal("a parked account was polled before its next login")
+		}
+	}
+	if got := requests("factus-bog"); got != n {
+		t.Fatalf("%d requests while parked", got-n)
+	}
+	clock.Advance(time.Minute) // 5 minutes: one login
+	if changed, s := poll("factus-bog", false); !changed || s.Health != model.HealthRefused || !strings.Contains(s.Err, "next login at 12:10:00") {
+		t.Fatalf("after 5 minutes: %v %s %q", changed, s.Health, s.Err)
+	}
+	if got := requests("factus-bog"); got != n+1 {
+		t.Fatalf("%d requests after 5 minutes, want 1", got-n)
+	}
+	if changed, _ := poll("factus-bog", true); !changed || requests("factus-bog") != n+2 { // the operator asks
+		t.Fatalf("an asked poll sent %d requests", requests("factus-bog")-n-1)
+	}
+
+	// alforse-mfa: the login needs a second factor; only an asked poll tries again.
+	_, s = poll("alforse-mfa", false)
+	if s.Health != model.HealthRefused || s.LastError == nil || !strings.Contains(s.LastError.Meaning, "MFA") || s.LastError.Verdict != model.VerdictReauth ||
+		!strings.Contains(s.Err, "only when the operator refreshes") {
+		t.Fatalf("mfa: %s %q %+v", s.Health, s.Err, s.LastError)
+	}
+	m := requests("alforse-mfa")
+	clock.Advance(time.Hour)
+	if changed, _ := poll("alforse-mfa", false); changed || requests("alforse-mfa") != m {
+		t.Fatal("an account that needs a person logged in again unasked")
+	}
+	p.Refresh() // not running: polls every account once in the background, as asked
+	deadline := time.Now().Add(10 * time.Second)
+	for requests("alforse-mfa") == m && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if requests("alforse-mfa") != m+1 {
+		t.Errorf("Refresh sent %d requests for alforse-mfa, want 1", requests("alforse-mfa")-m)
+	}
+}
