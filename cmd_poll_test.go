@@ -19,6 +19,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"emitop/internal/pgtest"
 	"emitop/model"
 	"emitop/sandbox"
 	"emitop/store"
@@ -213,7 +214,7 @@ func emitopBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if build.path != "" {
 		os.RemoveAll(filepath.Dir(build.path))
 	}
