@@ -5,8 +5,6 @@ package store
 // ledger) is one code path in standard SQL, whose placeholders ($1, $2, …) both engines
 // read.
 type engine struct {
-	// name is the engine as messages say it.
-	name string
 	// migrations is the folder under migrations/ that holds this engine's NNN_name.sql.
 	migrations string
 	// versionTable creates the table of applied migrations when it is missing.

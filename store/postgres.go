@@ -30,7 +30,6 @@ const connectTimeout = 5 * time.Second
 const ledgerConns = 4
 
 var postgresEngine = &engine{
-	name:       "PostgreSQL",
 	migrations: "postgres",
 	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (
 		version integer PRIMARY KEY,

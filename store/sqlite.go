@@ -27,7 +27,6 @@ const busyTimeout = 5 * time.Second
 const writerBusy = time.Second
 
 var sqliteEngine = &engine{
-	name:       "SQLite",
 	migrations: "sqlite",
 	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (
 		version INTEGER PRIMARY KEY,
