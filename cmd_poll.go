@@ -190,7 +190,11 @@ func logSnapshots(log *slog.Logger, snaps <-chan model.Snapshot) {
 				if a.Health != model.HealthUp {
 					lvl = slog.LevelWarn
 				}
-				log.Log(context.Background(), lvl, "health", "account", name, "from", string(prev), "to", a.Health, "err", a.Err)
+				args := []any{"account", name}
+				if ok { // an account's first poll comes from no health: it has none before it
+					args = append(args, "from", prev)
+				}
+				log.Log(context.Background(), lvl, "health", append(args, "to", a.Health, "err", a.Err)...)
 			}
 			health[name] = a.Health
 		}

@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"emitop/config"
@@ -68,29 +65,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case *output != "" && *output != "json":
 		return usagef("unknown output format %q (want json)", *output)
 	}
-	if !*dry && !*yes && !isTerminal(stdin) {
-		return usagef("stdin is not a terminal: pass --yes to resend without confirmation, or --dry-run")
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	acc, st, c, err := openAccount(ctx, *cfgPath, *dbPath, *account, stderr)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	where := st.Location()
-	if *output == "" {
-		fmt.Fprintln(stdout, storeScope(where))
-	}
-	waiting := func(d time.Duration, err error) {
-		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
-	}
-	targets, reads, err := retryTargets(ctx, c, st, *acc, docs, *all, waiting)
-	var cut *poller.ListingCut
-	if errors.As(err, &cut) {
-		fmt.Fprintf(stderr, "emitop: %s: only the documents listed are planned\n", model.Line(cut.Error(), 300))
-	} else if err != nil {
+	if err := unconfirmed(stdin, *dry, *yes, "resend"); err != nil {
 		return err
 	}
 	opt := poller.RetryOptions{Operator: "local", Force: *force, Reason: *reason}
@@ -101,8 +76,24 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	r, err := poller.NewRetrier(c, st, opt)
+	var scope io.Writer
+	if *output == "" {
+		scope = stdout
+	}
+	ctx, run, err := startAccountRun(*cfgPath, *dbPath, *account, opt, scope, stderr)
 	if err != nil {
+		return err
+	}
+	defer run.Close()
+	acc, r, where := run.acc, run.r, run.st.Location()
+	waiting := func(d time.Duration, err error) {
+		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
+	}
+	targets, reads, err := retryTargets(ctx, run.c, run.st, *acc, docs, *all, waiting)
+	var cut *poller.ListingCut
+	if errors.As(err, &cut) {
+		fmt.Fprintf(stderr, "emitop: %s: only the documents listed are planned\n", model.Line(cut.Error(), 300))
+	} else if err != nil {
 		return err
 	}
 	plan := r.Plan(targets)

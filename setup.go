@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"emitop/config"
@@ -145,17 +147,35 @@ func openStore(ctx context.Context, cfg *config.Config, dbFlag string) (*store.S
 	return store.Open(ctx, storePath(cfg, dbFlag))
 }
 
-// openAccount is what a command acting on one account's documents needs (retry, clear):
-// the configuration loaded, the account called name, its history opened (on a context
-// that is never cancelled, so that an interrupt still commits what was written) and a
-// client for it. The caller closes the store.
-func openAccount(ctx context.Context, cfgPath, dbPath, name string, stderr io.Writer) (*config.Account, *store.Store, *poller.Client, error) {
+// accountRun is what a command acting on one account's documents holds (retry, clear):
+// the account, its history (opened on a context that is never cancelled, so that an
+// interrupt still commits what was written), a client for it and a retrier over both.
+type accountRun struct {
+	acc  *config.Account
+	st   *store.Store
+	c    *poller.Client
+	r    *poller.Retrier
+	stop context.CancelFunc
+}
+
+// Close closes the history and stops listening for interrupts.
+func (a *accountRun) Close() {
+	a.st.Close()
+	a.stop()
+}
+
+// startAccountRun loads the configuration, finds the account called name, opens its
+// history and a client for it, and makes the retrier with opt; the context it returns
+// ends on an interrupt or SIGTERM. Unless scope is nil (a JSON output), it says there
+// which store holds the documents' leases, and so who else may be acting on them. The
+// caller closes the run.
+func startAccountRun(cfgPath, dbPath, name string, opt poller.RetryOptions, scope, stderr io.Writer) (context.Context, *accountRun, error) {
 	cfg, err := loadConfig(cfgPath, stderr)
 	if errors.Is(err, errNoConfig) {
-		return nil, nil, nil, usagef("%v (use --config or $EMITOP_CONFIG)", err)
+		return nil, nil, usagef("%v (use --config or $EMITOP_CONFIG)", err)
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	var acc *config.Account
 	for i := range cfg.Accounts {
@@ -164,16 +184,33 @@ func openAccount(ctx context.Context, cfgPath, dbPath, name string, stderr io.Wr
 		}
 	}
 	if acc == nil {
-		return nil, nil, nil, usagef("no account %q in %s", name, cfg.Path)
+		return nil, nil, usagef("no account %q in %s", name, cfg.Path)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	st, err := openStore(context.WithoutCancel(ctx), cfg, dbPath)
 	if err != nil {
-		return nil, nil, nil, err
+		stop()
+		return nil, nil, err
 	}
-	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
+	run := &accountRun{acc: acc, st: st, stop: stop}
+	if run.c, err = poller.NewClient(*acc, poller.ClientOptions{Version: version}); err == nil {
+		run.r, err = poller.NewRetrier(run.c, st, opt)
+	}
 	if err != nil {
-		st.Close()
-		return nil, nil, nil, err
+		run.Close()
+		return nil, nil, err
 	}
-	return acc, st, c, nil
+	if scope != nil {
+		fmt.Fprintln(scope, storeScope(st.Location()))
+	}
+	return ctx, run, nil
+}
+
+// unconfirmed is the usage error of an act that asks for confirmation when nobody can
+// give it: stdin is not a terminal, and neither --yes nor --dry-run was given.
+func unconfirmed(stdin io.Reader, dry, yes bool, what string) error {
+	if dry || yes || isTerminal(stdin) {
+		return nil
+	}
+	return usagef("stdin is not a terminal: pass --yes to %s without confirmation, or --dry-run", what)
 }

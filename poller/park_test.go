@@ -64,6 +64,9 @@ func TestRefusedCredentialParks(t *testing.T) {
 	if s.Health != model.HealthRefused || s.LastError == nil || s.LastError.Class != model.ClassAuth || !strings.Contains(s.Err, "parked: next login at 12:05:00") {
 		t.Fatalf("refused: %s %q %+v", s.Health, s.Err, s.LastError)
 	}
+	if !s.Parked || s.NextLogin.Format(time.TimeOnly) != "12:05:00" {
+		t.Fatalf("the snapshot of a parked account says parked %v, next login %v", s.Parked, s.NextLogin)
+	}
 	n := requests("factus-bog")
 	for range 4 { // polls every minute: nothing is sent
 		clock.Advance(time.Minute)
@@ -90,6 +93,9 @@ func TestRefusedCredentialParks(t *testing.T) {
 	if s.Health != model.HealthRefused || s.LastError == nil || !strings.Contains(s.LastError.Meaning, "MFA") || s.LastError.Verdict != model.VerdictReauth ||
 		!strings.Contains(s.Err, "only when the operator refreshes") {
 		t.Fatalf("mfa: %s %q %+v", s.Health, s.Err, s.LastError)
+	}
+	if !s.Parked || !s.NextLogin.IsZero() {
+		t.Fatalf("the snapshot of an account waiting for a person says parked %v, next login %v", s.Parked, s.NextLogin)
 	}
 	m := requests("alforse-mfa")
 	clock.Advance(time.Hour)

@@ -303,6 +303,10 @@ func (p *Poller) Snapshot() model.Snapshot {
 			Err:          a.err,
 			LastError:    a.lastError,
 			Documents:    a.documents,
+			Parked:       !a.parked.IsZero(),
+		}
+		if !a.parked.IsZero() && !a.needsPerson {
+			s.Accounts[i].NextLogin = a.parked.Add(reloginEvery)
 		}
 	}
 	return s
