@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -412,7 +413,8 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	if held == nil {
 		a.parked, a.needsPerson = time.Time{}, false
 	}
-	if held == nil && a.lastError != nil && a.lastError.Class == model.ClassAuth {
+	refused := held == nil && refusesLogin(err, a.lastError)
+	if refused {
 		// A refused credential parks the account: repeating the login every poll would
 		// only get it locked.
 		var ae *AuthError
@@ -424,7 +426,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 			a.err = model.Line(err.Error()+"; parked: next login at "+a.parked.Add(reloginEvery).Format(time.TimeOnly)+", or at once on refresh", 300)
 		}
 	}
-	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
+	if refused || a.lastError != nil && a.lastError.Class == model.ClassAuth {
 		a.health = model.HealthRefused
 	}
 	change := store.HealthChange{At: a.lastPoll, Account: a.cfg.Name, Provider: a.cfg.Provider,
@@ -437,6 +439,22 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 		p.opts.Observer.Polled(a.cfg.Name, change.At.Sub(start), err)
 	}
 	return true
+}
+
+// refusesLogin reports whether a poll failed because the provider refused the account's
+// credentials or its login for a reason a repetition cannot change: a credentials problem,
+// or a login or token renewal answered with a 4xx other than 408 and 429 (a malformed
+// grant, a client not allowed the grant, a human verification asked for).
+func refusesLogin(err error, p *model.Problem) bool {
+	if p != nil && p.Class == model.ClassAuth {
+		return true
+	}
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	s := ae.Response.Status
+	return s >= 400 && s < 500 && s != http.StatusRequestTimeout && s != http.StatusTooManyRequests
 }
 
 // recordHealth puts an account's change of health in the history, for the shift report.
