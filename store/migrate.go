@@ -127,7 +127,12 @@ func checkSchema(ctx context.Context, db *sql.DB, eng *engine) error {
 		return err
 	}
 	applied, err := appliedVersions(ctx, db)
-	if err != nil {
+	switch {
+	case err != nil && eng.transient(err):
+		// The file could not be read (its -wal or -shm another user's, locked, out of
+		// reach): that says nothing of what it holds.
+		return fmt.Errorf("cannot read it: %w", err)
+	case err != nil:
 		return fmt.Errorf("not an emitop history: %w", err)
 	}
 	_, err = pending(applied, ms)

@@ -290,6 +290,18 @@ func TestOpenReadOnly(t *testing.T) {
 		}
 		if e.name == "sqlite" {
 			cases[filepath.Join(t.TempDir(), "none.db")] = "no such file"
+			// An emitop history whose write-ahead log cannot be opened (another user's
+			// -wal file, here a folder in its place) is one that cannot be read, not a
+			// stranger.
+			unread := e.fresh(t)
+			u := openAt(t, unread)
+			enqueue(t, u, verifyEvent(1, nil))
+			flush(t, u)
+			u.Close()
+			if err := os.Mkdir(unread+"-wal", 0o700); err != nil {
+				t.Fatal(err)
+			}
+			cases[unread] = "cannot read it: "
 		}
 		for loc, want := range cases {
 			if _, err := OpenReadOnly(ctx, loc); err == nil || !strings.Contains(err.Error(), want) {
