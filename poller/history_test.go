@@ -100,8 +100,9 @@ var outages = []outage{
 			}
 			return st, do(c.StopServer), do(c.StartServer)
 		},
-		// The administrator's shutdown ended the session, or the server is not back yet.
-		why: regexp.MustCompile(`SQLSTATE 57P01|connection refused`),
+		// The administrator's shutdown ended the session, a new connection met the server
+		// shutting down, or the server is not back yet.
+		why: regexp.MustCompile(`SQLSTATE 57P0[13]|connection refused`),
 	},
 }
 
