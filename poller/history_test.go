@@ -101,8 +101,8 @@ var outages = []outage{
 			return st, do(c.StopServer), do(c.StartServer)
 		},
 		// The administrator's shutdown ended the session, a new connection met the server
-		// shutting down, or the server is not back yet.
-		why: regexp.MustCompile(`SQLSTATE 57P0[13]|connection refused`),
+		// shutting down (told so, or reset), or the server is not back yet.
+		why: regexp.MustCompile(`SQLSTATE 57P0[13]|connection reset by peer|connection refused`),
 	},
 }
 
