@@ -15,18 +15,27 @@ import (
 // would join unrelated figures.
 const seriesSpan = time.Hour
 
+// history is what a dashboard's backend needs of the store (*store.Store, on either
+// engine): the reads behind its screens, and the ledger its retries keep.
+type history interface {
+	retry.Ledger
+	Events(ctx context.Context, f store.EventFilter) ([]model.Event, error)
+	WindowSeries(ctx context.Context, account, window string, since time.Time, n int) ([]model.Window, error)
+	Requests(ctx context.Context, f store.RequestFilter) ([]store.Request, error)
+}
+
 // backend is what a dashboard sees of emitop, local or over SSH: the poller's snapshots
 // and refreshes, and the history in the store.
 type backend struct {
 	p     *poller.Poller
-	st    *store.Store
+	st    history
 	retry retry.Batch // the dashboard's retries, on the poller's clients
 }
 
 var _ ui.Backend = backend{}
 
 // newBackend adapts a poller and its store to the dashboard.
-func newBackend(p *poller.Poller, st *store.Store) backend {
+func newBackend(p *poller.Poller, st history) backend {
 	return backend{p: p, st: st, retry: retry.Batch{Client: p.Client, Ledger: st, Memory: retry.NewMemory()}}
 }
 

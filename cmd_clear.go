@@ -2,14 +2,10 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"emitop/model"
 	"emitop/retry"
@@ -34,20 +30,16 @@ func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usagef("--account and --doc are required")
 	case strings.TrimSpace(*reason) == "" && !*dry:
 		return usagef("--reason is required: deleting a document is recorded with why")
-	case !*dry && !*yes && !isTerminal(stdin):
-		return usagef("stdin is not a terminal: pass --yes to delete without confirmation, or --dry-run")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	acc, st, c, err := openAccount(ctx, *cfgPath, *dbPath, *account, stderr)
+	if err := unconfirmed(stdin, *dry, *yes, "delete"); err != nil {
+		return err
+	}
+	ctx, run, err := startAccountRun(*cfgPath, *dbPath, *account, retry.Options{Operator: "local", Reason: strings.TrimSpace(*reason)}, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	r, err := retry.New(c, st, retry.Options{Operator: "local", Reason: strings.TrimSpace(*reason)})
-	if err != nil {
-		return err
-	}
+	defer run.Close()
+	acc, st, r := run.acc, run.st, run.r
 	target := model.Document{Account: acc.Name, Provider: acc.Provider, ID: *doc}
 	if known, err := st.Document(ctx, acc.Name, *doc); err == nil {
 		target = known

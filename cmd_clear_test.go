@@ -63,7 +63,8 @@ func TestClear(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "h.db")
 
 	code, out, errs := runCmd("clear", "--config", cfgPath, "--db", db, "--account", "factus-bog", "--doc", id, "--dry-run")
-	if code != 0 || !strings.Contains(out, "DELETE ") || !strings.Contains(out, "[redacted]") || !strings.Contains(out, "nothing sent") {
+	if code != 0 || !strings.Contains(out, "DELETE ") || !strings.Contains(out, "[redacted]") || !strings.Contains(out, "nothing sent") ||
+		!strings.HasPrefix(out, "store: local file "+db+" (leases shared only with emitop processes on this host") {
 		t.Fatalf("dry run: exit %d: %s%s", code, out, errs)
 	}
 	if n := sb.AccountStats("factus-bog").Deleted; n != 0 {

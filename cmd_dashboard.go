@@ -63,6 +63,7 @@ func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	opts.Store = storeLabel(st.Location())
 	// The screen shows each account's last error; nothing may write on the terminal.
 	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version})
 	if err != nil {

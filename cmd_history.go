@@ -57,9 +57,14 @@ func runHistory(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	return printEvents(stdout, events, zone(cfg))
 }
 
+// accountLister lists the accounts the history knows (*store.Store, on either engine).
+type accountLister interface {
+	Accounts(ctx context.Context) ([]model.Account, error)
+}
+
 // knownAccount refuses an account neither the configuration nor the history knows: a
 // typo would otherwise read as an account with no events.
-func knownAccount(ctx context.Context, st *store.Store, cfg *config.Config, name string) error {
+func knownAccount(ctx context.Context, st accountLister, cfg *config.Config, name string) error {
 	var names []string
 	for _, a := range cfg.Accounts {
 		if a.Name == name {

@@ -13,7 +13,6 @@ import (
 	"emitop/metrics"
 	"emitop/notify"
 	"emitop/poller"
-	"emitop/store"
 	"emitop/ui"
 )
 
@@ -36,9 +35,16 @@ func metricsFlag(fs *flag.FlagSet) *string {
 	return fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464); off when empty")
 }
 
+// onCallHistory is what on call needs of the store (*store.Store, on either engine): the
+// notifiers' record, and the count of failed writes for the metrics.
+type onCallHistory interface {
+	notify.History
+	WriteErrors() uint64
+}
+
 // newOnCall listens on metricsListen (when given) at once, so that a bad address stops
 // the command before it polls anything, and readies a notifier per [[notify]].
-func newOnCall(cfg *config.Config, metricsListen string, st *store.Store, log *slog.Logger) (*onCall, error) {
+func newOnCall(cfg *config.Config, metricsListen string, st onCallHistory, log *slog.Logger) (*onCall, error) {
 	oc := &onCall{log: log}
 	if metricsListen != "" {
 		l, err := net.Listen("tcp", metricsListen)
@@ -100,7 +106,7 @@ func (oc *onCall) observe(o poller.Options) poller.Options {
 }
 
 // backend is the dashboards' backend, its retries counted in the metrics.
-func (oc *onCall) backend(p *poller.Poller, st *store.Store) ui.Backend {
+func (oc *onCall) backend(p *poller.Poller, st history) ui.Backend {
 	b := newBackend(p, st)
 	if oc.metrics != nil {
 		b.retry.Retried = oc.metrics.Retried

@@ -17,7 +17,6 @@ import (
 
 	"emitop/model"
 	"emitop/poller"
-	"emitop/store"
 )
 
 // shutdownTimeout bounds the final flush of the history when a headless poll stops.
@@ -97,7 +96,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return unhealthy(snap) // an account not polled (interrupted, timed out) is down
 	}
 
-	log.Info("polling", "accounts", len(cfg.Accounts), "db", st.Path(), "version", version)
+	log.Info("polling", "accounts", len(cfg.Accounts), "store", st.Location().String(), "version", version)
 	oc.start(p, nil)
 	snaps, cancel := p.Hub().Subscribe()
 	logged := make(chan struct{})
@@ -154,8 +153,15 @@ func historyLogged(log *slog.Logger) func(model.HistoryGap, string) {
 	}
 }
 
+// closer is a history that commits what is queued, then closes (*store.Store, on either
+// engine).
+type closer interface {
+	Flush(ctx context.Context) error
+	Close() error
+}
+
 // closeStore commits everything queued, then closes the history.
-func closeStore(st *store.Store) error {
+func closeStore(st closer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return errors.Join(st.Flush(ctx), st.Close())
@@ -180,7 +186,11 @@ func logSnapshots(log *slog.Logger, snaps <-chan model.Snapshot) {
 				if a.Health != model.HealthUp {
 					lvl = slog.LevelWarn
 				}
-				log.Log(context.Background(), lvl, "health", "account", name, "from", string(prev), "to", a.Health, "err", a.Err)
+				args := []any{"account", name}
+				if ok { // an account's first poll comes from no health: it has none before it
+					args = append(args, "from", prev)
+				}
+				log.Log(context.Background(), lvl, "health", append(args, "to", a.Health, "err", a.Err)...)
 			}
 			health[name] = a.Health
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"emitop/internal/pgtest"
 	"emitop/model"
 	"emitop/sandbox"
 	"emitop/store"
@@ -213,7 +215,7 @@ func emitopBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := pgtest.Main(m)
 	if build.path != "" {
 		os.RemoveAll(filepath.Dir(build.path))
 	}
@@ -475,4 +477,44 @@ func TestPollOnceThatCannotFinish(t *testing.T) {
 	}
 	cmd.Wait()
 	check("interrupted", cmd.ProcessState.ExitCode(), stdout.String(), stderr.String(), "interrupt signal received")
+}
+
+// TestLogSnapshotsHealth: the log says each change of an account's health once, and of
+// its first poll only where it landed (there is no health before it to come from).
+func TestLogSnapshotsHealth(t *testing.T) {
+	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	snap := func(i int, h model.Health) model.Snapshot {
+		return model.Snapshot{Accounts: []model.AccountState{{Account: model.Account{Name: "sv-main"}, Health: h,
+			LastPoll: at.Add(time.Duration(i) * time.Second), Err: "boom"}}}
+	}
+	cases := []struct {
+		name   string
+		health []model.Health
+		want   []string
+	}{
+		{"first poll down", []model.Health{model.HealthDown}, []string{`level=WARN msg=health account=sv-main to=down err=boom`}},
+		{"first poll up, then down, then up", []model.Health{model.HealthUp, model.HealthDown, model.HealthDown, model.HealthUp},
+			[]string{`level=WARN msg=health account=sv-main from=up to=down err=boom`, `level=INFO msg=health account=sv-main from=down to=up err=boom`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+				if a.Key == slog.TimeKey {
+					return slog.Attr{}
+				}
+				return a
+			}}))
+			snaps := make(chan model.Snapshot, len(c.health))
+			for i, h := range c.health {
+				snaps <- snap(i, h)
+			}
+			close(snaps)
+			logSnapshots(log, snaps)
+			got := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("logged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
 }

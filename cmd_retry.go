@@ -7,10 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"emitop/config"
@@ -20,6 +17,12 @@ import (
 	"emitop/retry"
 	"emitop/store"
 )
+
+// documents finds the documents the history knows (*store.Store, on either engine).
+type documents interface {
+	Document(ctx context.Context, account, docID string) (model.Document, error)
+	DocumentByNumber(ctx context.Context, account, number string) (model.Document, error)
+}
 
 // docList collects repeated --doc flags.
 type docList []string
@@ -60,25 +63,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case *output != "" && *output != "json":
 		return usagef("unknown output format %q (want json)", *output)
 	}
-	if !*dry && !*yes && !isTerminal(stdin) {
-		return usagef("stdin is not a terminal: pass --yes to resend without confirmation, or --dry-run")
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	acc, st, c, err := openAccount(ctx, *cfgPath, *dbPath, *account, stderr)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	waiting := func(d time.Duration, err error) {
-		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
-	}
-	targets, reads, err := retryTargets(ctx, c, st, *acc, docs, *all, waiting)
-	var cut *poller.ListingCut
-	if errors.As(err, &cut) {
-		fmt.Fprintf(stderr, "emitop: %s: only the documents listed are planned\n", model.Line(cut.Error(), 300))
-	} else if err != nil {
+	if err := unconfirmed(stdin, *dry, *yes, "resend"); err != nil {
 		return err
 	}
 	opt := retry.Options{Operator: "local", Force: *force, Reason: *reason}
@@ -89,14 +74,30 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	r, err := retry.New(c, st, opt)
+	var scope io.Writer
+	if *output == "" {
+		scope = stdout
+	}
+	ctx, run, err := startAccountRun(*cfgPath, *dbPath, *account, opt, scope, stderr)
 	if err != nil {
+		return err
+	}
+	defer run.Close()
+	acc, r, where := run.acc, run.r, run.st.Location()
+	waiting := func(d time.Duration, err error) {
+		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
+	}
+	targets, reads, err := retryTargets(ctx, run.c, run.st, *acc, docs, *all, waiting)
+	var cut *poller.ListingCut
+	if errors.As(err, &cut) {
+		fmt.Fprintf(stderr, "emitop: %s: only the documents listed are planned\n", model.Line(cut.Error(), 300))
+	} else if err != nil {
 		return err
 	}
 	plan := r.Plan(targets)
 	if *dry {
 		if *output == "json" {
-			return writeJSON(stdout, planJSON(plan, reads))
+			return writeJSON(stdout, planJSON(plan, reads, where))
 		}
 		printPlan(stdout, plan, reads, true)
 		fmt.Fprintln(stdout, "dry run: nothing sent")
@@ -120,7 +121,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *output == "json" {
-		if err := writeJSON(stdout, reportJSON(rep)); err != nil {
+		if err := writeJSON(stdout, reportJSON(rep, where)); err != nil {
 			return err
 		}
 	} else {
@@ -139,7 +140,7 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 // provider's id or by the number the screens show, and reads from the provider only the
 // ones the store does not know (by id).
 // reads counts the provider requests made to plan.
-func retryTargets(ctx context.Context, c *poller.Client, st *store.Store, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]retry.Target, int, error) {
+func retryTargets(ctx context.Context, c *poller.Client, st documents, acc config.Account, docs []string, all bool, waiting func(time.Duration, error)) ([]retry.Target, int, error) {
 	var out []retry.Target
 	if all {
 		items, err := poller.OpenDocumentsWaiting(ctx, c, pace.Write, waiting)
@@ -278,8 +279,10 @@ func detailText(res model.RetryResult) string {
 	return res.Detail
 }
 
-// planOut is `retry --dry-run -o json`: the plan, and how its documents were found.
+// planOut is `retry --dry-run -o json`: the plan, where its leases are, and how its
+// documents were found.
 type planOut struct {
+	Store      string            `json:"store"` // where the leases and the ledger are: see storeScope
 	Account    string            `json:"account"`
 	Provider   string            `json:"provider"`
 	DryRun     bool              `json:"dry_run"`
@@ -289,9 +292,9 @@ type planOut struct {
 	Documents  []model.RetryItem `json:"documents"`
 }
 
-func planJSON(p model.RetryPlan, reads int) planOut {
-	out := planOut{Account: p.Account, Provider: p.Provider, DryRun: true, PlanReads: reads, Requests: p.Requests,
-		ETASeconds: p.ETA.Seconds(), Documents: p.Items}
+func planJSON(p model.RetryPlan, reads int, where store.Location) planOut {
+	out := planOut{Store: where.String(), Account: p.Account, Provider: p.Provider, DryRun: true, PlanReads: reads,
+		Requests: p.Requests, ETASeconds: p.ETA.Seconds(), Documents: p.Items}
 	if out.Documents == nil {
 		out.Documents = []model.RetryItem{}
 	}
@@ -300,6 +303,7 @@ func planJSON(p model.RetryPlan, reads int) planOut {
 
 // reportOut is `retry -o json`: what the batch did, with its totals.
 type reportOut struct {
+	Store     string              `json:"store"`
 	Account   string              `json:"account"`
 	Documents []model.RetryResult `json:"documents"`
 	Totals    map[string]int      `json:"totals"`
@@ -308,8 +312,8 @@ type reportOut struct {
 	OK        bool                `json:"ok"`
 }
 
-func reportJSON(rep model.RetryReport) reportOut {
-	out := reportOut{Account: rep.Account, Documents: rep.Results, Totals: map[string]int{},
+func reportJSON(rep model.RetryReport, where store.Location) reportOut {
+	out := reportOut{Store: where.String(), Account: rep.Account, Documents: rep.Results, Totals: map[string]int{},
 		Requests: rep.Requests, Cancelled: rep.Cancelled, OK: rep.OK()}
 	if out.Documents == nil {
 		out.Documents = []model.RetryResult{}

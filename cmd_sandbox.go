@@ -20,10 +20,11 @@ func runSandbox(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	scenario := fs.String("scenario", "demo", "calm, demo or storm")
 	seed := fs.Uint64("seed", 1, "seed of every random choice: same seed, same documents and faults")
 	configOut := fs.String("config-out", "", "write a ready emitop config for the sandbox's accounts to this file")
+	accounts := fs.Int("accounts", 0, fmt.Sprintf("serve this many accounts per provider, each with its own credentials and budget (up to %d); 0: the scenario's", sandbox.MaxAccounts))
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	sb, err := sandbox.New(sandbox.Options{Scenario: *scenario, Seed: *seed})
+	sb, err := sandbox.New(sandbox.Options{Scenario: *scenario, Seed: *seed, Accounts: *accounts})
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -32,9 +33,13 @@ func runSandbox(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sb.Close()
-	accounts := sb.Accounts()
-	fmt.Fprintf(stdout, "sandbox: scenario %s, seed %d, serving on %s\n", *scenario, *seed, base)
-	for _, a := range accounts {
+	served := sb.Accounts()
+	fmt.Fprintf(stdout, "sandbox: scenario %s, seed %d, serving %d accounts on %s\n", *scenario, *seed, len(served), base)
+	for i, a := range served {
+		if i == listed {
+			fmt.Fprintf(stdout, "  … and %d more (--config-out writes them all)\n", len(served)-listed)
+			break
+		}
 		fmt.Fprintf(stdout, "  %-13s %-10s %s  %s\n", a.Name, a.Provider, a.BaseURL, credentialLine(a.Credentials))
 	}
 	if *configOut != "" {
@@ -51,6 +56,10 @@ func runSandbox(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	sb.Shutdown(shut)
 	return nil
 }
+
+// listed is how many accounts the sandbox lists when it starts: a fleet's are in the
+// configuration --config-out writes.
+const listed = 30
 
 // credentialLine shows an account's sandbox credentials, sorted by key. They are the
 // sandbox's own throwaway values, printed so that a person can try the endpoints by hand.

@@ -72,7 +72,7 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 		<-polled
 	}()
 	srv, err := serve.New(serve.Options{
-		Backend: oc.backend(p, st), Store: st, Operators: cfg.Operators,
+		Backend: oc.backend(p, st), Store: st, StoreName: storeLabel(st.Location()), Operators: cfg.Operators,
 		HostKeyPath: *hostKey, IdleTimeout: cfg.Serve.IdleTimeout, Log: log, Location: zone(cfg),
 	})
 	if err != nil {

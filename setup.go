@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"emitop/config"
 	"emitop/model"
 	"emitop/poller"
+	"emitop/retry"
 	"emitop/store"
 )
 
@@ -56,7 +59,7 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 // or the history takes, with one wording.
 func storeFlags(fs *flag.FlagSet) (cfgPath, dbPath *string) {
 	cfgPath = fs.String("config", "", "configuration file (default $EMITOP_CONFIG, else $XDG_CONFIG_HOME/emitop/config.toml)")
-	dbPath = fs.String("db", "", "history database (default: the configuration's store.path)")
+	dbPath = fs.String("db", "", "history database: a file, or a postgres:// URL (default: the configuration's store.url, else store.path)")
 	return cfgPath, dbPath
 }
 
@@ -82,18 +85,41 @@ func zone(cfg *config.Config) *time.Location {
 	return cfg.Location
 }
 
-// storePath is the history's path: dbFlag when given, else the configuration's.
+// storePath is where the history is: dbFlag when given, else the configuration's store
+// (its PostgreSQL URL when it names one, else its file).
 func storePath(cfg *config.Config, dbFlag string) string {
 	if dbFlag != "" {
 		return dbFlag
 	}
+	if cfg.Store.URL != "" {
+		return cfg.Store.URL
+	}
 	return cfg.Store.Path
 }
 
+// storeScope names the store in use and who shares its leases and ledger: no two holders
+// of one store resend a document at once, but a process on another store knows nothing
+// of them.
+func storeScope(where store.Location) string {
+	if where.Shared {
+		return "store: " + where.String() + " (leases shared with every emitop using it, on any host)"
+	}
+	return "store: " + where.String() + " (leases shared only with emitop processes on this host using this file)"
+}
+
+// storeLabel is how the dashboard's header names the store: a local file, or which
+// PostgreSQL (never its password).
+func storeLabel(where store.Location) string {
+	if where.Shared {
+		return where.String()
+	}
+	return "local file"
+}
+
 // openHistory opens an existing history, read-only, for the commands that only read it
-// (`history`, `report`): --db, else the configuration's store.path, else the default path
-// when there is no configuration. It never creates one: a missing history is one clear
-// line. The configuration comes back too (empty when there is none), for its accounts
+// (`history`, `report`): --db, else the configuration's store.url or store.path, else the
+// default path when there is no configuration. It never creates one: a missing history
+// is one clear line. The configuration comes back too (empty when there is none), for its accounts
 // and zone.
 func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) (*config.Config, *store.Store, error) {
 	cfg, err := loadConfig(cfgPath, stderr)
@@ -107,7 +133,7 @@ func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) 
 		return nil, nil, err
 	}
 	path := storePath(cfg, dbPath)
-	if _, err := os.Stat(path); err != nil {
+	if _, err := os.Stat(path); err != nil && !store.IsURL(path) {
 		return nil, nil, fmt.Errorf("no history at %s (emitop poll or the dashboard writes it)", path)
 	}
 	st, err := store.OpenReadOnly(ctx, path)
@@ -117,22 +143,40 @@ func openHistory(ctx context.Context, cfgPath, dbPath string, stderr io.Writer) 
 	return cfg, st, nil
 }
 
-// openStore opens the history at dbFlag when given, else at the configuration's path.
+// openStore opens the history at dbFlag when given, else the configuration's.
 func openStore(ctx context.Context, cfg *config.Config, dbFlag string) (*store.Store, error) {
 	return store.Open(ctx, storePath(cfg, dbFlag))
 }
 
-// openAccount is what a command acting on one account's documents needs (retry, clear):
-// the configuration loaded, the account called name, its history opened (on a context
-// that is never cancelled, so that an interrupt still commits what was written) and a
-// client for it. The caller closes the store.
-func openAccount(ctx context.Context, cfgPath, dbPath, name string, stderr io.Writer) (*config.Account, *store.Store, *poller.Client, error) {
+// accountRun is what a command acting on one account's documents holds (retry, clear):
+// the account, its history (opened on a context that is never cancelled, so that an
+// interrupt still commits what was written), a client for it and a retrier over both.
+type accountRun struct {
+	acc  *config.Account
+	st   *store.Store
+	c    *poller.Client
+	r    *retry.Retrier
+	stop context.CancelFunc
+}
+
+// Close closes the history and stops listening for interrupts.
+func (a *accountRun) Close() {
+	a.st.Close()
+	a.stop()
+}
+
+// startAccountRun loads the configuration, finds the account called name, opens its
+// history and a client for it, and makes the retrier with opt; the context it returns
+// ends on an interrupt or SIGTERM. Unless scope is nil (a JSON output), it says there
+// which store holds the documents' leases, and so who else may be acting on them. The
+// caller closes the run.
+func startAccountRun(cfgPath, dbPath, name string, opt retry.Options, scope, stderr io.Writer) (context.Context, *accountRun, error) {
 	cfg, err := loadConfig(cfgPath, stderr)
 	if errors.Is(err, errNoConfig) {
-		return nil, nil, nil, usagef("%v (use --config or $EMITOP_CONFIG)", err)
+		return nil, nil, usagef("%v (use --config or $EMITOP_CONFIG)", err)
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	var acc *config.Account
 	for i := range cfg.Accounts {
@@ -141,16 +185,33 @@ func openAccount(ctx context.Context, cfgPath, dbPath, name string, stderr io.Wr
 		}
 	}
 	if acc == nil {
-		return nil, nil, nil, usagef("no account %q in %s", name, cfg.Path)
+		return nil, nil, usagef("no account %q in %s", name, cfg.Path)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	st, err := openStore(context.WithoutCancel(ctx), cfg, dbPath)
 	if err != nil {
-		return nil, nil, nil, err
+		stop()
+		return nil, nil, err
 	}
-	c, err := poller.NewClient(*acc, poller.ClientOptions{Version: version})
+	run := &accountRun{acc: acc, st: st, stop: stop}
+	if run.c, err = poller.NewClient(*acc, poller.ClientOptions{Version: version}); err == nil {
+		run.r, err = retry.New(run.c, st, opt)
+	}
 	if err != nil {
-		st.Close()
-		return nil, nil, nil, err
+		run.Close()
+		return nil, nil, err
 	}
-	return acc, st, c, nil
+	if scope != nil {
+		fmt.Fprintln(scope, storeScope(st.Location()))
+	}
+	return ctx, run, nil
+}
+
+// unconfirmed is the usage error of an act that asks for confirmation when nobody can
+// give it: stdin is not a terminal, and neither --yes nor --dry-run was given.
+func unconfirmed(stdin io.Reader, dry, yes bool, what string) error {
+	if dry || yes || isTerminal(stdin) {
+		return nil
+	}
+	return usagef("stdin is not a terminal: pass --yes to %s without confirmation, or --dry-run", what)
 }

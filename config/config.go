@@ -33,9 +33,11 @@ type Config struct {
 	literal []string // the secrets written in the file itself, not as ${VAR}: "account \"a\" token"
 }
 
-// Store says where the SQLite history lives.
+// Store says where the history lives: a SQLite file on this host (Path), or the team's
+// PostgreSQL (URL), which every process and host that names it shares.
 type Store struct {
 	Path string // ${VAR} and a leading ~/ expanded; relative to the config file's folder
+	URL  string // postgres://user@host/database, ${VAR} expanded; when set, Path is unused
 }
 
 // Account is one provider account emitop polls.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -358,6 +359,46 @@ func TestStorePathExpanded(t *testing.T) {
 			}
 			if c.Store.Path != tt.want {
 				t.Errorf("store.path %q, want %q", c.Store.Path, tt.want)
+			}
+		})
+	}
+}
+
+// TestStoreURL: store.url names the team's PostgreSQL, ${VAR} expanded; a bad one is one
+// line that never repeats it (it may hold a password); a password written in the file is
+// a secret the file holds; path and url together are refused.
+func TestStoreURL(t *testing.T) {
+	env := envOf(map[string]string{"PGPW": "s3cret-pw", "HOME": "/home/op"})
+	tests := []struct {
+		body, want, issue string
+		literal           bool
+	}{
+		{`url = "postgres://emitop@db.example:5432/emitop"`, "postgres://emitop@db.example:5432/emitop", "", false},
+		{`url = "postgresql://emitop:${PGPW}@db.example/emitop?sslmode=require"`, "postgresql://emitop:s3cret-pw@db.example/emitop?sslmode=require", "", false},
+		{`url = "postgres://emitop:hunter2@db.example/emitop"`, "postgres://emitop:hunter2@db.example/emitop", "", true},
+		{`url = "postgres://db.example:5432/emitop"`, "postgres://db.example:5432/emitop", "", false},
+		{`url = "postgres://emitop:${NOPE}@db/emitop"`, "", "2: store.url: $NOPE is not set", false},
+		{`url = "mysql://emitop:hunter2@db/emitop"`, "", "2: store.url: not a PostgreSQL URL", false},
+		{`url = "postgres://emitop:hunter2@db:port/emitop"`, "", "2: store.url: not a PostgreSQL URL", false},
+		{"path = \"/srv/h.db\"\nurl = \"postgres://db/emitop\"", "", "3: store: give path", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			c, err := Parse([]byte("[store]\n"+tt.body+"\n"), env, testProviders)
+			if tt.issue != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.issue) || strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("err %v, want %q, never the password", err, tt.issue)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Store.URL != tt.want {
+				t.Errorf("store.url %q, want %q", c.Store.URL, tt.want)
+			}
+			if got := slices.Contains(c.literal, "store.url password"); got != tt.literal {
+				t.Errorf("literal password %v, want %v", got, tt.literal)
 			}
 		})
 	}

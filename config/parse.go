@@ -19,6 +19,7 @@ type rawConfig struct {
 	Timezone string `toml:"timezone"`
 	Store    struct {
 		Path string `toml:"path"`
+		URL  string `toml:"url"`
 	} `toml:"store"`
 	Account  []rawAccount  `toml:"account"`
 	Operator []rawOperator `toml:"operator"`
@@ -74,9 +75,12 @@ func Parse(data []byte, env func(string) (string, bool), providers []Provider) (
 	p := &parser{src: newSource(data), env: env, providers: providers}
 	p.undecoded(md)
 	c := &Config{
-		Store:    Store{Path: p.storePath(raw.Store.Path)},
+		Store:    Store{Path: p.storePath(raw.Store.Path), URL: p.storeURL(raw.Store.URL)},
 		Location: p.location(raw.Timezone),
 		Serve:    Serve{IdleTimeout: p.duration(raw.Serve.IdleTimeout, DefaultIdleTimeout, "serve.idle_timeout", p.src.tableKeyLine("serve", "idle_timeout"))},
+	}
+	if raw.Store.Path != "" && raw.Store.URL != "" {
+		p.add(p.src.tableKeyLine("store", "url"), "store: give path (a SQLite file on this host) or url (a PostgreSQL server), not both")
 	}
 	if c.Store.Path == "" {
 		c.Store.Path = defaultStorePath(env)
@@ -132,6 +136,33 @@ func (p *parser) storePath(path string) string {
 			return ""
 		}
 		out = home + rest
+	}
+	return out
+}
+
+// storeURL expands store.url (${VAR} from the environment) and checks that it names a
+// PostgreSQL server. Its problems never repeat it: it may hold a password. A password
+// written in the file rather than as ${VAR} is a secret the file holds.
+func (p *parser) storeURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	line := p.src.tableKeyLine("store", "url")
+	out, unset := expand(raw, p.env)
+	if len(unset) > 0 {
+		p.add(line, "store.url: $%s is not set", strings.Join(unset, ", $"))
+		return ""
+	}
+	u, err := url.Parse(out)
+	if err != nil || u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		p.add(line, "store.url: not a PostgreSQL URL; want postgres://user@host:5432/database (the password from $PGPASSWORD, ~/.pgpass or ${VAR})")
+		return ""
+	}
+	authority, _, _ := strings.Cut(strings.TrimPrefix(raw, u.Scheme+"://"), "/")
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		if _, pw, ok := strings.Cut(authority[:at], ":"); ok && pw != "" && !varRef.MatchString(pw) {
+			p.literal = append(p.literal, "store.url password")
+		}
 	}
 	return out
 }

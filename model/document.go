@@ -46,6 +46,11 @@ type AccountState struct {
 	Err          string        // the last poll's error, sanitized; "" when it succeeded
 	LastError    *Problem      // the last poll's error decoded; nil when it succeeded or carried no response
 	Documents    []Document    // pending and rejected documents
+	// Parked says that the provider refused the account's credentials and emitop stopped
+	// polling it, so as not to get it locked: unasked it logs in again at NextLogin, or,
+	// when NextLogin is zero, only when the operator refreshes (the refusal needs a person).
+	Parked    bool
+	NextLogin time.Time
 }
 
 // Snapshot is the state of every account after one poll: what the poller publishes to

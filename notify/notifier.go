@@ -57,11 +57,18 @@ const maxBody = 64 << 10
 // defaultBackoff is how the attempts at one message are spaced.
 var defaultBackoff = pace.Backoff{Base: time.Second, Cap: 30 * time.Second, Retries: 4}
 
+// History is what a notifier needs of the store (*store.Store, on either engine): what
+// the receiver already heard, and where each message is recorded.
+type History interface {
+	LastSent(ctx context.Context, notifier string) (map[string]store.Notification, error)
+	Enqueue(ctx context.Context, ops ...store.Op) error
+}
+
 // Notifier is one [[notify]] entry at work: it turns snapshots into messages and delivers
 // them, one at a time, in the order their keys first waited.
 type Notifier struct {
 	cfg     config.Notify
-	st      *store.Store
+	st      History
 	opt     Options
 	log     *slog.Logger
 	http    *http.Client
@@ -80,7 +87,7 @@ type Notifier struct {
 
 // New makes the notifier of one entry. It reads from st what the receiver already heard,
 // so that a restarted emitop does not announce the same states again.
-func New(ctx context.Context, cfg config.Notify, st *store.Store, opt Options) (*Notifier, error) {
+func New(ctx context.Context, cfg config.Notify, st History, opt Options) (*Notifier, error) {
 	heard, err := st.LastSent(ctx, cfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("notify %s: %w", cfg.Name, err)

@@ -48,6 +48,11 @@ func TestWindows(t *testing.T) {
 		{"x-ratelimit epoch milliseconds", rlHeader("X-RateLimit-Reset", fmt.Sprint(rlNow.UnixMilli()+1500)),
 			[]rlWin{{"", unk, unk, 1.5}}},
 		{"epoch in the past", rlHeader("X-RateLimit-Reset", fmt.Sprint(epoch-100)), []rlWin{{"", unk, unk, 0}}},
+		// The seeds' examples as written, each beside a Date of the seed's own time.
+		{"seed 001 headers", rlHeader("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "95", "X-RateLimit-Reset", "1642341600",
+			"Date", "Sun, 16 Jan 2022 13:59:30 GMT"), []rlWin{{"", 100, 95, 30}}},
+		{"seed 002 headers", rlHeader("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "95", "X-RateLimit-Reset", "1706612460",
+			"Date", "Tue, 30 Jan 2024 11:00:00 GMT"), []rlWin{{"", 100, 95, 60}}},
 		{"fractional delta", rlHeader("X-RateLimit-Reset", "0.25"), []rlWin{{"", unk, unk, 0.25}}},
 		{"nestjs suffixes", rlHeader(
 			"X-RateLimit-Limit-short", "3", "X-RateLimit-Remaining-short", "0", "X-RateLimit-Reset-short", "1",

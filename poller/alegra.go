@@ -435,26 +435,29 @@ func alegraCodeFromMessage(f *finding) {
 	}
 }
 
-// alegraCodeIn finds the first \b(AEP\d{3,5}|EPR\d{3})\b in s.
+// alegraCodeIn finds the first \b(AEP\d{3,5}|EPR\d{3}|D\d{4})\b in s: the stamping codes
+// Alegra surfaces, as jjuanrivvera/alegra-cli (internal/api/errors.go) matches them.
 func alegraCodeIn(s string) string {
-	for i := 0; i+6 <= len(s); i++ {
+	for i := 0; i+5 <= len(s); i++ {
 		if i > 0 && alegraWordByte(s[i-1]) {
 			continue
 		}
-		var lo, hi int
-		switch s[i : i+3] {
-		case "AEP":
-			lo, hi = 3, 5
-		case "EPR":
-			lo, hi = 3, 3
+		var prefix, lo, hi int
+		switch {
+		case strings.HasPrefix(s[i:], "AEP"):
+			prefix, lo, hi = 3, 3, 5
+		case strings.HasPrefix(s[i:], "EPR"):
+			prefix, lo, hi = 3, 3, 3
+		case s[i] == 'D':
+			prefix, lo, hi = 1, 4, 4
 		default:
 			continue
 		}
 		n := 0
-		for i+3+n < len(s) && s[i+3+n] >= '0' && s[i+3+n] <= '9' {
+		for i+prefix+n < len(s) && s[i+prefix+n] >= '0' && s[i+prefix+n] <= '9' {
 			n++
 		}
-		end := i + 3 + n
+		end := i + prefix + n
 		if n >= lo && n <= hi && (end == len(s) || !alegraWordByte(s[end])) {
 			return s[i:end]
 		}

@@ -151,7 +151,11 @@ func TestAlegraShapes(t *testing.T) {
 		{name: "known code in message beats an unknown numeric code", status: 400, method: "POST",
 			body: `{"message":"Rechazo AEP6009: número duplicado","code":3061}`, class: model.ClassDuplicate, verdict: model.VerdictReconcile, code: "AEP6009"},
 		{name: "code needs word boundaries", status: 400, method: "POST",
-			body: `{"message":"XAEP6009 AEP60 EPR5000 EPR_500"}`, class: model.ClassValidation, verdict: model.VerdictFix},
+			body: `{"message":"XAEP6009 AEP60 EPR5000 EPR_500 D12345 XD1000 D100"}`, class: model.ClassValidation, verdict: model.VerdictFix},
+		// jjuanrivvera/alegra-cli internal/api/errors.go (stampCodeRe): the stamping codes
+		// Alegra surfaces include D-codes such as D1000 beside AEP and EPR ones.
+		{name: "D-code in the message", status: 400, method: "POST",
+			body: `{"message":"Error en la emisión: D1000 - documento no procesado"}`, class: model.ClassValidation, verdict: model.VerdictFix, code: "D1000"},
 		{name: "lower-case code", status: 400, method: "POST", body: `{"message":"x","code":"aep1005"}`,
 			class: model.ClassCertificate, verdict: model.VerdictEscalate, code: "AEP1005"},
 		{name: "error as a string", status: 401, method: "GET", body: `{"error":"Invalid credentials"}`,

@@ -3,7 +3,9 @@ package poller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
@@ -49,6 +51,12 @@ var alforseCatalog = map[string]model.Guidance{
 	alforseMFA: {Class: model.ClassAuth, Verdict: model.VerdictReauth,
 		Meaning: "This user needs MFA: Alforse asks for a second factor (a TOTP or an emailed code) that emitop cannot give.",
 		Action:  "Use a service user without MFA for this account, then refresh the account (emitop logs in again only when asked)."},
+
+	// The login's 400 when it asks for human verification (a Turnstile token), which the
+	// docs' FAQ says is on in production and seed 004 lists among the auth errors.
+	alforseHuman: {Class: model.ClassAuth, Verdict: model.VerdictEscalate,
+		Meaning: "Alforse asks this login for human verification (a Turnstile token from a browser), which emitop cannot give.",
+		Action:  "Ask Alforse or the tenant's administrator for API access that does not ask for human verification, then refresh the account (emitop logs in again only when asked)."},
 
 	// Plan and quota: 403, the tenant is not entitled.
 	"PLAN_CONTRACT_LIMIT_EXCEEDED": {Class: model.ClassPlan,
@@ -237,8 +245,12 @@ var alforseTexts = []phraseClass{
 	{409, "invoiceno", model.ClassDuplicate, model.VerdictReconcile},
 }
 
-// alforseMFA is the catalog key of the login's MFA answer.
-const alforseMFA = "MFA_REQUIRED"
+// alforseMFA is the catalog key of the login's MFA answer; alforseHuman that of a 400
+// asking for human verification.
+const (
+	alforseMFA   = "MFA_REQUIRED"
+	alforseHuman = "HUMAN_VERIFICATION"
+)
 
 // alforseEnvelope is the top-level keys of an Alforse error body that carry the problem
 // (statusCode repeats the HTTP status).
@@ -295,6 +307,9 @@ func alforseBody(status int, body []byte) finding {
 		f = alforseDomain(domain)
 	} else {
 		f = alforseMessage(env.Message)
+	}
+	if status == http.StatusBadRequest && f.code == "" && strings.Contains(strings.ToLower(f.message), "human verification") {
+		f.key = alforseHuman
 	}
 	if f.class == "" {
 		f.class, f.verdict = classByPhrase(alforseTexts, status, f.message)
@@ -427,8 +442,9 @@ func (a alforseAnswer) grant(c *Client, step string) (grant, error) {
 }
 
 // alforseLogin is POST /auth/login {tenantSlug, email, password}. A user with MFA is
-// answered {mfaRequired: true}: emitop cannot give a second factor, and logging in again
-// cannot help, so the refusal waits for the operator (AuthError.NeedsPerson).
+// answered {mfaRequired: true}, and a login asked for human verification 400: emitop can
+// give neither, and logging in again cannot help, so the refusal waits for the operator
+// (AuthError.NeedsPerson).
 func alforseLogin(ctx context.Context, c *Client) (grant, error) {
 	creds := c.account.Credentials
 	body, err := json.Marshal(map[string]string{"tenantSlug": c.account.Setting("tenant"), "email": creds.Get("email"), "password": creds.Get("password")})
@@ -437,6 +453,10 @@ func alforseLogin(ctx context.Context, c *Client) (grant, error) {
 	}
 	var a alforseAnswer
 	res, err := tokenCall(ctx, c, "login", c.Path("login", "/auth/login"), body, "application/json", nil, &a)
+	var refused *AuthError
+	if errors.As(err, &refused) && alforseBody(refused.Response.Status, refused.Response.Body).key == alforseHuman {
+		refused.NeedsPerson = true // no repetition passes a human verification
+	}
 	if err != nil {
 		return grant{}, err
 	}

@@ -40,10 +40,10 @@ var alforseCases = []alforseCase{
 		model.ClassPlan, model.VerdictEscalate, "PLAN_FEATURE_NOT_ENABLED", nil},
 
 	// Seed 004, "Authentication and security", every message.
-	{"human verification required", 400, "POST", alforseNest(400, "Human verification is required", "Bad Request"), model.ClassValidation, model.VerdictFix, "", nil},
-	{"human verification failed", 400, "POST", alforseNest(400, "Human verification failed", "Bad Request"), model.ClassValidation, model.VerdictFix, "", nil},
-	{"human verification action", 400, "POST", alforseNest(400, "Human verification action is invalid", "Bad Request"), model.ClassValidation, model.VerdictFix, "", nil},
-	{"human verification hostname", 400, "POST", alforseNest(400, "Human verification hostname is invalid", "Bad Request"), model.ClassValidation, model.VerdictFix, "", nil},
+	{"human verification required", 400, "POST", alforseNest(400, "Human verification is required", "Bad Request"), model.ClassAuth, model.VerdictEscalate, "", nil},
+	{"human verification failed", 400, "POST", alforseNest(400, "Human verification failed", "Bad Request"), model.ClassAuth, model.VerdictEscalate, "", nil},
+	{"human verification action", 400, "POST", alforseNest(400, "Human verification action is invalid", "Bad Request"), model.ClassAuth, model.VerdictEscalate, "", nil},
+	{"human verification hostname", 400, "POST", alforseNest(400, "Human verification hostname is invalid", "Bad Request"), model.ClassAuth, model.VerdictEscalate, "", nil},
 	{"invitation token required", 400, "POST", alforseNest(400, "Invitation token is required", "Bad Request"), model.ClassValidation, model.VerdictFix, "", nil},
 	{"invitation not pending", 400, "POST", alforseNest(400, "Invitation is not pending", "Bad Request"), model.ClassValidation, model.VerdictFix, "", nil},
 	{"invitation expired", 400, "POST", alforseNest(400, "Invitation has expired", "Bad Request"), model.ClassValidation, model.VerdictFix, "", nil},
@@ -167,8 +167,9 @@ func seedCodes(t *testing.T) []string {
 	return codes
 }
 
-// The catalog holds exactly the codes of seed 004 and the login's MFA answer (documented
-// on docs.alforse.com), and each code decodes to its guidance.
+// The catalog holds exactly the codes of seed 004 and the keys of the login's MFA answer
+// (documented on docs.alforse.com) and of its human verification (seed 004's auth table),
+// and each code decodes to its guidance.
 func TestAlforseEveryCode(t *testing.T) {
 	codes := seedCodes(t)
 	if len(codes) != 54 {
@@ -193,7 +194,7 @@ func TestAlforseEveryCode(t *testing.T) {
 			t.Errorf("%s decoded to %+v", code, p)
 		}
 	}
-	seed := map[string]bool{alforseMFA: true}
+	seed := map[string]bool{alforseMFA: true, alforseHuman: true}
 	for _, c := range codes {
 		seed[c] = true
 	}

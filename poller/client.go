@@ -3,6 +3,7 @@ package poller
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -339,6 +340,10 @@ func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, htt
 			body = bytes.ReplaceAll(body, []byte(s), []byte(redacted))
 		}
 		for k, vs := range h {
+			if strings.Contains(strings.ToLower(k), strings.ToLower(s)) {
+				delete(h, k) // a header named after a credential (a rate-limit window's suffix)
+				continue
+			}
 			for i, v := range vs {
 				if strings.Contains(v, s) {
 					h[k][i] = strings.ReplaceAll(v, s, redacted)
@@ -346,7 +351,55 @@ func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, htt
 			}
 		}
 	}
-	return body, h
+	return scrubEscaped(body, forms), h
+}
+
+// scrubEscaped scrubs the credentials from each JSON string of body written with
+// escapes: a credential escaped in part ("ab\/cd" as PHP writes "ab/cd", "\u0061b…")
+// passes the literal scrub, and decoding the string would bring it back. A string that
+// holds one is written anew, escaped as encoding/json escapes. Bytes that are not JSON are
+// left as they are.
+func scrubEscaped(body []byte, secrets []string) []byte {
+	if len(secrets) == 0 || bytes.IndexByte(body, '\\') < 0 {
+		return body
+	}
+	var out []byte // nil until a string changes
+	last := 0
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		j, escaped := i+1, false
+		for j < len(body) && body[j] != '"' {
+			if body[j] == '\\' {
+				escaped = true
+				j++
+			}
+			j++
+		}
+		if j >= len(body) {
+			break
+		}
+		if escaped {
+			var text string
+			if json.Unmarshal(body[i:j+1], &text) == nil {
+				clean := text
+				for _, s := range secrets {
+					clean = strings.ReplaceAll(clean, s, redacted)
+				}
+				if clean != text {
+					lit, _ := json.Marshal(clean)
+					out = append(append(out, body[last:i]...), lit...)
+					last = j + 1
+				}
+			}
+		}
+		i = j
+	}
+	if out == nil {
+		return body
+	}
+	return append(out, body[last:]...)
 }
 
 // redacted stands for a credential scrubbed from provider text.

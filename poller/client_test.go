@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -461,4 +462,27 @@ func TestSlowDripReadTakesOneTimeout(t *testing.T) {
 	if n := asked.Load(); n != 1 {
 		t.Fatalf("the read was sent %d times", n)
 	}
+}
+
+// FuzzScrubEscaped: any bytes are scrubbed without a panic, JSON stays JSON, and no
+// string of it decodes to text that holds the credential.
+func FuzzScrubEscaped(f *testing.F) {
+	for _, s := range []string{`{"m":"key sk\/live"}`, `["\u0073k/live", "x"]`, `"unterminated \`, `{"a":"\"sk/live\""}`, `<p>"sk/live"</p>`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out := scrubEscaped(body, []string{"sk/live"})
+		if !json.Valid(body) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(out))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil || !json.Valid(out) {
+			t.Fatalf("JSON %s scrubbed to %s: %v", body, out, err)
+		}
+		if strings.Contains(fmt.Sprint(v), "sk/live") && !bytes.Contains(out, []byte("sk/live")) {
+			t.Fatalf("%s scrubbed to %s still decodes to the credential", body, out)
+		}
+	})
 }

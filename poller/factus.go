@@ -628,10 +628,12 @@ func gatewayLogin(ctx context.Context, c *Client) (grant, error) {
 	return a.grant(c, "login")
 }
 
-// gatewayAnswer is the gateway's ApiResponse around a Factus token.
+// gatewayAnswer is a Factus token as the gateway answers it: inside its ApiResponse
+// envelope (seed 003's versions), or alone (later ones: response_model AuthToken).
 type gatewayAnswer struct {
 	Success *bool        `json:"success"`
 	Data    factusAnswer `json:"data"`
+	factusAnswer
 }
 
 // gatewayFactusLogin obtains, through the gateway and with its credential local, the
@@ -670,6 +672,9 @@ func gatewayFactusToken(ctx context.Context, c *Client, local authenticator, ste
 	}
 	if a.Success != nil && !*a.Success {
 		return grant{}, fmt.Errorf("%s: %s: the gateway says it failed", c.account.Name, step)
+	}
+	if a.Data.AccessToken == "" {
+		return a.factusAnswer.grant(c, step)
 	}
 	return a.Data.grant(c, step)
 }

@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -272,5 +273,73 @@ func TestEchoedCredentialsAreScrubbed(t *testing.T) {
 	if got := res.Response.Header.Get("X-Debug-Key"); got != "[redacted]" || strings.Contains(string(res.Response.Body), url.QueryEscape(key)) ||
 		strings.Contains(p2.Message, key) || !strings.Contains(p2.Message, "key [redacted] ([redacted]%2F)") {
 		t.Fatalf("header %q, body %s, message %q", got, res.Response.Body, p2.Message)
+	}
+}
+
+// TestEscapedEchoesAreScrubbed: a credential a provider echoes inside a JSON string in
+// escaped form (PHP writes "/" as "\/", Go writes "<" as "\u003c", anyone may write any
+// character as \uXXXX) is scrubbed as well as a literal one: decoding the string would
+// bring it back. One named in a header's name (a rate-limit window named after the key)
+// goes with its header.
+func TestEscapedEchoesAreScrubbed(t *testing.T) {
+	const key = "cf_live_0123/456789<abcdef"
+	escapes := []struct {
+		name string
+		echo func(string) string
+	}{
+		{"php slashes", func(s string) string { return strings.ReplaceAll(s, "/", `\/`) }},
+		{"go html escapes", func(s string) string { return strings.ReplaceAll(s, "<", `\u003c`) }},
+		{"every character", func(s string) string {
+			var b strings.Builder
+			for _, r := range s {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+			return b.String()
+		}},
+	}
+	for _, e := range escapes {
+		t.Run(e.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-RateLimit-Limit-hdr_secret_77", "50")
+				w.Header().Set("X-RateLimit-Remaining-HDR_SECRET_77", "49")
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"data":[{"id":"inv-1","series_number":"F-1","status":"rejected","aeat":{"state":"Incorrecto","code":"1100","description":"sent with key %s"}}],"page":1,"page_size":100,"total":1}`,
+					e.echo(r.Header.Get("X-API-Key")))
+			}))
+			defer srv.Close()
+			acc := endlessAccount(srv.URL)
+			acc.Credentials = config.NewCredentials(map[string]string{"api_key": key, "token": "hdr_secret_77"})
+			st := openStore(t)
+			p, err := New([]config.Account{acc}, st, Options{Version: "test", Backoff: quick})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := stateOf(p.PollOnce(context.Background()), acc.Name)
+			if a.Err != "" {
+				t.Fatal(a.Err)
+			}
+			for _, w := range a.Windows {
+				if strings.Contains(strings.ToLower(w.Name), "secret_77") {
+					t.Errorf("a window is named after a credential: %q", w.Name)
+				}
+			}
+			if err := st.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := st.Events(context.Background(), store.EventFilter{Account: acc.Name})
+			if err != nil || len(evs) == 0 {
+				t.Fatalf("events: %d, %v", len(evs), err)
+			}
+			for _, ev := range evs {
+				var decoded any
+				if err := json.Unmarshal(ev.Raw, &decoded); err != nil {
+					t.Fatalf("the raw answer is no longer JSON: %v: %s", err, ev.Raw)
+				}
+				if text := fmt.Sprint(decoded); strings.Contains(text, "456789") || ev.Problem == nil || strings.Contains(ev.Problem.Message, "456789") ||
+					!strings.Contains(ev.Problem.Message, "sent with key [redacted]") {
+					t.Fatalf("stored: %s / %+v", ev.Raw, ev.Problem)
+				}
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,11 +71,21 @@ const (
 	pruneBatch = 500
 )
 
+// History is what the poll loop needs of the store (*store.Store, on either engine):
+// Enqueue must never wait for the database, WriteState says whether history is saved.
+type History interface {
+	Enqueue(ctx context.Context, ops ...store.Op) error
+	Documents(ctx context.Context, f store.DocFilter) ([]model.Document, error)
+	WindowSeries(ctx context.Context, account, window string, since time.Time, n int) ([]model.Window, error)
+	Prune(ctx context.Context, before time.Time, batch int) (int, error)
+	WriteState() store.WriteState
+}
+
 // Poller polls every configured account: one loop per account, every request through the
 // account's Governor, every document change and request into the store, and one snapshot
 // per poll to the Hub's subscribers.
 type Poller struct {
-	st       *store.Store
+	st       History
 	opts     Options
 	clock    pace.Clock
 	hub      *Hub
@@ -123,7 +134,7 @@ type account struct {
 
 // New builds one Client and Governor per account. st receives documents, events, window
 // samples and the request log.
-func New(accounts []config.Account, st *store.Store, opts Options) (*Poller, error) {
+func New(accounts []config.Account, st History, opts Options) (*Poller, error) {
 	if st == nil {
 		return nil, errors.New("poller: no store")
 	}
@@ -294,6 +305,10 @@ func (p *Poller) Snapshot() model.Snapshot {
 			Err:          a.err,
 			LastError:    a.lastError,
 			Documents:    a.documents,
+			Parked:       !a.parked.IsZero(),
+		}
+		if !a.parked.IsZero() && !a.needsPerson {
+			s.Accounts[i].NextLogin = a.parked.Add(reloginEvery)
 		}
 	}
 	return s
@@ -399,7 +414,8 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	if held == nil {
 		a.parked, a.needsPerson = time.Time{}, false
 	}
-	if held == nil && a.lastError != nil && a.lastError.Class == model.ClassAuth {
+	refused := held == nil && refusesLogin(err, a.lastError)
+	if refused {
 		// A refused credential parks the account: repeating the login every poll would
 		// only get it locked.
 		var ae *AuthError
@@ -411,7 +427,7 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 			a.err = model.Line(err.Error()+"; parked: next login at "+a.parked.Add(reloginEvery).Format(time.TimeOnly)+", or at once on refresh", 300)
 		}
 	}
-	if a.lastError != nil && a.lastError.Class == model.ClassAuth {
+	if refused || a.lastError != nil && a.lastError.Class == model.ClassAuth {
 		a.health = model.HealthRefused
 	}
 	change := store.HealthChange{At: a.lastPoll, Account: a.cfg.Name, Provider: a.cfg.Provider,
@@ -424,6 +440,22 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 		p.opts.Observer.Polled(a.cfg.Name, change.At.Sub(start), err)
 	}
 	return true
+}
+
+// refusesLogin reports whether a poll failed because the provider refused the account's
+// credentials or its login for a reason a repetition cannot change: a credentials problem,
+// or a login or token renewal answered with a 4xx other than 408 and 429 (a malformed
+// grant, a client not allowed the grant, a human verification asked for).
+func refusesLogin(err error, p *model.Problem) bool {
+	if p != nil && p.Class == model.ClassAuth {
+		return true
+	}
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	s := ae.Response.Status
+	return s >= 400 && s < 500 && s != http.StatusRequestTimeout && s != http.StatusTooManyRequests
 }
 
 // recordHealth puts an account's change of health in the history, for the shift report.

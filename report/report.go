@@ -103,9 +103,21 @@ const (
 	maxRows    = 10000 // open documents read
 )
 
+// History is what a report reads (*store.Store, on either engine).
+type History interface {
+	Accounts(ctx context.Context) ([]model.Account, error)
+	Documents(ctx context.Context, f store.DocFilter) ([]model.Document, error)
+	Counts(ctx context.Context, since time.Time) (map[string]store.ReportCounts, error)
+	HealthChanges(ctx context.Context, since time.Time, limit int) ([]store.HealthChange, error)
+	WindowRuns(ctx context.Context, since time.Time, keep int) ([]store.WindowRun, error)
+	Rejections(ctx context.Context, since time.Time) ([]store.RejectionCount, error)
+	Retries(ctx context.Context, since time.Time, limit int) ([]store.Retry, error)
+	Hours(ctx context.Context, since time.Time, loc *time.Location) ([]store.Hour, error)
+}
+
 // Build reads the report of since up to now from st; its busiest hours are the clock
 // hours of loc.
-func Build(ctx context.Context, st *store.Store, since, now time.Time, loc *time.Location) (Report, error) {
+func Build(ctx context.Context, st History, since, now time.Time, loc *time.Location) (Report, error) {
 	r := Report{Since: since, Until: now}
 	known, err := st.Accounts(ctx)
 	if err != nil {
@@ -210,7 +222,7 @@ func Build(ctx context.Context, st *store.Store, since, now time.Time, loc *time
 }
 
 // openProblems groups the documents still open with a problem by class and verdict.
-func openProblems(ctx context.Context, st *store.Store, account func(string) *Account) error {
+func openProblems(ctx context.Context, st History, account func(string) *Account) error {
 	docs, err := st.Documents(ctx, store.DocFilter{Statuses: []model.Status{model.StatusRejected,
 		model.StatusUnknown, model.StatusPending}, Limit: maxRows})
 	if err != nil {

@@ -929,3 +929,58 @@ func BenchmarkHandlers(b *testing.B) {
 		})
 	}
 }
+
+// TestFleet: Options.Accounts serves that many accounts per provider, the documented ones
+// first; each answers its own credentials only and spends a budget of its own.
+func TestFleet(t *testing.T) {
+	e := newEnv(t, Options{Seed: 5, Accounts: 4, Limits: Limits{SVDTE: []Throttler{{"short", 2, time.Second}}}})
+	list := map[string]string{"alegra": "/invoices", "sv-dte": "/factura", "certifactu": "/v1/invoices", "factus": "/v1/bills", "alforse": "/payments"}
+	perProvider := map[string]int{}
+	keys := map[string]string{} // every credential value, to whom it belongs
+	for _, a := range e.s.Accounts() {
+		perProvider[a.Provider]++
+		for k, v := range a.Credentials {
+			if k == "email" || k == "username" {
+				continue // alforse logs in by tenant and email: the tenant tells them apart
+			}
+			if other, dup := keys[v]; dup {
+				t.Errorf("%s and %s share the %s %q", a.Name, other, k, v)
+			}
+			keys[v] = a.Name
+		}
+		if r := e.call(a.Name, "GET", list[a.Provider], nil); r.status != 200 {
+			t.Errorf("%s lists its documents: %d %s", a.Name, r.status, r.body)
+		}
+	}
+	if len(perProvider) != 5 {
+		t.Fatalf("providers %v", perProvider)
+	}
+	for p, n := range perProvider {
+		if n != 4 {
+			t.Errorf("%s serves %d accounts, want 4", p, n)
+		}
+	}
+	for _, name := range []string{"sv-main", "sv-branch", "sv-0003", "sv-0004", "alegra-0004", "cf-0003", "factus-0004", "alforse-0003"} {
+		if e.s.byName[name] == nil {
+			t.Errorf("no account %s", name)
+		}
+	}
+	if e.s.byName["cf-valencia"] != nil || e.s.byName["factus-gw"] != nil {
+		t.Error("a fleet keeps the demo's special accounts")
+	}
+	// sv-0003's budget is its own: spent (2 a second), sv-0004's is whole.
+	for range 2 {
+		e.call("sv-0003", "GET", "/factura", nil)
+	}
+	if r := e.call("sv-0003", "GET", "/factura", nil); r.status != 429 {
+		t.Errorf("sv-0003 past its budget: %d", r.status)
+	}
+	if r := e.call("sv-0004", "GET", "/factura", nil); r.status != 200 {
+		t.Errorf("sv-0004 while sv-0003 is spent: %d", r.status)
+	}
+	for _, n := range []int{-1, MaxAccounts + 1} {
+		if _, err := New(Options{Accounts: n}); err == nil {
+			t.Errorf("%d accounts per provider accepted", n)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,10 +47,18 @@ type Options struct {
 	AlforseTokenTTL time.Duration
 	// NoFaults starts every account without the scenario's faults (tests set them).
 	NoFaults bool
+	// Accounts, when > 0, is how many accounts each provider serves, a fleet to test on:
+	// its documented ones first, then more named like them (alegra-0003, sv-0003, …),
+	// each with its own credentials, documents and budget; the demo's accounts that each
+	// show a case of their own are left out. At most MaxAccounts.
+	Accounts int
 }
 
 // MaxDocuments bounds Options.Documents.
 const MaxDocuments = 10_000
+
+// MaxAccounts bounds Options.Accounts: a fleet of 10,000 accounts per provider.
+const MaxAccounts = 10_000
 
 // Limits overrides the providers' rate limits, per account (per credential).
 type Limits struct {
@@ -194,6 +203,9 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.Documents > 0 {
 		sc.initial = opts.Documents
 	}
+	if opts.Accounts < 0 || opts.Accounts > MaxAccounts {
+		return nil, fmt.Errorf("sandbox: %d accounts per provider: want 1 to %d", opts.Accounts, MaxAccounts)
+	}
 	now := opts.Clock
 	if now == nil {
 		now = time.Now
@@ -208,7 +220,10 @@ func New(opts Options) (*Sandbox, error) {
 	for _, d := range dialects {
 		s.dialect[d.root] = d
 		names := d.accounts
-		if sc.extra {
+		switch {
+		case opts.Accounts > 0:
+			names = fleet(d.accounts, opts.Accounts)
+		case sc.extra:
 			names = append(append([]string(nil), names...), d.extra...)
 		}
 		for _, name := range names {
@@ -230,6 +245,20 @@ func New(opts Options) (*Sandbox, error) {
 		}
 	}
 	return s, nil
+}
+
+// fleet is n account names of a provider: its documented ones first, then more with the
+// first one's prefix (alegra-co → alegra-0003, …).
+func fleet(documented []string, n int) []string {
+	if len(documented) == 0 {
+		return nil
+	}
+	names := slices.Clone(documented[:min(n, len(documented))])
+	prefix, _, _ := strings.Cut(documented[0], "-")
+	for i := len(names) + 1; i <= n; i++ {
+		names = append(names, fmt.Sprintf("%s-%04d", prefix, i))
+	}
+	return names
 }
 
 func cmp(d, def time.Duration) time.Duration {

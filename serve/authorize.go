@@ -18,6 +18,12 @@ var lookKinds = map[model.ActionKind]bool{
 	model.ActionRefresh: true,
 }
 
+// Recorder is where the server records what operators did (*store.Store, on either
+// engine): Enqueue never waits for the database.
+type Recorder interface {
+	Enqueue(ctx context.Context, ops ...store.Op) error
+}
+
 // Authorize decides whether id may take action a; the dashboard's action path calls it
 // before acting. An operator may do anything, a viewer only look. A refusal is recorded as
 // an action of id (name and key fingerprint) with the outcome "refused: viewer", and is

@@ -25,7 +25,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"emitop/config"
-	"emitop/store"
 	"emitop/ui"
 )
 
@@ -47,8 +46,9 @@ const handshakeTimeout = 30 * time.Second
 
 // Options configure a Server.
 type Options struct {
-	Backend     ui.Backend   // the one poller and store every session reads
-	Store       *store.Store // where actions and refusals are recorded
+	Backend     ui.Backend // the one poller and store every session reads
+	Store       Recorder   // where actions and refusals are recorded
+	StoreName   string     // where history and leases live, as every session's header says it
 	Operators   []config.Operator
 	HostKeyPath string         // created (ed25519, mode 0600) when missing
 	IdleTimeout time.Duration  // a session with no keystroke for this long is closed; 0 means config.DefaultIdleTimeout

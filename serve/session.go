@@ -199,7 +199,7 @@ func (s *Server) dashboard(next ssh.Handler) ssh.Handler {
 		b := &sessionBackend{Backend: s.backend}
 		m := ui.New(b, ui.Options{
 			Demo: s.opts.Demo, Env: s.opts.Env, Operator: id.Name, Fingerprint: id.Fingerprint, ReadOnly: id.ReadOnly(),
-			Location: s.opts.Location,
+			Location: s.opts.Location, Store: s.opts.StoreName,
 			// Every action the dashboard takes goes through the server's rule, which
 			// records a viewer's refusal with the session's name and key.
 			Authorize: func(ctx context.Context, a model.Action) error { return s.Authorize(ctx, id, a) },

@@ -40,7 +40,8 @@ type Intent struct {
 }
 
 // AcquireLease takes, or renews, holder's lease on a document for ttl. It returns false when
-// another holder's lease is still live. Leases work across processes sharing the file.
+// another holder's lease is still live. Leases work across the processes (and, on
+// PostgreSQL, the hosts) that share the store: they are timed by the database's clock.
 func (s *Store) AcquireLease(ctx context.Context, account, docID, holder string, ttl time.Duration) (bool, error) {
 	if s.ledger == nil {
 		return false, ErrReadOnly
@@ -48,12 +49,11 @@ func (s *Store) AcquireLease(ctx context.Context, account, docID, holder string,
 	if account == "" || docID == "" || holder == "" || ttl <= 0 {
 		return false, fmt.Errorf("store: lease %s/%s for %q: empty name or ttl %v", account, docID, holder, ttl)
 	}
-	now := s.now()
 	res, err := s.ledger.ExecContext(ctx, `INSERT INTO leases (account, doc_id, holder, expires)
-		VALUES (?1, ?2, ?3, ?4)
+		VALUES ($1, $2, $3, `+s.eng.clock+` + $4)
 		ON CONFLICT (account, doc_id) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
-		WHERE leases.holder = excluded.holder OR leases.expires <= ?5`,
-		account, docID, holder, now.Add(ttl).UnixNano(), now.UnixNano())
+		WHERE leases.holder = excluded.holder OR leases.expires <= `+s.eng.clock,
+		account, docID, holder, int64(ttl))
 	if err != nil {
 		return false, fmt.Errorf("store: lease %s/%s: %w", account, docID, err)
 	}
@@ -70,7 +70,7 @@ func (s *Store) ReleaseLease(ctx context.Context, account, docID, holder string)
 	if s.ledger == nil {
 		return ErrReadOnly
 	}
-	if _, err := s.ledger.ExecContext(ctx, `DELETE FROM leases WHERE account = ? AND doc_id = ? AND holder = ?`,
+	if _, err := s.ledger.ExecContext(ctx, `DELETE FROM leases WHERE account = $1 AND doc_id = $2 AND holder = $3`,
 		account, docID, holder); err != nil {
 		return fmt.Errorf("store: release lease %s/%s: %w", account, docID, err)
 	}
@@ -96,27 +96,31 @@ func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
 		return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
 	}
 	defer tx.Rollback()
+	// The lease stays the holder's until this commits (SQLite: the transaction holds the
+	// write lock; PostgreSQL: the row's).
 	var live int
-	err = tx.QueryRowContext(ctx, `SELECT count(*) FROM leases
-		WHERE account = ? AND doc_id = ? AND holder = ? AND expires > ?`,
-		in.Account, in.DocID, in.Holder, now.UnixNano()).Scan(&live)
-	if err != nil {
-		return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
-	}
-	if live == 0 {
+	err = tx.QueryRowContext(ctx, `SELECT 1 FROM leases
+		WHERE account = $1 AND doc_id = $2 AND holder = $3 AND expires > `+s.eng.clock+s.eng.lockLease,
+		in.Account, in.DocID, in.Holder).Scan(&live)
+	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("intent %s/%s by %s: %w", in.Account, in.DocID, in.Holder, ErrLeaseNotHeld)
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO intents (account, doc_id, holder, kind, request, at, deadline)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, in.Account, in.DocID, in.Holder, in.Kind, in.Request, nanos(in.At), nanos(in.Deadline))
 	if err != nil {
 		return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
+	if s.eng.lockDocument != "" {
+		if _, err := tx.ExecContext(ctx, s.eng.lockDocument, in.Account, in.DocID); err != nil {
+			return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
+		}
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO intents (account, doc_id, holder, kind, request, at, deadline)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, in.Account, in.DocID, in.Holder, in.Kind, in.Request,
+		nanos(in.At), nanos(in.Deadline)).Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
 	}
 	// A document not stored yet counts its intents when the writer inserts it.
-	if _, err := tx.ExecContext(ctx, `UPDATE documents SET attempts = attempts + 1 WHERE account = ? AND doc_id = ?`,
+	if _, err := tx.ExecContext(ctx, `UPDATE documents SET attempts = attempts + 1 WHERE account = $1 AND doc_id = $2`,
 		in.Account, in.DocID); err != nil {
 		return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
 	}
@@ -137,13 +141,12 @@ func (s *Store) ExtendIntents(ctx context.Context, ids []int64, deadline time.Ti
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{nanos(deadline)}
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	marks := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
-	if _, err := s.ledger.ExecContext(ctx, `UPDATE intents SET deadline = max(deadline, ?)
-		WHERE settled IS NULL AND id IN (`+marks+`)`, args...); err != nil {
+	var w where
+	later := w.arg(nanos(deadline))
+	w.add("settled IS NULL")
+	w.add("id IN ("+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+")", anys(ids)...)
+	if _, err := s.ledger.ExecContext(ctx, `UPDATE intents SET deadline = CASE WHEN deadline < `+later+
+		` THEN `+later+` ELSE deadline END`+w.String(), w.args...); err != nil {
 		return fmt.Errorf("store: extend intents %v: %w", ids, err)
 	}
 	return nil
@@ -162,8 +165,8 @@ func (s *Store) SettleIntent(ctx context.Context, id int64, outcome string, p *m
 	if err != nil {
 		return fmt.Errorf("store: settle intent %d: %w", id, err)
 	}
-	res, err := s.ledger.ExecContext(ctx, `UPDATE intents SET settled = ?, outcome = ?, problem = ?, raw = ?
-		WHERE id = ? AND settled IS NULL`, s.now().UnixNano(), outcome, pj, rawValue(capRaw(raw)), id)
+	res, err := s.ledger.ExecContext(ctx, `UPDATE intents SET settled = $1, outcome = $2, problem = $3, raw = $4
+		WHERE id = $5 AND settled IS NULL`, s.now().UnixNano(), outcome, pj, rawValue(capRaw(raw)), id)
 	if err != nil {
 		return fmt.Errorf("store: settle intent %d: %w", id, err)
 	}
@@ -223,4 +226,13 @@ func (s *Store) intents(ctx context.Context, w where) ([]Intent, error) {
 		out = append(out, in)
 	}
 	return out, rows.Err()
+}
+
+// anys is ids as query arguments.
+func anys(ids []int64) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
 }

@@ -12,10 +12,12 @@ import (
 	"time"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var embeddedMigrations embed.FS
 
-// migrationFiles holds migrations/NNN_name.sql; tests replace it.
+// migrationFiles holds migrations/<engine>/NNN_name.sql; tests replace it. The two
+// engines' numbers run in parallel: step NNN of one is step NNN of the other, so a
+// database of either engine at version NNN has the same tables.
 var migrationFiles fs.FS = embeddedMigrations
 
 // migration is one numbered schema step, applied in one transaction.
@@ -25,11 +27,11 @@ type migration struct {
 	sql     string
 }
 
-// migrations reads the embedded NNN_name.sql files, in the order of their numbers, and
-// checks that no number is used twice. Numbers may skip: they are handed out to work
-// that lands in any order, and each step stands on its own (see step).
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+// migrations reads an engine's embedded NNN_name.sql files, in the order of their
+// numbers, and checks that no number is used twice. Numbers may skip: they are handed out
+// to work that lands in any order, and each step stands on its own (see step).
+func migrations(eng *engine) ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/"+eng.migrations+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +59,8 @@ func migrations() ([]migration, error) {
 // transaction reads the versions applied under the write lock, so two processes opening a
 // new file at once apply each step exactly once. A file already up to date is only read:
 // opening it takes no write lock, so another process writing does not hold the opening up.
-func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
+func migrate(ctx context.Context, db *sql.DB, eng *engine) error {
+	ms, err := migrations(eng)
 	if err != nil {
 		return err
 	}
@@ -69,7 +71,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	for {
-		done, err := step(ctx, db, ms)
+		done, err := step(ctx, db, eng, ms)
 		if err != nil || done {
 			return err
 		}
@@ -78,18 +80,19 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // step applies the lowest-numbered migration db lacks; done reports there was none. A
 // database holding a version this emitop does not know was written by a newer one.
-func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error) {
-	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the DSN sets _txlock
+func step(ctx context.Context, db *sql.DB, eng *engine, ms []migration) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil) // SQLite: BEGIN IMMEDIATE, the DSN sets _txlock
 	if err != nil {
 		return false, fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-		version INTEGER PRIMARY KEY,
-		name    TEXT    NOT NULL,
-		applied INTEGER NOT NULL
-	) STRICT`); err != nil {
-		return false, fmt.Errorf("migrate: %w", err)
+	for _, q := range []string{eng.lockSchema, eng.versionTable} {
+		if q == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return false, fmt.Errorf("migrate: %w", err)
+		}
 	}
 	applied, err := appliedVersions(ctx, tx)
 	if err != nil {
@@ -106,7 +109,7 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, fmt.Errorf("migrate %s: %w", m.name, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied) VALUES (?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied) VALUES ($1, $2, $3)`,
 		m.version, m.name, time.Now().UnixNano()); err != nil {
 		return false, fmt.Errorf("migrate %s: %w", m.name, err)
 	}
@@ -114,6 +117,26 @@ func step(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error
 		return false, fmt.Errorf("migrate %s: %w", m.name, err)
 	}
 	return false, nil
+}
+
+// checkSchema makes sure db holds an emitop history this emitop can read: the commands
+// that open it read-only migrate nothing, and accept an older schema.
+func checkSchema(ctx context.Context, db *sql.DB, eng *engine) error {
+	ms, err := migrations(eng)
+	if err != nil {
+		return err
+	}
+	applied, err := appliedVersions(ctx, db)
+	switch {
+	case err != nil && eng.transient(err):
+		// The file could not be read (its -wal or -shm another user's, locked, out of
+		// reach): that says nothing of what it holds.
+		return fmt.Errorf("cannot read it: %w", err)
+	case err != nil:
+		return fmt.Errorf("not an emitop history: %w", err)
+	}
+	_, err = pending(applied, ms)
+	return err
 }
 
 // querier is a database or a transaction.
@@ -156,7 +179,7 @@ func pending(applied map[int]bool, ms []migration) (*migration, error) {
 	}
 	for v := range applied {
 		if !known[v] {
-			return nil, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database file", v, ms[len(ms)-1].version)
+			return nil, fmt.Errorf("database schema version %d is newer than this emitop knows (%d): use a newer emitop or another database", v, ms[len(ms)-1].version)
 		}
 	}
 	return next, nil

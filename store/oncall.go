@@ -43,7 +43,7 @@ func (o healthOp) apply(t *txn) error {
 	}
 	class, _, code := problemColumns(o.Problem)
 	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO health_changes (at, account, provider, from_health, to_health,
-		class, code, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, nanos(at), o.Account, o.Provider, string(o.From),
+		class, code, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, nanos(at), o.Account, o.Provider, string(o.From),
 		string(o.To), class, code, o.Detail); err != nil {
 		return fmt.Errorf("health change of %s: %w", o.Account, err)
 	}
@@ -55,10 +55,10 @@ func (o healthOp) apply(t *txn) error {
 // whose health flaps all night cannot crowd the others out, nor grow what is read.
 func (s *Store) HealthChanges(ctx context.Context, since time.Time, limitN int) ([]HealthChange, error) {
 	w := logWhere("", "", since)
+	lim := w.arg(limit(limitN))
 	rows, err := s.read.QueryContext(ctx, `SELECT at, account, provider, from_health, to_health, class, code, detail
 		FROM (SELECT *, row_number() OVER (PARTITION BY account ORDER BY at DESC, id DESC) AS n
-			FROM health_changes`+w.String()+`) WHERE n <= ? ORDER BY at, id`,
-		append(w.args, limit(limitN))...)
+			FROM health_changes`+w.String()+`) AS recent WHERE n <= `+lim+` ORDER BY at, id`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: health changes: %w", err)
 	}
@@ -132,7 +132,7 @@ func (o notificationOp) apply(t *txn) error {
 		reminder = 1
 	}
 	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO notifications (at, notifier, kind, key, state, account,
-		reminder, summary, outcome, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nanos(at), o.Notifier,
+		reminder, summary, outcome, attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, nanos(at), o.Notifier,
 		o.Kind, o.Key, o.State, o.Account, reminder, o.Summary, o.Outcome, o.Attempts); err != nil {
 		return fmt.Errorf("notification %s: %w", o.Notifier, err)
 	}
@@ -152,9 +152,9 @@ func (s *Store) Notifications(ctx context.Context, f NotificationFilter) ([]Noti
 	if f.Notifier != "" {
 		w.add("notifier = ?", f.Notifier)
 	}
+	lim := w.arg(limit(f.Limit))
 	rows, err := s.read.QueryContext(ctx, `SELECT at, notifier, kind, key, state, account, reminder, summary,
-		outcome, attempts FROM notifications`+w.String()+` ORDER BY at DESC, id DESC LIMIT ?`,
-		append(w.args, limit(f.Limit))...)
+		outcome, attempts FROM notifications`+w.String()+` ORDER BY at DESC, id DESC LIMIT `+lim, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: notifications: %w", err)
 	}
@@ -165,8 +165,8 @@ func (s *Store) Notifications(ctx context.Context, f NotificationFilter) ([]Noti
 // receiver took: what a restarted emitop already said, and when.
 func (s *Store) LastSent(ctx context.Context, notifier string) (map[string]Notification, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT at, notifier, kind, key, state, account, reminder, summary,
-		outcome, attempts FROM notifications AS n WHERE notifier = ?1 AND outcome = ?2 AND id = (
-		SELECT id FROM notifications WHERE notifier = ?1 AND key = n.key AND outcome = ?2 ORDER BY at DESC, id DESC LIMIT 1)`,
+		outcome, attempts FROM notifications AS n WHERE notifier = $1 AND outcome = $2 AND id = (
+		SELECT id FROM notifications WHERE notifier = $1 AND key = n.key AND outcome = $2 ORDER BY at DESC, id DESC LIMIT 1)`,
 		notifier, NotificationSent)
 	if err != nil {
 		return nil, fmt.Errorf("store: notifications: %w", err)

@@ -106,31 +106,37 @@ func (o upsertOp) apply(t *txn) error {
 
 	var status, number, provider string
 	var stored sql.NullString
-	err = t.stmt(sDocGet).QueryRowContext(t.ctx, d.Account, d.ID).Scan(&status, &stored, &number, &provider)
-	if err == nil { // a listing that omits the number or provider keeps the stored one
+	get := func() error {
+		return t.stmt(sDocGet).QueryRowContext(t.ctx, d.Account, d.ID).Scan(&status, &stored, &number, &provider)
+	}
+	inserted := false
+	err = get()
+	if errors.Is(err, sql.ErrNoRows) {
+		first := cmp.Or(d.FirstSeen, at)
+		inserted, err = t.insertDocument(d, pj, class, verdict, code, first, at)
+		if err == nil && !inserted { // another process's row came first: compare with it
+			err = get()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("document %s/%s: %w", d.Account, d.ID, err)
+	}
+	if !inserted { // a listing that omits the number or provider keeps the stored one
 		d.Number = cmp.Or(d.Number, number)
 		d.Provider = cmp.Or(d.Provider, provider)
 	}
 	kind := ""
 	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		first := d.FirstSeen
-		if first.IsZero() {
-			first = at
-		}
-		_, err = t.stmt(sDocInsert).ExecContext(t.ctx, d.Account, d.ID, d.Number, d.Provider, string(d.Status),
-			pj, class, verdict, code, nanos(first), nanos(at))
+	case inserted:
 		kind = KindSeen
-	case err != nil:
 	case status != string(d.Status):
 		kind = KindStatus
 	case !sameProblem(stored, d.Problem):
 		kind = KindProblem
 	case number != d.Number || provider != d.Provider:
-		_, err = t.stmt(sDocNumber).ExecContext(t.ctx, d.Number, d.Provider, d.Account, d.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("document %s/%s: %w", d.Account, d.ID, err)
+		if _, err := t.stmt(sDocNumber).ExecContext(t.ctx, d.Number, d.Provider, d.Account, d.ID); err != nil {
+			return fmt.Errorf("document %s/%s: %w", d.Account, d.ID, err)
+		}
 	}
 	if kind == "" {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -60,15 +61,25 @@ type ActionFilter struct {
 	Limit   int // ≤ 0 means DefaultLimit
 }
 
-// where builds a WHERE clause from the conditions that apply.
+// where builds a WHERE clause from the conditions that apply: each ? in a condition
+// becomes the next numbered placeholder ($1, $2, …), which both engines read.
 type where struct {
 	conds []string
 	args  []any
 }
 
 func (w *where) add(cond string, args ...any) {
+	for _, a := range args {
+		cond = strings.Replace(cond, "?", w.arg(a), 1)
+	}
 	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
+}
+
+// arg adds an argument for the query around the clause (its LIMIT) and returns its
+// placeholder.
+func (w *where) arg(a any) string {
+	w.args = append(w.args, a)
+	return "$" + strconv.Itoa(len(w.args))
 }
 
 func (w *where) String() string {
@@ -142,7 +153,7 @@ func scanDocument(sc interface{ Scan(...any) error }) (model.Document, error) {
 // Document returns one document's current row, or ErrNotFound.
 func (s *Store) Document(ctx context.Context, account, docID string) (model.Document, error) {
 	d, err := scanDocument(s.read.QueryRowContext(ctx,
-		`SELECT `+docColumns+` FROM documents WHERE account = ? AND doc_id = ?`, account, docID))
+		`SELECT `+docColumns+` FROM documents WHERE account = $1 AND doc_id = $2`, account, docID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("store: document %s/%s: %w", account, docID, ErrNotFound)
 	}
@@ -157,7 +168,7 @@ func (s *Store) Document(ctx context.Context, account, docID string) (model.Docu
 // ErrNotFound when none has it.
 func (s *Store) DocumentByNumber(ctx context.Context, account, number string) (model.Document, error) {
 	d, err := scanDocument(s.read.QueryRowContext(ctx, `SELECT `+docColumns+` FROM documents
-		WHERE account = ? AND number = ? AND number != '' ORDER BY changed DESC, id DESC LIMIT 1`, account, number))
+		WHERE account = $1 AND number = $2 AND number <> '' ORDER BY changed DESC, id DESC LIMIT 1`, account, number))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("store: document number %s/%s: %w", account, number, ErrNotFound)
 	}
@@ -181,8 +192,9 @@ func (s *Store) Documents(ctx context.Context, f DocFilter) ([]model.Document, e
 		}
 		w.add("status IN ("+marks+")", args...)
 	}
-	q := `SELECT ` + docColumns + ` FROM documents` + w.String() + ` ORDER BY changed DESC, id DESC LIMIT ?`
-	rows, err := s.read.QueryContext(ctx, q, append(w.args, limit(f.Limit))...)
+	lim := w.arg(limit(f.Limit))
+	q := `SELECT ` + docColumns + ` FROM documents` + w.String() + ` ORDER BY changed DESC, id DESC LIMIT ` + lim
+	rows, err := s.read.QueryContext(ctx, q, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: documents: %w", err)
 	}
@@ -209,9 +221,10 @@ func (s *Store) RecentRejected(ctx context.Context, account string, n int) ([]mo
 // Events lists events, newest first (by time, then by the order they were written).
 func (s *Store) Events(ctx context.Context, f EventFilter) ([]model.Event, error) {
 	w := logWhere(f.Account, f.DocID, f.Since)
+	lim := w.arg(limit(f.Limit))
 	q := `SELECT id, at, account, provider, doc_id, number, status, kind, problem, raw FROM events` +
-		w.String() + ` ORDER BY at DESC, id DESC LIMIT ?`
-	rows, err := s.read.QueryContext(ctx, q, append(w.args, limit(f.Limit))...)
+		w.String() + ` ORDER BY at DESC, id DESC LIMIT ` + lim
+	rows, err := s.read.QueryContext(ctx, q, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: events: %w", err)
 	}
@@ -242,7 +255,7 @@ func (s *Store) Events(ctx context.Context, f EventFilter) ([]model.Event, error
 // first, for a sparkline. Each sample's Observed is when it was taken.
 func (s *Store) WindowSeries(ctx context.Context, account, window string, since time.Time, n int) ([]model.Window, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT name, lim, remaining, reset, at FROM window_samples
-		WHERE account = ? AND name = ? AND at >= ? ORDER BY at DESC, id DESC LIMIT ?`,
+		WHERE account = $1 AND name = $2 AND at >= $3 ORDER BY at DESC, id DESC LIMIT $4`,
 		account, window, nanos(since), limit(n))
 	if err != nil {
 		return nil, fmt.Errorf("store: window series %s/%s: %w", account, window, err)
@@ -268,8 +281,9 @@ func (s *Store) WindowSeries(ctx context.Context, account, window string, since 
 // Requests lists the request log, newest first.
 func (s *Store) Requests(ctx context.Context, f RequestFilter) ([]Request, error) {
 	w := logWhere(f.Account, "", f.Since)
+	lim := w.arg(limit(f.Limit))
 	rows, err := s.read.QueryContext(ctx, `SELECT account, method, path, status, latency, class, at FROM requests`+
-		w.String()+` ORDER BY at DESC, id DESC LIMIT ?`, append(w.args, limit(f.Limit))...)
+		w.String()+` ORDER BY at DESC, id DESC LIMIT `+lim, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: requests: %w", err)
 	}
@@ -294,8 +308,9 @@ func (s *Store) Requests(ctx context.Context, f RequestFilter) ([]Request, error
 // Actions lists operator actions, newest first.
 func (s *Store) Actions(ctx context.Context, f ActionFilter) ([]model.Action, error) {
 	w := logWhere(f.Account, f.DocID, f.Since)
+	lim := w.arg(limit(f.Limit))
 	rows, err := s.read.QueryContext(ctx, `SELECT id, at, operator, fingerprint, kind, account, doc_id, reason, outcome
-		FROM actions`+w.String()+` ORDER BY at DESC, id DESC LIMIT ?`, append(w.args, limit(f.Limit))...)
+		FROM actions`+w.String()+` ORDER BY at DESC, id DESC LIMIT `+lim, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: actions: %w", err)
 	}
@@ -332,7 +347,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, er
 	}
 	total := 0
 	for _, table := range []string{"requests", "window_samples", "notifications"} {
-		q := `DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM ` + table + ` WHERE at < ? ORDER BY at LIMIT ?)`
+		q := `DELETE FROM ` + table + ` WHERE id IN (SELECT id FROM ` + table + ` WHERE at < $1 ORDER BY at LIMIT $2)`
 		for {
 			if err := ctx.Err(); err != nil {
 				return total, err

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"emitop/model"
@@ -31,7 +34,7 @@ func (s *Store) WindowRuns(ctx context.Context, since time.Time, keep int) ([]Wi
 	rows, err := s.read.QueryContext(ctx, `WITH samples AS (
 			SELECT account, name, at, id, remaining = 0 AS spent,
 				lag(remaining = 0) OVER (PARTITION BY account, name ORDER BY at, id) AS prev
-			FROM window_samples WHERE at >= ?),
+			FROM window_samples WHERE at >= $1),
 		changes AS (
 			SELECT account, name, at, spent,
 				lead(at) OVER (PARTITION BY account, name ORDER BY at, id) AS next
@@ -40,7 +43,7 @@ func (s *Store) WindowRuns(ctx context.Context, since time.Time, keep int) ([]Wi
 			SELECT account, name, at, next, count(*) OVER w AS total,
 				row_number() OVER (w ORDER BY at DESC) AS n
 			FROM changes WHERE spent WINDOW w AS (PARTITION BY account, name))
-		SELECT account, name, at, coalesce(next, 0), total FROM runs WHERE n <= ? ORDER BY account, name, at`,
+		SELECT account, name, at, coalesce(next, 0), total FROM runs WHERE n <= $2 ORDER BY account, name, at`,
 		nanos(since), limit(keep))
 	if err != nil {
 		return nil, fmt.Errorf("store: window runs: %w", err)
@@ -76,32 +79,46 @@ type RejectionCount struct {
 
 // Rejections counts the documents that had a rejected event since since, each once, by
 // the class and verdict of its latest rejection; by account, then most documents first.
+// The problems are decoded here rather than by the database: provider text the JSON
+// carries (a \u0000) is more than PostgreSQL's JSON functions accept.
 func (s *Store) Rejections(ctx context.Context, since time.Time) ([]RejectionCount, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT account, class, verdict, count(*) FROM (
-		SELECT account,
-			coalesce(json_extract(problem, '$.class'), '') AS class,
-			coalesce(json_extract(problem, '$.verdict'), '') AS verdict,
-			row_number() OVER (PARTITION BY account, doc_id ORDER BY at DESC, id DESC) AS n
-		FROM events WHERE at >= ? AND status = ?)
-		WHERE n = 1 GROUP BY account, class, verdict ORDER BY account, count(*) DESC, class, verdict`,
-		nanos(since), string(model.StatusRejected))
+	rows, err := s.read.QueryContext(ctx, `SELECT account, problem FROM (
+		SELECT account, problem, row_number() OVER (PARTITION BY account, doc_id ORDER BY at DESC, id DESC) AS n
+		FROM events WHERE at >= $1 AND status = $2) AS latest
+		WHERE n = 1`, nanos(since), string(model.StatusRejected))
 	if err != nil {
 		return nil, fmt.Errorf("store: rejections: %w", err)
 	}
 	defer rows.Close()
-	var out []RejectionCount
+	counts := map[RejectionCount]int{}
 	for rows.Next() {
-		var r RejectionCount
-		var class, verdict string
-		if err := rows.Scan(&r.Account, &class, &verdict, &r.Documents); err != nil {
+		var account string
+		var problem sql.NullString
+		if err := rows.Scan(&account, &problem); err != nil {
 			return nil, fmt.Errorf("store: rejections: %w", err)
 		}
-		r.Class, r.Verdict = model.Class(class), model.Verdict(verdict)
-		out = append(out, r)
+		p, err := parseProblem(problem)
+		if err != nil {
+			return nil, fmt.Errorf("store: rejections of %s: %w", account, err)
+		}
+		k := RejectionCount{Account: account}
+		if p != nil {
+			k.Class, k.Verdict = p.Class, p.Verdict
+		}
+		counts[k]++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: rejections: %w", err)
 	}
+	out := make([]RejectionCount, 0, len(counts))
+	for k, n := range counts {
+		k.Documents = n
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b RejectionCount) int {
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(b.Documents, a.Documents),
+			cmp.Compare(a.Class, b.Class), cmp.Compare(a.Verdict, b.Verdict))
+	})
 	return out, nil
 }
 
@@ -119,8 +136,8 @@ func (s *Store) Retries(ctx context.Context, since time.Time, limitN int) ([]Ret
 			coalesce(d.number, '') AS number,
 			row_number() OVER (PARTITION BY a.account ORDER BY a.at DESC, a.id DESC) AS n
 		FROM actions AS a LEFT JOIN documents AS d ON d.account = a.account AND d.doc_id = a.doc_id
-		WHERE a.at >= ? AND a.kind IN ('retry', 'force-retry') AND a.doc_id <> '')
-		WHERE n <= ? ORDER BY at, id`, nanos(since), limit(limitN))
+		WHERE a.at >= $1 AND a.kind IN ('retry', 'force-retry') AND a.doc_id <> '') AS recent
+		WHERE n <= $2 ORDER BY at, id`, nanos(since), limit(limitN))
 	if err != nil {
 		return nil, fmt.Errorf("store: retries: %w", err)
 	}
@@ -152,9 +169,9 @@ type ReportCounts struct {
 // a report that lists only the most recent of them.
 func (s *Store) Counts(ctx context.Context, since time.Time) (map[string]ReportCounts, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT account, sum(h), sum(r) FROM (
-		SELECT account, 1 AS h, 0 AS r FROM health_changes WHERE at >= ?1
+		SELECT account, 1 AS h, 0 AS r FROM health_changes WHERE at >= $1
 		UNION ALL
-		SELECT account, 0, 1 FROM actions WHERE at >= ?1 AND kind IN ('retry', 'force-retry') AND doc_id <> '')
+		SELECT account, 0, 1 FROM actions WHERE at >= $1 AND kind IN ('retry', 'force-retry') AND doc_id <> '') AS counted
 		GROUP BY account`, nanos(since))
 	if err != nil {
 		return nil, fmt.Errorf("store: counts: %w", err)
@@ -191,9 +208,9 @@ const quarter = int64(15 * time.Minute)
 // first.
 func (s *Store) Hours(ctx context.Context, since time.Time, loc *time.Location) ([]Hour, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT q, sum(e), sum(r), sum(n) FROM (
-		SELECT at / ?1 AS q, 1 AS e, status = ?3 AS r, 0 AS n FROM events WHERE at >= ?2
+		SELECT at / $1 AS q, 1 AS e, CASE WHEN status = $3 THEN 1 ELSE 0 END AS r, 0 AS n FROM events WHERE at >= $2
 		UNION ALL
-		SELECT at / ?1, 0, 0, 1 FROM requests WHERE at >= ?2)
+		SELECT at / $1, 0, 0, 1 FROM requests WHERE at >= $2) AS happenings
 		GROUP BY q ORDER BY q`, quarter, nanos(since), string(model.StatusRejected))
 	if err != nil {
 		return nil, fmt.Errorf("store: hours: %w", err)

@@ -11,9 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"emitop/model"
 )
 
@@ -43,10 +40,9 @@ const (
 	closeTries = 3
 )
 
-// writerBusy is how long the writer's connection waits for another process's write lock
-// before the batch counts as failed and waits its backoff; nothing is dropped meanwhile,
-// so a short wait keeps the state the screens show current.
-const writerBusy = time.Second
+// batchTimeout bounds one try of a batch: a server that stops answering (a network that
+// drops every packet) fails the try, which then waits its backoff like any other.
+const batchTimeout = 30 * time.Second
 
 // maxErrs is how many refused calls the writer keeps for the next Flush; it counts the rest.
 const maxErrs = 8
@@ -60,7 +56,8 @@ var ErrReadOnly = errors.New("store: opened read-only")
 
 // WriteState says whether history is being saved. A spell of failures begins when a batch
 // fails for a reason that is not its own (the database is locked or full, the file is
-// read-only) and ends when a batch commits again; ops wait in the backlog meanwhile.
+// read-only, the server is restarting or out of reach) and ends when a batch commits
+// again; ops wait in the backlog meanwhile.
 type WriteState struct {
 	Err     error     // why the last try failed, while the spell lasts; nil when writes succeed
 	Cause   error     // why the first try of the current or last spell failed
@@ -152,6 +149,7 @@ type waiter struct {
 // writer owns the writer connection: one goroutine commits the backlog in batches.
 type writer struct {
 	db    *sql.DB
+	eng   *engine
 	now   func() time.Time
 	stmts [nStmts]*sql.Stmt
 
@@ -178,11 +176,16 @@ type writer struct {
 	failures atomic.Uint64 // failed tries and refused ops since the store opened, for metrics
 }
 
-func startWriter(db *sql.DB, now func() time.Time) (*writer, error) {
-	w := &writer{db: db, now: now, maxOps: MaxBacklog, maxBytes: MaxBacklogBytes,
+func startWriter(db *sql.DB, eng *engine, now func() time.Time) (*writer, error) {
+	w := &writer{db: db, eng: eng, now: now, maxOps: MaxBacklog, maxBytes: MaxBacklogBytes,
 		wake: make(chan struct{}, 1), urgent: make(chan struct{}, 1), exited: make(chan struct{}),
 		accounts: map[string]string{}}
-	for k, q := range stmtSQL {
+	queries := stmtSQL
+	queries[sDocLock] = eng.lockDocument
+	for k, q := range queries {
+		if q == "" {
+			continue
+		}
 		st, err := db.Prepare(q)
 		if err != nil {
 			return nil, fmt.Errorf("store: prepare %q: %w", q, err)
@@ -256,7 +259,9 @@ func (w *writer) close() error {
 		return nil
 	}
 	for _, st := range w.stmts {
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -348,7 +353,7 @@ func (w *writer) commit(batch []call) error {
 		ops = append(ops, c.ops...)
 	}
 	err := w.apply(ops, nil)
-	if err != nil && !Transient(err) {
+	if err != nil && !w.eng.transient(err) {
 		var refused []error
 		if err = w.apply(ops, &refused); err == nil {
 			w.finish(len(batch), refused)
@@ -361,23 +366,6 @@ func (w *writer) commit(batch []call) error {
 	}
 	w.finish(len(batch), nil)
 	return nil
-}
-
-// Transient reports whether a write failed for a reason outside the rows it wrote: the
-// database busy or locked by another connection, a full disk, a file that cannot be
-// written or read now, memory. Such writes are tried again later; any other failure (a
-// constraint) would fail again and is reported instead.
-func Transient(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	switch se.Code() & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
-		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
-		return true
-	}
-	return false
 }
 
 // finish drops the n oldest calls from the backlog, keeps the refusals for Flush,
@@ -467,7 +455,8 @@ func (w *writer) takeErrs() error {
 // each op runs in its own savepoint, and one the database refuses outright is rolled back
 // alone and its error appended to refused.
 func (w *writer) apply(ops []Op, refused *[]error) error {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
@@ -501,7 +490,7 @@ func (t *txn) run(op Op, refused *[]error) error {
 	}
 	added := maps.Clone(t.added)
 	if err := op.apply(t); err != nil {
-		if Transient(err) {
+		if t.w.eng.transient(err) {
 			return fmt.Errorf("store: %w", err)
 		}
 		*refused = append(*refused, fmt.Errorf("store: %w", err))
@@ -554,6 +543,23 @@ func (t *txn) ensureAccount(name, provider string) error {
 	return nil
 }
 
+// insertDocument inserts a document's first row, under the engine's lock on the
+// document when it has one; false when another process's row came first.
+func (t *txn) insertDocument(d model.Document, problem sql.NullString, class, verdict, code string, first, at time.Time) (bool, error) {
+	if t.w.stmts[sDocLock] != nil {
+		if _, err := t.stmt(sDocLock).ExecContext(t.ctx, d.Account, d.ID); err != nil {
+			return false, err
+		}
+	}
+	res, err := t.stmt(sDocInsert).ExecContext(t.ctx, d.Account, d.ID, d.Number, d.Provider, string(d.Status),
+		problem, class, verdict, code, nanos(first), nanos(at))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 func (t *txn) insertEvent(e model.Event) error {
 	pj, err := problemJSON(e.Problem)
 	if err != nil {
@@ -582,6 +588,7 @@ const (
 	sDocInsert
 	sDocUpdate
 	sDocNumber
+	sDocLock
 	sEvent
 	sWindow
 	sRequest
@@ -589,26 +596,30 @@ const (
 	nStmts
 )
 
+// stmtSQL is what the writer prepares: standard SQL both engines read. sDocLock is the
+// engine's own (engine.lockDocument), when it has one.
 var stmtSQL = [nStmts]string{
-	sAccount: `INSERT INTO accounts (name, provider, first_seen) VALUES (?1, ?2, ?3)
+	sAccount: `INSERT INTO accounts (name, provider, first_seen) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET provider = excluded.provider
 		WHERE excluded.provider <> '' AND accounts.provider <> excluded.provider`,
-	sDocGet: `SELECT status, problem, number, provider FROM documents WHERE account = ?1 AND doc_id = ?2`,
+	sDocGet: `SELECT status, problem, number, provider FROM documents WHERE account = $1 AND doc_id = $2`,
 	// A new row counts the intents the ledger already holds for it (an emission can be
-	// recorded before the poller first sees the document).
+	// recorded before the poller first sees the document). Another process may have
+	// inserted it meanwhile: then nothing is inserted, and the row is compared instead.
 	sDocInsert: `INSERT INTO documents (account, doc_id, number, provider, status, problem, class, verdict,
 		code, attempts, first_seen, changed)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-		(SELECT count(*) FROM intents WHERE account = ?1 AND doc_id = ?2), ?10, ?11)`,
-	sDocUpdate: `UPDATE documents SET number = ?1, provider = ?2, status = ?3, problem = ?4, class = ?5,
-		verdict = ?6, code = ?7, changed = ?8 WHERE account = ?9 AND doc_id = ?10`,
-	sDocNumber: `UPDATE documents SET number = ?1, provider = ?2 WHERE account = ?3 AND doc_id = ?4`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+		(SELECT count(*) FROM intents WHERE account = $1 AND doc_id = $2), $10, $11)
+		ON CONFLICT (account, doc_id) DO NOTHING`,
+	sDocUpdate: `UPDATE documents SET number = $1, provider = $2, status = $3, problem = $4, class = $5,
+		verdict = $6, code = $7, changed = $8 WHERE account = $9 AND doc_id = $10`,
+	sDocNumber: `UPDATE documents SET number = $1, provider = $2 WHERE account = $3 AND doc_id = $4`,
 	sEvent: `INSERT INTO events (at, account, provider, doc_id, number, status, kind, problem, raw)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 	sWindow: `INSERT INTO window_samples (account, name, lim, remaining, reset, at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
+		VALUES ($1, $2, $3, $4, $5, $6)`,
 	sRequest: `INSERT INTO requests (account, method, path, status, latency, class, at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 	sAction: `INSERT INTO actions (at, operator, fingerprint, kind, account, doc_id, reason, outcome)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 }

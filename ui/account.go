@@ -208,7 +208,7 @@ func (v *accountView) render() {
 
 	body = append(body, line(st.title.Render("Polling")))
 	body = append(body, label("health", paint(st.health, a.Health, string(a.Health))+v.pollFacts()))
-	long("interval", model.Line(interval(a), 0))
+	long("interval", model.Line(interval(a, v.now, v.loc), 0))
 	if age, stale := staleness(a, v.now); stale {
 		body = append(body, label("stale", st.stale.Render(fmt.Sprintf("last poll %s ago, expected every %s", ago(age), countdown(a.PollInterval)))+" "+model.Line(staleWhy(a, v.now), 0)))
 	}
@@ -284,9 +284,16 @@ func suffix(sep, s string) string {
 }
 
 // interval says how often the account is polled and, when the poller stretched the
-// configured interval, why.
-func interval(a *model.AccountState) string {
-	if a.PollInterval <= 0 {
+// configured interval, why; of an account parked because its credentials were refused,
+// when it logs in again.
+func interval(a *model.AccountState, now time.Time, loc *time.Location) string {
+	switch {
+	case a.Parked && a.NextLogin.IsZero():
+		return "parked: the provider refused its credentials and asks for a person; emitop logs in again only when you refresh (r)"
+	case a.Parked:
+		return fmt.Sprintf("parked: the provider refused its credentials; next login at %s (in %s), or at once when you refresh (r)",
+			a.NextLogin.In(loc).Format(clockFormat), countdown(a.NextLogin.Sub(now)))
+	case a.PollInterval <= 0:
 		return "not known yet"
 	}
 	s := "every " + countdown(a.PollInterval)

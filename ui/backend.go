@@ -75,6 +75,9 @@ type Options struct {
 	ReadOnly    bool             // a viewer: actions that change things are refused
 	Location    *time.Location   // the zone every time is shown in; nil means the local zone
 	Bell        bool             // ring the terminal's bell once each time an account's health worsens
+	// Store names where history and leases live ("this host", "PostgreSQL db:5432/emitop"),
+	// shown in the header when there is room; "" shows nothing.
+	Store string
 	// Authorize is asked before an action that changes something (a retry) is taken; an
 	// error refuses it, and the dashboard shows the error on one line. Whoever supplies it
 	// records refusals (the SSH server does); nil allows everything.

@@ -75,6 +75,37 @@ func TestHeaderSaysWhenHistoryIsNotSaved(t *testing.T) {
 	}
 }
 
+// TestHeaderNamesTheStore: the header says where history and leases live when there is
+// room, gives that way first on a narrow terminal, and never shows hostile text raw.
+func TestHeaderNamesTheStore(t *testing.T) {
+	st := newStyles(colorprofile.ASCII, true, true)
+	now := time.Date(2026, 3, 14, 15, 4, 5, 0, time.UTC)
+	snap := &model.Snapshot{At: now, Accounts: []model.AccountState{{
+		Account: model.Account{Name: "sv-main", Provider: "sv-dte"}, Health: model.HealthUp,
+		LastPoll: now, PollInterval: time.Minute,
+	}}}
+	cases := []struct {
+		store string
+		w     int
+		want  string // "" when the store is not named
+	}{
+		{"PostgreSQL emitop@db.example:5432/emitop", 160, "store: PostgreSQL emitop@db.example:5432/emitop · 15:04:05 UTC"},
+		{"this host", 120, "store: this host · 15:04:05 UTC"},
+		{"PostgreSQL emitop@db.example:5432/emitop", 70, ""},
+		{"", 160, ""},
+		{"evil\x1b[2J\rhost", 160, "store: evil␍host"},
+	}
+	for _, c := range cases {
+		got := header(st, Options{Store: c.store}, snap, nil, now, c.w)
+		if c.want != "" && !strings.Contains(got, c.want) || c.want == "" && strings.Contains(got, "store:") {
+			t.Errorf("store %q at %d: header %q, want %q", c.store, c.w, got, c.want)
+		}
+		if width(got) > c.w || strings.Contains(got, "\x1b[2J") {
+			t.Errorf("store %q at %d: header %q is %d cells wide", c.store, c.w, got, width(got))
+		}
+	}
+}
+
 func TestShortNumberKeepsWhatTellsDocumentsApart(t *testing.T) {
 	const dte = "DTE-01-M001P001-000000000000002"
 	cases := []struct {

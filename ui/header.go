@@ -14,8 +14,9 @@ import (
 const clockFormat = "15:04:05 MST"
 
 // header renders the top line: badges, the worst account and why, the health counts,
-// staleness, trouble with the history, the age of the last poll, the operator and the
-// clock. On a narrow terminal it drops the poll's age, then shortens the counts, then
+// staleness, trouble with the history, the age of the last poll, the store, the operator
+// and the clock. On a narrow terminal it drops the store, then the poll's age, then
+// shortens the counts, then
 // drops the operator, then the counts (the accounts panel's title says how many need
 // attention), then cuts the worst account's reason; the worst account's name and the
 // clock stay as long as anything does.
@@ -25,7 +26,12 @@ func header(st *styles, opts Options, snap *model.Snapshot, worst *summary, now 
 	if opts.Fingerprint != "" && opts.Operator != "" {
 		operator = "operator " + model.Line(opts.Operator, 16) + " · "
 	}
+	store := ""
+	if opts.Store != "" {
+		store = st.dim.Render("store: "+model.Line(opts.Store, 60)) + " · "
+	}
 	for _, v := range []headerParts{
+		{name: true, counts: true, operator: true, polled: true, stale: true, store: true},
 		{name: true, counts: true, operator: true, polled: true, stale: true},
 		{name: true, counts: true, operator: true, stale: true},
 		{name: true, counts: true, compact: true, operator: true, stale: true},
@@ -38,6 +44,9 @@ func header(st *styles, opts Options, snap *model.Snapshot, worst *summary, now 
 		right := clock
 		if v.operator {
 			right = operator + clock
+		}
+		if v.store {
+			right = store + right
 		}
 		if gap := w - width(left) - width(right); gap >= 2 {
 			return left + strings.Repeat(" ", gap) + right
@@ -54,8 +63,8 @@ func header(st *styles, opts Options, snap *model.Snapshot, worst *summary, now 
 // headerParts says what the header shows besides the badges, the worst account and the
 // clock; fit > 0 cuts the worst account's reason to make the line fit cells.
 type headerParts struct {
-	name, counts, compact, operator, polled, stale bool
-	fit                                            int
+	name, counts, compact, operator, polled, stale, store bool
+	fit                                                   int
 }
 
 // location is the zone the dashboard shows times in.

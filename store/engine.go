@@ -1,0 +1,32 @@
+package store
+
+// engine is what differs between the databases a store runs on. Everything else (the
+// ops, the writer and its handling of a database that refuses writes, the reads, the
+// ledger) is one code path in standard SQL, whose placeholders ($1, $2, …) both engines
+// read.
+type engine struct {
+	// migrations is the folder under migrations/ that holds this engine's NNN_name.sql.
+	migrations string
+	// versionTable creates the table of applied migrations when it is missing.
+	versionTable string
+	// lockSchema, run first in each migration's transaction, keeps two processes from
+	// applying one step twice; "" where beginning the transaction already locks.
+	lockSchema string
+	// clock is the database's clock as Unix nanoseconds, in SQL. Leases are timed by it,
+	// never by a host's: the processes sharing a store share its clock.
+	clock string
+	// lockLease, appended to the SELECT that checks a lease before an intent is written,
+	// keeps the lease from changing hands until the intent commits; "" where the
+	// transaction already holds the write lock.
+	lockLease string
+	// lockDocument, when not "", is run (with the account and document id) in a writer's
+	// transaction before it inserts a new document row, and in the ledger's before it
+	// counts an intent on one: the row's count of intents then sees every intent,
+	// whichever of the two commits first. SQLite needs none: one writer at a time.
+	lockDocument string
+	// transient reports whether a statement failed for a reason outside the rows it
+	// wrote (the database locked, full, restarting or out of reach): such writes are
+	// tried again later; any other failure (a constraint) would fail again and is
+	// reported instead.
+	transient func(error) bool
+}
