@@ -24,6 +24,13 @@ type engine struct {
 	// counts an intent on one: the row's count of intents then sees every intent,
 	// whichever of the two commits first. SQLite needs none: one writer at a time.
 	lockDocument string
+	// each is a subquery of one text column, v, holding the elements of a JSON array of
+	// strings passed as the parameter %s: how a statement takes a list of any length.
+	each string
+	// skipLocked, appended to a SELECT that picks rows for one process to take, passes
+	// over rows another transaction has locked; "" where a transaction locks the whole
+	// database (SQLite), so none can be locked by another.
+	skipLocked string
 	// transient reports whether a statement failed for a reason outside the rows it
 	// wrote (the database locked, full, restarting or out of reach): such writes are
 	// tried again later; any other failure (a constraint) would fail again and is

@@ -79,17 +79,15 @@ func (s *Store) ReleaseLease(ctx context.Context, account, docID, holder string)
 
 // RecordIntent writes an intent to emit and counts it as one more attempt on the document,
 // in one transaction that is on disk before it returns. The holder must hold a live lease
-// on the document (ErrLeaseNotHeld otherwise). A zero At means now.
+// on the document (ErrLeaseNotHeld otherwise). A zero At means now by the database's
+// clock, which every host sharing the store reads alike; so should Deadline be (see
+// Clock).
 func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
 	if s.ledger == nil {
 		return 0, ErrReadOnly
 	}
 	if in.Account == "" || in.DocID == "" || in.Holder == "" || in.Kind == "" {
 		return 0, fmt.Errorf("store: intent %q on %s/%s by %q: empty field", in.Kind, in.Account, in.DocID, in.Holder)
-	}
-	now := s.now()
-	if in.At.IsZero() {
-		in.At = now
 	}
 	tx, err := s.ledger.BeginTx(ctx, nil)
 	if err != nil {
@@ -115,7 +113,8 @@ func (s *Store) RecordIntent(ctx context.Context, in Intent) (int64, error) {
 	}
 	var id int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO intents (account, doc_id, holder, kind, request, at, deadline)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, in.Account, in.DocID, in.Holder, in.Kind, in.Request,
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN CAST($6 AS BIGINT) = 0 THEN `+s.eng.clock+` ELSE CAST($6 AS BIGINT) END, $7)
+		RETURNING id`, in.Account, in.DocID, in.Holder, in.Kind, in.Request,
 		nanos(in.At), nanos(in.Deadline)).Scan(&id); err != nil {
 		return 0, fmt.Errorf("store: intent %s/%s: %w", in.Account, in.DocID, err)
 	}
@@ -153,7 +152,8 @@ func (s *Store) ExtendIntents(ctx context.Context, ids []int64, deadline time.Ti
 }
 
 // SettleIntent records how an intent ended, with the decoded problem (nil when none) and
-// the raw response (capped at model.MaxRaw). Settling an unknown or settled intent fails.
+// the raw response (capped at model.MaxRaw), stamped by the database's clock. Settling an
+// unknown or settled intent fails.
 func (s *Store) SettleIntent(ctx context.Context, id int64, outcome string, p *model.Problem, raw []byte) error {
 	if s.ledger == nil {
 		return ErrReadOnly
@@ -165,8 +165,8 @@ func (s *Store) SettleIntent(ctx context.Context, id int64, outcome string, p *m
 	if err != nil {
 		return fmt.Errorf("store: settle intent %d: %w", id, err)
 	}
-	res, err := s.ledger.ExecContext(ctx, `UPDATE intents SET settled = $1, outcome = $2, problem = $3, raw = $4
-		WHERE id = $5 AND settled IS NULL`, s.now().UnixNano(), outcome, pj, rawValue(capRaw(raw)), id)
+	res, err := s.ledger.ExecContext(ctx, `UPDATE intents SET settled = `+s.eng.clock+`, outcome = $1, problem = $2, raw = $3
+		WHERE id = $4 AND settled IS NULL`, outcome, pj, rawValue(capRaw(raw)), id)
 	if err != nil {
 		return fmt.Errorf("store: settle intent %d: %w", id, err)
 	}

@@ -42,6 +42,8 @@ var postgresEngine = &engine{
 	clock:        `((extract(epoch FROM now()) * 1000000000)::bigint)`,
 	lockLease:    ` FOR UPDATE`,
 	lockDocument: `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`,
+	each:         `(SELECT json_array_elements_text(%s::json) AS v)`,
+	skipLocked:   ` FOR UPDATE SKIP LOCKED`,
 	transient:    postgresTransient,
 }
 

@@ -366,5 +366,18 @@ func (s *Store) Prune(ctx context.Context, before time.Time, batch int) (int, er
 			}
 		}
 	}
+	// Finished jobs go with the rest of the log, their results first.
+	for _, q := range []string{
+		`DELETE FROM job_results WHERE job IN (SELECT id FROM jobs WHERE state IN ($2, $3) AND updated < $1)`,
+		`DELETE FROM jobs WHERE state IN ($2, $3) AND updated < $1`,
+	} {
+		res, err := s.write.ExecContext(ctx, q, nanos(before), JobDone, JobFailed)
+		if err != nil {
+			return total, fmt.Errorf("store: prune jobs: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil {
+			total += int(n)
+		}
+	}
 	return total, nil
 }

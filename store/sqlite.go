@@ -34,6 +34,7 @@ var sqliteEngine = &engine{
 		applied INTEGER NOT NULL
 	) STRICT`,
 	clock:     `(CAST(unixepoch('subsec') * 1000 AS INTEGER) * 1000000)`,
+	each:      `(SELECT value AS v FROM json_each(%s))`,
 	transient: sqliteTransient,
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,6 +187,7 @@ func startWriter(db *sql.DB, eng *engine, now func() time.Time) (*writer, error)
 		if q == "" {
 			continue
 		}
+		q = strings.ReplaceAll(q, "{clock}", eng.clock)
 		st, err := db.Prepare(q)
 		if err != nil {
 			return nil, fmt.Errorf("store: prepare %q: %w", q, err)
@@ -593,11 +595,14 @@ const (
 	sWindow
 	sRequest
 	sAction
+	sState
+	sJobResult
 	nStmts
 )
 
-// stmtSQL is what the writer prepares: standard SQL both engines read. sDocLock is the
-// engine's own (engine.lockDocument), when it has one.
+// stmtSQL is what the writer prepares: standard SQL both engines read, with {clock} for
+// the database's clock. sDocLock is the engine's own (engine.lockDocument), when it has
+// one.
 var stmtSQL = [nStmts]string{
 	sAccount: `INSERT INTO accounts (name, provider, first_seen) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET provider = excluded.provider
@@ -622,4 +627,12 @@ var stmtSQL = [nStmts]string{
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 	sAction: `INSERT INTO actions (at, operator, fingerprint, kind, account, doc_id, reason, outcome)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	// The state a holder shares is stamped by the database's clock; a holder that lost
+	// the account's lease to another meanwhile does not overwrite what the new one wrote.
+	sState: `INSERT INTO account_states (account, holder, host, written, state) VALUES ($1, $2, $3, {clock}, $4)
+		ON CONFLICT (account) DO UPDATE SET holder = excluded.holder, host = excluded.host,
+		written = excluded.written, state = excluded.state
+		WHERE NOT EXISTS (SELECT 1 FROM poll_leases l WHERE l.account = excluded.account
+			AND l.holder <> excluded.holder AND l.holder <> '')`,
+	sJobResult: `INSERT INTO job_results (job, doc_id, result) VALUES ($1, $2, $3)`,
 }
