@@ -17,7 +17,12 @@ const (
 	DefaultPollInterval = 30 * time.Second
 	DefaultReserve      = 0.1
 	DefaultIdleTimeout  = 30 * time.Minute
+	DefaultLease        = 10 * time.Second
 )
+
+// MinLease is the shortest poll lease a configuration may ask for: a process renews its
+// leases three times a lease, and a renewal is a write to the store.
+const MinLease = time.Second
 
 // Config is a loaded, validated configuration.
 type Config struct {
@@ -38,6 +43,9 @@ type Config struct {
 type Store struct {
 	Path string // ${VAR} and a leading ~/ expanded; relative to the config file's folder
 	URL  string // postgres://user@host/database, ${VAR} expanded; when set, Path is unused
+	// Lease is how long a process's poll leases outlive its last renewal: the accounts
+	// of a process that died are taken over by the others within two of them.
+	Lease time.Duration
 }
 
 // Account is one provider account emitop polls.

@@ -404,6 +404,35 @@ func TestStoreURL(t *testing.T) {
 	}
 }
 
+// TestStoreLease: [store] lease is how long a dead process's accounts wait for another
+// to take them; at least a second.
+func TestStoreLease(t *testing.T) {
+	tests := []struct {
+		body  string
+		want  time.Duration
+		issue string
+	}{
+		{"", DefaultLease, ""},
+		{`lease = "3s"`, 3 * time.Second, ""},
+		{`lease = "500ms"`, 0, "2: store.lease: at least 1s"},
+		{`lease = 10`, 0, "2: store.lease: want a duration in quotes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			c, err := Parse([]byte("[store]\n"+tt.body+"\n"), testEnv, testProviders)
+			if tt.issue != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.issue) {
+					t.Fatalf("err %v, want %q", err, tt.issue)
+				}
+				return
+			}
+			if err != nil || c.Store.Lease != tt.want {
+				t.Fatalf("lease %v (%v), want %v", c.Store.Lease, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestTimezone(t *testing.T) {
 	tests := []struct {
 		text, want, issue string

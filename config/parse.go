@@ -18,8 +18,9 @@ import (
 type rawConfig struct {
 	Timezone string `toml:"timezone"`
 	Store    struct {
-		Path string `toml:"path"`
-		URL  string `toml:"url"`
+		Path  string `toml:"path"`
+		URL   string `toml:"url"`
+		Lease any    `toml:"lease"`
 	} `toml:"store"`
 	Account  []rawAccount  `toml:"account"`
 	Operator []rawOperator `toml:"operator"`
@@ -78,6 +79,10 @@ func Parse(data []byte, env func(string) (string, bool), providers []Provider) (
 		Store:    Store{Path: p.storePath(raw.Store.Path), URL: p.storeURL(raw.Store.URL)},
 		Location: p.location(raw.Timezone),
 		Serve:    Serve{IdleTimeout: p.duration(raw.Serve.IdleTimeout, DefaultIdleTimeout, "serve.idle_timeout", p.src.tableKeyLine("serve", "idle_timeout"))},
+	}
+	c.Store.Lease = p.duration(raw.Store.Lease, DefaultLease, "store.lease", p.src.tableKeyLine("store", "lease"))
+	if c.Store.Lease < MinLease {
+		p.add(p.src.tableKeyLine("store", "lease"), "store.lease: at least %v", MinLease)
 	}
 	if raw.Store.Path != "" && raw.Store.URL != "" {
 		p.add(p.src.tableKeyLine("store", "url"), "store: give path (a SQLite file on this host) or url (a PostgreSQL server), not both")

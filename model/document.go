@@ -51,6 +51,13 @@ type AccountState struct {
 	// when NextLogin is zero, only when the operator refreshes (the refusal needs a person).
 	Parked    bool
 	NextLogin time.Time
+	// PolledBy names the emitop process that polls the account (host/pid) when another
+	// process than the one showing it does, sharing its store; "" when this one does.
+	// The state is then as that process last wrote it: LastPoll says how fresh it is.
+	PolledBy string
+	// Unpolled says why no process is known to poll the account now, when this one let
+	// its poll lease go (the store could not be reached to renew it); "" otherwise.
+	Unpolled string
 }
 
 // Snapshot is the state of every account after one poll: what the poller publishes to

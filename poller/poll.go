@@ -33,6 +33,22 @@ type Options struct {
 	Retention time.Duration
 	// Observer, when set, is told of every request and every poll as it ends (metrics).
 	Observer Observer
+	// Share, when set, shares the accounts with the other emitop processes using the
+	// store (package fleet): an account is polled only while this process holds its poll
+	// lease (Hold, Drop), what each poll learned is written to the store for them, and an
+	// account another process polls is shown as that process wrote it (Show). Without it
+	// every account is polled here.
+	Share Sharing
+}
+
+// Sharing is what a poller needs of the fleet it belongs to.
+type Sharing interface {
+	// Member names this process in what it shares: its registration, and its host as
+	// the other processes show it.
+	Member() (holder, host string)
+	// Ask asks whoever polls the accounts to poll them now: the operator's refresh of
+	// accounts another process polls. It must not block.
+	Ask(accounts []string)
 }
 
 // Observer is told what the poller does as it happens. Its methods are called from the
@@ -64,6 +80,14 @@ const reloginEvery = 5 * time.Minute
 // read costs about a fifth of a poll's CPU, and only the retry engine changes them.
 const attemptsEvery = 30 * time.Second
 
+// publishGap is how long Run waits, at least, between two snapshots: every poll changes
+// one account, and a snapshot carries them all, so with thousands of accounts one per
+// poll would cost more than the polls. It grows with the accounts: 25 ms for a few, about
+// half a second for 10,000.
+func publishGap(accounts int) time.Duration {
+	return 25*time.Millisecond + time.Duration(accounts)*50*time.Microsecond
+}
+
 // pruneEvery is how often Run prunes the request log and window samples, pruneBatch how
 // many rows one pruning transaction deletes.
 const (
@@ -92,7 +116,8 @@ type Poller struct {
 	accounts []*account
 	byName   map[string]*account
 	running  atomic.Bool
-	sweeping atomic.Bool // a Refresh without Run is polling
+	sweeping atomic.Bool   // a Refresh without Run is polling
+	dirty    chan struct{} // an account changed since the last snapshot Run published
 
 	mu sync.Mutex // guards every account's state
 
@@ -106,6 +131,7 @@ type account struct {
 	wake   chan struct{} // a refresh asks the loop to poll now
 	asked  atomic.Bool   // the operator asked for a poll (Refresh) since the last one
 	poll   sync.Mutex    // one poll of the account at a time
+	lease  lease         // whether this process polls it (always, without Options.Share)
 
 	// Owned by the goroutine holding poll.
 	known      map[string]model.Document // open documents as last listed; nil before the first poll
@@ -130,6 +156,28 @@ type account struct {
 	// person (a second factor).
 	parked      time.Time
 	needsPerson bool
+	// shown is the account as the process that polls it last wrote it, while another
+	// does; nil when none has.
+	shown *model.AccountState
+}
+
+// lease is whether this process holds an account's poll lease, and the context of the
+// polls it makes under it: dropping the lease cancels a poll under way.
+type lease struct {
+	mu     sync.Mutex
+	held   bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	due    time.Time     // when the first poll under the lease is due; zero: at once
+	why    string        // why it was dropped, when this process had to let it go
+	gained chan struct{} // signalled when the lease is taken
+}
+
+// current is the lease's context and when its next poll is due, while held.
+func (l *lease) current() (ctx context.Context, due time.Time, held bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ctx, l.due, l.held
 }
 
 // New builds one Client and Governor per account. st receives documents, events, window
@@ -138,7 +186,7 @@ func New(accounts []config.Account, st History, opts Options) (*Poller, error) {
 	if st == nil {
 		return nil, errors.New("poller: no store")
 	}
-	p := &Poller{st: st, opts: opts, clock: opts.Clock, hub: NewHub(), byName: map[string]*account{}}
+	p := &Poller{st: st, opts: opts, clock: opts.Clock, hub: NewHub(), byName: map[string]*account{}, dirty: make(chan struct{}, 1)}
 	if p.clock == nil {
 		p.clock = pace.RealClock
 	}
@@ -154,6 +202,10 @@ func New(accounts []config.Account, st History, opts Options) (*Poller, error) {
 			return nil, fmt.Errorf("poller: %w", err)
 		}
 		a := &account{cfg: c.Account(), client: c, wake: make(chan struct{}, 1), health: model.HealthUp, goods: upAfter}
+		a.lease.gained = make(chan struct{}, 1)
+		if opts.Share == nil {
+			a.lease.held, a.lease.ctx = true, context.Background()
+		}
 		p.accounts = append(p.accounts, a)
 		p.byName[acc.Name] = a
 	}
@@ -186,24 +238,86 @@ func (p *Poller) Run(ctx context.Context) error {
 		wg.Go(func() { p.loop(ctx, a) })
 	}
 	wg.Go(func() { p.pruneLoop(ctx) })
+	wg.Go(func() { p.publishLoop(ctx) })
 	wg.Wait()
 	return nil
 }
 
+// loop polls one account for as long as ctx lasts, while this process holds its lease:
+// a poll, then the interval its Governor advises (or a Refresh), then the next.
 func (p *Poller) loop(ctx context.Context, a *account) {
 	for {
-		if p.pollAccount(ctx, a, a.asked.Swap(false)) {
-			s := p.Snapshot()
-			p.reportHistory(s)
-			p.hub.Publish(s)
+		leased, due, held := a.lease.current()
+		if !held {
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.lease.gained:
+			}
+			continue
 		}
-		fire, stop := p.clock.Timer(a.client.Governor().PollInterval(a.cfg.PollInterval))
+		if wait := due.Sub(p.clock.Now()); wait > 0 {
+			// The process that held it before polled it lately: no sooner than due.
+			if !p.sleep(ctx, leased, a, wait) {
+				return
+			}
+			a.lease.mu.Lock()
+			a.lease.due = time.Time{}
+			a.lease.mu.Unlock()
+			continue
+		}
+		pollCtx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(leased, cancel)
+		if p.pollAccount(pollCtx, a, a.asked.Swap(false)) {
+			p.changed()
+		}
+		stop()
+		cancel()
+		if !p.sleep(ctx, leased, a, a.client.Governor().PollInterval(a.cfg.PollInterval)) {
+			return
+		}
+	}
+}
+
+// sleep waits d, a refresh, or the end of the lease; false when ctx ended.
+func (p *Poller) sleep(ctx, leased context.Context, a *account, d time.Duration) bool {
+	fire, stop := p.clock.Timer(d)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-leased.Done():
+	case <-a.wake:
+	case <-fire:
+	}
+	return true
+}
+
+// changed tells publishLoop that an account changed.
+func (p *Poller) changed() {
+	select {
+	case p.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// publishLoop publishes a snapshot after accounts change, at most one every publishGap.
+func (p *Poller) publishLoop(ctx context.Context) {
+	gap := publishGap(len(p.accounts))
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.dirty:
+		}
+		s := p.Snapshot()
+		p.reportHistory(s)
+		p.hub.Publish(s)
+		fire, stop := p.clock.Timer(gap)
 		select {
 		case <-ctx.Done():
 			stop()
 			return
-		case <-a.wake:
-			stop()
 		case <-fire:
 		}
 	}
@@ -231,13 +345,24 @@ func (p *Poller) pruneLoop(ctx context.Context) {
 func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 	var wg sync.WaitGroup
 	polled := make([]bool, len(p.accounts))
+	mine := make([]bool, len(p.accounts))
 	for i, a := range p.accounts {
-		wg.Go(func() { polled[i] = p.pollAccount(ctx, a, true) })
+		leased, _, held := a.lease.current()
+		if !held {
+			continue // another process polls it: it is shown as that one wrote it
+		}
+		mine[i] = true
+		wg.Go(func() {
+			pollCtx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			defer context.AfterFunc(leased, cancel)()
+			polled[i] = p.pollAccount(pollCtx, a, true)
+		})
 	}
 	wg.Wait()
 	p.mu.Lock()
 	for i, a := range p.accounts {
-		if !polled[i] {
+		if mine[i] && !polled[i] {
 			a.health, a.lastError = model.HealthDown, nil
 			a.err = model.Line("not polled: "+context.Cause(ctx).Error(), 300)
 		}
@@ -253,6 +378,17 @@ func (p *Poller) PollOnce(ctx context.Context) model.Snapshot {
 // wake-up already pending is not doubled); otherwise it polls every account once in the
 // background, unless such a poll is already under way.
 func (p *Poller) Refresh() {
+	if p.opts.Share != nil {
+		var elsewhere []string
+		for _, a := range p.accounts {
+			if !p.Holds(a.cfg.Name) {
+				elsewhere = append(elsewhere, a.cfg.Name)
+			}
+		}
+		if len(elsewhere) > 0 {
+			p.opts.Share.Ask(elsewhere)
+		}
+	}
 	if p.running.Load() {
 		for _, a := range p.accounts {
 			a.asked.Store(true)
@@ -280,6 +416,127 @@ func (p *Poller) Retried(account string) {
 	}
 }
 
+// Hold gives this process the account's poll lease (Options.Share): its loop polls it.
+// When the process that held it before wrote a later poll than this one made (Show),
+// this one takes up where that one left off: the health it judged, a refused credential
+// it parked, and the time of its next poll.
+func (p *Poller) Hold(account string) {
+	a := p.byName[account]
+	if a == nil {
+		return
+	}
+	var due time.Time
+	p.mu.Lock()
+	if sh := a.shown; sh != nil && sh.LastPoll.After(a.lastPoll) {
+		due = sh.LastPoll.Add(sh.PollInterval)
+		a.health, a.fails, a.goods = sh.Health, 0, 0
+		if sh.Health == model.HealthUp {
+			a.goods = upAfter
+		}
+		a.parked, a.needsPerson = time.Time{}, false
+		if sh.Parked {
+			a.parked, a.needsPerson = sh.LastPoll, sh.NextLogin.IsZero()
+			due = time.Time{} // the loop's own parking decides
+		}
+	}
+	p.mu.Unlock()
+	a.lease.mu.Lock()
+	if !a.lease.held {
+		a.lease.held, a.lease.due, a.lease.why = true, due, ""
+		a.lease.ctx, a.lease.cancel = context.WithCancel(context.Background())
+	}
+	a.lease.mu.Unlock()
+	select {
+	case a.lease.gained <- struct{}{}:
+	default:
+	}
+	p.changed()
+}
+
+// Drop takes the account's poll lease back: a poll under way is cancelled, and none
+// starts until Hold. why, when not "", says why this process let it go when no other
+// process may have taken it (the store could not be reached to renew it): the account
+// shows it until another process polls it.
+func (p *Poller) Drop(account, why string) {
+	a := p.byName[account]
+	if a == nil {
+		return
+	}
+	a.lease.mu.Lock()
+	if a.lease.held && a.lease.cancel != nil {
+		a.lease.cancel()
+	}
+	a.lease.held, a.lease.why = false, why
+	a.lease.mu.Unlock()
+	p.changed()
+}
+
+// Poke asks for a poll of the account now, as Refresh does of every account: another
+// process's operator asked for it.
+func (p *Poller) Poke(account string) {
+	a := p.byName[account]
+	if a == nil {
+		return
+	}
+	a.asked.Store(true)
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Holds reports whether this process holds the account's poll lease: always, for a
+// configured account, without Options.Share.
+func (p *Poller) Holds(account string) bool {
+	a := p.byName[account]
+	if a == nil {
+		return false
+	}
+	_, _, held := a.lease.current()
+	return held
+}
+
+// Show takes what the processes polling other accounts last wrote of them. A state is
+// shown with its times moved onto this host's clock: written is when its process wrote
+// it by that process's clock, age how long ago by the database's.
+func (p *Poller) Show(states []store.SharedState) {
+	holder := ""
+	if p.opts.Share != nil {
+		holder, _ = p.opts.Share.Member()
+	}
+	now := p.clock.Now()
+	p.mu.Lock()
+	for _, st := range states {
+		a := p.byName[st.State.Account.Name]
+		if a == nil || st.Holder == holder {
+			continue
+		}
+		shown := rebase(st.State, now.Add(-st.Age).Sub(st.Written))
+		shown.PolledBy = st.Host
+		a.shown = &shown
+	}
+	p.mu.Unlock()
+	p.changed()
+}
+
+// rebase moves every time of a state by d.
+func rebase(a model.AccountState, d time.Duration) model.AccountState {
+	move := func(t time.Time) time.Time {
+		if t.IsZero() {
+			return t
+		}
+		return t.Add(d)
+	}
+	a.LastPoll, a.LastGood, a.NextLogin = move(a.LastPoll), move(a.LastGood), move(a.NextLogin)
+	for i := range a.Windows {
+		a.Windows[i].Observed = move(a.Windows[i].Observed)
+	}
+	for i := range a.Documents {
+		a.Documents[i].FirstSeen, a.Documents[i].Changed = move(a.Documents[i].FirstSeen), move(a.Documents[i].Changed)
+	}
+	return a
+}
+
 // Snapshot is every account's latest state, with its windows as the Governor sees them now.
 func (p *Poller) Snapshot() model.Snapshot {
 	now := p.clock.Now()
@@ -292,26 +549,51 @@ func (p *Poller) Snapshot() model.Snapshot {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, a := range p.accounts {
-		g := a.client.Governor()
-		s.Accounts[i] = model.AccountState{
-			Account:      model.Account{Name: a.cfg.Name, Provider: a.cfg.Provider},
-			Health:       a.health,
-			Windows:      a.spend.forecast(g.Windows(now), now),
-			PollInterval: a.interval(g),
-			BaseInterval: a.cfg.PollInterval,
-			Reserve:      a.cfg.Reserve,
-			LastPoll:     a.lastPoll,
-			LastGood:     a.lastGood,
-			Err:          a.err,
-			LastError:    a.lastError,
-			Documents:    a.documents,
-			Parked:       !a.parked.IsZero(),
-		}
-		if !a.parked.IsZero() && !a.needsPerson {
-			s.Accounts[i].NextLogin = a.parked.Add(reloginEvery)
+		_, _, held := a.lease.current()
+		switch {
+		case held && a.shown != nil && a.shown.LastPoll.After(a.lastPoll):
+			s.Accounts[i] = *a.shown // taken over, not polled here yet
+		case held || a.shown == nil:
+			s.Accounts[i] = a.state(now)
+			if !held {
+				s.Accounts[i].Unpolled = a.unpolled()
+			}
+		default:
+			s.Accounts[i] = *a.shown
 		}
 	}
 	return s
+}
+
+// unpolled is why nobody polls an account this process does not hold, as far as it
+// knows: it let the lease go, or no process has polled it yet.
+func (a *account) unpolled() string {
+	a.lease.mu.Lock()
+	defer a.lease.mu.Unlock()
+	return a.lease.why
+}
+
+// state is what this process knows of the account now (under Poller.mu).
+func (a *account) state(now time.Time) model.AccountState {
+	g := a.client.Governor()
+	st := model.AccountState{
+		Account:      model.Account{Name: a.cfg.Name, Provider: a.cfg.Provider},
+		Health:       a.health,
+		Windows:      a.spend.forecast(g.Windows(now), now),
+		PollInterval: a.interval(g),
+		BaseInterval: a.cfg.PollInterval,
+		Reserve:      a.cfg.Reserve,
+		LastPoll:     a.lastPoll,
+		LastGood:     a.lastGood,
+		Err:          a.err,
+		LastError:    a.lastError,
+		Documents:    a.documents,
+		Parked:       !a.parked.IsZero(),
+	}
+	if !a.parked.IsZero() && !a.needsPerson {
+		st.NextLogin = a.parked.Add(reloginEvery)
+	}
+	return st
 }
 
 // pollAccount polls one account: it lists the open documents, reads the details the list
@@ -432,9 +714,21 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	}
 	change := store.HealthChange{At: a.lastPoll, Account: a.cfg.Name, Provider: a.cfg.Provider,
 		From: was, To: a.health, Detail: a.err, Problem: a.lastError}
+	var shared store.Op
+	if p.opts.Share != nil {
+		holder, host := p.opts.Share.Member()
+		shared = store.ShareState(holder, host, a.state(p.clock.Now()))
+	}
 	p.mu.Unlock()
 	if change.From != change.To {
 		p.recordHealth(ctx, change)
+	}
+	if shared != nil {
+		// For the other processes' screens: what this poll learned, whatever else the
+		// store took of it.
+		if err := p.st.Enqueue(ctx, shared); err != nil && !errors.Is(err, store.ErrBacklogFull) && ctx.Err() == nil {
+			p.fail(a.cfg.Name, err)
+		}
 	}
 	if p.opts.Observer != nil {
 		p.opts.Observer.Polled(a.cfg.Name, change.At.Sub(start), err)

@@ -29,6 +29,21 @@ type Batch struct {
 	// Memory is what the batches remember from one to the next (see Memory); nil
 	// remembers nothing.
 	Memory *Memory
+	// Fleet, when set, is the fleet of processes sharing the store (package fleet): an
+	// account's part runs here only while this process holds the account's poll lease,
+	// and is carried out by the process that does otherwise. nil: every part runs here.
+	Fleet Fleet
+}
+
+// Fleet is how a batch reaches the process that polls an account, so that the account's
+// budget is spent under one governor wherever the retry was asked for.
+type Fleet interface {
+	// Holding is nil while this process holds the account's poll lease, and why not
+	// otherwise; every emission's fence asks it again.
+	Holding(account string) error
+	// Elsewhere carries out one account's plan in the process that holds the account's
+	// poll lease, telling opt.OnProgress as the engine would, and returns its report.
+	Elsewhere(ctx context.Context, plan model.RetryPlan, opt Options) (model.RetryReport, error)
 }
 
 // Plan plans each account's documents with that account's engine, on its client (so
@@ -115,6 +130,7 @@ func (b Batch) Run(ctx context.Context, plan model.RetryPlan, progress func(mode
 		progress(up)
 	}
 	rs := make([]*Retrier, n)
+	opts := make([]Options, n)
 	plans := make([]model.RetryPlan, n)
 	for i, p := range parts {
 		plans[i] = model.RetryPlan{Account: p.account, Items: p.items, Force: plan.Force, Reason: plan.Reason,
@@ -138,6 +154,13 @@ func (b Batch) Run(ctx context.Context, plan model.RetryPlan, progress func(mode
 			res := *pr.Result
 			report(i, pr, &res)
 		}
+		opts[i] = o
+		if b.Fleet != nil && b.Fleet.Holding(p.account) != nil {
+			continue // another process polls it: that one carries it out
+		}
+		if b.Fleet != nil {
+			o.Holding = func() error { return b.Fleet.Holding(p.account) }
+		}
 		r, err := b.engine(p.account, o)
 		if err != nil {
 			return model.RetryReport{}, err
@@ -148,6 +171,10 @@ func (b Batch) Run(ctx context.Context, plan model.RetryPlan, progress func(mode
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i, r := range rs {
+		if r == nil {
+			wg.Go(func() { reports[i], errs[i] = b.Fleet.Elsewhere(ctx, plans[i], opts[i]) })
+			continue
+		}
 		wg.Go(func() { reports[i], errs[i] = r.Run(ctx, plans[i]) })
 	}
 	wg.Wait()
@@ -155,13 +182,15 @@ func (b Batch) Run(ctx context.Context, plan model.RetryPlan, progress func(mode
 	out := model.RetryReport{Elapsed: time.Since(start)}
 	var ops []store.Op
 	for i, rep := range reports {
-		if b.Retried != nil {
+		if b.Retried != nil && rs[i] != nil { // a part run elsewhere is counted and recorded there
 			b.Retried(rep)
 		}
 		out.Requests += rep.Requests
 		out.Cancelled = out.Cancelled || rep.Cancelled
 		out.Results = append(out.Results, rep.Results...)
-		ops = append(ops, batchRecord(opt, parts[i].account, rep)...)
+		if rs[i] != nil {
+			ops = append(ops, batchRecord(opt, parts[i].account, rep)...)
+		}
 	}
 	net := context.WithoutCancel(ctx)
 	if err := b.Ledger.Enqueue(net, ops...); err != nil {

@@ -50,6 +50,9 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (model.RetryRes
 		return model.RetryResult{}, errors.New("clear: deleting a document requires a reason")
 	}
 	acc := r.acc.Name
+	if err := r.syncClock(context.WithoutCancel(ctx)); err != nil {
+		return model.RetryResult{Doc: doc}, err
+	}
 	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &model.RetryReport{Account: acc}, index: map[string]int{},
 		until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.clock.Now()}
 	res := model.RetryResult{Doc: doc}
@@ -96,7 +99,7 @@ func (r *Retrier) Clear(ctx context.Context, doc model.Document) (model.RetryRes
 		return res, ru.record(res)
 	}
 	intent, err := r.st.RecordIntent(ru.net, store.Intent{Account: acc, DocID: doc.ID, Holder: r.holder, Kind: string(model.ActionClear),
-		Request: rs.Method + " " + rs.Path, Deadline: r.clock.Now().Add(r.acc.Timeout)})
+		Request: rs.Method + " " + rs.Path, Deadline: r.clock.Now().Add(r.acc.Timeout + r.pad)})
 	if errors.Is(err, store.ErrLeaseNotHeld) {
 		res.Outcome, res.Detail = model.OutcomeSkipped, "lost its lease to another holder: not deleted"
 		return res, ru.record(res)

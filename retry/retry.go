@@ -63,6 +63,10 @@ type Options struct {
 	// Memory, when set, holds what resends are built from between runs that share it
 	// (see Memory); nil: a document whose resend needs its read is read every time.
 	Memory *Memory
+	// Holding, when set, is asked in the fence before every emission whether this
+	// process still holds the account's poll lease (package fleet), and so is the one
+	// spending the account's budget: its error keeps the request from leaving.
+	Holding func() error
 	// OnProgress is called from Run's goroutine; it must not block.
 	OnProgress func(model.RetryProgress)
 }
@@ -72,9 +76,13 @@ type Retrier struct {
 	c      *poller.Client
 	st     Ledger
 	acc    config.Account
-	clock  pace.Clock
+	clock  pace.Clock // the database's clock once a run has read it (see syncClock)
 	opt    Options
 	holder string
+	// pad is how far this host's reading of the database's clock may be behind it: a
+	// deadline written is later by that much, so that a host reading the database's
+	// clock exactly never takes an emission for landed too soon.
+	pad time.Duration
 }
 
 // Ledger is what the retry engine needs of the store (*store.Store, on either engine):
@@ -87,6 +95,7 @@ type Ledger interface {
 	SettleIntent(ctx context.Context, id int64, outcome string, p *model.Problem, raw []byte) error
 	OpenIntents(ctx context.Context, account string) ([]store.Intent, error)
 	Intents(ctx context.Context, account, docID string) ([]store.Intent, error)
+	Clock(ctx context.Context) (time.Time, error)
 	Enqueue(ctx context.Context, ops ...store.Op) error
 	Flush(ctx context.Context) error
 }
@@ -279,6 +288,9 @@ type run struct {
 // context that is not cancelled). The error is for the ledger failing; everything a
 // provider answered is in the report.
 func (r *Retrier) Run(ctx context.Context, p model.RetryPlan) (model.RetryReport, error) {
+	if err := r.syncClock(context.WithoutCancel(ctx)); err != nil {
+		return model.RetryReport{Account: r.acc.Name}, err
+	}
 	ru := &run{r: r, net: context.WithoutCancel(ctx), report: &model.RetryReport{Account: r.acc.Name},
 		index: map[string]int{}, until: map[string]time.Time{}, deadlines: map[int64]time.Time{}, start: r.clock.Now()}
 	var work []int
@@ -317,6 +329,33 @@ func (r *Retrier) Run(ctx context.Context, p model.RetryPlan) (model.RetryReport
 	}
 	return ru.finish(), nil
 }
+
+// syncClock has the engine keep time by the database's clock, which every process and
+// host sharing the store reads alike: the intents' deadlines it writes, the reads it
+// compares with them and the deadlines other holders wrote are then on one clock. It
+// reads the database's clock once and keeps the offset from this host's; the round
+// trip's length, which bounds the offset's error, pads the deadlines it writes.
+func (r *Retrier) syncClock(ctx context.Context) error {
+	base := r.c.Clock()
+	sent := base.Now()
+	db, err := r.st.Clock(ctx)
+	if err != nil {
+		return err
+	}
+	back := base.Now()
+	r.clock, r.pad = shifted{base: base, by: db.Sub(back)}, back.Sub(sent)
+	return nil
+}
+
+// shifted is a clock offset from another.
+type shifted struct {
+	base pace.Clock
+	by   time.Duration
+}
+
+func (s shifted) Now() time.Time { return s.base.Now().Add(s.by) }
+
+func (s shifted) Timer(d time.Duration) (<-chan time.Time, func() bool) { return s.base.Timer(d) }
 
 func (ru *run) finish() model.RetryReport {
 	ru.report.Elapsed = ru.r.clock.Now().Sub(ru.start)
@@ -809,7 +848,7 @@ func (ru *run) send(docs []sendable, k *keeper) error {
 		// The request may leave at once: the deadline counts from now, and moves as it
 		// leaves (see fence).
 		id, err := ru.r.st.RecordIntent(ru.net, store.Intent{Account: acc.Name, DocID: res.Doc.ID, Holder: ru.r.holder,
-			Kind: string(model.RetryAction(res.Forced)), Request: summary, Deadline: ru.r.clock.Now().Add(acc.Timeout)})
+			Kind: string(model.RetryAction(res.Forced)), Request: summary, Deadline: ru.r.clock.Now().Add(acc.Timeout + ru.r.pad)})
 		if errors.Is(err, store.ErrLeaseNotHeld) {
 			res.Outcome, res.Detail = model.OutcomeSkipped, "lost its lease to another holder: not resent"
 			ru.finished(i)
@@ -874,9 +913,16 @@ func (ru *run) send(docs []sendable, k *keeper) error {
 // that stalled past the TTL (while the governor held its request, or anywhere) may have
 // lost a document to another holder that is emitting it now. It then moves the deadline
 // of the intents to the request's own timeout from now, on disk before it leaves: whoever
-// finds them open later knows how long the emission may still land.
+// finds them open later knows how long the emission may still land. First of all, with
+// Options.Holding, it checks that this process still holds the account's poll lease: one
+// that lost it may no longer spend the account's budget.
 func (ru *run) fence(ids []string, intents []int64) func() error {
 	return func() error {
+		if ru.r.opt.Holding != nil {
+			if err := ru.r.opt.Holding(); err != nil {
+				return err
+			}
+		}
 		for _, id := range ids {
 			ok, err := ru.r.st.AcquireLease(ru.net, ru.r.acc.Name, id, ru.r.holder, ru.r.opt.LeaseTTL)
 			if err != nil {
@@ -886,7 +932,7 @@ func (ru *run) fence(ids []string, intents []int64) func() error {
 				return fmt.Errorf("lease on %s: %w", model.Line(id, 80), store.ErrLeaseNotHeld)
 			}
 		}
-		dl := ru.r.clock.Now().Add(ru.r.acc.Timeout)
+		dl := ru.r.clock.Now().Add(ru.r.acc.Timeout + ru.r.pad)
 		if err := ru.r.st.ExtendIntents(ru.net, intents, dl); err != nil {
 			return err
 		}

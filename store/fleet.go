@@ -241,9 +241,11 @@ type SharedState struct {
 	State  model.AccountState
 	Holder string
 	Host   string
-	// Age is how long ago it was written, by the database's clock: how fresh it is,
+	// Written is when it was written, by its holder's clock; Age how long ago that was,
+	// by the database's: together they move the state's times onto a reader's clock,
 	// whatever the hosts' clocks say.
-	Age time.Duration
+	Written time.Time
+	Age     time.Duration
 }
 
 // StatesMark is where a reading of shared states left off (SharedStates).
@@ -282,7 +284,9 @@ func (o stateOp) size() int {
 }
 
 func (o stateOp) apply(t *txn) error {
-	b, err := json.Marshal(encodeState(o.state))
+	w := encodeState(o.state)
+	w.Written = nanos(t.now())
+	b, err := json.Marshal(w)
 	if err != nil {
 		return fmt.Errorf("account state %s: %w", o.state.Account.Name, err)
 	}
@@ -324,7 +328,7 @@ func (s *Store) SharedStates(ctx context.Context, since StatesMark) ([]SharedSta
 		if st.State, err = w.decode(st.State.Account.Name); err != nil {
 			return nil, since, fmt.Errorf("store: shared state of %s: %w", st.State.Account.Name, err)
 		}
-		st.Age = max(0, time.Duration(age))
+		st.Written, st.Age = fromNanos(w.Written), max(0, time.Duration(age))
 		out = append(out, st)
 	}
 	if err := rows.Err(); err != nil {
@@ -336,6 +340,7 @@ func (s *Store) SharedStates(ctx context.Context, since StatesMark) ([]SharedSta
 // stateWire is an account state as account_states keeps it: every field, times as Unix
 // nanoseconds, problems as the store writes them everywhere else.
 type stateWire struct {
+	Written      int64        `json:"written"` // by the holder's clock
 	Provider     string       `json:"provider"`
 	Health       model.Health `json:"health"`
 	Windows      []windowWire `json:"windows,omitempty"`
