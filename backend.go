@@ -34,9 +34,10 @@ type backend struct {
 
 var _ ui.Backend = backend{}
 
-// newBackend adapts a poller and its store to the dashboard.
-func newBackend(p *poller.Poller, st history) backend {
-	return backend{p: p, st: st, retry: retry.Batch{Client: p.Client, Ledger: st, Memory: retry.NewMemory()}}
+// newBackend adapts a pollerProc process and its store to the dashboard: its retries run
+// here for the accounts this process polls, and in the process that polls the others.
+func newBackend(x *pollerProc, st history) backend {
+	return backend{p: x.p, st: st, retry: retry.Batch{Client: x.p.Client, Ledger: st, Memory: x.memory, Fleet: x.m}}
 }
 
 // Subscribe hands out the poller's snapshots, newest only, without ever blocking it.

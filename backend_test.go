@@ -43,11 +43,16 @@ func TestBackendRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	p, err := poller.New(accounts, st, poller.Options{Version: "test"})
+	x, err := startPolling(&config.Config{Accounts: accounts, Store: config.Store{Lease: config.DefaultLease}}, st,
+		poller.Options{Version: "test"}, false, func(err error) { t.Error(err) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := p.PollOnce(ctx)
+	member, leave := context.WithCancel(ctx)
+	defer x.join(member)()
+	defer leave()
+	<-x.m.Ready() // alone in the fleet: it holds every account
+	snap := x.p.PollOnce(ctx)
 	if err := st.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +76,7 @@ func TestBackendRetry(t *testing.T) {
 	sb.Fix("cf-madrid")
 	sb.Fix("factus-bog")
 
-	b := newBackend(p, st)
+	b := newBackend(x, st)
 	plan, err := b.PlanRetry(ctx, ui.RetryRequest{Docs: docs, Operator: "alice", Fingerprint: "SHA256:alicekey"})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +122,7 @@ func TestBackendRetry(t *testing.T) {
 		}
 	}
 
-	updates, cancel := p.Hub().Subscribe()
+	updates, cancel := x.p.Hub().Subscribe()
 	defer cancel()
 	select { // the subscription starts with the latest snapshot
 	case <-updates:

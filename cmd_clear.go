@@ -68,7 +68,12 @@ func runClear(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return exitError{1}
 		}
 	}
-	res, err := r.Clear(ctx, target)
+	var res model.RetryResult
+	if run.here {
+		res, err = r.Clear(ctx, target)
+	} else {
+		res, err = run.m.ClearElsewhere(ctx, target, retry.Options{Operator: "local", Reason: strings.TrimSpace(*reason)})
+	}
 	if err != nil {
 		return err
 	}

@@ -65,20 +65,16 @@ func runDashboard(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	}
 	opts.Store = storeLabel(st.Location())
 	// The screen shows each account's last error; nothing may write on the terminal.
-	p, err := poller.New(cfg.Accounts, st, poller.Options{Version: version})
+	x, err := startPolling(cfg, st, poller.Options{Version: version}, false, nil)
 	if err != nil {
 		st.Close()
 		return err
 	}
-	polled := make(chan struct{})
-	go func() {
-		defer close(polled)
-		p.Run(ctx)
-	}()
-	prog := tea.NewProgram(ui.New(newBackend(p, st), opts), tea.WithInput(stdin), tea.WithOutput(stdout))
+	polled := x.run(ctx)
+	prog := tea.NewProgram(ui.New(newBackend(x, st), opts), tea.WithInput(stdin), tea.WithOutput(stdout))
 	_, runErr := prog.Run()
 	cancel()
-	<-polled
+	polled()
 	if err := closeStore(st); err != nil {
 		return err
 	}

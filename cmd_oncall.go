@@ -106,8 +106,8 @@ func (oc *onCall) observe(o poller.Options) poller.Options {
 }
 
 // backend is the dashboards' backend, its retries counted in the metrics.
-func (oc *onCall) backend(p *poller.Poller, st history) ui.Backend {
-	b := newBackend(p, st)
+func (oc *onCall) backend(x *pollerProc, st history) ui.Backend {
+	b := newBackend(x, st)
 	if oc.metrics != nil {
 		b.retry.Retried = oc.metrics.Retried
 	}

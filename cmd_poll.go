@@ -70,11 +70,16 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer oc.stop()
-	p, err := poller.New(cfg.Accounts, st, oc.observe(opts))
+	onFleet := fleetLogged(log)
+	if *once {
+		onFleet = nil
+	}
+	x, err := startPolling(cfg, st, oc.observe(opts), *once, onFleet)
 	if err != nil {
 		st.Close()
 		return err
 	}
+	p := x.p
 	if *once {
 		pollCtx := ctx
 		if *timeout > 0 {
@@ -82,7 +87,17 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			pollCtx, cancel = context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("timed out after %v", *timeout))
 			defer cancel()
 		}
+		// Every account no live process polls is taken for the poll; the others are
+		// shown as their pollers last wrote them.
+		member, leave := context.WithCancel(context.WithoutCancel(ctx))
+		joined := x.join(member)
+		select {
+		case <-x.m.Ready():
+		case <-pollCtx.Done():
+		}
 		snap := p.PollOnce(pollCtx)
+		leave()
+		joined()
 		if err := closeStore(st); err != nil {
 			return err
 		}
@@ -104,7 +119,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		defer close(logged)
 		logSnapshots(log, snaps)
 	}()
-	err = p.Run(ctx)
+	x.run(ctx)()
 	oc.stop() // before the history closes: the notifiers record what they sent
 	cancel()
 	<-logged

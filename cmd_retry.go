@@ -22,6 +22,7 @@ import (
 type documents interface {
 	Document(ctx context.Context, account, docID string) (model.Document, error)
 	DocumentByNumber(ctx context.Context, account, number string) (model.Document, error)
+	Documents(ctx context.Context, f store.DocFilter) ([]model.Document, error)
 }
 
 // docList collects repeated --doc flags.
@@ -87,7 +88,13 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	waiting := func(d time.Duration, err error) {
 		fmt.Fprintf(stderr, "emitop: %s; waiting %s as the provider asks\n", model.Line(err.Error(), 200), d.Round(time.Second))
 	}
-	targets, reads, err := retryTargets(ctx, run.c, run.st, *acc, docs, *all, waiting)
+	var targets []retry.Target
+	var reads int
+	if run.here {
+		targets, reads, err = retryTargets(ctx, run.c, run.st, *acc, docs, *all, waiting)
+	} else {
+		targets, err = storedTargets(ctx, run.st, *acc, docs, *all)
+	}
 	var cut *poller.ListingCut
 	if errors.As(err, &cut) {
 		fmt.Fprintf(stderr, "emitop: %s: only the documents listed are planned\n", model.Line(cut.Error(), 300))
@@ -116,7 +123,12 @@ func runRetry(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	rep, err := r.Run(ctx, plan)
+	var rep model.RetryReport
+	if run.here {
+		rep, err = r.Run(ctx, plan)
+	} else {
+		rep, err = run.m.Elsewhere(ctx, plan, opt)
+	}
 	if err != nil {
 		return err
 	}
@@ -202,7 +214,43 @@ func retryTargets(ctx context.Context, c *poller.Client, st documents, acc confi
 	return out, reads, nil
 }
 
-// isTerminal reports whether r is a terminal a person can answer on.
+// storedTargets are the documents to plan for when another process polls the account:
+// as the store last saw them (that process's polls write them), with no request to the
+// provider, which would spend the account's budget outside its governor. --all-rejected
+// takes every document the store holds rejected; --doc one the store does not know is
+// planned with its status unknown, and read by the process that polls the account.
+func storedTargets(ctx context.Context, st documents, acc config.Account, docs []string, all bool) ([]retry.Target, error) {
+	var out []retry.Target
+	if all {
+		known, err := st.Documents(ctx, store.DocFilter{Account: acc.Name, Statuses: []model.Status{model.StatusRejected}, Limit: 10000})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range known {
+			out = append(out, retry.Target{Doc: d})
+		}
+		return out, nil
+	}
+	seen := map[string]bool{}
+	for _, id := range docs {
+		known, err := st.Document(ctx, acc.Name, id)
+		if errors.Is(err, store.ErrNotFound) {
+			known, err = st.DocumentByNumber(ctx, acc.Name, id)
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			known = model.Document{Account: acc.Name, Provider: acc.Provider, ID: id, Status: model.StatusUnknown}
+		case err != nil:
+			return nil, err
+		}
+		if !seen[known.ID] {
+			seen[known.ID] = true
+			out = append(out, retry.Target{Doc: known})
+		}
+	}
+	return out, nil
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

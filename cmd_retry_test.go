@@ -237,9 +237,12 @@ func TestRetryKilled(t *testing.T) {
 	if !strings.HasPrefix(line, "[") || first == 0 || first == len(ids) {
 		t.Fatalf("killed after %q with %d of %d emitted", line, first, len(ids))
 	}
-	out, err := exec.Command(bin, append(args, "-o", "json")...).Output()
+	second := exec.Command(bin, append(args, "-o", "json")...)
+	var errb bytes.Buffer
+	second.Stderr = &errb
+	out, err := second.Output()
 	if err != nil {
-		t.Fatalf("second run: %v: %s", err, out)
+		t.Fatalf("second run: %v: %s%s", err, out, errb.String())
 	}
 	st := sb.AccountStats("cf-madrid")
 	for _, id := range ids {

@@ -57,22 +57,20 @@ func runServe(args []string, _ io.Reader, _, stderr io.Writer) error {
 	}
 	defer oc.stop() // before the history closes: the notifiers record what they sent
 	// One poller and one store for every session.
-	p, err := poller.New(cfg.Accounts, st, oc.observe(poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)}))
+	x, err := startPolling(cfg, st, oc.observe(poller.Options{Version: version, OnError: pollFailed(log), OnHistory: historyLogged(log)}),
+		false, fleetLogged(log))
 	if err != nil {
 		return err
 	}
 	pollCtx, stopPolling := context.WithCancel(context.Background())
-	polled := make(chan struct{})
-	go func() {
-		defer close(polled)
-		p.Run(pollCtx)
-	}()
+	polled := x.run(pollCtx)
 	defer func() {
 		stopPolling()
-		<-polled
+		polled()
 	}()
+	p := x.p
 	srv, err := serve.New(serve.Options{
-		Backend: oc.backend(p, st), Store: st, StoreName: storeLabel(st.Location()), Operators: cfg.Operators,
+		Backend: oc.backend(x, st), Store: st, StoreName: storeLabel(st.Location()), Operators: cfg.Operators,
 		HostKeyPath: *hostKey, IdleTimeout: cfg.Serve.IdleTimeout, Log: log, Location: zone(cfg),
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -92,7 +93,13 @@ func TestNeverTwiceAfterCrashAndInterrupt(t *testing.T) {
 			time.Sleep(c.bAt)
 			runB.Process.Signal(c.b)
 			<-runB.done
-			c.outC, c.err = exec.Command(bin, c.args...).Output()
+			runC := exec.Command(bin, c.args...)
+			var errC bytes.Buffer
+			runC.Stderr = &errC
+			c.outC, c.err = runC.Output()
+			if c.err != nil {
+				c.err = fmt.Errorf("%w: %s", c.err, errC.String())
+			}
 			<-runA.done
 			c.emitted = c.sb.AccountStats("cf-madrid").Attempts[c.id]
 			c.logs = "A: " + runA.stderr.String() + "\nB: " + runB.stderr.String()

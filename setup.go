@@ -6,12 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"emitop/config"
+	"emitop/fleet"
 	"emitop/model"
 	"emitop/poller"
 	"emitop/retry"
@@ -150,26 +153,35 @@ func openStore(ctx context.Context, cfg *config.Config, dbFlag string) (*store.S
 
 // accountRun is what a command acting on one account's documents holds (retry, clear):
 // the account, its history (opened on a context that is never cancelled, so that an
-// interrupt still commits what was written), a client for it and a retrier over both.
+// interrupt still commits what was written), a client for it, a retrier over both, and
+// its member of the fleet sharing the store: the command sends the account's requests
+// itself only while it holds the account's poll lease (no live emitop polls it), and
+// has the process that polls it carry out its retry otherwise.
 type accountRun struct {
 	acc  *config.Account
 	st   *store.Store
 	c    *poller.Client
 	r    *retry.Retrier
+	m    *fleet.Member
+	here bool // this command holds the account's poll lease
 	stop context.CancelFunc
+	left func() // leaves the fleet, freeing the account at once
 }
 
-// Close closes the history and stops listening for interrupts.
+// Close leaves the fleet, closes the history and stops listening for interrupts.
 func (a *accountRun) Close() {
+	if a.left != nil {
+		a.left()
+	}
 	a.st.Close()
 	a.stop()
 }
 
 // startAccountRun loads the configuration, finds the account called name, opens its
-// history and a client for it, and makes the retrier with opt; the context it returns
-// ends on an interrupt or SIGTERM. Unless scope is nil (a JSON output), it says there
-// which store holds the documents' leases, and so who else may be acting on them. The
-// caller closes the run.
+// history and a client for it, joins the fleet and makes the retrier with opt; the
+// context it returns ends on an interrupt or SIGTERM. Unless scope is nil (a JSON
+// output), it says there which store holds the documents' leases, and so who else may be
+// acting on them, and which process will send the requests. The caller closes the run.
 func startAccountRun(cfgPath, dbPath, name string, opt retry.Options, scope, stderr io.Writer) (context.Context, *accountRun, error) {
 	cfg, err := loadConfig(cfgPath, stderr)
 	if errors.Is(err, errNoConfig) {
@@ -194,17 +206,49 @@ func startAccountRun(cfgPath, dbPath, name string, opt retry.Options, scope, std
 		return nil, nil, err
 	}
 	run := &accountRun{acc: acc, st: st, stop: stop}
-	if run.c, err = poller.NewClient(*acc, poller.ClientOptions{Version: version}); err == nil {
-		run.r, err = retry.New(run.c, st, opt)
+	if run.c, err = poller.NewClient(*acc, poller.ClientOptions{Version: version}); err != nil {
+		run.Close()
+		return nil, nil, err
 	}
-	if err != nil {
+	run.m = fleet.New(st, []string{acc.Name}, fleet.Options{Lease: cfg.Store.Lease, Command: true,
+		Client: func(string) *poller.Client { return run.c }})
+	member, leave := context.WithCancel(context.WithoutCancel(ctx))
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		run.m.Run(member)
+	}()
+	run.left = func() {
+		leave()
+		<-left
+	}
+	<-run.m.Ready()
+	run.here = run.m.Holding(acc.Name) == nil
+	opt.Holding = func() error { return run.m.Holding(acc.Name) }
+	if run.r, err = retry.New(run.c, st, opt); err != nil {
 		run.Close()
 		return nil, nil, err
 	}
 	if scope != nil {
 		fmt.Fprintln(scope, storeScope(st.Location()))
+		if !run.here {
+			fmt.Fprintln(scope, run.elsewhere(ctx))
+		}
 	}
 	return ctx, run, nil
+}
+
+// elsewhere says which process polls the account, and so sends its requests.
+func (a *accountRun) elsewhere(ctx context.Context) string {
+	by := "another emitop process"
+	if states, _, err := a.st.SharedStates(ctx, 0); err == nil {
+		for _, s := range states {
+			if s.State.Account.Name == a.acc.Name {
+				by = "the emitop at " + s.Host
+			}
+		}
+	}
+	return a.acc.Name + " is polled by " + by + ": its requests are sent there, under the account's one budget"
 }
 
 // unconfirmed is the usage error of an act that asks for confirmation when nobody can
@@ -214,4 +258,58 @@ func unconfirmed(stdin io.Reader, dry, yes bool, what string) error {
 		return nil
 	}
 	return usagef("stdin is not a terminal: pass --yes to %s without confirmation, or --dry-run", what)
+}
+
+// pollerProc is a process that polls until stopped (the dashboard, `emitop poll`, `emitop
+// serve`): its poller, and its member of the fleet of processes sharing its store, which
+// decides which accounts the poller polls and runs the retries others ask of it.
+type pollerProc struct {
+	p      *poller.Poller
+	m      *fleet.Member
+	memory *retry.Memory // what the retries of this process remember (sv-dte's DTEs)
+}
+
+// startPolling makes the poller and the fleet member of a process using st, with the
+// poller's options opt (Share is set here). onError, when set, is told of the fleet's
+// trouble with the store.
+func startPolling(cfg *config.Config, st *store.Store, opt poller.Options, command bool, onError func(error)) (*pollerProc, error) {
+	names := make([]string, len(cfg.Accounts))
+	for i, a := range cfg.Accounts {
+		names[i] = a.Name
+	}
+	x := &pollerProc{memory: retry.NewMemory()}
+	x.m = fleet.New(st, names, fleet.Options{Lease: cfg.Store.Lease, Command: command, Memory: x.memory, OnError: onError})
+	opt.Share = x.m
+	p, err := poller.New(cfg.Accounts, st, opt)
+	if err != nil {
+		return nil, err
+	}
+	x.p = p
+	x.m.Attach(p)
+	return x, nil
+}
+
+// run polls and keeps the fleet membership until ctx ends; the function it returns
+// waits for both to stop (the member has left the fleet by then: close the store after).
+func (x *pollerProc) run(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() { x.p.Run(ctx) })
+	wg.Go(func() { x.m.Run(ctx) })
+	return wg.Wait
+}
+
+// join keeps the fleet membership alone until ctx ends (`poll --once` polls by itself);
+// the function it returns waits for the member to have left.
+func (x *pollerProc) join(ctx context.Context) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		x.m.Run(ctx)
+	}()
+	return func() { <-done }
+}
+
+// fleetLogged logs what goes wrong between a process and the fleet's store.
+func fleetLogged(log *slog.Logger) func(error) {
+	return func(err error) { log.Warn("fleet", "err", model.Line(err.Error(), 300)) }
 }

@@ -63,12 +63,13 @@ type Options struct {
 	// Lease is how long the member's poll leases outlive its last renewal; it renews
 	// them three times a lease. 10 s when zero (config.DefaultLease).
 	Lease time.Duration
-	// Poller is the member's poller: the accounts it holds are polled there, the others
-	// shown. nil for a command, which polls nothing and takes an account only when no
-	// live member holds it.
-	Poller *poller.Poller
+	// Command says that the member is a command (`emitop retry`, `emitop clear`,
+	// `emitop poll --once`) rather than a process that polls until stopped: it counts
+	// for no share when the accounts are spread, and takes each of its accounts that no
+	// live member holds.
+	Command bool
 	// Client is the client of an account, for the jobs the member runs; nil: the
-	// poller's.
+	// attached poller's.
 	Client func(account string) *poller.Client
 	// Memory is what the member's retries remember between runs (retry.Memory).
 	Memory *retry.Memory
@@ -92,6 +93,7 @@ const statesEvery = time.Minute
 type Member struct {
 	st       Store
 	opt      Options
+	poller   *poller.Poller // polls the accounts the member holds, and shows the others; nil: none
 	accounts []string
 	host     string // host/pid, as the other processes name this one
 	ready    chan struct{}
@@ -119,12 +121,18 @@ func New(st Store, accounts []string, opt Options) *Member {
 	if opt.Lease <= 0 {
 		opt.Lease = 10 * time.Second
 	}
-	if opt.Client == nil && opt.Poller != nil {
-		opt.Client = opt.Poller.Client
-	}
 	host, _ := os.Hostname()
 	return &Member{st: st, opt: opt, accounts: slices.Clone(accounts), host: fmt.Sprintf("%s/%d", host, os.Getpid()),
 		ready: make(chan struct{}), owned: map[string]bool{}, busy: map[string]int{}}
+}
+
+// Attach gives the member the poller that polls the accounts it holds and shows the
+// others (its poller.Options.Share is the member); call it before Run.
+func (m *Member) Attach(p *poller.Poller) {
+	m.poller = p
+	if m.opt.Client == nil {
+		m.opt.Client = p.Client
+	}
 }
 
 // Member names this process's registration and host (poller.Sharing).
@@ -203,7 +211,7 @@ func (m *Member) tick(ctx context.Context) {
 	sent := time.Now()
 	if holder == "" {
 		holder = m.newHolder()
-		if err := m.st.Join(ctx, store.Member{Holder: holder, Host: m.host, Polls: m.opt.Poller != nil}, m.opt.Lease); err != nil {
+		if err := m.st.Join(ctx, store.Member{Holder: holder, Host: m.host, Polls: !m.opt.Command}, m.opt.Lease); err != nil {
 			m.fail(fmt.Errorf("fleet: join: %w", err))
 			return
 		}
@@ -239,7 +247,7 @@ func (m *Member) tick(ctx context.Context) {
 	m.valid = sent.Add(m.opt.Lease)
 	m.mu.Unlock()
 	m.lend(true, "")
-	if p := m.opt.Poller; p != nil {
+	if p := m.poller; p != nil {
 		for _, a := range f.Asked {
 			p.Poke(a)
 		}
@@ -261,7 +269,7 @@ func (m *Member) lend(on bool, why string) {
 	m.lent = on
 	owned := m.ownedList()
 	m.mu.Unlock()
-	p := m.opt.Poller
+	p := m.poller
 	if p == nil {
 		return
 	}
@@ -276,7 +284,7 @@ func (m *Member) lend(on bool, why string) {
 
 // drop has the poller stop polling accounts.
 func (m *Member) drop(accounts []string, why string) {
-	if p := m.opt.Poller; p != nil {
+	if p := m.poller; p != nil {
 		for _, a := range accounts {
 			p.Drop(a, why)
 		}
@@ -296,7 +304,7 @@ func (m *Member) ownedList() []string {
 // share is how many accounts the member should hold: its part of the accounts when they
 // are spread over the live members that poll; every one of them for a command.
 func (m *Member) share(f store.Fleet) int {
-	if m.opt.Poller == nil {
+	if m.opt.Command {
 		return len(m.accounts)
 	}
 	n := max(1, f.Pollers)
@@ -325,14 +333,14 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 			m.owned[a] = true
 		}
 		m.mu.Unlock()
-		if p := m.opt.Poller; p != nil {
+		if p := m.poller; p != nil {
 			for _, a := range taken {
 				p.Hold(a)
 			}
 		}
 		return
 	}
-	if m.opt.Poller == nil || held <= target {
+	if m.opt.Command || held <= target {
 		return
 	}
 	m.mu.Lock()
@@ -357,7 +365,7 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 		}
 		m.mu.Unlock()
 		for _, a := range give {
-			m.opt.Poller.Hold(a)
+			m.poller.Hold(a)
 		}
 	}
 }
@@ -365,7 +373,7 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 // readStates reads what the other members wrote since the last reading (everything,
 // every statesEvery) and has the poller show it.
 func (m *Member) readStates(ctx context.Context) {
-	p := m.opt.Poller
+	p := m.poller
 	if p == nil {
 		return
 	}

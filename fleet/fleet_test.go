@@ -82,14 +82,13 @@ func start(t *testing.T, loc string, accounts []config.Account) *proc {
 	for i, a := range accounts {
 		names[i] = a.Name
 	}
-	var share sharing
-	pr.p, err = poller.New(accounts, st, poller.Options{Version: "test", Observer: pr.seen, Share: &share})
+	pr.m = New(st, names, Options{Lease: lease, Memory: retry.NewMemory(),
+		OnError: func(err error) { t.Logf("fleet: %v", err) }})
+	pr.p, err = poller.New(accounts, st, poller.Options{Version: "test", Observer: pr.seen, Share: pr.m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr.m = New(st, names, Options{Lease: lease, Poller: pr.p, Memory: retry.NewMemory(),
-		OnError: func(err error) { t.Logf("fleet: %v", err) }})
-	share.m = pr.m
+	pr.m.Attach(pr.p)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr.stop = cancel
 	go func() {
@@ -102,12 +101,6 @@ func start(t *testing.T, loc string, accounts []config.Account) *proc {
 	t.Cleanup(func() { pr.close() })
 	return pr
 }
-
-// sharing hands the member to the poller, which is made first.
-type sharing struct{ m *Member }
-
-func (s *sharing) Member() (string, string) { return s.m.Member() }
-func (s *sharing) Ask(accounts []string)    { s.m.Ask(accounts) }
 
 // close stops the process as SIGTERM does: it leaves the fleet, freeing its accounts.
 func (pr *proc) close() {

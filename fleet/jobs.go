@@ -1,11 +1,13 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"emitop/model"
@@ -162,14 +164,22 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 	}
 	jctx, stop := context.WithCancel(ctx)
 	defer stop()
+	var asked atomic.Bool // whoever asked wants it stopped
 	if j.Cancel {
+		asked.Store(true)
 		stop()
 	}
+	// handed is whether the job is left to the account's next holder: this member is
+	// leaving (ctx ended), or lost the job; what it did not finish is not recorded.
+	handed := func() bool { return !asked.Load() && jctx.Err() != nil }
 	var (
 		mu   sync.Mutex
 		last = progress{Total: len(req.Docs), Done: len(req.Docs) - len(docs)}
 	)
 	record := func(res model.RetryResult) {
+		if handed() && !final(res) {
+			return
+		}
 		if err := m.st.Enqueue(net, store.AddJobResult(j.ID, res.Doc.ID, encodeResult(res))); err != nil {
 			m.fail(fmt.Errorf("fleet: job %d: %w", j.ID, err))
 		}
@@ -195,6 +205,7 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 			case err != nil:
 				m.fail(fmt.Errorf("fleet: job %d: %w", j.ID, err))
 			case cancel:
+				asked.Store(true)
 				stop()
 			}
 		}
@@ -250,6 +261,9 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 	}
 	close(heartbeat)
 	beating.Wait()
+	if handed() {
+		return // still running in the store, its runner gone: the next holder goes on with it
+	}
 	mu.Lock()
 	b, _ := json.Marshal(last)
 	mu.Unlock()
@@ -263,7 +277,7 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 		finish(store.JobFailed, model.Line(runErr.Error(), 300))
 		return
 	}
-	if p := m.opt.Poller; p != nil {
+	if p := m.poller; p != nil {
 		p.Retried(j.Account)
 		p.Poke(j.Account)
 	}
@@ -286,7 +300,8 @@ func (h here) Elsewhere(context.Context, model.RetryPlan, retry.Options) (model.
 // engine would: once at the start, then for each document the plan resends, as its
 // result arrives. Cancelling ctx asks the runner to stop before its next document.
 func (m *Member) Elsewhere(ctx context.Context, plan model.RetryPlan, opt retry.Options) (model.RetryReport, error) {
-	req := request{Operator: plan.Operator, Fingerprint: plan.Fingerprint, Force: plan.Force, Reason: plan.Reason}
+	req := request{Operator: cmp.Or(plan.Operator, opt.Operator, "local"), Fingerprint: cmp.Or(plan.Fingerprint, opt.Fingerprint),
+		Force: plan.Force || opt.Force, Reason: cmp.Or(plan.Reason, opt.Reason)}
 	resend := map[string]bool{}
 	for _, it := range plan.Items {
 		req.Docs = append(req.Docs, it.Doc)
@@ -298,7 +313,7 @@ func (m *Member) Elsewhere(ctx context.Context, plan model.RetryPlan, opt retry.
 // ClearElsewhere deletes a document as Retrier.Clear does, in the process that holds the
 // account's poll lease, as a job, and waits for it.
 func (m *Member) ClearElsewhere(ctx context.Context, doc model.Document, opt retry.Options) (model.RetryResult, error) {
-	req := request{Docs: []model.Document{doc}, Operator: opt.Operator, Fingerprint: opt.Fingerprint, Reason: opt.Reason}
+	req := request{Docs: []model.Document{doc}, Operator: cmp.Or(opt.Operator, "local"), Fingerprint: opt.Fingerprint, Reason: opt.Reason}
 	rep, err := m.submit(ctx, doc.Account, kindClear, req, func(model.RetryResult) bool { return true }, nil)
 	if err != nil {
 		return model.RetryResult{Doc: doc}, err

@@ -205,6 +205,17 @@ func (m *Metrics) observe(s model.Snapshot) {
 	defer m.mu.Unlock()
 	for _, a := range s.Accounts {
 		name, provider, ok := m.labels(a.Account.Name)
+		if ok && a.PolledBy != "" {
+			// Polled by another emitop sharing the store: its gauges come from what that
+			// one wrote, its counters from that one's metrics (a sum over the processes
+			// counts each rejection once), and this one forgets what it counted, so as
+			// not to count again should the account come back.
+			if !a.LastGood.IsZero() {
+				m.lastSuccess.WithLabelValues(name, provider).Set(float64(a.LastGood.UnixNano()) / 1e9)
+			}
+			delete(m.rejected, name)
+			continue
+		}
 		if !ok || a.LastPoll.IsZero() || a.Err != "" {
 			continue // its documents are not (yet) from a successful poll
 		}

@@ -185,7 +185,8 @@ func TestPromtoolChecksAScrape(t *testing.T) {
 }
 
 // TestRejectionsCountsOnlyNewOnes: what was rejected when emitop started is not counted;
-// a document that becomes rejected is, once; a failed poll's snapshot changes nothing.
+// a document that becomes rejected is, once; a failed poll's snapshot changes nothing;
+// while another emitop sharing the store polls the account, that one counts.
 func TestRejectionsCountsOnlyNewOnes(t *testing.T) {
 	m := New(Options{Accounts: accounts})
 	at := time.Now()
@@ -196,14 +197,22 @@ func TestRejectionsCountsOnlyNewOnes(t *testing.T) {
 		}
 		return model.Snapshot{Accounts: []model.AccountState{a}}
 	}
-	snaps := make(chan model.Snapshot, 8)
+	elsewhere := func(ids ...string) model.Snapshot {
+		s := state("", ids...)
+		s.Accounts[0].PolledBy = "box-b/4121"
+		return s
+	}
+	snaps := make(chan model.Snapshot, 16)
 	for _, s := range []model.Snapshot{
 		{Accounts: []model.AccountState{{Account: model.Account{Name: "sv-main"}}}}, // not polled yet
-		state("", "a", "b"),           // the baseline
-		state("", "a", "b", "c"),      // c is new
-		state("timeout", "a"),         // a failed poll: nothing is learned
-		state("", "a", "c", "d"),      // d is new
-		state("", "a", "b", "c", "d"), // b came back: rejected again
+		state("", "a", "b"),                          // the baseline
+		state("", "a", "b", "c"),                     // c is new
+		state("timeout", "a"),                        // a failed poll: nothing is learned
+		state("", "a", "c", "d"),                     // d is new
+		state("", "a", "b", "c", "d"),                // b came back: rejected again
+		elsewhere("a", "b", "c", "d", "e"),           // polled by another emitop: counted there
+		state("", "a", "b", "c", "d", "e", "f"),      // polled here again: a new baseline
+		state("", "a", "b", "c", "d", "e", "f", "g"), // g is new
 	} {
 		snaps <- s
 	}
@@ -212,8 +221,8 @@ func TestRejectionsCountsOnlyNewOnes(t *testing.T) {
 	if n := families(scrape(t, m)); n["emitop_rejections_total"] != 2 {
 		t.Fatalf("series: %v", n)
 	}
-	if got := counter(t, m, "emitop_rejections_total", "sv-main"); got != 3 {
-		t.Fatalf("rejections = %v, want 3", got)
+	if got := counter(t, m, "emitop_rejections_total", "sv-main"); got != 4 {
+		t.Fatalf("rejections = %v, want 4", got)
 	}
 }
 

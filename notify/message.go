@@ -100,8 +100,10 @@ func text(s string, width int) string { return model.Line(s, width) }
 func conditions(s model.Snapshot, reserve map[string]float64, triage string) []condition {
 	var out []condition
 	for _, a := range s.Accounts {
-		if a.LastPoll.IsZero() {
-			continue // not polled yet: nothing is known
+		if a.LastPoll.IsZero() || a.PolledBy != "" {
+			// Not polled yet: nothing is known. Polled by another emitop sharing the
+			// store: that one tells of it, once.
+			continue
 		}
 		out = append(out, healthCondition(s.At, a, triage))
 		for _, w := range a.Windows[:min(len(a.Windows), maxWindows)] {

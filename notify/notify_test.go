@@ -213,6 +213,24 @@ func TestOneMessagePerChange(t *testing.T) {
 	}
 }
 
+// TestOnlyThePollerTells: an account another emitop sharing the store polls is told of
+// by that one: this one sends nothing of it, whatever its state.
+func TestOnlyThePollerTells(t *testing.T) {
+	rc := newReceiver(t, nil)
+	h := start(t, nil, entry(config.NotifyWebhook, rc.srv.URL+"/hook"), Options{Version: "test"})
+	for i, health := range []model.Health{model.HealthUp, model.HealthDown, model.HealthRefused} {
+		s := state(i, health)
+		for j := range s.Accounts {
+			s.Accounts[j].PolledBy = "box-b/4121"
+		}
+		h.snaps <- s
+		waitFor(t, "the queue to drain", func() bool { h.n.mu.Lock(); defer h.n.mu.Unlock(); return len(h.n.order) == 0 })
+	}
+	if history := h.stop(); rc.count() != 0 || len(history) != 0 {
+		t.Fatalf("%d messages, %d recorded for an account another process polls", rc.count(), len(history))
+	}
+}
+
 // TestReminderAndRestart: a state that lasts is announced again once repeat has passed,
 // as a reminder; a restarted notifier over the same history announces nothing it already
 // said.

@@ -262,18 +262,30 @@ func (v *accountView) render() {
 	v.vp.SetContentLines(body)
 }
 
-// pollFacts is what follows the health word: when it last polled and succeeded.
+// pollFacts is what follows the health word: when it last polled and succeeded, by
+// which emitop when another process sharing the store polls it, and why none does when
+// this one had to let it go.
 func (v *accountView) pollFacts() string {
 	a := v.sum.state
+	by := ""
+	if a.PolledBy != "" {
+		by = " by " + model.Line(a.PolledBy, 60)
+	}
+	var s string
 	switch {
 	case a.LastPoll.IsZero():
-		return " · not polled yet"
+		s = " · not polled yet"
 	case a.LastGood.IsZero():
-		return " · polled " + since(v.now.Sub(a.LastPoll)) + ", never reached: its budget is unknown"
+		s = " · polled " + since(v.now.Sub(a.LastPoll)) + by + ", never reached: its budget is unknown"
 	case a.LastGood.Equal(a.LastPoll):
-		return " · polled " + since(v.now.Sub(a.LastPoll))
+		s = " · polled " + since(v.now.Sub(a.LastPoll)) + by
+	default:
+		s = " · polled " + since(v.now.Sub(a.LastPoll)) + by + ", last success " + since(v.now.Sub(a.LastGood))
 	}
-	return " · polled " + since(v.now.Sub(a.LastPoll)) + ", last success " + since(v.now.Sub(a.LastGood))
+	if a.Unpolled != "" {
+		s += " · " + model.Line(a.Unpolled, 0)
+	}
+	return s
 }
 
 func suffix(sep, s string) string {

@@ -227,6 +227,9 @@ func (b *accounts) renderRow(i int, selected bool) string {
 	if why == "" && s.sev != sevOK && s.sev != sevAction {
 		why = s.reason(b.now)
 	}
+	if why == "" {
+		why = a.Unpolled
+	}
 	cells := [...]string{
 		acAccount:  model.Line(a.Account.Name, 0),
 		acHealth:   string(a.Health),

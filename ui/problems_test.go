@@ -361,3 +361,34 @@ func TestAcknowledgementsBounded(t *testing.T) {
 		t.Errorf("%d acknowledgements kept for %d documents", n, len(m.docs.all))
 	}
 }
+
+// TestSaysWhoPollsIt: an account another emitop process polls says which one and how
+// fresh its state is; one that no process is known to poll says why, in its row too.
+func TestSaysWhoPollsIt(t *testing.T) {
+	s, ev := fixture()
+	s.Accounts = s.Accounts[3:4] // certi-es, up
+	polled := s
+	polled.Accounts = []model.AccountState{s.Accounts[0]}
+	polled.Accounts[0].PolledBy = "box-b/4121"
+	polled.Accounts[0].LastPoll, polled.Accounts[0].LastGood = clock.Add(-12*time.Second), clock.Add(-12*time.Second)
+	unpolled := s
+	unpolled.Accounts = []model.AccountState{s.Accounts[0]}
+	unpolled.Accounts[0].Unpolled = "not polled: this process cannot reach the store"
+	for _, tt := range []struct {
+		s         model.Snapshot
+		row, view string
+	}{
+		{polled, "", "polled 12s ago by box-b/4121"},
+		{unpolled, "not polled: this process cannot reach the store", "· not polled: this process cannot reach the store"},
+	} {
+		m := New(newMemBackend(tt.s, ev), Options{Now: fixedNow, Location: zone})
+		m = step(m, tea.WindowSizeMsg{Width: 200, Height: 40}, snapshotMsg{tt.s})
+		if f := ansi.Strip(frame(m)); !strings.Contains(f, tt.row) {
+			t.Errorf("the row does not say %q:\n%s", tt.row, f)
+		}
+		next, cmd := step(m, press("tab")).Update(press("enter"))
+		if f := ansi.Strip(frame(step(next.(Model), cmd()))); !strings.Contains(f, tt.view) {
+			t.Errorf("the account view does not say %q:\n%s", tt.view, f)
+		}
+	}
+}
