@@ -67,9 +67,10 @@ func alegraError(w http.ResponseWriter, status int, msg string) {
 
 func serveAlegra(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request, rest string) {
 	email, tok, ok := r.BasicAuth()
-	a := s.find(dl, func(a *account) bool {
-		return ok && a.creds["email"] == email && a.creds["token"] == tok
-	})
+	var a *account
+	if ok {
+		a = s.find(dl, "basic", func(a *account) string { return credKey(a.creds["email"], a.creds["token"]) }, credKey(email, tok))
+	}
 	if a == nil {
 		alegraError(w, http.StatusUnauthorized, "Autenticación fallida: el correo o el token no son válidos.")
 		return

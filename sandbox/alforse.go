@@ -147,7 +147,7 @@ func (s *Sandbox) alforseLogin(dl *dialect, w http.ResponseWriter, r *http.Reque
 		nestError(w, http.StatusBadRequest, []string{"tenantSlug should not be empty", "email must be an email", "password should not be empty"})
 		return
 	}
-	a := s.find(dl, func(a *account) bool { return a.creds["email"] == req.Email && alforseTenant(a) == req.TenantSlug })
+	a := s.find(dl, "login", func(a *account) string { return credKey(a.creds["email"], alforseTenant(a)) }, credKey(req.Email, req.TenantSlug))
 	if a == nil {
 		nestError(w, http.StatusUnauthorized, "Invalid credentials")
 		return

@@ -83,7 +83,10 @@ func cfError(w http.ResponseWriter, status int, code, detail string, extra obj) 
 
 func serveCertifactu(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request, rest string) {
 	key := r.Header.Get("X-API-Key")
-	a := s.find(dl, func(a *account) bool { return key != "" && a.creds["api_key"] == key })
+	var a *account
+	if key != "" {
+		a = s.find(dl, "api_key", func(a *account) string { return a.creds["api_key"] }, key)
+	}
 	if a == nil || a.expired() {
 		cfError(w, http.StatusUnauthorized, "INVALID_API_KEY", "Invalid or missing API key", nil)
 		return

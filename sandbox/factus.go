@@ -128,9 +128,8 @@ func (s *Sandbox) factusToken(dl *dialect, w http.ResponseWriter, r *http.Reques
 		return
 	}
 	f := r.PostForm
-	a := s.find(dl, func(a *account) bool {
-		return a.creds["client_id"] == f.Get("client_id") && a.creds["client_secret"] == f.Get("client_secret")
-	})
+	a := s.find(dl, "client", func(a *account) string { return credKey(a.creds["client_id"], a.creds["client_secret"]) },
+		credKey(f.Get("client_id"), f.Get("client_secret")))
 	grant := f.Get("grant_type")
 	if grant != "password" && grant != "refresh_token" {
 		factusOAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "The authorization grant type is not supported by the authorization server.", "Check that all required parameters have been provided")

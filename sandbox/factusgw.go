@@ -124,9 +124,8 @@ func (s *Sandbox) gatewayLogin(dl *dialect, w http.ResponseWriter, r *http.Reque
 		return
 	}
 	f := r.PostForm
-	a := s.find(dl, func(a *account) bool {
-		return a.creds["gateway_username"] == f.Get("username") && a.creds["gateway_password"] == f.Get("password")
-	})
+	a := s.find(dl, "gateway", func(a *account) string { return credKey(a.creds["gateway_username"], a.creds["gateway_password"]) },
+		credKey(f.Get("username"), f.Get("password")))
 	if a == nil {
 		detail(w, http.StatusUnauthorized, "Incorrect username or password")
 		return

@@ -87,7 +87,10 @@ func svError(w http.ResponseWriter, status int, msg any, extra obj) {
 
 func serveSVDTE(s *Sandbox, dl *dialect, w http.ResponseWriter, r *http.Request, rest string) {
 	key := r.Header.Get("X-API-Key")
-	a := s.find(dl, func(a *account) bool { return key != "" && a.creds["api_key"] == key })
+	var a *account
+	if key != "" {
+		a = s.find(dl, "api_key", func(a *account) string { return a.creds["api_key"] }, key)
+	}
 	if a == nil {
 		svError(w, http.StatusUnauthorized, "Unauthorized", nil)
 		return
