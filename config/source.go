@@ -8,11 +8,19 @@ import (
 // source finds the lines of tables and keys in a TOML file, for messages: the TOML
 // decoder gives positions only for syntax errors.
 type source struct {
-	lines []string
+	lines   []string
+	headers map[string][]int // the lines of each [[name]] header, in order
 }
 
 func newSource(data []byte) source {
-	return source{lines: strings.Split(string(data), "\n")}
+	s := source{lines: strings.Split(string(data), "\n"), headers: map[string][]int{}}
+	// Found once: a configuration of thousands of accounts asks for each one's lines.
+	for i, l := range s.lines {
+		if m := arrayHeader.FindStringSubmatch(l); m != nil {
+			s.headers[m[1]] = append(s.headers[m[1]], i+1)
+		}
+	}
+	return s
 }
 
 var (
@@ -35,13 +43,8 @@ func (s source) keyOn(line int) string {
 
 // header is the line (from 1) of the n-th [[name]] header, 0 when there is none.
 func (s source) header(name string, n int) int {
-	for i, l := range s.lines {
-		if m := arrayHeader.FindStringSubmatch(l); m != nil && m[1] == name {
-			if n == 0 {
-				return i + 1
-			}
-			n--
-		}
+	if hs := s.headers[name]; n >= 0 && n < len(hs) {
+		return hs[n]
 	}
 	return 0
 }
@@ -103,8 +106,11 @@ func (s source) topKeyLine(key string) int {
 func (s source) keyIn(start int, name, key string) int {
 	for i := start; i < len(s.lines); i++ {
 		l := s.lines[i]
+		if arrayHeader.MatchString(l) {
+			return 0 // the next element: what this one lacks is not found in another
+		}
 		if m := tableHeader.FindStringSubmatch(l); m != nil {
-			if arrayHeader.MatchString(l) || !strings.HasPrefix(m[1], name+".") {
+			if !strings.HasPrefix(m[1], name+".") {
 				return 0
 			}
 			if m[1] == name+"."+key {
