@@ -241,7 +241,7 @@ func startAccountRun(cfgPath, dbPath, name string, opt retry.Options, scope, std
 // elsewhere says which process polls the account, and so sends its requests.
 func (a *accountRun) elsewhere(ctx context.Context) string {
 	by := "another emitop process"
-	if states, _, err := a.st.SharedStates(ctx, 0); err == nil {
+	if states, _, err := a.st.SharedStates(ctx, 0, ""); err == nil {
 		for _, s := range states {
 			if s.State.Account.Name == a.acc.Name {
 				by = "the emitop at " + s.Host

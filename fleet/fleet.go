@@ -48,7 +48,7 @@ type Store interface {
 	ReleaseAccounts(ctx context.Context, holder string, accounts []string) error
 	Leave(ctx context.Context, holder string) error
 	AskPoll(ctx context.Context, accounts []string) error
-	SharedStates(ctx context.Context, since store.StatesMark) ([]store.SharedState, store.StatesMark, error)
+	SharedStates(ctx context.Context, since store.StatesMark, except string) ([]store.SharedState, store.StatesMark, error)
 	SubmitJob(ctx context.Context, account, kind string, request []byte, askedBy string) (int64, error)
 	Job(ctx context.Context, id int64) (store.Job, error)
 	CancelJob(ctx context.Context, id int64) error
@@ -248,6 +248,9 @@ func (m *Member) tick(ctx context.Context) {
 	m.mu.Unlock()
 	m.lend(true, "")
 	if p := m.poller; p != nil {
+		// Alone, there is nobody to show what the polls learn to; once another process
+		// joins, it is written for it.
+		p.Shared(f.Members > 1)
 		for _, a := range f.Asked {
 			p.Poke(a)
 		}
@@ -381,7 +384,13 @@ func (m *Member) readStates(ctx context.Context) {
 	if time.Since(m.readAll) >= statesEvery {
 		mark = 0
 	}
-	states, next, err := m.st.SharedStates(ctx, mark)
+	m.mu.Lock()
+	alone, holder := len(m.owned) == len(m.accounts), m.holder
+	m.mu.Unlock()
+	if alone {
+		return // every account is polled here: nothing to show of another process
+	}
+	states, next, err := m.st.SharedStates(ctx, mark, holder)
 	if err != nil {
 		m.fail(fmt.Errorf("fleet: read the other processes' accounts: %w", err))
 		return

@@ -132,9 +132,7 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 		version = "dev"
 	}
 	c.agent = "emitop/" + version
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxResponseHeaderBytes = maxHeaderBytes
-	hc := http.Client{Transport: tr}
+	hc := http.Client{Transport: newTransport(1)}
 	if opt.HTTP != nil {
 		hc = *opt.HTTP
 	}
@@ -154,6 +152,18 @@ func (c *Client) Account() config.Account { return c.account }
 
 // Path is the account's endpoint path called name (its override), else def.
 func (c *Client) Path(name, def string) string { return c.account.Path(name, def) }
+
+// newTransport is the HTTP transport of accounts clients share, keeping up to idle
+// connections to each host: one connection pool serves every account of a poller, as
+// accounts of one provider share its host (10,000 accounts would otherwise keep 10,000
+// connections, each with its buffers and goroutines).
+func newTransport(idle int) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = maxHeaderBytes
+	tr.MaxIdleConnsPerHost = idle
+	tr.MaxIdleConns = 0 // bounded per host
+	return tr
+}
 
 // maxHeaderBytes bounds a response's headers: rate-limit headers take a few hundred bytes,
 // and a server whose headers never stop growing must not grow emitop (Go's default is 10 MB).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -76,8 +77,9 @@ const maxReads = 20
 // at once.
 const reloginEvery = 5 * time.Minute
 
-// attemptsEvery is how often a poll reads the documents' attempts from the store: the
-// read costs about a fifth of a poll's CPU, and only the retry engine changes them.
+// attemptsEvery is how often a poll reads the documents' attempts from the store, when
+// it does not share the store with a fleet (which tells of every retry): the read costs
+// about a fifth of a poll's CPU, and only the retry engine changes them.
 const attemptsEvery = 30 * time.Second
 
 // publishGap is how long Run waits, at least, between two snapshots: every poll changes
@@ -118,6 +120,7 @@ type Poller struct {
 	running  atomic.Bool
 	sweeping atomic.Bool   // a Refresh without Run is polling
 	dirty    chan struct{} // an account changed since the last snapshot Run published
+	shared   atomic.Bool   // what the polls learn is written for the other processes (Share)
 
 	mu sync.Mutex // guards every account's state
 
@@ -139,6 +142,8 @@ type account struct {
 	attemptsAt time.Time                 // when attempts was read
 	sampled    map[string]sample         // each window as the last poll saw it
 	capped     bool                      // the governor's window cap was reported
+	sharedDocs uint64                    // the fingerprint of the documents last shared (Options.Share)
+	sharedBy   string                    // the registration they were shared under
 	retried    atomic.Bool               // a retry changed attempts: read them at the next poll
 
 	// Guarded by Poller.mu.
@@ -193,11 +198,14 @@ func New(accounts []config.Account, st History, opts Options) (*Poller, error) {
 	if p.opts.Retention <= 0 {
 		p.opts.Retention = store.DefaultRetention
 	}
+	// One connection pool for every account: enough idle connections per host for the
+	// polls under way at once, about an account's in a hundred.
+	hc := &http.Client{Transport: newTransport(max(2, min(256, len(accounts)/100)))}
 	for _, acc := range accounts {
 		if _, dup := p.byName[acc.Name]; dup {
 			return nil, fmt.Errorf("poller: account %s configured twice", acc.Name)
 		}
-		c, err := NewClient(acc, ClientOptions{Version: opts.Version, Clock: p.clock, Backoff: opts.Backoff, Trace: p.logRequest})
+		c, err := NewClient(acc, ClientOptions{Version: opts.Version, Clock: p.clock, Backoff: opts.Backoff, Trace: p.logRequest, HTTP: hc})
 		if err != nil {
 			return nil, fmt.Errorf("poller: %w", err)
 		}
@@ -444,6 +452,7 @@ func (p *Poller) Hold(account string) {
 	if !a.lease.held {
 		a.lease.held, a.lease.due, a.lease.why = true, due, ""
 		a.lease.ctx, a.lease.cancel = context.WithCancel(context.Background())
+		a.retried.Store(true) // whoever held it meanwhile may have retried its documents
 	}
 	a.lease.mu.Unlock()
 	select {
@@ -469,6 +478,30 @@ func (p *Poller) Drop(account, why string) {
 	a.lease.held, a.lease.why = false, why
 	a.lease.mu.Unlock()
 	p.changed()
+}
+
+// Shared turns on or off the writing of what the polls learn for the other processes
+// sharing the store (Options.Share): a process alone in its fleet writes nothing for
+// nobody, as a lone emitop always did. Turned on, it writes at once what it knows of every
+// account it holds, and each one's documents again at its next poll.
+func (p *Poller) Shared(on bool) {
+	if p.opts.Share == nil || !p.shared.CompareAndSwap(!on, on) || !on {
+		return
+	}
+	holder, host := p.opts.Share.Member()
+	now := p.clock.Now()
+	var ops []store.Op
+	p.mu.Lock()
+	for _, a := range p.accounts {
+		if _, _, held := a.lease.current(); held && !a.lastPoll.IsZero() {
+			ops = append(ops, store.ShareState(holder, host, a.state(now), true))
+		}
+		a.sharedBy = ""
+	}
+	p.mu.Unlock()
+	if err := p.st.Enqueue(context.Background(), ops...); err != nil && !errors.Is(err, store.ErrClosed) {
+		p.fail("", err)
+	}
 }
 
 // Poke asks for a poll of the account now, as Refresh does of every account: another
@@ -513,10 +546,25 @@ func (p *Poller) Show(states []store.SharedState) {
 		}
 		shown := rebase(st.State, now.Add(-st.Age).Sub(st.Written))
 		shown.PolledBy = st.Host
+		if st.SameDocuments && a.shown != nil {
+			shown.Documents = a.shown.Documents
+		}
 		a.shown = &shown
 	}
 	p.mu.Unlock()
 	p.changed()
+}
+
+// fingerprint sums up what a document list shows, to share it only when it changed.
+func fingerprint(docs []model.Document) uint64 {
+	h := fnv.New64a()
+	for _, d := range docs {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00", d.ID, d.Number, d.Status, d.Attempts, d.FirstSeen.UnixNano(), d.Changed.UnixNano())
+		if p := d.Problem; p != nil {
+			fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", p.Class, p.Verdict, p.Code, p.Message)
+		}
+	}
+	return h.Sum64()
 }
 
 // rebase moves every time of a state by d.
@@ -715,9 +763,12 @@ func (p *Poller) pollAccount(ctx context.Context, a *account, asked bool) bool {
 	change := store.HealthChange{At: a.lastPoll, Account: a.cfg.Name, Provider: a.cfg.Provider,
 		From: was, To: a.health, Detail: a.err, Problem: a.lastError}
 	var shared store.Op
-	if p.opts.Share != nil {
+	if p.opts.Share != nil && p.shared.Load() {
 		holder, host := p.opts.Share.Member()
-		shared = store.ShareState(holder, host, a.state(p.clock.Now()))
+		st := a.state(p.clock.Now())
+		sum := fingerprint(st.Documents)
+		shared = store.ShareState(holder, host, st, sum != a.sharedDocs || holder != a.sharedBy)
+		a.sharedDocs, a.sharedBy = sum, holder
 	}
 	p.mu.Unlock()
 	if change.From != change.To {
@@ -918,6 +969,7 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 
 // storedOpen is what the history last knew open of an account: the first poll compares
 // the listing with it, so that a document settled while emitop was away is read once.
+// The attempts come with it.
 func (p *Poller) storedOpen(ctx context.Context, a *account) map[string]model.Document {
 	docs, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
 		Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusUnknown}, Limit: 10000})
@@ -928,8 +980,12 @@ func (p *Poller) storedOpen(ctx context.Context, a *account) map[string]model.Do
 		}
 		return known
 	}
+	a.attempts, a.attemptsAt = make(map[string]int), p.clock.Now()
 	for _, d := range docs {
 		known[d.ID] = d
+		if d.Attempts > 0 {
+			a.attempts[d.ID] = d.Attempts
+		}
 	}
 	return known
 }
@@ -940,7 +996,11 @@ func (p *Poller) attempts(ctx context.Context, a *account, docs []model.Document
 	if len(docs) == 0 {
 		return
 	}
-	if now := p.clock.Now(); a.retried.Swap(false) || a.attempts == nil || now.Sub(a.attemptsAt) >= attemptsEvery {
+	// Sharing a store, this process runs every retry of the accounts it polls (package
+	// fleet), and is told of each: their attempts change no other way.
+	now := p.clock.Now()
+	stale := p.opts.Share == nil && now.Sub(a.attemptsAt) >= attemptsEvery
+	if a.retried.Swap(false) || a.attempts == nil || stale {
 		stored, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
 			Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusUnknown}, Limit: 10000})
 		if err != nil {

@@ -35,6 +35,7 @@ type Fleet struct {
 	// member found it run out and took its accounts; every lease it held is lost, and it
 	// must join again under another name.
 	Alive   bool
+	Members int      // live members, commands included
 	Pollers int      // live members that poll
 	Free    int      // accounts no live member holds
 	Asked   []string // of the member's accounts, those another process asked to poll now (the asks are cleared)
@@ -78,7 +79,7 @@ func (s *Store) Renew(ctx context.Context, holder string, ttl time.Duration) (Fl
 			return err
 		}
 		f.Alive = true
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM members WHERE polls = 1 AND expires > `+c).Scan(&f.Pollers); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(polls), 0) FROM members WHERE expires > `+c).Scan(&f.Members, &f.Pollers); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM poll_leases l WHERE l.holder = ''
@@ -246,6 +247,9 @@ type SharedState struct {
 	// whatever the hosts' clocks say.
 	Written time.Time
 	Age     time.Duration
+	// SameDocuments says that the documents did not change since the mark the reading
+	// started from: State carries none, and those read before stand.
+	SameDocuments bool
 }
 
 // StatesMark is where a reading of shared states left off (SharedStates).
@@ -253,19 +257,21 @@ type StatesMark int64
 
 // statesSlack is how far before the last mark SharedStates reads again: a state is
 // stamped when its batch's transaction writes it and seen once that commits, a little
-// later.
-const statesSlack = 5 * time.Second
+// later. Tests shorten it.
+var statesSlack = 5 * time.Second
 
 // ShareState records, through the batched writer, what holder's last poll of an account
-// learned, for the other members to show. It is not written when another member holds
-// the account's poll lease by then.
-func ShareState(holder, host string, a model.AccountState) Op {
-	return stateOp{holder: holder, host: host, state: a}
+// learned, for the other members to show; its documents only when docs is true (they
+// changed since the holder last shared them: the ones written before stand otherwise).
+// It is not written when another member holds the account's poll lease by then.
+func ShareState(holder, host string, a model.AccountState, docs bool) Op {
+	return stateOp{holder: holder, host: host, state: a, docs: docs}
 }
 
 type stateOp struct {
 	holder, host string
 	state        model.AccountState
+	docs         bool
 }
 
 func (o stateOp) check() error {
@@ -277,8 +283,10 @@ func (o stateOp) check() error {
 
 func (o stateOp) size() int {
 	n := opBase + len(o.state.Err) + 64*len(o.state.Windows)
-	for _, d := range o.state.Documents {
-		n += 128 + problemSize(d.Problem)
+	if o.docs {
+		for _, d := range o.state.Documents {
+			n += 128 + problemSize(d.Problem)
+		}
 	}
 	return n
 }
@@ -290,15 +298,24 @@ func (o stateOp) apply(t *txn) error {
 	if err != nil {
 		return fmt.Errorf("account state %s: %w", o.state.Account.Name, err)
 	}
-	if _, err := t.stmt(sState).ExecContext(t.ctx, o.state.Account.Name, o.holder, o.host, string(b)); err != nil {
+	docs, changed := "", 0
+	if o.docs {
+		d, err := json.Marshal(encodeDocuments(o.state.Documents))
+		if err != nil {
+			return fmt.Errorf("account state %s: %w", o.state.Account.Name, err)
+		}
+		docs, changed = string(d), 1
+	}
+	if _, err := t.stmt(sState).ExecContext(t.ctx, o.state.Account.Name, o.holder, o.host, string(b), docs, changed); err != nil {
 		return fmt.Errorf("account state %s: %w", o.state.Account.Name, err)
 	}
 	return nil
 }
 
 // SharedStates reads the accounts' shared states written since mark (all of them for a
-// zero mark), and the mark to read from next time. A state read before may come again.
-func (s *Store) SharedStates(ctx context.Context, since StatesMark) ([]SharedState, StatesMark, error) {
+// zero mark) by any holder but except, and the mark to read from next time. A state read
+// before may come again; its documents come only when they changed since the mark.
+func (s *Store) SharedStates(ctx context.Context, since StatesMark, except string) ([]SharedState, StatesMark, error) {
 	var now int64
 	if err := s.read.QueryRowContext(ctx, `SELECT `+s.eng.clock).Scan(&now); err != nil {
 		return nil, since, fmt.Errorf("store: shared states: %w", err)
@@ -307,8 +324,9 @@ func (s *Store) SharedStates(ctx context.Context, since StatesMark) ([]SharedSta
 	if since != 0 {
 		from = int64(since) - int64(statesSlack)
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT account, holder, host, $1 - written, state FROM account_states
-		WHERE written > $2`, now, from)
+	rows, err := s.read.QueryContext(ctx, `SELECT account, holder, host, $1 - written, state,
+		CASE WHEN docs_written > $2 THEN documents ELSE NULL END FROM account_states
+		WHERE written > $2 AND holder <> $3`, now, from, except)
 	if err != nil {
 		return nil, since, fmt.Errorf("store: shared states: %w", err)
 	}
@@ -318,17 +336,23 @@ func (s *Store) SharedStates(ctx context.Context, since StatesMark) ([]SharedSta
 		var st SharedState
 		var age int64
 		var raw string
-		if err := rows.Scan(&st.State.Account.Name, &st.Holder, &st.Host, &age, &raw); err != nil {
+		var docs sql.NullString
+		if err := rows.Scan(&st.State.Account.Name, &st.Holder, &st.Host, &age, &raw, &docs); err != nil {
 			return nil, since, fmt.Errorf("store: shared states: %w", err)
 		}
 		var w stateWire
 		if err := json.Unmarshal([]byte(raw), &w); err != nil {
 			return nil, since, fmt.Errorf("store: shared state of %s: %w", st.State.Account.Name, err)
 		}
+		if docs.Valid && docs.String != "" {
+			if err := json.Unmarshal([]byte(docs.String), &w.Documents); err != nil {
+				return nil, since, fmt.Errorf("store: shared documents of %s: %w", st.State.Account.Name, err)
+			}
+		}
 		if st.State, err = w.decode(st.State.Account.Name); err != nil {
 			return nil, since, fmt.Errorf("store: shared state of %s: %w", st.State.Account.Name, err)
 		}
-		st.Written, st.Age = fromNanos(w.Written), max(0, time.Duration(age))
+		st.Written, st.Age, st.SameDocuments = fromNanos(w.Written), max(0, time.Duration(age)), !docs.Valid
 		out = append(out, st)
 	}
 	if err := rows.Err(); err != nil {
@@ -351,7 +375,7 @@ type stateWire struct {
 	LastGood     int64        `json:"last_good"`
 	Err          string       `json:"err,omitempty"`
 	LastError    *string      `json:"last_error,omitempty"`
-	Documents    []docWire    `json:"documents,omitempty"`
+	Documents    []docWire    `json:"-"` // in their own column
 	Parked       bool         `json:"parked,omitempty"`
 	NextLogin    int64        `json:"next_login,omitempty"`
 }
@@ -384,11 +408,16 @@ func encodeState(a model.AccountState) stateWire {
 		w.Windows = append(w.Windows, windowWire{Name: x.Name, Limit: x.Limit, Remaining: x.Remaining, Reset: int64(x.Reset),
 			Observed: nanos(x.Observed), ExhaustsIn: int64(x.ExhaustsIn)})
 	}
-	for _, d := range a.Documents {
-		w.Documents = append(w.Documents, docWire{Provider: d.Provider, ID: d.ID, Number: d.Number, Status: d.Status,
+	return w
+}
+
+func encodeDocuments(docs []model.Document) []docWire {
+	out := make([]docWire, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, docWire{Provider: d.Provider, ID: d.ID, Number: d.Number, Status: d.Status,
 			Problem: problemText(d.Problem), Attempts: d.Attempts, FirstSeen: nanos(d.FirstSeen), Changed: nanos(d.Changed)})
 	}
-	return w
+	return out
 }
 
 func (w stateWire) decode(account string) (model.AccountState, error) {
@@ -404,7 +433,9 @@ func (w stateWire) decode(account string) (model.AccountState, error) {
 		a.Windows = append(a.Windows, model.Window{Name: x.Name, Limit: x.Limit, Remaining: x.Remaining,
 			Reset: time.Duration(x.Reset), Observed: fromNanos(x.Observed), ExhaustsIn: time.Duration(x.ExhaustsIn)})
 	}
-	a.Documents = make([]model.Document, 0, len(w.Documents))
+	if w.Documents != nil {
+		a.Documents = make([]model.Document, 0, len(w.Documents))
+	}
 	for _, d := range w.Documents {
 		doc := model.Document{Account: account, Provider: d.Provider, ID: d.ID, Number: d.Number, Status: d.Status,
 			Attempts: d.Attempts, FirstSeen: fromNanos(d.FirstSeen), Changed: fromNanos(d.Changed)}

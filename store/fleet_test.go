@@ -274,9 +274,12 @@ func TestSharedStates(t *testing.T) {
 				Problem: rejection("005", "Sello inválido \x1b[31m"), Attempts: 2, FirstSeen: at.Add(-time.Hour), Changed: at}},
 			Parked: true, NextLogin: at.Add(5 * time.Minute),
 		}
-		enqueue(t, a, ShareState("a", "host-a/1", state))
+		enqueue(t, a, ShareState("a", "host-a/1", state, true))
 		flush(t, a)
-		got, mark, err := b.SharedStates(ctx, 0)
+		if mine, _, err := a.SharedStates(ctx, 0, "a"); err != nil || len(mine) != 0 {
+			t.Fatalf("a reads back its own states: %+v, %v", mine, err)
+		}
+		got, mark, err := b.SharedStates(ctx, 0, "b")
 		if err != nil || len(got) != 1 {
 			t.Fatalf("shared states: %+v, %v", got, err)
 		}
@@ -295,9 +298,9 @@ func TestSharedStates(t *testing.T) {
 		other := model.AccountState{Account: model.Account{Name: "cf-madrid", Provider: "certifactu"}, Health: model.HealthUp}
 		stale := state
 		stale.Health = model.HealthDown
-		enqueue(t, a, ShareState("a", "host-a/1", stale), ShareState("b", "host-b/2", other))
+		enqueue(t, a, ShareState("a", "host-a/1", stale, true), ShareState("b", "host-b/2", other, true))
 		flush(t, a)
-		got, _, err = b.SharedStates(ctx, mark)
+		got, _, err = b.SharedStates(ctx, mark, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,6 +313,35 @@ func TestSharedStates(t *testing.T) {
 		}
 		if s, ok := byName["sv-main"]; ok && s.State.Health == model.HealthDown {
 			t.Fatalf("a's write after losing the account was taken: %+v", s)
+		}
+		// b polls sv-main now; its documents did not change: they are written once.
+		saved := statesSlack
+		statesSlack = 50 * time.Millisecond
+		t.Cleanup(func() { statesSlack = saved })
+		polled := state
+		polled.Health = model.HealthUp
+		enqueue(t, b, ShareState("b", "host-b/2", polled, true))
+		flush(t, b)
+		time.Sleep(statesSlack + 10*time.Millisecond)
+		_, mark, err = a.SharedStates(ctx, 0, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		polled.Documents = nil
+		enqueue(t, b, ShareState("b", "host-b/2", polled, false))
+		flush(t, b)
+		got, _, err = a.SharedStates(ctx, mark, "")
+		if err != nil || len(got) != 1 || !got[0].SameDocuments || got[0].State.Documents != nil || got[0].State.Health != model.HealthUp {
+			t.Fatalf("a state whose documents did not change: %+v, %v", got, err)
+		}
+		got, _, err = a.SharedStates(ctx, 0, "")
+		if err != nil || len(got) != 2 {
+			t.Fatalf("everything: %+v, %v", got, err)
+		}
+		for _, s := range got {
+			if s.State.Account.Name == "sv-main" && (s.SameDocuments || len(s.State.Documents) != 1) {
+				t.Fatalf("read whole, sv-main has its documents as last written: %+v", s)
+			}
 		}
 	})
 }

@@ -629,9 +629,13 @@ var stmtSQL = [nStmts]string{
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 	// The state a holder shares is stamped by the database's clock; a holder that lost
 	// the account's lease to another meanwhile does not overwrite what the new one wrote.
-	sState: `INSERT INTO account_states (account, holder, host, written, state) VALUES ($1, $2, $3, {clock}, $4)
+	// The documents are written when they changed ($6 = 1), and kept otherwise.
+	sState: `INSERT INTO account_states (account, holder, host, written, state, documents, docs_written)
+		VALUES ($1, $2, $3, {clock}, $4, $5, {clock})
 		ON CONFLICT (account) DO UPDATE SET holder = excluded.holder, host = excluded.host,
-		written = excluded.written, state = excluded.state
+		written = excluded.written, state = excluded.state,
+		documents = CASE WHEN $6 = 1 THEN excluded.documents ELSE account_states.documents END,
+		docs_written = CASE WHEN $6 = 1 THEN excluded.docs_written ELSE account_states.docs_written END
 		WHERE NOT EXISTS (SELECT 1 FROM poll_leases l WHERE l.account = excluded.account
 			AND l.holder <> excluded.holder AND l.holder <> '')`,
 	sJobResult: `INSERT INTO job_results (job, doc_id, result) VALUES ($1, $2, $3)`,

@@ -32,7 +32,9 @@ CREATE TABLE account_states (
     holder  text    NOT NULL,
     host    text    NOT NULL,
     written bigint  NOT NULL, -- when it was written
-    state   text    NOT NULL  -- JSON: health, windows, documents, last error, intervals
+    state   text    NOT NULL, -- JSON: health, windows, last error, intervals
+    documents text  NOT NULL DEFAULT '', -- JSON: the open documents, written only when they change
+    docs_written bigint NOT NULL DEFAULT 0 -- when documents was written
 );
 CREATE INDEX account_states_written ON account_states(written);
 

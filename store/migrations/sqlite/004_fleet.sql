@@ -32,7 +32,9 @@ CREATE TABLE account_states (
     holder  TEXT    NOT NULL,
     host    TEXT    NOT NULL,
     written INTEGER NOT NULL, -- when it was written
-    state   TEXT    NOT NULL  -- JSON: health, windows, documents, last error, intervals
+    state   TEXT    NOT NULL, -- JSON: health, windows, last error, intervals
+    documents TEXT  NOT NULL DEFAULT '', -- JSON: the open documents, written only when they change
+    docs_written INTEGER NOT NULL DEFAULT 0 -- when documents was written
 ) STRICT;
 CREATE INDEX account_states_written ON account_states(written);
 
