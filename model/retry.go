@@ -247,10 +247,11 @@ type retryResultJSON struct {
 	Detail   string  `json:"detail"`
 	Sent     bool    `json:"sent"`
 	Attempts int     `json:"attempts"`
+	ByPolicy bool    `json:"by_policy"` // skipped by the policy, not by chance
 }
 
 // MarshalJSON writes the keys of `emitop retry -o json`'s documents.
 func (r RetryResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(retryResultJSON{ID: r.Doc.ID, Number: r.Doc.Number, Outcome: r.Outcome, Verdict: r.Verdict,
-		Detail: r.Detail, Sent: r.Sent, Attempts: r.Doc.Attempts})
+		Detail: r.Detail, Sent: r.Sent, Attempts: r.Doc.Attempts, ByPolicy: r.ByPolicy})
 }

@@ -36,7 +36,7 @@ func TestRetryReason(t *testing.T) {
 }
 
 // TestRetryJSON: the plan's documents and the report's results keep the keys, in the
-// order, that `emitop retry -o json` has always written.
+// order, that `emitop retry -o json` has always written (by_policy came last, later).
 func TestRetryJSON(t *testing.T) {
 	doc := Document{Account: "a", ID: "id", Number: "n", Status: StatusRejected, Attempts: 2}
 	cases := []struct {
@@ -49,7 +49,9 @@ func TestRetryJSON(t *testing.T) {
 			Requests: []PlannedRequest{{Method: "GET", URL: "u", Header: []string{"K: [redacted]"}}, {Method: "POST", URL: "v", Body: "{}"}}},
 			`{"id":"id","number":"n","status":"rejected","verdict":"","attempts":2,"last_problem":null,"action":"resend","forced":false,"reason":"no problem recorded: read the status, then resend if still rejected","requests":[{"method":"GET","url":"u","headers":["K: [redacted]"]},{"method":"POST","url":"v","headers":null,"body":"{}"}]}`},
 		{RetryResult{Doc: doc, Outcome: OutcomeAccepted, Detail: "resent: accepted", Sent: true},
-			`{"id":"id","number":"n","outcome":"accepted","verdict":"","detail":"resent: accepted","sent":true,"attempts":2}`},
+			`{"id":"id","number":"n","outcome":"accepted","verdict":"","detail":"resent: accepted","sent":true,"attempts":2,"by_policy":false}`},
+		{RetryResult{Doc: doc, Outcome: OutcomeSkipped, ByPolicy: true, Verdict: VerdictFix, Detail: "verdict fix: the data must change first"},
+			`{"id":"id","number":"n","outcome":"skipped","verdict":"fix","detail":"verdict fix: the data must change first","sent":false,"attempts":2,"by_policy":true}`},
 	}
 	for _, c := range cases {
 		b, err := json.Marshal(c.v)
