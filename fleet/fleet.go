@@ -207,6 +207,17 @@ func (m *Member) Run(ctx context.Context) error {
 func (m *Member) tick(ctx context.Context) {
 	m.mu.Lock()
 	holder, valid := m.holder, m.valid
+	if holder != "" && !time.Now().Before(valid.Add(-m.margin())) {
+		// The registration may have run out (the store could not be reached in time):
+		// another member may hold its accounts by now, and no renewal can be had before
+		// it runs out. Join again under another name, and take a share again.
+		lost := m.ownedList()
+		m.holder, m.owned = "", map[string]bool{}
+		m.mu.Unlock()
+		m.drop(lost, "not polled: this process's poll lease ran out before it could reach the store to renew it; it takes its share again once the store answers")
+		m.mu.Lock()
+		holder = ""
+	}
 	m.mu.Unlock()
 	sent := time.Now()
 	if holder == "" {

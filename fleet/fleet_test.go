@@ -2,8 +2,10 @@ package fleet
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -403,4 +405,101 @@ func TestJobTakenOverWhenItsRunnerDies(t *testing.T) {
 		}
 		t.Logf("runner killed; account taken over in %v; job ended %v after the kill", took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 	})
+}
+
+// TestDatabaseRestart: the team's PostgreSQL stops in the middle of the polls and starts
+// again. While the process can still renew nothing changes; once it cannot, it stops
+// polling, saying why, since another process may take its accounts over (no request
+// then); when the server is back it joins again on its own and polls every account, and
+// every event committed before the stop is still there.
+func TestDatabaseRestart(t *testing.T) {
+	c := pgtest.New(t, false)
+	loc := c.Schema(t)
+	sb, accounts := fleetAccounts(t, 1, 300*time.Millisecond)
+	pr := start(t, loc, accounts)
+	polled := func(since time.Time) bool {
+		for _, a := range pr.p.Snapshot().Accounts {
+			if !a.LastPoll.After(since) || a.Unpolled != "" || a.PolledBy != "" {
+				return false
+			}
+		}
+		return true
+	}
+	eventually(t, 6*lease, "every account polled", func() bool { return polled(time.Time{}) })
+	db, err := sql.Open("pgx", loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := pr.st.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := eventIDs(t, db)
+	if len(before) == 0 {
+		t.Fatal("no event committed before the stop")
+	}
+	if err := c.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	eventually(t, 3*lease, "every account let go", func() bool {
+		for _, a := range pr.p.Snapshot().Accounts {
+			if !strings.Contains(a.Unpolled, "not polled") || !strings.Contains(a.Unpolled, "store") {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("polling stopped %v after the server", time.Since(stopped).Round(time.Millisecond))
+	time.Sleep(time.Second) // a poll under way ends
+	requests := 0
+	for _, a := range accounts {
+		requests += sb.AccountStats(a.Name).Requests
+	}
+	time.Sleep(time.Second)
+	for _, a := range accounts {
+		requests -= sb.AccountStats(a.Name).Requests
+	}
+	if requests != 0 {
+		t.Errorf("%d requests while the accounts were let go", -requests)
+	}
+	if err := c.StartServer(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	took := eventually(t, 10*lease, "every account polled again", func() bool { return polled(back) })
+	t.Logf("every account polled again %v after the server started", took.Round(time.Millisecond))
+	after := eventIDs(t, db)
+	for id := range before {
+		if !after[id] {
+			t.Errorf("event %d, committed before the stop, is gone", id)
+		}
+	}
+	for _, a := range accounts {
+		if st := sb.AccountStats(a.Name); st.RateLimited != 0 {
+			t.Errorf("%s: %d 429s", a.Name, st.RateLimited)
+		}
+	}
+}
+
+// eventIDs reads the ids of the events the store holds.
+func eventIDs(t *testing.T, db *sql.DB) map[int64]bool {
+	t.Helper()
+	rows, err := db.Query(`SELECT id FROM events`)
+	if err != nil {
+		t.Fatalf("events: %v", err)
+	}
+	defer rows.Close()
+	out := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
