@@ -298,7 +298,8 @@ func (g *Governor) finish(t Ticket) {
 // states a wait (a 503 in maintenance), for that wait. status 0 means no response came
 // (a transport error): the hit is counted all the same, since the request may have
 // reached the server. p is the response's problem as decoded, or nil; when given, its
-// windows and wait are used.
+// wait is used. The windows are read from the headers here, the account's own first: a
+// response naming more windows than one response is read for cannot hide those it keeps.
 func (g *Governor) Done(t Ticket, status int, header http.Header, p *model.Problem) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -315,12 +316,7 @@ func (g *Governor) Done(t Ticket, status int, header http.Header, p *model.Probl
 		return
 	}
 	g.heard = true
-	var seen []model.Window
-	if p != nil && p.Windows != nil {
-		seen = p.Windows
-	} else {
-		seen = Windows(header, now)
-	}
+	seen := readWindows(header, now, g)
 	for _, s := range seen {
 		g.learn(s, now, t.kind == Poll)
 	}
@@ -422,6 +418,16 @@ func (g *Governor) capWindows(seen []model.Window) {
 			g.lastNamed[s.Name] = true
 		}
 	}
+}
+
+// keeps reports, under g.mu, whether the governor keeps a window called name.
+func (g *Governor) keeps(name string) bool {
+	for _, w := range g.windows {
+		if w.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // DroppedWindows is how many windows learned from headers were dropped to keep the
