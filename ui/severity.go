@@ -185,12 +185,14 @@ func (s *summary) reason(now time.Time) string {
 			if p.Code != "" && p.Code != strconv.Itoa(p.Status) { // "401 auth", not "401 401 auth"
 				r = model.Line(p.Code, 16) + " " + r
 			}
-			if p.Status != 0 {
+			if p.Status != 0 && p.Status/100 != 2 { // a login answered 201 "MFA required" is no HTTP error
 				r = fmt.Sprintf("%d %s", p.Status, r)
 			}
 			switch {
 			case p.HasWait:
 				r += ", wait " + waitText(max(0, p.Wait-now.Sub(a.LastPoll)))
+			case s.sev == sevRefused && p.Meaning != "" && p.Meaning != model.ClassGuidance[p.Class].Meaning:
+				r += ": " + p.Meaning // the dialect knows why: "this user needs MFA"
 			case s.sev == sevRefused:
 				r += ", check the credentials"
 			}
