@@ -137,6 +137,28 @@ func TestGovernorLearnsOtherClients(t *testing.T) {
 	spend(t, g, Write, 90)
 }
 
+// TestGovernorLateAnswerKeepsOthers: of two requests in flight, the later one's answer
+// arrives first and shows what another client spent; the earlier one's answer, read after
+// it, counts what the server had seen before and must not make the governor forget it.
+func TestGovernorLateAnswerKeepsOthers(t *testing.T) {
+	clock := fakeclock.New()
+	g := NewGovernor(documented["certifactu"], 0.1, clock) // 100/60s documented, 90 usable
+	early, _ := try(g, Write)
+	clock.Advance(10 * time.Millisecond)
+	late, _ := try(g, Write)
+	clock.Advance(10 * time.Millisecond)
+	// Between the two, another client spent 40: the later request sees 100-42 left.
+	g.Done(late, 200, header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "58", "X-RateLimit-Reset", "50"), nil)
+	g.Done(early, 200, header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "99", "X-RateLimit-Reset", "50"), nil)
+	if w := g.Windows(clock.Now()); len(w) != 1 || w[0].Remaining != 58 {
+		t.Fatalf("windows = %+v after the earlier request's answer came last", w)
+	}
+	spend(t, g, Write, 48) // usable 90: 42 spent
+	if _, ok := try(g, Write); ok {
+		t.Fatal("the earlier request's late answer made the governor forget what the other client spent")
+	}
+}
+
 func TestGovernorAddsHeaderWindows(t *testing.T) {
 	clock := fakeclock.New()
 	g := NewGovernor(documented["alforse"], 0.1, clock) // nothing documented
@@ -422,12 +444,12 @@ func TestGovernorServerWins(t *testing.T) {
 	// 429 says it) leaves the documented length.
 	g := NewGovernor(documented["factus"], 0.1, fakeclock.New())
 	now := g.clock.Now()
-	g.learn(model.Window{Limit: 80, Remaining: 0, Reset: 7 * time.Second}, now, false)
+	g.learn(model.Window{Limit: 80, Remaining: 0, Reset: 7 * time.Second}, now, now, false)
 	if w := g.windows[0]; w.length != time.Minute || w.limit != 80 {
 		t.Errorf("factus: %d per %v after a reset of 7 s at the documented limit", w.limit, w.length)
 	}
-	g.learn(model.Window{Limit: 60, Remaining: 59, Reset: model.Unknown}, now, false)
-	g.learn(model.Window{Limit: 60, Remaining: 40, Reset: 30 * time.Second}, now, false)
+	g.learn(model.Window{Limit: 60, Remaining: 59, Reset: model.Unknown}, now, now, false)
+	g.learn(model.Window{Limit: 60, Remaining: 40, Reset: 30 * time.Second}, now, now, false)
 	if w := g.windows[0]; w.length != 30*time.Second || w.limit != 60 {
 		t.Errorf("factus: %d per %v after the server stated 60 and a reset of 30 s", w.limit, w.length)
 	}
