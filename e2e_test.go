@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"emitop/internal/tooltest"
 	"emitop/sandbox"
 )
 
@@ -79,9 +80,7 @@ func contains(parts ...string) func(string) bool {
 // TestDashboardEndToEnd runs the built binary's demo in tmux and uses it as a person
 // would: live data from all five providers, help, a filter, a document's verdict, quit.
 func TestDashboardEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (.ci/run installs it)")
-	}
+	tooltest.Need(t, "tmux", "tmux")
 	bin := emitopBinary(t)
 	exitFile := filepath.Join(t.TempDir(), "exit")
 	s := &tmuxSession{t: t, socket: fmt.Sprintf("emitop-e2e-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "e2e"}
@@ -153,9 +152,7 @@ func (s *tmuxSession) quit(exitFile string) {
 // outside-cause rejections) of a provider that offers a resend, marks one, reads the plan
 // and its redacted requests, confirms, and sees the batch's result and summary.
 func TestDashboardRetryEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (.ci/run installs it)")
-	}
+	tooltest.Need(t, "tmux", "tmux")
 	bin := emitopBinary(t)
 	exitFile := filepath.Join(t.TempDir(), "exit")
 	s := &tmuxSession{t: t, socket: fmt.Sprintf("emitop-e2e-retry-%d-%d", os.Getpid(), time.Now().UnixNano()), name: "e2e"}
@@ -217,9 +214,7 @@ func TestDashboardRetryEndToEnd(t *testing.T) {
 // Within a poll of the account the header names it, its row is the first of the accounts,
 // and the refusal decoded (class · verdict · meaning) is on its row.
 func TestRefusedCredentialsEndToEnd(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (.ci/run installs it)")
-	}
+	tooltest.Need(t, "tmux", "tmux")
 	bin := emitopBinary(t)
 	sb, cfg := sandboxConfig(t, sandbox.Options{Scenario: "calm", Seed: 3, NoFaults: true}, "2s")
 	dir := t.TempDir()

@@ -20,6 +20,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	gossh "golang.org/x/crypto/ssh"
 
+	"emitop/internal/tooltest"
 	"emitop/sandbox"
 )
 
@@ -210,12 +211,8 @@ func (s *screenText) waitFor(want string, timeout time.Duration) bool {
 // does: the dashboard fills the terminal (header on the first row, keys on the last), takes
 // keys, follows the polls, and on q gives the terminal back as it found it.
 func TestServeInARealTerminal(t *testing.T) {
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (.ci/run installs it)")
-	}
-	if _, err := exec.LookPath("ssh"); err != nil {
-		t.Skip("ssh is not installed (.ci/run installs it)")
-	}
+	tooltest.Need(t, "tmux", "tmux")
+	tooltest.Need(t, "ssh", "openssh-client")
 	dir := t.TempDir()
 	signer, priv := newKeyPair(t)
 	block, err := gossh.MarshalPrivateKey(priv, "ana")

@@ -101,9 +101,11 @@ type window struct {
 	ledger []hit // own completed requests, oldest first
 	polls  int   // how many of ledger are polls
 
-	// The server's last word: at seen it said remaining; foreign is how many of the
-	// spent requests were not ours. Foreign hits may last one window length from seen.
+	// The server's last word: at seen it said remaining, answering a request sent at
+	// sent; foreign is how many of the spent requests were not ours. Foreign hits may
+	// last one window length from seen.
 	seen      time.Time
+	sent      time.Time
 	remaining int
 	foreign   int
 	resetAt   time.Time // zero when not stated
@@ -298,7 +300,8 @@ func (g *Governor) finish(t Ticket) {
 // states a wait (a 503 in maintenance), for that wait. status 0 means no response came
 // (a transport error): the hit is counted all the same, since the request may have
 // reached the server. p is the response's problem as decoded, or nil; when given, its
-// windows and wait are used.
+// wait is used. The windows are read from the headers here, the account's own first: a
+// response naming more windows than one response is read for cannot hide those it keeps.
 func (g *Governor) Done(t Ticket, status int, header http.Header, p *model.Problem) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -315,14 +318,9 @@ func (g *Governor) Done(t Ticket, status int, header http.Header, p *model.Probl
 		return
 	}
 	g.heard = true
-	var seen []model.Window
-	if p != nil && p.Windows != nil {
-		seen = p.Windows
-	} else {
-		seen = Windows(header, now)
-	}
+	seen := readWindows(header, now, g)
 	for _, s := range seen {
-		g.learn(s, now, t.kind == Poll)
+		g.learn(s, now, t.at, t.kind == Poll)
 	}
 	g.capWindows(seen)
 	switch {
@@ -333,8 +331,9 @@ func (g *Governor) Done(t Ticket, status int, header http.Header, p *model.Probl
 	}
 }
 
-// learn folds one window a response described into the picture.
-func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
+// learn folds one window a response described into the picture; the response came at now
+// to a request sent at sent.
+func (g *Governor) learn(s model.Window, now, sent time.Time, poll bool) {
 	var w *window
 	for _, x := range g.windows {
 		if x.name == s.Name {
@@ -379,17 +378,25 @@ func (g *Governor) learn(s model.Window, now time.Time, poll bool) {
 	if s.Remaining == model.Unknown || w.limit == model.Unknown {
 		return
 	}
-	if !w.seen.IsZero() && now.Before(w.seen) {
-		return // an older response arriving late says nothing new
+	// The server's count includes our own hits (and perhaps requests still in flight);
+	// whatever is left over was spent by someone else.
+	foreign := max(0, w.limit-s.Remaining-len(w.ledger)-g.inflight)
+	if sent.Before(w.sent) {
+		// The answer to a request sent before the one last heard from mostly counts what
+		// the server had seen earlier (requests in flight at once complete in any order,
+		// more so on a loaded host): it may add to what others spent, never make the
+		// governor forget it.
+		if foreign > w.foreign {
+			w.foreign, w.remaining = foreign, min(w.remaining, s.Remaining)
+		}
+		return
 	}
-	w.seen, w.remaining = now, s.Remaining
+	w.seen, w.sent, w.remaining = now, sent, s.Remaining
 	w.resetAt = time.Time{}
 	if s.HasReset() {
 		w.resetAt = now.Add(s.Reset)
 	}
-	// The server's count includes our own hits (and perhaps requests still in flight);
-	// whatever is left over was spent by someone else.
-	w.foreign = max(0, w.limit-s.Remaining-len(w.ledger)-g.inflight)
+	w.foreign = foreign
 }
 
 // capWindows drops learned windows beyond MaxWindows once a response's windows (seen) are
@@ -422,6 +429,16 @@ func (g *Governor) capWindows(seen []model.Window) {
 			g.lastNamed[s.Name] = true
 		}
 	}
+}
+
+// keeps reports, under g.mu, whether the governor keeps a window called name.
+func (g *Governor) keeps(name string) bool {
+	for _, w := range g.windows {
+		if w.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // DroppedWindows is how many windows learned from headers were dropped to keep the

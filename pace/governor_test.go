@@ -137,6 +137,28 @@ func TestGovernorLearnsOtherClients(t *testing.T) {
 	spend(t, g, Write, 90)
 }
 
+// TestGovernorLateAnswerKeepsOthers: of two requests in flight, the later one's answer
+// arrives first and shows what another client spent; the earlier one's answer, read after
+// it, counts what the server had seen before and must not make the governor forget it.
+func TestGovernorLateAnswerKeepsOthers(t *testing.T) {
+	clock := fakeclock.New()
+	g := NewGovernor(documented["certifactu"], 0.1, clock) // 100/60s documented, 90 usable
+	early, _ := try(g, Write)
+	clock.Advance(10 * time.Millisecond)
+	late, _ := try(g, Write)
+	clock.Advance(10 * time.Millisecond)
+	// Between the two, another client spent 40: the later request sees 100-42 left.
+	g.Done(late, 200, header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "58", "X-RateLimit-Reset", "50"), nil)
+	g.Done(early, 200, header("X-RateLimit-Limit", "100", "X-RateLimit-Remaining", "99", "X-RateLimit-Reset", "50"), nil)
+	if w := g.Windows(clock.Now()); len(w) != 1 || w[0].Remaining != 58 {
+		t.Fatalf("windows = %+v after the earlier request's answer came last", w)
+	}
+	spend(t, g, Write, 48) // usable 90: 42 spent
+	if _, ok := try(g, Write); ok {
+		t.Fatal("the earlier request's late answer made the governor forget what the other client spent")
+	}
+}
+
 func TestGovernorAddsHeaderWindows(t *testing.T) {
 	clock := fakeclock.New()
 	g := NewGovernor(documented["alforse"], 0.1, clock) // nothing documented
@@ -287,44 +309,76 @@ func TestGovernorPollIntervalShortWindow(t *testing.T) {
 	}
 }
 
-// TestLearnedWindowsAreCapped: a server that names 32 new windows in every response keeps
-// the governor at MaxWindows: the documented windows and the one the server keeps naming
-// stay, the others go the oldest-named first.
+// TestLearnedWindowsAreCapped: a server that names many new windows in every response
+// keeps the governor at MaxWindows: the documented windows and the one the server keeps
+// naming stay, the others go the oldest-named first, after every response. Each response
+// is read in a new header order (a Header is a map), and when a response names more
+// windows than one response is read for, the ones the account keeps are read first: which
+// windows are read must not depend on that order.
 func TestLearnedWindowsAreCapped(t *testing.T) {
-	clock := fakeclock.New()
-	g := NewGovernor(documented["sv-dte"], 0.1, clock) // three documented windows
-	for round := range 50 {
-		kv := []string{"X-RateLimit-Limit-steady", "1000", "X-RateLimit-Remaining-steady", "900", "X-RateLimit-Reset-steady", "60"}
-		for i := range 32 {
-			name := fmt.Sprintf("r%dw%d", round, i)
-			kv = append(kv, "X-RateLimit-Limit-"+name, "10", "X-RateLimit-Remaining-"+name, "9", "X-RateLimit-Reset-"+name, "5")
-		}
-		tk, ok := try(g, Poll)
-		if !ok {
-			t.Fatalf("round %d: no ticket", round)
-		}
-		g.Done(tk, 200, header(kv...), nil)
-		if n := len(g.Windows(clock.Now())); n > MaxWindows {
-			t.Fatalf("round %d: %d windows", round, n)
-		}
-		clock.Advance(2 * time.Second)
+	tests := []struct {
+		name string
+		// fresh is how many new windows each response names besides "steady" and
+		// "short"; their names sort before "steady", so that a reader cutting by name
+		// alone would miss it.
+		fresh int
+		// from is the first response after which "steady" must be kept: the first
+		// response names it together with as many others, any of which may go.
+		from int
+		// alone: the first response names "steady" alone.
+		alone bool
+	}{
+		{name: "every window read", fresh: rlMaxWindows - 2, from: 1},
+		{name: "more windows than are read", fresh: 3 * rlMaxWindows, from: 0, alone: true},
 	}
-	names := map[string]bool{}
-	for _, w := range g.Windows(clock.Now()) {
-		names[w.Name] = true
-	}
-	for _, keep := range []string{"short", "medium", "long", "steady"} {
-		if !names[keep] {
-			t.Errorf("window %q was dropped; kept %v", keep, names)
-		}
-	}
-	for name := range names {
-		if strings.HasPrefix(name, "r") && !strings.HasPrefix(name, "r49w") {
-			t.Errorf("window %q of an earlier response outlived the latest ones", name)
-		}
-	}
-	if g.DroppedWindows() == 0 {
-		t.Fatal("DroppedWindows does not say so")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := fakeclock.New()
+			g := NewGovernor(documented["sv-dte"], 0.1, clock) // three documented windows
+			for round := range 50 {
+				// The server also states the documented short window: 1 of 3 left,
+				// one of the two spent by someone else.
+				kv := []string{"X-RateLimit-Limit-steady", "1000", "X-RateLimit-Remaining-steady", "900", "X-RateLimit-Reset-steady", "60",
+					"X-RateLimit-Limit-short", "3", "X-RateLimit-Remaining-short", "1"}
+				for i := range tt.fresh {
+					if tt.alone && round == 0 {
+						break
+					}
+					name := fmt.Sprintf("r%02dw%03d", round, i)
+					kv = append(kv, "X-RateLimit-Limit-"+name, "10", "X-RateLimit-Remaining-"+name, "9", "X-RateLimit-Reset-"+name, "5")
+				}
+				tk, ok := try(g, Poll)
+				if !ok {
+					t.Fatalf("round %d: no ticket", round)
+				}
+				g.Done(tk, 200, header(kv...), nil)
+				ws := g.Windows(clock.Now())
+				if len(ws) > MaxWindows {
+					t.Fatalf("round %d: %d windows", round, len(ws))
+				}
+				names := map[string]bool{}
+				for _, w := range ws {
+					names[w.Name] = true
+					if w.Name == "short" && w.Remaining != 1 {
+						t.Fatalf("round %d: the short window has %d left, the server said 1", round, w.Remaining)
+					}
+				}
+				for _, keep := range []string{"short", "medium", "long", "steady"} {
+					if !names[keep] && (keep != "steady" || round >= tt.from) {
+						t.Fatalf("round %d: window %q was dropped; kept %v", round, keep, names)
+					}
+				}
+				for name := range names {
+					if strings.HasPrefix(name, "r") && !strings.HasPrefix(name, fmt.Sprintf("r%02dw", round)) {
+						t.Fatalf("round %d: window %q of an earlier response outlived the latest ones", round, name)
+					}
+				}
+				clock.Advance(2 * time.Second)
+			}
+			if g.DroppedWindows() == 0 {
+				t.Fatal("DroppedWindows does not say so")
+			}
+		})
 	}
 }
 
@@ -390,12 +444,12 @@ func TestGovernorServerWins(t *testing.T) {
 	// 429 says it) leaves the documented length.
 	g := NewGovernor(documented["factus"], 0.1, fakeclock.New())
 	now := g.clock.Now()
-	g.learn(model.Window{Limit: 80, Remaining: 0, Reset: 7 * time.Second}, now, false)
+	g.learn(model.Window{Limit: 80, Remaining: 0, Reset: 7 * time.Second}, now, now, false)
 	if w := g.windows[0]; w.length != time.Minute || w.limit != 80 {
 		t.Errorf("factus: %d per %v after a reset of 7 s at the documented limit", w.limit, w.length)
 	}
-	g.learn(model.Window{Limit: 60, Remaining: 59, Reset: model.Unknown}, now, false)
-	g.learn(model.Window{Limit: 60, Remaining: 40, Reset: 30 * time.Second}, now, false)
+	g.learn(model.Window{Limit: 60, Remaining: 59, Reset: model.Unknown}, now, now, false)
+	g.learn(model.Window{Limit: 60, Remaining: 40, Reset: 30 * time.Second}, now, now, false)
 	if w := g.windows[0]; w.length != 30*time.Second || w.limit != 60 {
 		t.Errorf("factus: %d per %v after the server stated 60 and a reset of 30 s", w.limit, w.length)
 	}

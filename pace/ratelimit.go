@@ -30,10 +30,21 @@ const MaxWait = 24 * time.Hour
 // and RateLimit-Policy fields. now is when the response was received; an epoch reset is
 // measured against the Date header when present. Names are lower-case, "" for an unnamed
 // window; the result is sorted by name. When two headers state the same figure, the
-// cautious one wins (lowest limit and remaining, latest reset), so the result does not
-// depend on header order.
-func Windows(h http.Header, now time.Time) []model.Window {
-	ws := windowSet{now: now, clock: serverClock(h, now)}
+// cautious one wins (lowest limit and remaining, latest reset); when the headers describe
+// more than rlMaxWindows windows, those read are the ones whose names sort first. Either
+// way the result does not depend on header order.
+func Windows(h http.Header, now time.Time) []model.Window { return readWindows(h, now, nil) }
+
+// keeper says which windows a reader of headers keeps: a Governor.
+type keeper interface {
+	keeps(name string) bool
+}
+
+// readWindows is Windows reading first, when the headers describe more windows than are
+// read, the ones known keeps (nil: none): an account's governor passes itself, so that a
+// response naming many new windows cannot hide the figures of those it keeps.
+func readWindows(h http.Header, now time.Time, known keeper) []model.Window {
+	ws := windowSet{now: now, clock: serverClock(h, now), known: known, worst: -1}
 	var policy, structured []string
 	for key, vals := range h {
 		if len(vals) == 0 {
@@ -109,9 +120,16 @@ func WaitHint(h http.Header, windows []model.Window, now time.Time) (wait time.D
 type windowSet struct {
 	now, clock time.Time
 	list       []model.Window
+	// Once list holds rlMaxWindows, a new window takes the place of the one that reads
+	// last (known ones first, then by name) if it reads before it: isKnown[i] says list[i]
+	// is known, worst is the index of the one that reads last (-1: not yet found).
+	known   keeper
+	isKnown [rlMaxWindows]bool
+	worst   int
 }
 
-// get is the window called name (any case), added when new; nil once rlMaxWindows exist.
+// get is the window called name (any case), added when new; nil when rlMaxWindows
+// windows that read before it are there already.
 func (s *windowSet) get(name string) *windowFigures {
 	if len(name) > rlMaxName {
 		name = name[:rlMaxName]
@@ -127,16 +145,42 @@ func (s *windowSet) get(name string) *windowFigures {
 			return (*windowFigures)(&s.list[i])
 		}
 	}
-	if len(s.list) >= rlMaxWindows {
+	known := s.known != nil && s.known.keeps(clean)
+	fresh := model.Window{Name: clean, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: s.now, ExhaustsIn: -1}
+	if len(s.list) < rlMaxWindows {
+		if s.list == nil {
+			s.list = make([]model.Window, 0, 4)
+		}
+		s.isKnown[len(s.list)] = known
+		s.list = append(s.list, fresh)
+		return (*windowFigures)(&s.list[len(s.list)-1])
+	}
+	// Full: the set read is the rlMaxWindows windows that read first, whatever the
+	// order of the headers. A window put out never comes back, since the set only
+	// improves, so every figure of the windows kept is read.
+	if s.worst < 0 {
+		s.worst = 0
+		for i := 1; i < len(s.list); i++ {
+			if s.readsBefore(s.list[s.worst].Name, s.isKnown[s.worst], i) {
+				s.worst = i
+			}
+		}
+	}
+	i := s.worst
+	if !s.readsBefore(clean, known, i) {
 		return nil
 	}
-	if s.list == nil {
-		s.list = make([]model.Window, 0, 4)
+	s.list[i], s.isKnown[i], s.worst = fresh, known, -1
+	return (*windowFigures)(&s.list[i])
+}
+
+// readsBefore reports whether a window called name (known to the caller or not) reads
+// before list[i] when there are too many to read them all: known ones first, then by name.
+func (s *windowSet) readsBefore(name string, known bool, i int) bool {
+	if known != s.isKnown[i] {
+		return known
 	}
-	s.list = append(s.list, model.Window{
-		Name: clean, Limit: model.Unknown, Remaining: model.Unknown, Reset: -1, Observed: s.now, ExhaustsIn: -1,
-	})
-	return (*windowFigures)(&s.list[len(s.list)-1])
+	return name < s.list[i].Name
 }
 
 // foldDefault joins the structured fields' "default" window to the unnamed one when both

@@ -171,6 +171,59 @@ func TestWindowsCapsHostileHeaderCounts(t *testing.T) {
 	}
 }
 
+// TestWindowsBeyondTheCap: headers describing more windows than are read give the same
+// windows, every figure of each read, whatever order the headers come in (a Header is a
+// map: each read meets another order): the names that sort first, or, for a governor,
+// the windows it keeps first.
+func TestWindowsBeyondTheCap(t *testing.T) {
+	h := http.Header{}
+	for i := range 3 * rlMaxWindows {
+		name := fmt.Sprintf("w%03d", i)
+		h.Set("X-RateLimit-Limit-"+name, "10")
+		h.Set("X-RateLimit-Remaining-"+name, "4")
+		h.Set("X-RateLimit-Reset-"+name, "5")
+	}
+	tests := []struct {
+		name  string
+		known keeper
+		want  []string
+	}{
+		{name: "by name", want: rlNames(0, rlMaxWindows)},
+		{name: "known first", known: kept{"w095": true, "w050": true}, want: append(rlNames(0, rlMaxWindows-2), "w050", "w095")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 50 {
+				got := readWindows(h, rlNow, tt.known)
+				names := make([]string, len(got))
+				for i, w := range got {
+					names[i] = w.Name
+					if w.Limit != 10 || w.Remaining != 4 || w.Reset != 5*time.Second {
+						t.Fatalf("window %s lost a figure: %+v", w.Name, w)
+					}
+				}
+				if !slices.Equal(names, tt.want) {
+					t.Fatalf("read %v, want %v", names, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// kept is a keeper of the windows it holds true.
+type kept map[string]bool
+
+func (k kept) keeps(name string) bool { return k[name] }
+
+// rlNames is w<from>..w<to-1>, as TestWindowsBeyondTheCap names its windows.
+func rlNames(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("w%03d", i))
+	}
+	return out
+}
+
 func TestWindowsDeterministic(t *testing.T) {
 	h := rlHeader("X-Rate-Limit-Remaining", "7", "X-RateLimit-Remaining", "3", "RateLimit-Remaining", "5",
 		"X-RateLimit-Limit-B", "1", "X-RateLimit-Limit-a", "1", "X-RateLimit-Limit-C", "1")

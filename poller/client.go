@@ -199,7 +199,7 @@ func (c *Client) do(ctx context.Context, kind pace.Kind, fence func() error, met
 		if err != nil {
 			return nil, err
 		}
-		res, err := c.roundTrip(ctx, kind, fence, method, path, body, "application/json", cred)
+		res, err := c.roundTrip(ctx, kind, fence, method, path, body, jsonType, cred)
 		attempts++
 		if res != nil {
 			res.Attempts = attempts
@@ -239,6 +239,24 @@ func isTransient(status int) bool {
 	return false
 }
 
+// jsonType is the media type of the bodies Do sends and of the answers it accepts.
+const jsonType = "application/json"
+
+// headers gives set every header a request carries besides those the transport adds
+// (Host, Content-Length, Accept-Encoding): the one place that says which, so that a
+// planned request (PlannedHeaders) shows what leaves. A request without a body has no
+// Content-Type.
+func (c *Client) headers(body bool, contentType string, cred credential, set func(key, value string)) {
+	set("User-Agent", c.agent)
+	set("Accept", jsonType)
+	if body {
+		set("Content-Type", contentType)
+	}
+	for _, h := range cred {
+		set(h.key, h.value)
+	}
+}
+
 // roundTrip sends one request through the governor, and through fence (when not nil)
 // once the governor admits it, and reads its response.
 func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, fence func() error, method, path string, body []byte, contentType string, cred credential) (*Result, error) {
@@ -276,14 +294,7 @@ func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, fence func() err
 		c.gov.Release(ticket)
 		return nil, fmt.Errorf("%s: %s %s: %w", c.account.Name, method, stripQuery(path), err)
 	}
-	req.Header.Set("User-Agent", c.agent)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
-	}
-	for _, h := range cred {
-		req.Header.Set(h.key, h.value)
-	}
+	c.headers(body != nil, contentType, cred, req.Header.Set)
 	start := c.clock.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package poller
 
 import (
+	"net/http"
 	"strings"
 
 	"emitop/model"
@@ -18,9 +19,12 @@ type Resend struct {
 	Path   string   // relative to the account's base URL
 	Body   []byte   // JSON; nil for none
 	IDs    []string // the documents it emits
-	// Note says what the body will be when it cannot be built before the documents are
-	// read (planning); "" once Body is final.
+	// Note says what the body (or the path) will be when it cannot be built before the
+	// documents are read (planning); "" once the request is final.
 	Note string
+	// BodyToCome says, while planning, that the request will carry a body built from the
+	// documents as read (Note says what it will be).
+	BodyToCome bool
 	// Whole says the body is the document itself (a whole DTE): a summary of the request
 	// names the request only.
 	Whole bool
@@ -39,9 +43,21 @@ func (rs Resend) Summary() string {
 // Clock is the clock the client and its governor live by.
 func (c *Client) Clock() pace.Clock { return c.clock }
 
-// CredentialHeaders are the names of the headers that carry the account's credentials:
-// a planned request shows them with their values redacted.
-func (c *Client) CredentialHeaders() []string { return c.auth.headers() }
+// PlannedHeaders are the headers a request of Do or DoFenced carries, as "Name: value"
+// with each name as it goes on the wire (canonical) and the credentials' values redacted:
+// exactly what a planned request shows. body says whether the request has one (only then
+// does it carry a Content-Type).
+func (c *Client) PlannedHeaders(body bool) []string {
+	var cred credential
+	for _, key := range c.auth.headers() {
+		cred = append(cred, credHeader{key, "[redacted]"})
+	}
+	var out []string
+	c.headers(body, jsonType, cred, func(key, value string) {
+		out = append(out, http.CanonicalHeaderKey(key)+": "+value)
+	})
+	return out
+}
 
 // CanResend reports whether the account's provider offers a resend emitop can make.
 func (c *Client) CanResend() bool { return c.d.resend != nil }

@@ -418,7 +418,7 @@ func svdteResend(c *Client, ids []string, raws [][]byte) (Resend, error) {
 	}
 	r := Resend{Method: http.MethodPost, Path: c.Path("emit", "/factura/emitir"), IDs: ids, Whole: true}
 	if len(raws) == 0 || raws[0] == nil {
-		r.Note = "the DTE as GET " + svdteReadPath(c, ids[0]) + " returns it (its \"dte\")"
+		r.Note, r.BodyToCome = "the DTE as GET "+svdteReadPath(c, ids[0])+" returns it (its \"dte\")", true
 		return r, nil
 	}
 	var stored struct {

@@ -29,7 +29,7 @@ func (r *Retrier) PlanClear(doc model.Document) (model.PlannedRequest, string, e
 	if err != nil {
 		return model.PlannedRequest{}, "", err
 	}
-	return r.request(rs.Method, rs.Path, rs.Body, rs.Note),
+	return r.request(rs),
 		"read the status; if the provider still holds the document as rejected, delete it there, so that the system that made it sends it again, corrected",
 		nil
 }

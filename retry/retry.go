@@ -182,7 +182,7 @@ func (r *Retrier) Plan(targets []Target) model.RetryPlan {
 			if listed[t.Doc.ID] {
 				path = r.c.RejectedPath(0)
 			}
-			it.Requests = append(it.Requests, r.request(http.MethodGet, path, nil, ""))
+			it.Requests = append(it.Requests, r.request(poller.Resend{Method: http.MethodGet, Path: path}))
 		}
 		p.Items = append(p.Items, it)
 	}
@@ -194,7 +194,7 @@ func (r *Retrier) Plan(targets []Target) model.RetryPlan {
 		}
 		req := model.PlannedRequest{Method: "?", Body: "<cannot be built: " + model.Line(ids[0], 80) + ">"}
 		if rs, err := r.c.BuildResend(ids, raws); err == nil {
-			req = r.request(rs.Method, rs.Path, rs.Body, rs.Note)
+			req = r.request(rs)
 		} else {
 			req.Body = "<" + model.Line(err.Error(), 200) + ">"
 		}
@@ -236,19 +236,16 @@ func (r *Retrier) requests(ids []string, listed map[string]bool) int {
 	return (n+confirmSet-1)/confirmSet + len(ids) - n + (len(ids)+batch-1)/batch
 }
 
-// request shows one request as it will leave, with the credential's value redacted.
-func (r *Retrier) request(method, path string, body []byte, note string) model.PlannedRequest {
-	req := model.PlannedRequest{Method: method, URL: r.acc.BaseURL + path}
-	for _, h := range r.c.CredentialHeaders() {
-		req.Header = append(req.Header, h+": [redacted]")
+// request shows one request as it will leave, with exactly the headers the client sends
+// (the credentials' values redacted); a body still to be built is shown by its note.
+func (r *Retrier) request(rs poller.Resend) model.PlannedRequest {
+	req := model.PlannedRequest{Method: rs.Method, URL: r.acc.BaseURL + rs.Path,
+		Header: r.c.PlannedHeaders(rs.Body != nil || rs.BodyToCome)}
+	if rs.Body != nil {
+		req.Body = string(rs.Body)
 	}
-	if body != nil {
-		req.Header = append(req.Header, "Content-Type: application/json")
-		req.Body = string(body)
-	}
-	if note != "" {
-		req.Header = append(req.Header, "Content-Type: application/json")
-		req.Body = "<" + note + ">"
+	if rs.Note != "" {
+		req.Body = "<" + rs.Note + ">"
 	}
 	return req
 }

@@ -14,6 +14,8 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/colorprofile"
 	"github.com/charmbracelet/x/ansi"
+
+	"emitop/internal/tooltest"
 )
 
 // pane is a detached tmux window whose terminal shows whatever is written to its FIFO: a
@@ -26,9 +28,7 @@ type pane struct {
 
 func newPane(t *testing.T, w, h int) *pane {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (.ci/run installs it)")
-	}
+	tooltest.Need(t, "tmux", "tmux")
 	fifo := filepath.Join(t.TempDir(), "screen")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)

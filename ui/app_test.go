@@ -568,6 +568,12 @@ func TestDetailFollowsClockAndSize(t *testing.T) {
 	if m.screen != screenDetail || !strings.Contains(f, "seen 2h ago") {
 		t.Errorf("back from help two hours later, the detail reads:\n%s", f)
 	}
+	// A document seen this very moment reads "just now", never "now ago".
+	fresh := New(b, Options{Now: func() time.Time { return d.FirstSeen }})
+	fresh = step(fresh, tea.WindowSizeMsg{Width: 120, Height: 40}, snapshotMsg{s}, press("enter"))
+	if f := ansi.Strip(frame(fresh)); strings.Contains(f, "now ago") || !strings.Contains(f, "seen just now") {
+		t.Errorf("a document seen now reads:\n%s", f)
+	}
 	for i, l := range strings.Split(frame(m), "\n") {
 		if w := ansi.StringWidth(l); w > 90 {
 			t.Errorf("line %d is %d wide after a resize to 90", i, w)

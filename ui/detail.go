@@ -113,9 +113,9 @@ func (d *detail) renderInfo() {
 		number = doc.ID
 	}
 	info := []string{
-		line(st.title.Render("Document "+model.Line(number, 40)) + fmt.Sprintf(" · %s · %s · %s · attempts %d · seen %s ago · changed %s ago",
+		line(st.title.Render("Document "+model.Line(number, 40)) + fmt.Sprintf(" · %s · %s · %s · attempts %d · seen %s · changed %s",
 			model.Line(doc.Account, 30), model.Line(doc.Provider, 12), doc.Status, doc.Attempts,
-			ago(d.now.Sub(doc.FirstSeen)), ago(d.now.Sub(doc.Changed)))),
+			since(d.now.Sub(doc.FirstSeen)), since(d.now.Sub(doc.Changed)))),
 	}
 	p := doc.Problem
 	if p == nil {

@@ -174,6 +174,21 @@ func decoded(a *model.AccountState) string {
 	return ""
 }
 
+// reasonMeaning is the most of a dialect's meaning the header's reason carries: the account
+// row and view have it in full, and the header must keep room for the health counts.
+const reasonMeaning = 32
+
+// firstClause is a meaning's first clause, at most reasonMeaning cells: "This user needs MFA"
+// of "This user needs MFA: Alforse asks for a code…".
+func firstClause(meaning string) string {
+	for _, sep := range []string{": ", "; ", ". "} {
+		if i := strings.Index(meaning, sep); i > 0 {
+			meaning = meaning[:i]
+		}
+	}
+	return model.Line(strings.TrimSuffix(meaning, "."), reasonMeaning)
+}
+
 // reason says in a few words why an account is where severity put it: what the header
 // says of the worst account ("down: 503 unavailable, wait 54s").
 func (s *summary) reason(now time.Time) string {
@@ -185,12 +200,14 @@ func (s *summary) reason(now time.Time) string {
 			if p.Code != "" && p.Code != strconv.Itoa(p.Status) { // "401 auth", not "401 401 auth"
 				r = model.Line(p.Code, 16) + " " + r
 			}
-			if p.Status != 0 {
+			if p.Status != 0 && p.Status/100 != 2 { // a login answered 201 "MFA required" is no HTTP error
 				r = fmt.Sprintf("%d %s", p.Status, r)
 			}
 			switch {
 			case p.HasWait:
 				r += ", wait " + waitText(max(0, p.Wait-now.Sub(a.LastPoll)))
+			case s.sev == sevRefused && p.Meaning != "" && p.Meaning != model.ClassGuidance[p.Class].Meaning:
+				r += ": " + firstClause(p.Meaning) // the dialect knows why: "this user needs MFA"
 			case s.sev == sevRefused:
 				r += ", check the credentials"
 			}

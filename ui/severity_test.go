@@ -19,6 +19,8 @@ func TestReason(t *testing.T) {
 	}{
 		{"refused, the code is the status", model.HealthRefused, &model.Problem{Class: model.ClassAuth, Status: 401, Code: "401"}, "401 auth, check the credentials"},
 		{"refused with a code of its own", model.HealthRefused, &model.Problem{Class: model.ClassAuth, Status: 401, Code: "AEP401"}, "401 AEP401 auth, check the credentials"},
+		{"refused after a 201 that asks for MFA", model.HealthRefused, &model.Problem{Class: model.ClassAuth, Status: 201,
+			Meaning: "This user needs MFA; use a service user without it."}, "auth: This user needs MFA"},
 		{"down, waiting", model.HealthDown, &model.Problem{Class: model.ClassUnavailable, Status: 503, Code: "503", HasWait: true, Wait: 54 * time.Second}, "503 unavailable, wait 54s"},
 		{"degraded, no status", model.HealthDegraded, &model.Problem{Class: model.ClassUpstream, Code: "EPR500"}, "EPR500 upstream"},
 	}
