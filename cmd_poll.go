@@ -182,13 +182,21 @@ func closeStore(st closer) error {
 	return errors.Join(st.Flush(ctx), st.Close())
 }
 
-// logSnapshots logs each account's change of health, and every poll at debug level.
+// logSnapshots logs each account's change of health, and every poll at debug level, of
+// the accounts this process polls.
 func logSnapshots(log *slog.Logger, snaps <-chan model.Snapshot) {
 	last := map[string]time.Time{}
 	health := map[string]model.Health{}
 	for s := range snaps {
 		for _, a := range s.Accounts {
 			name := a.Account.Name
+			if a.PolledBy != "" {
+				// Another process polls it, and logs what its polls find; back here, its
+				// first poll is logged as a first one.
+				delete(last, name)
+				delete(health, name)
+				continue
+			}
 			if a.LastPoll.IsZero() || a.LastPoll.Equal(last[name]) {
 				continue
 			}

@@ -483,17 +483,19 @@ func TestPollOnceThatCannotFinish(t *testing.T) {
 // its first poll only where it landed (there is no health before it to come from).
 func TestLogSnapshotsHealth(t *testing.T) {
 	at := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
-	snap := func(i int, h model.Health) model.Snapshot {
+	snap := func(i int, h model.Health, by string) model.Snapshot {
 		return model.Snapshot{Accounts: []model.AccountState{{Account: model.Account{Name: "sv-main"}, Health: h,
-			LastPoll: at.Add(time.Duration(i) * time.Second), Err: "boom"}}}
+			LastPoll: at.Add(time.Duration(i) * time.Second), Err: "boom", PolledBy: by}}}
 	}
 	cases := []struct {
 		name   string
 		health []model.Health
+		by     string // the process that polls it, when another
 		want   []string
 	}{
-		{"first poll down", []model.Health{model.HealthDown}, []string{`level=WARN msg=health account=sv-main to=down err=boom`}},
-		{"first poll up, then down, then up", []model.Health{model.HealthUp, model.HealthDown, model.HealthDown, model.HealthUp},
+		{"polled by another process", []model.Health{model.HealthDown, model.HealthUp}, "host-b/42", []string{""}},
+		{"first poll down", []model.Health{model.HealthDown}, "", []string{`level=WARN msg=health account=sv-main to=down err=boom`}},
+		{"first poll up, then down, then up", []model.Health{model.HealthUp, model.HealthDown, model.HealthDown, model.HealthUp}, "",
 			[]string{`level=WARN msg=health account=sv-main from=up to=down err=boom`, `level=INFO msg=health account=sv-main from=down to=up err=boom`}},
 	}
 	for _, c := range cases {
@@ -507,7 +509,7 @@ func TestLogSnapshotsHealth(t *testing.T) {
 			}}))
 			snaps := make(chan model.Snapshot, len(c.health))
 			for i, h := range c.health {
-				snaps <- snap(i, h)
+				snaps <- snap(i, h, c.by)
 			}
 			close(snaps)
 			logSnapshots(log, snaps)
