@@ -314,10 +314,11 @@ func TestFleetTakeoverOnPostgres(t *testing.T) {
 	if holders[account] == survivor.cmd.Process.Pid {
 		runner, survivor = survivor, runner
 	}
-	// The runner's host must know the account's rejected documents before the retry is
-	// planned from the store.
+	// Every document the policy lets be resent is accepted, slowly: the retry takes a while.
 	sb.Fix(account)
-	sb.SetFaults(account, sandbox.Faults{Latency: 250 * time.Millisecond}) // a retry that takes a while
+	sb.SetFaults(account, sandbox.Faults{Latency: 250 * time.Millisecond})
+	// The retry is planned from the store: the runner's polls must have written the
+	// account's rejected documents there.
 	time.Sleep(2 * interval)
 
 	retry := exec.Command(emitopBinary(t), "retry", "--config", "config.toml", "--account", account, "--all-rejected", "--yes", "-o", "json")
@@ -327,7 +328,16 @@ func TestFleetTakeoverOnPostgres(t *testing.T) {
 	if err := retry.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { retry.Process.Kill(); retry.Wait() })
+	ended := make(chan struct{})
+	var retryErr error
+	go func() {
+		retryErr = retry.Wait()
+		close(ended)
+	}()
+	t.Cleanup(func() {
+		retry.Process.Kill()
+		<-ended
+	})
 	for sb.AccountStats(account).Emissions == 0 {
 		if time.Now().After(deadline.Add(time.Minute)) {
 			t.Fatalf("the retry emitted nothing:\n%s%s\nrunner:\n%s", out.String(), errOut.String(), runner.log.String())
@@ -366,12 +376,10 @@ func TestFleetTakeoverOnPostgres(t *testing.T) {
 	if took > 2*lease {
 		t.Errorf("the killed host's %d accounts were taken over in %v, more than two lease periods (%v)", len(dead), took, lease)
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- retry.Wait() }()
 	select {
-	case err := <-waited:
-		if err != nil {
-			t.Fatalf("emitop retry: %v\n%s%s", err, out.String(), errOut.String())
+	case <-ended:
+		if retryErr != nil {
+			t.Fatalf("emitop retry: %v\n%s%s", retryErr, out.String(), errOut.String())
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("the retry did not end 2 min after the kill:\n%s%s\nsurvivor:\n%s", out.String(), errOut.String(), survivor.log.String())
