@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -306,7 +307,7 @@ func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, fence func() err
 		c.traced(kind, method, path, start, nil, nil)
 		return nil, fail(err, wrote.Load())
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	data, err := readBody(resp.Body, resp.ContentLength)
 	if err == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBody)) // let the connection be reused
 	}
@@ -328,6 +329,26 @@ func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, fence func() err
 	c.gov.Done(ticket, out.Response.Status, out.Response.Header, problem)
 	c.traced(kind, method, path, start, &out.Response, problem)
 	return out, nil
+}
+
+// readBody reads at most MaxBody bytes of a response body. A body of a stated length is
+// read into one buffer of that length: io.ReadAll would grow its buffer from 512 bytes,
+// copying and discarding on the way about as much again as the body, on every request.
+func readBody(body io.Reader, length int64) ([]byte, error) {
+	r := io.LimitReader(body, MaxBody)
+	if length <= 0 || length > MaxBody {
+		return io.ReadAll(r)
+	}
+	data := make([]byte, length)
+	if n, err := io.ReadFull(r, data); err != nil {
+		return data[:n], err
+	}
+	var more [1]byte
+	if n, _ := r.Read(more[:]); n > 0 { // longer than stated: keep reading, up to MaxBody
+		rest, err := io.ReadAll(r)
+		return append(append(data, more[0]), rest...), err
+	}
+	return data, nil
 }
 
 // minSecret is the shortest credential value scrubbed from provider text: a shorter one
@@ -356,20 +377,26 @@ func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, htt
 			forms = append(forms, q)
 		}
 	}
-	for _, s := range forms {
+	lower := make([]string, len(forms))
+	for i, s := range forms {
+		lower[i] = strings.ToLower(s)
 		if bytes.Contains(body, []byte(s)) {
 			body = bytes.ReplaceAll(body, []byte(s), []byte(redacted))
 		}
-		for k, vs := range h {
-			if strings.Contains(strings.ToLower(k), strings.ToLower(s)) {
-				delete(h, k) // a header named after a credential (a rate-limit window's suffix)
-				continue
-			}
-			for i, v := range vs {
+	}
+	// Each header's name is lowered once, not once per credential form.
+	for k, vs := range h {
+		if lk := strings.ToLower(k); slices.ContainsFunc(lower, func(s string) bool { return strings.Contains(lk, s) }) {
+			delete(h, k) // a header named after a credential (a rate-limit window's suffix)
+			continue
+		}
+		for i, v := range vs {
+			for _, s := range forms {
 				if strings.Contains(v, s) {
-					h[k][i] = strings.ReplaceAll(v, s, redacted)
+					v = strings.ReplaceAll(v, s, redacted)
 				}
 			}
+			vs[i] = v
 		}
 	}
 	return scrubEscaped(body, forms), h

@@ -321,15 +321,24 @@ func envelope(totalKey string, perPage int) func(body []byte, n int) ([][]byte, 
 	}
 }
 
-// rawItems is the elements of a JSON array, each as its own bytes.
+// rawItems is the elements of a JSON array, each as its own bytes: slices of raw, which is
+// checked once and then split in place (decoding it into []json.RawMessage would check
+// and copy every element again). null is an empty list.
 func rawItems(raw json.RawMessage) ([][]byte, error) {
-	var list []json.RawMessage
-	if err := json.Unmarshal(bytes.TrimSpace(raw), &list); err != nil {
+	raw = bytes.TrimSpace(raw)
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) == 0 || raw[0] != '[' || !json.Valid(raw) {
 		return nil, fmt.Errorf("malformed listing: no list of documents")
 	}
-	out := make([][]byte, len(list))
-	for i, r := range list {
-		out[i] = r
+	var out [][]byte
+	for i := skipSpace(raw, 1); i < len(raw) && raw[i] != ']'; {
+		end := valueEnd(raw, i)
+		out = append(out, raw[i:end:end])
+		if i = skipSpace(raw, end); i < len(raw) && raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
 	}
 	return out, nil
 }
