@@ -528,8 +528,17 @@ func alegraOpen(c *Client) []pages {
 			} `json:"metadata"`
 			Data json.RawMessage `json:"data"`
 		}
-		if err := json.Unmarshal(body, &env); err != nil {
-			return nil, false, fmt.Errorf("malformed listing: %w", err)
+		obj, ok := validObject(body) // read in place when the metadata decodes alone
+		if ok {
+			env.Data = member(obj, "data", true)
+			if meta := member(obj, "metadata", true); meta != nil {
+				ok = json.Unmarshal(meta, &env.Metadata) == nil
+			}
+		}
+		if !ok {
+			if err := json.Unmarshal(body, &env); err != nil {
+				return nil, false, fmt.Errorf("malformed listing: %w", err)
+			}
 		}
 		items, err := rawItems(env.Data)
 		return items, (n+1)*alegraPage < env.Metadata.Total, err

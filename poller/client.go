@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -331,13 +332,21 @@ func (c *Client) roundTrip(ctx context.Context, kind pace.Kind, fence func() err
 	return out, nil
 }
 
-// readBody reads at most MaxBody bytes of a response body. A body of a stated length is
-// read into one buffer of that length: io.ReadAll would grow its buffer from 512 bytes,
-// copying and discarding on the way about as much again as the body, on every request.
+// readBody reads at most MaxBody bytes of a response body into a buffer of its own size:
+// io.ReadAll would grow one from 512 bytes, copying and discarding on the way about as
+// much again as the body, on every request. A body of a stated length is read straight
+// into its buffer; one of unknown length (chunked) through a pooled one.
 func readBody(body io.Reader, length int64) ([]byte, error) {
 	r := io.LimitReader(body, MaxBody)
 	if length <= 0 || length > MaxBody {
-		return io.ReadAll(r)
+		buf := bodyBuffers.Get().(*bytes.Buffer)
+		buf.Reset()
+		_, err := buf.ReadFrom(r)
+		data := append([]byte{}, buf.Bytes()...)
+		if buf.Cap() <= maxPooledBody {
+			bodyBuffers.Put(buf)
+		}
+		return data, err
 	}
 	data := make([]byte, length)
 	if n, err := io.ReadFull(r, data); err != nil {
@@ -350,6 +359,12 @@ func readBody(body io.Reader, length int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// bodyBuffers are the buffers readBody reads a body of unknown length through; one that
+// grew past maxPooledBody is left to the garbage collector.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 1 << 20
 
 // minSecret is the shortest credential value scrubbed from provider text: a shorter one
 // would blot out ordinary words, and no provider issues one.

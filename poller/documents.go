@@ -305,16 +305,22 @@ func (l *listing) read(ctx context.Context, c *Client, kind pace.Kind, src pages
 // items seen so far are fewer than the total.
 func envelope(totalKey string, perPage int) func(body []byte, n int) ([][]byte, bool, error) {
 	return func(body []byte, n int) ([][]byte, bool, error) {
-		var env map[string]json.RawMessage
-		if err := json.Unmarshal(body, &env); err != nil {
-			return nil, false, fmt.Errorf("malformed listing: %w", err)
+		var data, totalRaw json.RawMessage
+		if obj, ok := validObject(body); ok { // read in place, as the map would have it
+			data, totalRaw = member(obj, "data", false), member(obj, totalKey, false)
+		} else {
+			var env map[string]json.RawMessage
+			if err := json.Unmarshal(body, &env); err != nil {
+				return nil, false, fmt.Errorf("malformed listing: %w", err)
+			}
+			data, totalRaw = env["data"], env[totalKey]
 		}
-		items, err := rawItems(env["data"])
+		items, err := rawItems(data)
 		if err != nil {
 			return nil, false, err
 		}
 		var total int
-		if json.Unmarshal(env[totalKey], &total) != nil {
+		if json.Unmarshal(totalRaw, &total) != nil {
 			return items, len(items) == perPage, nil
 		}
 		return items, n*perPage < total, nil
@@ -341,6 +347,28 @@ func rawItems(raw json.RawMessage) ([][]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// validObject is body trimmed, and whether it is one valid JSON object.
+func validObject(body []byte) ([]byte, bool) {
+	b := bytes.TrimSpace(body)
+	return b, len(b) > 0 && b[0] == '{' && json.Valid(b)
+}
+
+// member is the value of key in the JSON object obj, read in place (a slice of obj), or
+// nil: the last one when the key repeats, matched case-insensitively when fold is set, as
+// encoding/json matches a struct's fields (a map's keys match exactly). obj must have
+// been checked (validObject); only its own members are looked at, not nested ones.
+// Decoding a listing's envelope with encoding/json would check the page again and copy
+// its list of documents.
+func member(obj []byte, key string, fold bool) json.RawMessage {
+	var v json.RawMessage
+	jsonMembers(obj, func(k string, raw json.RawMessage) {
+		if k == key || fold && strings.EqualFold(k, key) {
+			v = raw
+		}
+	})
+	return v
 }
 
 // pathID escapes a document ID for a path segment: IDs come from providers, untrusted.

@@ -526,8 +526,24 @@ func factusOpen(c *Client) []pages {
 				} `json:"pagination"`
 			} `json:"data"`
 		}
-		if err := json.Unmarshal(body, &env); err != nil {
-			return nil, false, fmt.Errorf("malformed listing: %w", err)
+		// Read in place when the envelope has the usual shape and its pagination decodes
+		// alone; anything else is decoded whole, as encoding/json would have it.
+		obj, ok := validObject(body)
+		var outer json.RawMessage
+		if ok {
+			outer = member(obj, "data", true)
+			ok = jsonKind(outer) == '{'
+		}
+		if ok {
+			env.Data.Data = member(outer, "data", true)
+			if pg := member(outer, "pagination", true); pg != nil {
+				ok = json.Unmarshal(pg, &env.Data.Pagination) == nil
+			}
+		}
+		if !ok {
+			if err := json.Unmarshal(body, &env); err != nil {
+				return nil, false, fmt.Errorf("malformed listing: %w", err)
+			}
 		}
 		items, err := rawItems(env.Data.Data)
 		return items, n < env.Data.Pagination.LastPage, err

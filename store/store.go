@@ -51,6 +51,7 @@ type Store struct {
 	ledger *sql.DB // durable, synchronous writes; migrations
 	w      *writer
 	now    func() time.Time // the clock account rows and default times use; tests replace it
+	stmts  stmtCache        // the read pool's prepared statements (SQLite)
 }
 
 // Location says where a store keeps its data, in words safe to show: a PostgreSQL
@@ -131,6 +132,12 @@ func (s *Store) Close() error {
 	if s.w != nil {
 		errs = append(errs, s.w.close())
 	}
+	s.stmts.mu.Lock()
+	for _, st := range s.stmts.m {
+		errs = append(errs, st.Close())
+	}
+	s.stmts.m = nil
+	s.stmts.mu.Unlock()
 	for _, db := range []*sql.DB{s.read, s.ledger, s.write} {
 		if db != nil {
 			errs = append(errs, db.Close())
