@@ -363,8 +363,13 @@ func validObject(body []byte) ([]byte, bool) {
 // its list of documents.
 func member(obj []byte, key string, fold bool) json.RawMessage {
 	var v json.RawMessage
-	jsonMembers(obj, func(k string, raw json.RawMessage) {
-		if k == key || fold && strings.EqualFold(k, key) {
+	want := []byte(key)
+	jsonQuotedMembers(obj, func(quoted []byte, raw json.RawMessage) {
+		k := quoted[1 : len(quoted)-1] // without its quotes: a key is a whole string in a checked object
+		if bytes.IndexByte(k, '\\') >= 0 {
+			k = []byte(jsonKey(quoted)) // escaped: compared as encoding/json reads it
+		}
+		if bytes.Equal(k, want) || fold && bytes.EqualFold(k, want) {
 			v = raw
 		}
 	})

@@ -422,11 +422,12 @@ func factusFieldPath(key string) string {
 // factusBillOf finds the bill in a data value: {"bill":{...}} or the bill itself, known
 // by its number or its reference_code.
 func factusBillOf(data json.RawMessage) (factusBill, bool) {
-	var wrap struct {
-		Bill json.RawMessage `json:"bill"`
-	}
-	if lenientJSON(data, &wrap) && len(wrap.Bill) > 0 && string(wrap.Bill) != "null" {
-		data = wrap.Bill
+	// The "bill" member is looked up in place: decoding the object into a wrapper first
+	// read every bill twice.
+	if obj, ok := validObject(data); ok {
+		if bill := member(obj, "bill", true); len(bill) > 0 && string(bill) != "null" {
+			data = bill
+		}
 	}
 	var b factusBill
 	if !lenientJSON(data, &b) || b.Number == "" && b.ReferenceCode == "" {

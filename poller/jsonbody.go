@@ -223,6 +223,12 @@ func jsonPairs(raw json.RawMessage) []jsonPair {
 // order, read in place: raw comes from a document encoding/json has already read (a
 // json.RawMessage); on anything else it stops early, never failing.
 func jsonMembers(raw []byte, fn func(key string, value json.RawMessage)) {
+	jsonQuotedMembers(raw, func(quoted []byte, value json.RawMessage) { fn(jsonKey(quoted), value) })
+}
+
+// jsonQuotedMembers is jsonMembers with each key as written, quotes and escapes
+// included: a caller that only compares keys need not copy each one.
+func jsonQuotedMembers(raw []byte, fn func(quoted []byte, value json.RawMessage)) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return
@@ -243,7 +249,7 @@ func jsonMembers(raw []byte, fn func(key string, value json.RawMessage)) {
 		if vEnd <= i {
 			return
 		}
-		fn(jsonKey(key), raw[i:vEnd])
+		fn(key, raw[i:vEnd])
 		if i = skipSpace(raw, vEnd); i >= len(raw) || raw[i] != ',' {
 			return
 		}
