@@ -203,7 +203,7 @@ func New(accounts []config.Account, st History, opts Options) (*Poller, error) {
 	// loop starts at once, and its interval keeps it in its wave): at 10,000 accounts of
 	// one host about 2,000 requests are under way at a wave's crest, and with one
 	// connection kept in a hundred every wave dialed and closed a thousand or more afresh
-	// (about 100 a second, 5-15% of the poller's CPU with their buffers and goroutines).
+	// (about 100 a second), each with its buffers and goroutines.
 	hc := &http.Client{Transport: newTransport(max(2, min(4096, len(accounts)/5)))}
 	for _, acc := range accounts {
 		if _, dup := p.byName[acc.Name]; dup {
