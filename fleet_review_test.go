@@ -1,0 +1,139 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"emitop/internal/pgtest"
+	"emitop/sandbox"
+)
+
+// arrivals counts the requests that reach the sandbox through one front, with when.
+type arrivals struct {
+	mu   sync.Mutex
+	seen []time.Time
+}
+
+func (a *arrivals) since(t time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, at := range a.seen {
+		if !at.Before(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// front serves the sandbox on an address of its own, counting what arrives there: the
+// process configured with it is the only one whose requests it sees.
+func front(t *testing.T, sb *sandbox.Sandbox) (string, *arrivals) {
+	t.Helper()
+	a := &arrivals{}
+	h := sb.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.seen = append(a.seen, time.Now())
+		a.mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, a
+}
+
+// TestFleetPausedProcessPollsNothingItLost is a host that stops for a while and comes
+// back: a VM paused, a process stopped with SIGSTOP or a debugger. While it is stopped
+// its registration runs out and the other process takes its accounts; when it runs
+// again, the timers of its poll loops have long fired, and it must not poll an account
+// it lost before it learns that it lost it: that spends the other process's budget.
+func TestFleetPausedProcessPollsNothingItLost(t *testing.T) {
+	const lease = 1500 * time.Millisecond
+	url := pgtest.Need(t).Schema(t)
+	sb := startSandbox(t, sandbox.Options{Scenario: "calm", Seed: 5, NoFaults: true, Accounts: 2})
+	hostA, hostB := t.TempDir(), t.TempDir()
+	fleetConfig(t, sb, "300ms", "2s", fmt.Sprintf("url = %q", url), lease, hostA, hostB)
+	// Host A reaches the sandbox through a front of its own: what arrives there is A's.
+	base, seen := front(t, sb)
+	cfgA := filepath.Join(hostA, "config.toml")
+	raw, err := os.ReadFile(cfgA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbBase := sb.ConfigTOML()[strings.Index(sb.ConfigTOML(), "http://"):]
+	sbBase = sbBase[:len("http://")+strings.IndexAny(sbBase[len("http://"):], "/\"")]
+	if err := os.WriteFile(cfgA, []byte(strings.ReplaceAll(string(raw), sbBase, base)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := startFleetProc(t, "host A", hostA, "poll", "--config", "config.toml")
+	b := startFleetProc(t, "host B", hostB, "poll", "--config", "config.toml")
+	pidA, pidB := a.cmd.Process.Pid, b.cmd.Process.Pid
+	total := len(sb.Accounts())
+	count := func(pid int) int {
+		n := 0
+		for _, p := range leaseHolders(t, db) {
+			if p == pid {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for count(pidA) == 0 || count(pidA)+count(pidB) != total {
+		if time.Now().After(deadline) {
+			t.Fatalf("the accounts did not spread over the two hosts: %v", leaseHolders(t, db))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(lease) // A polls its accounts for a while
+	if seen.since(time.Time{}) == 0 {
+		t.Fatal("host A's requests do not go through its front")
+	}
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			a.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	deadline = time.Now().Add(4 * lease)
+	for count(pidB) != total {
+		if time.Now().After(deadline) {
+			t.Fatalf("host B did not take the stopped host's accounts within 4 leases: %v", leaseHolders(t, db))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(lease) // A's poll loops are long due when it runs again
+	resumed := time.Now()
+	a.cmd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+	// A holds nothing until it joined again and B gave it its share back: every request
+	// that reaches the sandbox from A before then spends B's budget.
+	var illegal int
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		n := seen.since(resumed)
+		if count(pidA) > 0 {
+			break
+		}
+		illegal = n
+	}
+	if illegal != 0 {
+		t.Errorf("host A sent %d requests after it ran again while host B held every account", illegal)
+	}
+}
