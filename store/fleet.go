@@ -340,25 +340,40 @@ func (s *Store) SharedStates(ctx context.Context, since StatesMark, except strin
 		if err := rows.Scan(&st.State.Account.Name, &st.Holder, &st.Host, &age, &raw, &docs); err != nil {
 			return nil, since, fmt.Errorf("store: shared states: %w", err)
 		}
-		var w stateWire
-		if err := json.Unmarshal([]byte(raw), &w); err != nil {
-			return nil, since, fmt.Errorf("store: shared state of %s: %w", st.State.Account.Name, err)
-		}
-		if docs.Valid && docs.String != "" {
-			if err := json.Unmarshal([]byte(docs.String), &w.Documents); err != nil {
-				return nil, since, fmt.Errorf("store: shared documents of %s: %w", st.State.Account.Name, err)
-			}
-		}
-		if st.State, err = w.decode(st.State.Account.Name); err != nil {
-			return nil, since, fmt.Errorf("store: shared state of %s: %w", st.State.Account.Name, err)
+		w, err := readState(raw, docs)
+		name := st.State.Account.Name
+		if err == nil {
+			st.State, err = w.decode(name)
 		}
 		st.Written, st.Age, st.SameDocuments = fromNanos(w.Written), max(0, time.Duration(age)), !docs.Valid
+		if err != nil {
+			// Written by another version of emitop, or damaged: this account says so, the
+			// others are shown as usual, and the documents shown before stand.
+			st.State = model.AccountState{Account: model.Account{Name: name}, Health: model.HealthDegraded,
+				Err: "its state as " + model.Line(st.Host, 80) + " wrote it cannot be read: " + model.Line(err.Error(), 200)}
+			st.Written, st.SameDocuments = time.Now().Add(-st.Age), true
+		}
 		out = append(out, st)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, since, fmt.Errorf("store: shared states: %w", err)
 	}
 	return out, StatesMark(now), nil
+}
+
+// readState decodes a shared state's row: the state, and its documents when the row
+// carries them.
+func readState(raw string, docs sql.NullString) (stateWire, error) {
+	var w stateWire
+	if err := json.Unmarshal([]byte(raw), &w); err != nil {
+		return w, err
+	}
+	if docs.Valid && docs.String != "" {
+		if err := json.Unmarshal([]byte(docs.String), &w.Documents); err != nil {
+			return w, fmt.Errorf("documents: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // stateWire is an account state as account_states keeps it: every field, times as Unix
