@@ -344,10 +344,23 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 	var gaveUp time.Time
 	t := time.NewTicker(awaitEvery)
 	defer t.Stop()
+	// unread is what to do when a reading fails: the job goes on in its runner, so the
+	// asker waits on through a store that blinks, unless it was asked to stop.
+	unread := func(err error) error {
+		if errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+			return fmt.Errorf("%s: job %d, which may still run where the account is polled: %w", account, id, err)
+		}
+		m.fail(fmt.Errorf("fleet: job %d: %w", id, err))
+		<-t.C
+		return nil
+	}
 	for {
 		results, err := m.st.JobResults(net, id, after)
 		if err != nil {
-			return model.RetryReport{}, err
+			if err := unread(err); err != nil {
+				return model.RetryReport{}, err
+			}
+			continue
 		}
 		for _, r := range results {
 			after = r.ID
@@ -362,7 +375,10 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 		}
 		j, err := m.st.Job(net, id)
 		if err != nil {
-			return model.RetryReport{}, err
+			if err := unread(err); err != nil {
+				return model.RetryReport{}, err
+			}
+			continue
 		}
 		var pr progress
 		_ = json.Unmarshal(j.Progress, &pr)
@@ -373,7 +389,7 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 			return m.report(account, req, latest, pr, start, pr.Cancelled || j.Cancel), nil
 		case ctx.Err() != nil && gaveUp.IsZero():
 			if err := m.st.CancelJob(net, id); err != nil {
-				return model.RetryReport{}, err
+				return model.RetryReport{}, fmt.Errorf("%s: job %d could not be stopped, and may still run where the account is polled: %w", account, id, err)
 			}
 			gaveUp = time.Now().Add(m.opt.Lease)
 		case !gaveUp.IsZero() && j.State == store.JobQueued && time.Now().After(gaveUp):

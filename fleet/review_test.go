@@ -1,0 +1,92 @@
+package fleet
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+	"time"
+
+	"emitop/internal/pgtest"
+	"emitop/model"
+	"emitop/retry"
+	"emitop/sandbox"
+)
+
+// TestAskerWaitsThroughARestart: the team's PostgreSQL restarts while a retry asked for
+// in one process runs as a job in another. The asker does not walk away from a job that
+// still runs because one reading of its results failed: it waits for the job's end and
+// reports what the job did, as it would have without the restart.
+func TestAskerWaitsThroughARestart(t *testing.T) {
+	c := pgtest.New(t, false)
+	loc := c.Schema(t)
+	sb, accounts := fleetAccounts(t, 1, time.Second)
+	a, b := start(t, loc, accounts), start(t, loc, accounts)
+	eventually(t, 6*lease, "the accounts spread over the two", func() bool { return spread([]*proc{a, b}, accounts) })
+	const name = "cf-madrid"
+	asker := a
+	if a.owned()[name] {
+		asker = b
+	}
+	sb.Fix(name)
+	var docs []model.Document
+	eventually(t, 5*time.Second, "rejected documents shown", func() bool {
+		docs = rejectedOf(asker, name)
+		return len(docs) >= 3
+	})
+	sb.SetFaults(name, sandbox.Faults{Latency: 300 * time.Millisecond}) // the job takes a while
+	batch := retry.Batch{Client: asker.p.Client, Ledger: asker.st, Fleet: asker.m}
+	plan, err := batch.Plan(docs, retry.Options{Operator: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 1)
+	type outcome struct {
+		rep model.RetryReport
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		rep, err := batch.Run(context.Background(), plan, func(p model.RetryProgress) {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+		})
+		done <- outcome{rep, err}
+	}()
+	<-started
+	time.Sleep(500 * time.Millisecond) // the job is under way in the holder
+	if err := c.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := c.StartServer(); err != nil {
+		t.Fatal(err)
+	}
+	var out outcome
+	select {
+	case out = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the retry never ended")
+	}
+	db, err := sql.Open("pgx", loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var open int
+	if err := db.QueryRow(`SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Fatalf("the asker returned (%v) while its job still ran", out.err)
+	}
+	if len(out.rep.Results) != len(docs) {
+		t.Fatalf("report of %d documents for %d asked: %+v (%v)", len(out.rep.Results), len(docs), out.rep, out.err)
+	}
+	st := sb.AccountStats(name)
+	if st.DuplicateEmissions != 0 || st.RateLimited != 0 {
+		t.Fatalf("%d duplicate emissions, %d 429s", st.DuplicateEmissions, st.RateLimited)
+	}
+	t.Logf("report: %d requests, error %v", out.rep.Requests, out.err)
+}
