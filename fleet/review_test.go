@@ -90,3 +90,33 @@ func TestAskerWaitsThroughARestart(t *testing.T) {
 	}
 	t.Logf("report: %d requests, error %v", out.rep.Requests, out.err)
 }
+
+// TestEveryAccountPolledWhenConfigurationsDiffer: the processes sharing a store need
+// not have the same accounts (the team's `emitop serve` has every account, an
+// operator's dashboard only the two they look after, another team shares the server
+// with accounts of its own). Every account is still polled by some process that has it:
+// none is left to nobody because each process stopped at its share of the live pollers.
+func TestEveryAccountPolledWhenConfigurationsDiffer(t *testing.T) {
+	forEngines(t, func(t *testing.T, loc string) {
+		_, accounts := fleetAccounts(t, 2, 300*time.Millisecond)
+		all := start(t, loc, accounts)
+		few := start(t, loc, accounts[:2])
+		other := start(t, loc, accounts[len(accounts)-1:])
+		procs := []*proc{all, few, other}
+		time.Sleep(3 * lease) // the three know of each other, and balanced the accounts
+		eventually(t, 6*lease, "every account held by one process", func() bool {
+			holders := map[string]int{}
+			for _, pr := range procs {
+				for a := range pr.owned() {
+					holders[a]++
+				}
+			}
+			for _, a := range accounts {
+				if holders[a.Name] != 1 {
+					return false
+				}
+			}
+			return true
+		})
+	})
+}

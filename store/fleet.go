@@ -103,6 +103,20 @@ func (s *Store) Renew(ctx context.Context, holder string, ttl time.Duration) (Fl
 // Members whose registration ran out are deleted first: from then on they can never
 // renew it. A holder that is no longer a member takes nothing.
 func (s *Store) Claim(ctx context.Context, holder string, accounts []string, n int) ([]string, error) {
+	return s.claim(ctx, holder, accounts, n, 0)
+}
+
+// ClaimIdle takes, for holder, every one of accounts that no live member has held for at
+// least idle (by the database's clock): accounts left free that long are ones no member
+// below its share can take (each claims at every renewal), so a member past its share
+// takes them rather than leave them unpolled (processes sharing a store with different
+// accounts each).
+func (s *Store) ClaimIdle(ctx context.Context, holder string, accounts []string, idle time.Duration) ([]string, error) {
+	return s.claim(ctx, holder, accounts, len(accounts), idle)
+}
+
+// claim takes up to n of accounts free for at least idle.
+func (s *Store) claim(ctx context.Context, holder string, accounts []string, n int, idle time.Duration) ([]string, error) {
 	if s.ledger == nil {
 		return nil, ErrReadOnly
 	}
@@ -116,10 +130,24 @@ func (s *Store) Claim(ctx context.Context, holder string, accounts []string, n i
 	c, each := s.eng.clock, fmt.Sprintf(s.eng.each, "$1")
 	var taken []string
 	err = s.inLedger(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM members WHERE expires <= `+c); err != nil {
+		dead, err := column(ctx, tx, `DELETE FROM members WHERE expires <= `+c+` RETURNING holder`)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO poll_leases (account) SELECT v FROM `+each+` AS l WHERE true
+		if len(dead) > 0 {
+			// Their accounts are free from now on (since: when an account last changed
+			// hands). Only the members deleted here: the row lock of the deletion, not
+			// a reading of the expiry, decides against a renewal under way.
+			gone, err := json.Marshal(dead)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE poll_leases SET holder = '', since = `+c+`
+				WHERE holder IN (SELECT v FROM `+fmt.Sprintf(s.eng.each, "$1")+` AS l)`, string(gone)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO poll_leases (account, since) SELECT v, `+c+` FROM `+each+` AS l WHERE true
 			ON CONFLICT (account) DO NOTHING`, string(list)); err != nil {
 			return err
 		}
@@ -127,9 +155,10 @@ func (s *Store) Claim(ctx context.Context, holder string, accounts []string, n i
 			WHERE account IN (SELECT account FROM poll_leases
 				WHERE account IN (SELECT v FROM `+each+` AS l)
 				AND (holder = '' OR holder NOT IN (SELECT holder FROM members))
+				AND since <= `+c+` - $4
 				ORDER BY random() LIMIT $3`+s.eng.skipLocked+`)
 			AND EXISTS (SELECT 1 FROM members WHERE holder = $2)
-			RETURNING account`, string(list), holder, n)
+			RETURNING account`, string(list), holder, n, int64(idle))
 		return err
 	})
 	if err != nil {
@@ -148,7 +177,7 @@ func (s *Store) ReleaseAccounts(ctx context.Context, holder string, accounts []s
 	}
 	list, err := json.Marshal(accounts)
 	if err == nil {
-		_, err = s.ledger.ExecContext(ctx, `UPDATE poll_leases SET holder = '' WHERE holder = $1
+		_, err = s.ledger.ExecContext(ctx, `UPDATE poll_leases SET holder = '', since = `+s.eng.clock+` WHERE holder = $1
 			AND account IN (SELECT v FROM `+fmt.Sprintf(s.eng.each, "$2")+` AS l)`, holder, string(list))
 	}
 	if err != nil {
@@ -163,7 +192,7 @@ func (s *Store) Leave(ctx context.Context, holder string) error {
 		return ErrReadOnly
 	}
 	err := s.inLedger(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE poll_leases SET holder = '' WHERE holder = $1`, holder); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE poll_leases SET holder = '', since = `+s.eng.clock+` WHERE holder = $1`, holder); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE holder = $1`, holder)
