@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -135,5 +136,81 @@ func TestFleetPausedProcessPollsNothingItLost(t *testing.T) {
 	}
 	if illegal != 0 {
 		t.Errorf("host A sent %d requests after it ran again while host B held every account", illegal)
+	}
+}
+
+// TestRetryNamesTheLiveHolder: `emitop retry` of an account another process polls says
+// which one: the process holding its lease now, not the last one that wrote its state.
+// Host A polls an account, stops (SIGTERM) and host B takes it; B polls it when A's
+// schedule says (the poll interval is long), so the account's shared state still names A
+// when the operator runs the retry.
+func TestRetryNamesTheLiveHolder(t *testing.T) {
+	const lease = 1500 * time.Millisecond
+	sb := startSandbox(t, sandbox.Options{Scenario: "calm", Seed: 5, NoFaults: true, Accounts: 1})
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "emitop.db")
+	hostA, hostB, asker := t.TempDir(), t.TempDir(), t.TempDir()
+	fleetConfig(t, sb, "30s", "2s", fmt.Sprintf("path = %q", dbPath), lease, hostA, hostB, asker)
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := startFleetProc(t, "host A", hostA, "poll", "--config", "config.toml")
+	b := startFleetProc(t, "host B", hostB, "poll", "--config", "config.toml")
+	pidA, pidB := a.cmd.Process.Pid, b.cmd.Process.Pid
+	total := len(sb.Accounts())
+	var account string
+	deadline := time.Now().Add(20 * time.Second)
+	for account == "" {
+		held := map[int]int{}
+		h := leaseHolders(t, db)
+		for acc, pid := range h {
+			held[pid]++
+			if pid == pidA {
+				account = acc
+			}
+		}
+		if held[pidA] == 0 || held[pidA]+held[pidB] != total {
+			account = ""
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the accounts did not spread over the two hosts: %v", h)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var writer string
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.HasSuffix(writer, fmt.Sprintf("/%d", pidA)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("host A did not share %s's state: written by %q", account, writer)
+		}
+		time.Sleep(50 * time.Millisecond)
+		db.QueryRow(`SELECT host FROM account_states WHERE account = $1`, account).Scan(&writer)
+	}
+	if err := a.stop(); err != nil {
+		t.Fatalf("host A: %v", err)
+	}
+	deadline = time.Now().Add(4 * lease)
+	for leaseHolders(t, db)[account] != pidB {
+		if time.Now().After(deadline) {
+			t.Fatalf("host B did not take %s", account)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd := exec.Command(emitopBinary(t), "retry", "--config", "config.toml", "--account", account, "--all-rejected", "--dry-run")
+	cmd.Dir = asker
+	raw, err := cmd.CombinedOutput()
+	out := string(raw)
+	if err != nil {
+		t.Fatalf("retry --dry-run: %v\n%s", err, out)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%s is polled by the emitop at %s/%d:", account, host, pidB)
+	if !strings.Contains(out, want) {
+		t.Fatalf("retry says of who polls %s:\n%s\nwant %q", account, out, want)
 	}
 }

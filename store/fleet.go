@@ -224,6 +224,18 @@ func (s *Store) AskPoll(ctx context.Context, accounts []string) error {
 	return nil
 }
 
+// Holder names the live member holding the account's poll lease as the other processes
+// name it (host/pid); "" when none does.
+func (s *Store) Holder(ctx context.Context, account string) (string, error) {
+	var host string
+	err := s.read.QueryRowContext(ctx, `SELECT m.host FROM poll_leases l JOIN members m ON m.holder = l.holder
+		WHERE l.account = $1 AND m.expires > `+s.eng.clock, account).Scan(&host)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: who polls %s: %w", account, err)
+	}
+	return host, nil
+}
+
 // Clock is the database's clock now: the one leases, registrations and intents' times
 // are read by, whichever host asks.
 func (s *Store) Clock(ctx context.Context) (time.Time, error) {
