@@ -137,6 +137,14 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 		finish(store.JobFailed, "the job cannot be read: "+err.Error())
 		return
 	}
+	for _, d := range req.Docs {
+		if d.Account != j.Account {
+			// Never through this account's client, credentials and budget.
+			finish(store.JobFailed, fmt.Sprintf("the job of %s asks for document %s of %s", model.Line(j.Account, 80),
+				model.Line(d.ID, 80), model.Line(d.Account, 80)))
+			return
+		}
+	}
 	var c *poller.Client
 	if m.opt.Client != nil {
 		c = m.opt.Client(j.Account)

@@ -3,6 +3,8 @@ package fleet
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"emitop/model"
 	"emitop/retry"
 	"emitop/sandbox"
+	"emitop/store"
 )
 
 // TestAskerWaitsThroughARestart: the team's PostgreSQL restarts while a retry asked for
@@ -118,5 +121,49 @@ func TestEveryAccountPolledWhenConfigurationsDiffer(t *testing.T) {
 			}
 			return true
 		})
+	})
+}
+
+// TestJobOfAnotherAccountsDocuments: a job names its account, and the documents it asks
+// for; a member of another version, or one that lies, may ask for documents of another
+// account in it. The runner refuses the job rather than send another account's
+// documents through this account's client, credentials and budget.
+func TestJobOfAnotherAccountsDocuments(t *testing.T) {
+	forEngines(t, func(t *testing.T, loc string) {
+		_, accounts := fleetAccounts(t, 1, 300*time.Millisecond)
+		pr := start(t, loc, accounts)
+		eventually(t, 6*lease, "every account held", func() bool { return len(pr.owned()) == len(accounts) })
+		const name = "cf-madrid"
+		var other string
+		var docs []model.Document
+		eventually(t, 5*time.Second, "rejected documents of another account shown", func() bool {
+			for _, a := range accounts {
+				if docs = rejectedOf(pr, a.Name); a.Name != name && len(docs) > 0 {
+					other = a.Name
+					return true
+				}
+			}
+			return false
+		})
+		body, err := json.Marshal(request{Docs: docs, Operator: "mallory"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := pr.st.SubmitJob(context.Background(), name, kindRetry, body, "mallory@elsewhere")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j store.Job
+		eventually(t, 10*time.Second, "the job ended", func() bool {
+			j, err = pr.st.Job(context.Background(), id)
+			return err == nil && (j.State == store.JobDone || j.State == store.JobFailed)
+		})
+		if j.State != store.JobFailed || !strings.Contains(j.Err, other) {
+			t.Fatalf("a job of %s asking for %d documents of %s ended %s (%q)", name, len(docs), other, j.State, j.Err)
+		}
+		results, err := pr.st.JobResults(context.Background(), id, 0)
+		if err != nil || len(results) != 0 {
+			t.Fatalf("results of the refused job: %d, %v", len(results), err)
+		}
 	})
 }
