@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"emitop/config"
 	"emitop/internal/pgtest"
 	"emitop/model"
 	"emitop/retry"
@@ -164,6 +165,81 @@ func TestJobOfAnotherAccountsDocuments(t *testing.T) {
 		results, err := pr.st.JobResults(context.Background(), id, 0)
 		if err != nil || len(results) != 0 {
 			t.Fatalf("results of the refused job: %d, %v", len(results), err)
+		}
+	})
+}
+
+// TestJobRunnerThatLostItsRegistration: the process running a job loses its registration
+// (another member found it run out and deleted it: the process stalled, or could not
+// reach the store) and joins again under a new name; the job goes to whoever holds the
+// account next, here the same process under its new name. The run under the old name
+// must stop there: what it does or records after that must not count, and the asker's
+// report says what the job did (every document accepted or skipped by policy, none
+// emitted twice).
+func TestJobRunnerThatLostItsRegistration(t *testing.T) {
+	forEngines(t, func(t *testing.T, loc string) {
+		sb, accounts := fleetAccounts(t, 1, time.Second)
+		const name = "cf-madrid"
+		var mine []config.Account
+		for _, a := range accounts {
+			if a.Name == name {
+				mine = append(mine, a)
+			}
+		}
+		runner := start(t, loc, accounts)
+		eventually(t, 6*lease, "every account held", func() bool { return len(runner.owned()) == len(accounts) })
+		asker := start(t, loc, mine[:0:0])
+		sb.Fix(name)
+		var docs []model.Document
+		eventually(t, 5*time.Second, "rejected documents shown", func() bool {
+			docs = rejectedOf(runner, name)
+			return len(docs) >= 3
+		})
+		sb.SetFaults(name, sandbox.Faults{Latency: 300 * time.Millisecond})
+		first, _ := runner.m.Member()
+		done := make(chan model.RetryReport, 1)
+		plan, err := retry.Batch{Client: runner.p.Client, Ledger: runner.st}.Plan(docs, retry.Options{Operator: "ana"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan.Account = name
+		go func() {
+			rep, err := asker.m.Elsewhere(context.Background(), plan, retry.Options{Operator: "ana"})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- rep
+		}()
+		eventually(t, 10*time.Second, "the job under way", func() bool { return sb.AccountStats(name).Emissions > 0 })
+		driver, dsn := "sqlite", "file:"+loc+"?_pragma=busy_timeout(5000)"
+		if store.IsURL(loc) {
+			driver, dsn = "pgx", loc
+		}
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`DELETE FROM members WHERE holder = $1`, first); err != nil {
+			t.Fatal(err)
+		}
+		var rep model.RetryReport
+		select {
+		case rep = <-done:
+		case <-time.After(time.Minute):
+			t.Fatal("the job never ended")
+		}
+		if again, _ := runner.m.Member(); again == first {
+			t.Fatal("the runner did not join again")
+		}
+		for _, res := range rep.Results {
+			if res.Outcome != model.OutcomeAccepted && !(res.Outcome == model.OutcomeSkipped && res.ByPolicy) {
+				t.Errorf("%s ended %s: %s", res.Doc.ID, res.Outcome, res.Detail)
+			}
+		}
+		st := sb.AccountStats(name)
+		if st.DuplicateEmissions != 0 || st.RateLimited != 0 {
+			t.Fatalf("%d duplicate emissions, %d 429s", st.DuplicateEmissions, st.RateLimited)
 		}
 	})
 }
