@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -212,5 +213,74 @@ func TestRetryNamesTheLiveHolder(t *testing.T) {
 	want := fmt.Sprintf("%s is polled by the emitop at %s/%d:", account, host, pidB)
 	if !strings.Contains(out, want) {
 		t.Fatalf("retry says of who polls %s:\n%s\nwant %q", account, out, want)
+	}
+}
+
+// TestPollOnceBesideALonePoller: a monitor runs `emitop poll --once` on the host where
+// `emitop poll` already polls every account, alone in its fleet (so it shared nothing
+// yet). The accounts are the poller's: --once reports them as it last polled them, with
+// their documents, never as blank accounts it made up (every window full, no document).
+func TestPollOnceBesideALonePoller(t *testing.T) {
+	const lease = 1500 * time.Millisecond
+	sb := startSandbox(t, sandbox.Options{Scenario: "calm", Seed: 5, NoFaults: true})
+	dir, monitor := t.TempDir(), t.TempDir()
+	dbPath := filepath.Join(dir, "emitop.db")
+	fleetConfig(t, sb, "500ms", "2s", fmt.Sprintf("path = %q", dbPath), lease, dir, monitor)
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	poller := startFleetProc(t, "poller", dir, "poll", "--config", "config.toml")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := 0
+		for _, pid := range leaseHolders(t, db) {
+			if pid == poller.cmd.Process.Pid {
+				n++
+			}
+		}
+		if n == len(sb.Accounts()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the poller did not take every account: %v", leaseHolders(t, db))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // every account polled, its rejected documents known
+	cmd := exec.Command(emitopBinary(t), "poll", "--once", "-o", "json", "--config", "config.toml")
+	cmd.Dir = monitor
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("poll --once: %v\n%s%s", err, out, stderr.String())
+	}
+	var got struct {
+		Accounts []struct {
+			Name      string         `json:"name"`
+			Documents map[string]int `json:"documents"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(got.Accounts) != len(sb.Accounts()) {
+		t.Fatalf("%d accounts reported, %d configured", len(got.Accounts), len(sb.Accounts()))
+	}
+	for _, a := range got.Accounts {
+		if a.Documents["rejected"] == 0 {
+			t.Errorf("%s: reported with no rejected document: %v", a.Name, a.Documents)
+		}
+	}
+	cmd = exec.Command(emitopBinary(t), "poll", "--once", "--config", "config.toml")
+	cmd.Dir = monitor
+	if out, err = cmd.Output(); err != nil {
+		t.Fatalf("poll --once: %v\n%s", err, out)
+	}
+	host, _ := os.Hostname()
+	if by := fmt.Sprintf("ago by %s/%d\n", host, poller.cmd.Process.Pid); strings.Count(string(out), by) != len(sb.Accounts()) {
+		t.Errorf("poll --once does not say, of each account, which process polled it (%q):\n%s", by, out)
 	}
 }
