@@ -161,7 +161,7 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 	}
 	for _, r := range earlier {
 		if res, err := decodeResult(r.Result); err == nil {
-			done[r.DocID] = final(res)
+			done[r.DocID] = done[r.DocID] || final(res) // a later word never undoes a final one
 		}
 	}
 	var docs []model.Document
@@ -374,6 +374,11 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 			after = r.ID
 			res, err := decodeResult(r.Result)
 			if err != nil {
+				continue
+			}
+			if prev, ok := latest[r.DocID]; ok && final(prev) && !final(res) {
+				// A runner cut off from the store wrote it late, after the document's
+				// final result (accepted is a fact at the provider): it stands.
 				continue
 			}
 			latest[r.DocID] = res

@@ -243,3 +243,63 @@ func TestJobRunnerThatLostItsRegistration(t *testing.T) {
 		}
 	})
 }
+
+// TestLateResultOfACutOffRunner: a runner cut off from the store records a document's
+// result late ("not sent": it could not renew its lease), after the account's next
+// holder recorded that document accepted. Accepted is a fact at the provider: the asker's
+// report, and any runner taking the job up, keep it.
+func TestLateResultOfACutOffRunner(t *testing.T) {
+	forEngines(t, func(t *testing.T, loc string) {
+		ctx := context.Background()
+		open := func() *store.Store {
+			st, err := store.Open(ctx, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		const account = "cf-madrid"
+		doc := model.Document{Account: account, Provider: "certifactu", ID: "F-1", Status: model.StatusRejected}
+		asker := New(open(), nil, Options{Lease: lease})
+		runner := open()
+		if err := runner.Join(ctx, store.Member{Holder: "r", Host: "host-r/1", Polls: true}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if taken, err := runner.Claim(ctx, "r", []string{account}, 1); err != nil || len(taken) != 1 {
+			t.Fatalf("claim: %v, %v", taken, err)
+		}
+		go func() {
+			var jobs []store.Job
+			for len(jobs) == 0 {
+				time.Sleep(20 * time.Millisecond)
+				var err error
+				if jobs, err = runner.ClaimJobs(ctx, "r", "host-r/1", 0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			id := jobs[0].ID
+			accepted := model.RetryResult{Doc: doc, Outcome: model.OutcomeAccepted, Sent: true, Detail: "resent: accepted"}
+			late := model.RetryResult{Doc: doc, Outcome: model.OutcomeRejected, Detail: "not sent: lease on F-1: connection refused"}
+			if err := runner.Enqueue(ctx, store.AddJobResult(id, doc.ID, encodeResult(accepted)),
+				store.AddJobResult(id, doc.ID, encodeResult(late))); err != nil {
+				t.Error(err)
+			}
+			if err := runner.Flush(ctx); err != nil {
+				t.Error(err)
+			}
+			if err := runner.FinishJob(ctx, id, "r", store.JobDone, ""); err != nil {
+				t.Error(err)
+			}
+		}()
+		rep, err := asker.Elsewhere(ctx, model.RetryPlan{Account: account, Items: []model.RetryItem{{Doc: doc, Resend: true}}},
+			retry.Options{Operator: "ana"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Results) != 1 || rep.Results[0].Outcome != model.OutcomeAccepted {
+			t.Fatalf("the report of a document accepted, then reported not sent by a runner cut off: %+v", rep.Results)
+		}
+	})
+}
