@@ -371,6 +371,7 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 		}
 		for _, a := range taken {
 			m.owned[a] = true
+			delete(m.kept, a) // taken within the share
 		}
 		m.mu.Unlock()
 		if p := m.poller; p != nil {
