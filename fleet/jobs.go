@@ -363,6 +363,15 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 		return nil
 	}
 	for {
+		// The job's state first, its results after: a runner writes every result before
+		// it ends the job, so a job read ended has all its results read here too.
+		j, err := m.st.Job(net, id)
+		if err != nil {
+			if err := unread(err); err != nil {
+				return model.RetryReport{}, err
+			}
+			continue
+		}
 		results, err := m.st.JobResults(net, id, after)
 		if err != nil {
 			if err := unread(err); err != nil {
@@ -385,13 +394,6 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 			if onProgress != nil && tell(res) {
 				onProgress(model.RetryProgress{Done: len(latest), Total: len(req.Docs), Result: &res})
 			}
-		}
-		j, err := m.st.Job(net, id)
-		if err != nil {
-			if err := unread(err); err != nil {
-				return model.RetryReport{}, err
-			}
-			continue
 		}
 		var pr progress
 		_ = json.Unmarshal(j.Progress, &pr)

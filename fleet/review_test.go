@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -195,7 +196,7 @@ func TestJobRunnerThatLostItsRegistration(t *testing.T) {
 			docs = rejectedOf(runner, name)
 			return len(docs) >= 3
 		})
-		sb.SetFaults(name, sandbox.Faults{Latency: 300 * time.Millisecond})
+		sb.SetFaults(name, sandbox.Faults{Latency: 600 * time.Millisecond}) // the job outlasts the runner's next renewal
 		first, _ := runner.m.Member()
 		done := make(chan model.RetryReport, 1)
 		plan, err := retry.Batch{Client: runner.p.Client, Ledger: runner.st}.Plan(docs, retry.Options{Operator: "ana"})
@@ -223,14 +224,15 @@ func TestJobRunnerThatLostItsRegistration(t *testing.T) {
 		if _, err := db.Exec(`DELETE FROM members WHERE holder = $1`, first); err != nil {
 			t.Fatal(err)
 		}
+		eventually(t, 3*lease, "the runner joined again", func() bool {
+			again, _ := runner.m.Member()
+			return again != first
+		})
 		var rep model.RetryReport
 		select {
 		case rep = <-done:
 		case <-time.After(time.Minute):
 			t.Fatal("the job never ended")
-		}
-		if again, _ := runner.m.Member(); again == first {
-			t.Fatal("the runner did not join again")
 		}
 		for _, res := range rep.Results {
 			if res.Outcome != model.OutcomeAccepted && !(res.Outcome == model.OutcomeSkipped && res.ByPolicy) {
@@ -300,6 +302,74 @@ func TestLateResultOfACutOffRunner(t *testing.T) {
 		}
 		if len(rep.Results) != 1 || rep.Results[0].Outcome != model.OutcomeAccepted {
 			t.Fatalf("the report of a document accepted, then reported not sent by a runner cut off: %+v", rep.Results)
+		}
+	})
+}
+
+// finishingStore is a store whose first reading of a job's results is followed, before
+// it returns, by between: the runner ending the job right after the asker read its
+// results.
+type finishingStore struct {
+	Store
+	once    sync.Once
+	between func()
+}
+
+func (s *finishingStore) JobResults(ctx context.Context, job, after int64) ([]store.JobResult, error) {
+	res, err := s.Store.JobResults(ctx, job, after)
+	s.once.Do(s.between)
+	return res, err
+}
+
+// TestAskerReadsTheLastResults: the runner writes a document's result and ends the job
+// between the asker's reading of the results and its reading of the job's state. The
+// asker's report has that result: it does not take the job's end for the end of what it
+// read.
+func TestAskerReadsTheLastResults(t *testing.T) {
+	forEngines(t, func(t *testing.T, loc string) {
+		ctx := context.Background()
+		open := func() *store.Store {
+			st, err := store.Open(ctx, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		const account = "cf-madrid"
+		doc := model.Document{Account: account, Provider: "certifactu", ID: "F-1", Status: model.StatusRejected}
+		runner := open()
+		if err := runner.Join(ctx, store.Member{Holder: "r", Host: "host-r/1", Polls: true}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if taken, err := runner.Claim(ctx, "r", []string{account}, 1); err != nil || len(taken) != 1 {
+			t.Fatalf("claim: %v, %v", taken, err)
+		}
+		st := &finishingStore{Store: open(), between: func() {
+			jobs, err := runner.ClaimJobs(ctx, "r", "host-r/1", 0)
+			if err != nil || len(jobs) != 1 {
+				t.Errorf("claim jobs: %v, %v", jobs, err)
+				return
+			}
+			accepted := model.RetryResult{Doc: doc, Outcome: model.OutcomeAccepted, Sent: true, Detail: "resent: accepted"}
+			if err := runner.Enqueue(ctx, store.AddJobResult(jobs[0].ID, doc.ID, encodeResult(accepted))); err != nil {
+				t.Error(err)
+			}
+			if err := runner.Flush(ctx); err != nil {
+				t.Error(err)
+			}
+			if err := runner.FinishJob(ctx, jobs[0].ID, "r", store.JobDone, ""); err != nil {
+				t.Error(err)
+			}
+		}}
+		asker := New(st, nil, Options{Lease: lease})
+		rep, err := asker.Elsewhere(ctx, model.RetryPlan{Account: account, Items: []model.RetryItem{{Doc: doc, Resend: true}}},
+			retry.Options{Operator: "ana"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Results) != 1 || rep.Results[0].Outcome != model.OutcomeAccepted {
+			t.Fatalf("the report of a document accepted as the job ended: %+v", rep.Results)
 		}
 	})
 }
