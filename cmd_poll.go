@@ -95,7 +95,7 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		case <-x.m.Ready():
 		case <-pollCtx.Done():
 		}
-		snap := p.PollOnce(pollCtx)
+		snap := shownToo(pollCtx, p, p.PollOnce(pollCtx), 2*cfg.Store.Lease)
 		leave()
 		joined()
 		if err := closeStore(st); err != nil {
@@ -129,6 +129,43 @@ func runPoll(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return err
+}
+
+// shownToo completes a snapshot of `poll --once` with the accounts another process
+// polls, as that one wrote them. One that was alone in its fleet had written nothing: it
+// writes every account once it sees this command join, a renewal later, and the command
+// reads it at its own next one; within wait, or the account is reported down, not made
+// up from nothing.
+func shownToo(ctx context.Context, p *poller.Poller, snap model.Snapshot, wait time.Duration) model.Snapshot {
+	unseen := func(s model.Snapshot) []int {
+		var out []int
+		for i, a := range s.Accounts {
+			if a.PolledBy == "" && !p.Holds(a.Account.Name) {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	end := time.NewTimer(wait)
+	defer end.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for len(unseen(snap)) > 0 {
+		select {
+		case <-ctx.Done():
+		case <-end.C:
+		case <-tick.C:
+			snap = p.Snapshot()
+			continue
+		}
+		break
+	}
+	for _, i := range unseen(snap) {
+		a := &snap.Accounts[i]
+		a.Health, a.Windows, a.Documents, a.LastError = model.HealthDown, nil, nil, nil
+		a.Err = "not polled here: another emitop process polls it, and what it found has not reached the store"
+	}
+	return snap
 }
 
 // unhealthy is exit status 1 when an account is not up (down, degraded, its credentials
@@ -316,6 +353,9 @@ func printSnapshot(w io.Writer, snap model.Snapshot) error {
 			state += ": " + s.Error.Detail
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, s.Provider, state)
+		if a.PolledBy != "" {
+			fmt.Fprintf(tw, "  polled\t%s ago by %s\n", time.Since(a.LastPoll).Round(time.Second), model.Line(a.PolledBy, 80))
+		}
 		if e := s.Error; e != nil && (e.Code != "" || e.Status != 0) {
 			line := string(e.Class) + " · " + string(e.Verdict)
 			if e.Code != "" {

@@ -241,12 +241,8 @@ func startAccountRun(cfgPath, dbPath, name string, opt retry.Options, scope, std
 // elsewhere says which process polls the account, and so sends its requests.
 func (a *accountRun) elsewhere(ctx context.Context) string {
 	by := "another emitop process"
-	if states, _, err := a.st.SharedStates(ctx, 0, ""); err == nil {
-		for _, s := range states {
-			if s.State.Account.Name == a.acc.Name {
-				by = "the emitop at " + s.Host
-			}
-		}
+	if host, err := a.st.Holder(ctx, a.acc.Name); err == nil && host != "" {
+		by = "the emitop at " + model.Line(host, 80)
 	}
 	return a.acc.Name + " is polled by " + by + ": its requests are sent there, under the account's one budget"
 }

@@ -45,6 +45,7 @@ type Store interface {
 	Join(ctx context.Context, m store.Member, ttl time.Duration) error
 	Renew(ctx context.Context, holder string, ttl time.Duration) (store.Fleet, error)
 	Claim(ctx context.Context, holder string, accounts []string, n int) ([]string, error)
+	ClaimIdle(ctx context.Context, holder string, accounts []string, idle time.Duration) ([]string, error)
 	ReleaseAccounts(ctx context.Context, holder string, accounts []string) error
 	Leave(ctx context.Context, holder string) error
 	AskPoll(ctx context.Context, accounts []string) error
@@ -110,6 +111,18 @@ type Member struct {
 	// them: claiming again is pointless until that changes. -1 before the first claim,
 	// which also enters the accounts in the store.
 	free int
+	// kept is the accounts taken past the share because no other member took them in a
+	// lease period (ClaimIdle): they are not given back until the live members that poll
+	// change (pollers), when a newcomer may have them in its configuration.
+	kept    map[string]bool
+	pollers int
+	// idle paces the claims of idle accounts: not before next; none while the free
+	// accounts stay what they were when two claims in a row found none of ours.
+	idle struct {
+		next   time.Time
+		free   int
+		misses int
+	}
 
 	mark    store.StatesMark
 	readAll time.Time
@@ -123,7 +136,7 @@ func New(st Store, accounts []string, opt Options) *Member {
 	}
 	host, _ := os.Hostname()
 	return &Member{st: st, opt: opt, accounts: slices.Clone(accounts), host: fmt.Sprintf("%s/%d", host, os.Getpid()),
-		ready: make(chan struct{}), owned: map[string]bool{}, busy: map[string]int{}}
+		ready: make(chan struct{}), owned: map[string]bool{}, busy: map[string]int{}, kept: map[string]bool{}}
 }
 
 // Attach gives the member the poller that polls the accounts it holds and shows the
@@ -326,11 +339,24 @@ func (m *Member) share(f store.Fleet) int {
 }
 
 // balance takes free accounts up to the member's share and gives back what it holds
-// beyond it (never an account whose job runs here).
+// beyond it (never an account whose job runs here). The share assumes that every member
+// has every account; where they differ (a dashboard with two of the team's accounts, or
+// another team's accounts in the same store), accounts no member below its share can
+// take stay free: after a lease period free, a member past its share takes them too
+// (claimIdle), and keeps them.
 func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 	target := m.share(f)
 	m.mu.Lock()
-	held, tried := len(m.owned), m.free
+	if f.Pollers != m.pollers {
+		m.pollers, m.kept = f.Pollers, map[string]bool{}
+	}
+	kept := 0
+	for a := range m.kept {
+		if m.owned[a] {
+			kept++
+		}
+	}
+	held, tried := len(m.owned)-kept, m.free
 	m.mu.Unlock()
 	if held < target && f.Free != tried && (f.Free > 0 || tried < 0) {
 		taken, err := m.st.Claim(ctx, holder, m.accounts, target-held)
@@ -345,6 +371,7 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 		}
 		for _, a := range taken {
 			m.owned[a] = true
+			delete(m.kept, a) // taken within the share
 		}
 		m.mu.Unlock()
 		if p := m.poller; p != nil {
@@ -354,7 +381,13 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 		}
 		return
 	}
-	if m.opt.Command || held <= target {
+	if m.opt.Command {
+		return
+	}
+	if held <= target {
+		if f.Free > 0 {
+			m.claimIdle(ctx, holder, f)
+		}
 		return
 	}
 	m.mu.Lock()
@@ -363,7 +396,7 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 		if len(give) == held-target {
 			break
 		}
-		if m.busy[a] == 0 {
+		if m.busy[a] == 0 && !m.kept[a] {
 			give = append(give, a)
 			delete(m.owned, a)
 		}
@@ -380,6 +413,42 @@ func (m *Member) balance(ctx context.Context, holder string, f store.Fleet) {
 		m.mu.Unlock()
 		for _, a := range give {
 			m.poller.Hold(a)
+		}
+	}
+}
+
+// claimIdle takes the accounts of this member's that no live member has held for a
+// lease period, past its share: no member below its share has them, or it would have
+// taken them by now.
+func (m *Member) claimIdle(ctx context.Context, holder string, f store.Fleet) {
+	now := time.Now()
+	if now.Before(m.idle.next) || (f.Free == m.idle.free && m.idle.misses >= 2) {
+		return
+	}
+	taken, err := m.st.ClaimIdle(ctx, holder, m.accounts, m.opt.Lease)
+	if err != nil {
+		m.fail(fmt.Errorf("fleet: take accounts left to nobody: %w", err))
+		return
+	}
+	if len(taken) == 0 {
+		// Those free now may be another member's to take, or not idle long enough yet:
+		// ask again a lease later, and no more while they stay as they are.
+		if f.Free != m.idle.free {
+			m.idle.free, m.idle.misses = f.Free, 0
+		}
+		m.idle.misses++
+		m.idle.next = now.Add(m.opt.Lease)
+		return
+	}
+	m.idle.misses = 0
+	m.mu.Lock()
+	for _, a := range taken {
+		m.owned[a], m.kept[a] = true, true
+	}
+	m.mu.Unlock()
+	if p := m.poller; p != nil {
+		for _, a := range taken {
+			p.Hold(a)
 		}
 	}
 }

@@ -137,6 +137,14 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 		finish(store.JobFailed, "the job cannot be read: "+err.Error())
 		return
 	}
+	for _, d := range req.Docs {
+		if d.Account != j.Account {
+			// Never through this account's client, credentials and budget.
+			finish(store.JobFailed, fmt.Sprintf("the job of %s asks for document %s of %s", model.Line(j.Account, 80),
+				model.Line(d.ID, 80), model.Line(d.Account, 80)))
+			return
+		}
+	}
 	var c *poller.Client
 	if m.opt.Client != nil {
 		c = m.opt.Client(j.Account)
@@ -153,7 +161,7 @@ func (m *Member) run(ctx context.Context, holder string, j store.Job) {
 	}
 	for _, r := range earlier {
 		if res, err := decodeResult(r.Result); err == nil {
-			done[r.DocID] = final(res)
+			done[r.DocID] = done[r.DocID] || final(res) // a later word never undoes a final one
 		}
 	}
 	var docs []model.Document
@@ -344,10 +352,32 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 	var gaveUp time.Time
 	t := time.NewTicker(awaitEvery)
 	defer t.Stop()
+	// unread is what to do when a reading fails: the job goes on in its runner, so the
+	// asker waits on through a store that blinks, unless it was asked to stop.
+	unread := func(err error) error {
+		if errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+			return fmt.Errorf("%s: job %d, which may still run where the account is polled: %w", account, id, err)
+		}
+		m.fail(fmt.Errorf("fleet: job %d: %w", id, err))
+		<-t.C
+		return nil
+	}
 	for {
+		// The job's state first, its results after: a runner writes every result before
+		// it ends the job, so a job read ended has all its results read here too.
+		j, err := m.st.Job(net, id)
+		if err != nil {
+			if err := unread(err); err != nil {
+				return model.RetryReport{}, err
+			}
+			continue
+		}
 		results, err := m.st.JobResults(net, id, after)
 		if err != nil {
-			return model.RetryReport{}, err
+			if err := unread(err); err != nil {
+				return model.RetryReport{}, err
+			}
+			continue
 		}
 		for _, r := range results {
 			after = r.ID
@@ -355,14 +385,15 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 			if err != nil {
 				continue
 			}
+			if prev, ok := latest[r.DocID]; ok && final(prev) && !final(res) {
+				// A runner cut off from the store wrote it late, after the document's
+				// final result (accepted is a fact at the provider): it stands.
+				continue
+			}
 			latest[r.DocID] = res
 			if onProgress != nil && tell(res) {
 				onProgress(model.RetryProgress{Done: len(latest), Total: len(req.Docs), Result: &res})
 			}
-		}
-		j, err := m.st.Job(net, id)
-		if err != nil {
-			return model.RetryReport{}, err
 		}
 		var pr progress
 		_ = json.Unmarshal(j.Progress, &pr)
@@ -373,7 +404,7 @@ func (m *Member) submit(ctx context.Context, account, kind string, req request, 
 			return m.report(account, req, latest, pr, start, pr.Cancelled || j.Cancel), nil
 		case ctx.Err() != nil && gaveUp.IsZero():
 			if err := m.st.CancelJob(net, id); err != nil {
-				return model.RetryReport{}, err
+				return model.RetryReport{}, fmt.Errorf("%s: job %d could not be stopped, and may still run where the account is polled: %w", account, id, err)
 			}
 			gaveUp = time.Now().Add(m.opt.Lease)
 		case !gaveUp.IsZero() && j.State == store.JobQueued && time.Now().After(gaveUp):

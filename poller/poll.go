@@ -50,6 +50,10 @@ type Sharing interface {
 	// Ask asks whoever polls the accounts to poll them now: the operator's refresh of
 	// accounts another process polls. It must not block.
 	Ask(accounts []string)
+	// Holding is nil while this process may still spend the account's budget: asked
+	// before every poll, so that a process that stalled (stopped, paused, starved) past
+	// its registration polls nothing before it learns whether it lost the account.
+	Holding(account string) error
 }
 
 // Observer is told what the poller does as it happens. Its methods are called from the
@@ -278,6 +282,13 @@ func (p *Poller) loop(ctx context.Context, a *account) {
 			a.lease.mu.Unlock()
 			continue
 		}
+		if s := p.opts.Share; s != nil && s.Holding(a.cfg.Name) != nil {
+			// Its renewal decides, soon: the lease dropped, or held on.
+			if !p.sleep(ctx, leased, a, holdingEvery) {
+				return
+			}
+			continue
+		}
 		pollCtx, cancel := context.WithCancel(ctx)
 		stop := context.AfterFunc(leased, cancel)
 		if p.pollAccount(pollCtx, a, a.asked.Swap(false)) {
@@ -290,6 +301,10 @@ func (p *Poller) loop(ctx context.Context, a *account) {
 		}
 	}
 }
+
+// holdingEvery is how often a loop whose poll the fleet holds back (Sharing.Holding)
+// asks again.
+const holdingEvery = 100 * time.Millisecond
 
 // sleep waits d, a refresh, or the end of the lease; false when ctx ended.
 func (p *Poller) sleep(ctx, leased context.Context, a *account, d time.Duration) bool {

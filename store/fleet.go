@@ -103,6 +103,20 @@ func (s *Store) Renew(ctx context.Context, holder string, ttl time.Duration) (Fl
 // Members whose registration ran out are deleted first: from then on they can never
 // renew it. A holder that is no longer a member takes nothing.
 func (s *Store) Claim(ctx context.Context, holder string, accounts []string, n int) ([]string, error) {
+	return s.claim(ctx, holder, accounts, n, 0)
+}
+
+// ClaimIdle takes, for holder, every one of accounts that no live member has held for at
+// least idle (by the database's clock): accounts left free that long are ones no member
+// below its share can take (each claims at every renewal), so a member past its share
+// takes them rather than leave them unpolled (processes sharing a store with different
+// accounts each).
+func (s *Store) ClaimIdle(ctx context.Context, holder string, accounts []string, idle time.Duration) ([]string, error) {
+	return s.claim(ctx, holder, accounts, len(accounts), idle)
+}
+
+// claim takes up to n of accounts free for at least idle.
+func (s *Store) claim(ctx context.Context, holder string, accounts []string, n int, idle time.Duration) ([]string, error) {
 	if s.ledger == nil {
 		return nil, ErrReadOnly
 	}
@@ -116,10 +130,24 @@ func (s *Store) Claim(ctx context.Context, holder string, accounts []string, n i
 	c, each := s.eng.clock, fmt.Sprintf(s.eng.each, "$1")
 	var taken []string
 	err = s.inLedger(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM members WHERE expires <= `+c); err != nil {
+		dead, err := column(ctx, tx, `DELETE FROM members WHERE expires <= `+c+` RETURNING holder`)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO poll_leases (account) SELECT v FROM `+each+` AS l WHERE true
+		if len(dead) > 0 {
+			// Their accounts are free from now on (since: when an account last changed
+			// hands). Only the members deleted here: the row lock of the deletion, not
+			// a reading of the expiry, decides against a renewal under way.
+			gone, err := json.Marshal(dead)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE poll_leases SET holder = '', since = `+c+`
+				WHERE holder IN (SELECT v FROM `+fmt.Sprintf(s.eng.each, "$1")+` AS l)`, string(gone)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO poll_leases (account, since) SELECT v, `+c+` FROM `+each+` AS l WHERE true
 			ON CONFLICT (account) DO NOTHING`, string(list)); err != nil {
 			return err
 		}
@@ -127,9 +155,10 @@ func (s *Store) Claim(ctx context.Context, holder string, accounts []string, n i
 			WHERE account IN (SELECT account FROM poll_leases
 				WHERE account IN (SELECT v FROM `+each+` AS l)
 				AND (holder = '' OR holder NOT IN (SELECT holder FROM members))
+				AND since <= `+c+` - $4
 				ORDER BY random() LIMIT $3`+s.eng.skipLocked+`)
 			AND EXISTS (SELECT 1 FROM members WHERE holder = $2)
-			RETURNING account`, string(list), holder, n)
+			RETURNING account`, string(list), holder, n, int64(idle))
 		return err
 	})
 	if err != nil {
@@ -148,7 +177,7 @@ func (s *Store) ReleaseAccounts(ctx context.Context, holder string, accounts []s
 	}
 	list, err := json.Marshal(accounts)
 	if err == nil {
-		_, err = s.ledger.ExecContext(ctx, `UPDATE poll_leases SET holder = '' WHERE holder = $1
+		_, err = s.ledger.ExecContext(ctx, `UPDATE poll_leases SET holder = '', since = `+s.eng.clock+` WHERE holder = $1
 			AND account IN (SELECT v FROM `+fmt.Sprintf(s.eng.each, "$2")+` AS l)`, holder, string(list))
 	}
 	if err != nil {
@@ -163,7 +192,7 @@ func (s *Store) Leave(ctx context.Context, holder string) error {
 		return ErrReadOnly
 	}
 	err := s.inLedger(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE poll_leases SET holder = '' WHERE holder = $1`, holder); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE poll_leases SET holder = '', since = `+s.eng.clock+` WHERE holder = $1`, holder); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM members WHERE holder = $1`, holder)
@@ -193,6 +222,18 @@ func (s *Store) AskPoll(ctx context.Context, accounts []string) error {
 		return fmt.Errorf("store: ask for polls: %w", err)
 	}
 	return nil
+}
+
+// Holder names the live member holding the account's poll lease as the other processes
+// name it (host/pid); "" when none does.
+func (s *Store) Holder(ctx context.Context, account string) (string, error) {
+	var host string
+	err := s.read.QueryRowContext(ctx, `SELECT m.host FROM poll_leases l JOIN members m ON m.holder = l.holder
+		WHERE l.account = $1 AND m.expires > `+s.eng.clock, account).Scan(&host)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: who polls %s: %w", account, err)
+	}
+	return host, nil
 }
 
 // Clock is the database's clock now: the one leases, registrations and intents' times
@@ -340,25 +381,40 @@ func (s *Store) SharedStates(ctx context.Context, since StatesMark, except strin
 		if err := rows.Scan(&st.State.Account.Name, &st.Holder, &st.Host, &age, &raw, &docs); err != nil {
 			return nil, since, fmt.Errorf("store: shared states: %w", err)
 		}
-		var w stateWire
-		if err := json.Unmarshal([]byte(raw), &w); err != nil {
-			return nil, since, fmt.Errorf("store: shared state of %s: %w", st.State.Account.Name, err)
-		}
-		if docs.Valid && docs.String != "" {
-			if err := json.Unmarshal([]byte(docs.String), &w.Documents); err != nil {
-				return nil, since, fmt.Errorf("store: shared documents of %s: %w", st.State.Account.Name, err)
-			}
-		}
-		if st.State, err = w.decode(st.State.Account.Name); err != nil {
-			return nil, since, fmt.Errorf("store: shared state of %s: %w", st.State.Account.Name, err)
+		w, err := readState(raw, docs)
+		name := st.State.Account.Name
+		if err == nil {
+			st.State, err = w.decode(name)
 		}
 		st.Written, st.Age, st.SameDocuments = fromNanos(w.Written), max(0, time.Duration(age)), !docs.Valid
+		if err != nil {
+			// Written by another version of emitop, or damaged: this account says so, the
+			// others are shown as usual, and the documents shown before stand.
+			st.State = model.AccountState{Account: model.Account{Name: name}, Health: model.HealthDegraded,
+				Err: "its state as " + model.Line(st.Host, 80) + " wrote it cannot be read: " + model.Line(err.Error(), 200)}
+			st.Written, st.SameDocuments = time.Now().Add(-st.Age), true
+		}
 		out = append(out, st)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, since, fmt.Errorf("store: shared states: %w", err)
 	}
 	return out, StatesMark(now), nil
+}
+
+// readState decodes a shared state's row: the state, and its documents when the row
+// carries them.
+func readState(raw string, docs sql.NullString) (stateWire, error) {
+	var w stateWire
+	if err := json.Unmarshal([]byte(raw), &w); err != nil {
+		return w, err
+	}
+	if docs.Valid && docs.String != "" {
+		if err := json.Unmarshal([]byte(docs.String), &w.Documents); err != nil {
+			return w, fmt.Errorf("documents: %w", err)
+		}
+	}
+	return w, nil
 }
 
 // stateWire is an account state as account_states keeps it: every field, times as Unix

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -439,6 +440,54 @@ func TestJobs(t *testing.T) {
 		}
 		if _, err := asker.Job(ctx, id); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("the finished job was not pruned: %v", err)
+		}
+	})
+}
+
+// TestSharedStateUnreadable: one account's shared state that cannot be read (written by
+// another version of emitop, or damaged by hand) is shown as such, on its own account;
+// it does not hide every other account's state from every process of the fleet.
+func TestSharedStateUnreadable(t *testing.T) {
+	forEngines(t, func(t *testing.T, e testEngine) {
+		loc := e.fresh(t)
+		a, b := openAt(t, loc), openAt(t, loc)
+		ctx := context.Background()
+		join(t, a, "a", true, time.Minute)
+		claim(t, a, "a", []string{"sv-main", "cf-madrid", "alegra-co"}, 3)
+		doc := model.Document{Account: "cf-madrid", ID: "F-1", Status: model.StatusRejected, Problem: rejection("4112", "certificado")}
+		enqueue(t, a,
+			ShareState("a", "host-a/1", model.AccountState{Account: model.Account{Name: "sv-main", Provider: "sv-dte"}, Health: model.HealthUp}, true),
+			ShareState("a", "host-a/1", model.AccountState{Account: model.Account{Name: "cf-madrid", Provider: "certifactu"}, Health: model.HealthUp,
+				Documents: []model.Document{doc}}, true),
+			ShareState("a", "host-a/1", model.AccountState{Account: model.Account{Name: "alegra-co", Provider: "alegra"}, Health: model.HealthUp}, true))
+		flush(t, a)
+		for _, q := range []string{
+			`UPDATE account_states SET state = '{"health": {"v": 2}}' WHERE account = 'sv-main'`,
+			`UPDATE account_states SET documents = '[{"id": 7}]' WHERE account = 'cf-madrid'`,
+		} {
+			if _, err := a.ledger.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, mark, err := b.SharedStates(ctx, 0, "b")
+		if err != nil {
+			t.Fatalf("one unreadable state fails the reading of all: %v", err)
+		}
+		if mark == 0 {
+			t.Fatal("no mark to read from next time")
+		}
+		byName := map[string]SharedState{}
+		for _, s := range got {
+			byName[s.State.Account.Name] = s
+		}
+		if s := byName["alegra-co"]; s.State.Health != model.HealthUp || s.Host != "host-a/1" {
+			t.Fatalf("the readable state: %+v", s)
+		}
+		for _, name := range []string{"sv-main", "cf-madrid"} {
+			s, ok := byName[name]
+			if !ok || s.Host != "host-a/1" || !s.SameDocuments || !strings.Contains(s.State.Err, "cannot be read") {
+				t.Fatalf("%s, unreadable, is shown as: %+v (present %v)", name, s, ok)
+			}
 		}
 	})
 }

@@ -20,7 +20,7 @@ CREATE TABLE members (
 CREATE TABLE poll_leases (
     account TEXT    PRIMARY KEY,
     holder  TEXT    NOT NULL DEFAULT '',
-    since   INTEGER NOT NULL DEFAULT 0, -- when the holder took it
+    since   INTEGER NOT NULL DEFAULT 0, -- when it last changed hands (taken, given back, or its holder found dead)
     asked   INTEGER NOT NULL DEFAULT 0  -- when another process asked for a poll now; 0 when none is waiting
 ) STRICT;
 CREATE INDEX poll_leases_holder ON poll_leases(holder);
