@@ -253,18 +253,10 @@ func TestJobRunnerThatLostItsRegistration(t *testing.T) {
 func TestLateResultOfACutOffRunner(t *testing.T) {
 	forEngines(t, func(t *testing.T, loc string) {
 		ctx := context.Background()
-		open := func() *store.Store {
-			st, err := store.Open(ctx, loc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
 		const account = "cf-madrid"
 		doc := model.Document{Account: account, Provider: "certifactu", ID: "F-1", Status: model.StatusRejected}
-		asker := New(open(), nil, Options{Lease: lease})
-		runner := open()
+		asker := New(openStore(t, loc), nil, Options{Lease: lease})
+		runner := openStore(t, loc)
 		if err := runner.Join(ctx, store.Member{Holder: "r", Host: "host-r/1", Polls: true}, time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -328,24 +320,16 @@ func (s *finishingStore) JobResults(ctx context.Context, job, after int64) ([]st
 func TestAskerReadsTheLastResults(t *testing.T) {
 	forEngines(t, func(t *testing.T, loc string) {
 		ctx := context.Background()
-		open := func() *store.Store {
-			st, err := store.Open(ctx, loc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
 		const account = "cf-madrid"
 		doc := model.Document{Account: account, Provider: "certifactu", ID: "F-1", Status: model.StatusRejected}
-		runner := open()
+		runner := openStore(t, loc)
 		if err := runner.Join(ctx, store.Member{Holder: "r", Host: "host-r/1", Polls: true}, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		if taken, err := runner.Claim(ctx, "r", []string{account}, 1); err != nil || len(taken) != 1 {
 			t.Fatalf("claim: %v, %v", taken, err)
 		}
-		st := &finishingStore{Store: open(), between: func() {
+		st := &finishingStore{Store: openStore(t, loc), between: func() {
 			jobs, err := runner.ClaimJobs(ctx, "r", "host-r/1", 0)
 			if err != nil || len(jobs) != 1 {
 				t.Errorf("claim jobs: %v, %v", jobs, err)
@@ -372,4 +356,15 @@ func TestAskerReadsTheLastResults(t *testing.T) {
 			t.Fatalf("the report of a document accepted as the job ended: %+v", rep.Results)
 		}
 	})
+}
+
+// openStore opens the test's store, closed when the test ends.
+func openStore(t *testing.T, loc string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
