@@ -163,13 +163,19 @@ func eventually(t *testing.T, within time.Duration, what string, ok func() bool)
 // at most its share.
 func spread(procs []*proc, accounts []config.Account) bool {
 	share := (len(accounts) + len(procs) - 1) / len(procs)
-	holders := map[string]int{}
 	for _, pr := range procs {
-		owned := pr.owned()
-		if len(owned) > share {
+		if len(pr.owned()) > share {
 			return false
 		}
-		for a := range owned {
+	}
+	return heldOnce(procs, accounts)
+}
+
+// heldOnce reports whether every account is held by exactly one of procs.
+func heldOnce(procs []*proc, accounts []config.Account) bool {
+	holders := map[string]int{}
+	for _, pr := range procs {
+		for a := range pr.owned() {
 			holders[a]++
 		}
 	}
@@ -270,26 +276,36 @@ func rejectedOf(pr *proc, account string) []model.Document {
 	return out
 }
 
+// holderAndAsker starts two processes on one store's accounts, waits until they spread,
+// and returns the sandbox, the one holding account, the other, and at least `least` of the
+// account's rejected documents as the other shows them (their cause fixed, so that a
+// resend is accepted).
+func holderAndAsker(t *testing.T, loc, account string, least int) (*sandbox.Sandbox, *proc, *proc, []model.Document) {
+	t.Helper()
+	sb, accounts := fleetAccounts(t, 1, time.Second)
+	a, b := start(t, loc, accounts), start(t, loc, accounts)
+	eventually(t, 6*lease, "the accounts spread over the two", func() bool { return spread([]*proc{a, b}, accounts) })
+	holder, asker := a, b
+	if b.owned()[account] {
+		holder, asker = b, a
+	}
+	sb.Fix(account)
+	var docs []model.Document
+	eventually(t, 5*time.Second, "rejected documents shown", func() bool {
+		docs = rejectedOf(asker, account)
+		return len(docs) >= least
+	})
+	return sb, holder, asker, docs
+}
+
 // TestRetryGoesToTheHolder: a retry asked for in a process that does not hold the
 // account is carried out by the one that does, as a job: every request of it goes
 // through the holder's governor, the asker sees each result as it arrives and the
 // report at the end, and every guarantee holds (nothing emitted twice, no 429).
 func TestRetryGoesToTheHolder(t *testing.T) {
 	forEngines(t, func(t *testing.T, loc string) {
-		sb, accounts := fleetAccounts(t, 1, time.Second)
-		a, b := start(t, loc, accounts), start(t, loc, accounts)
-		eventually(t, 6*lease, "the accounts spread over the two", func() bool { return spread([]*proc{a, b}, accounts) })
 		const name = "cf-madrid"
-		holder, asker := a, b
-		if b.owned()[name] {
-			holder, asker = b, a
-		}
-		sb.Fix(name)
-		var docs []model.Document
-		eventually(t, 5*time.Second, "rejected documents shown", func() bool {
-			docs = rejectedOf(asker, name)
-			return len(docs) > 0
-		})
+		sb, holder, asker, docs := holderAndAsker(t, loc, name, 1)
 		before := asker.seen.of(name)
 		batch := retry.Batch{Client: asker.p.Client, Ledger: asker.st, Fleet: asker.m}
 		plan, err := batch.Plan(docs, retry.Options{Operator: "ana"})
@@ -337,20 +353,8 @@ func TestRetryGoesToTheHolder(t *testing.T) {
 // skipped by policy, none emitted twice, with no 429.
 func TestJobTakenOverWhenItsRunnerDies(t *testing.T) {
 	forEngines(t, func(t *testing.T, loc string) {
-		sb, accounts := fleetAccounts(t, 1, time.Second)
-		a, b := start(t, loc, accounts), start(t, loc, accounts)
-		eventually(t, 6*lease, "the accounts spread over the two", func() bool { return spread([]*proc{a, b}, accounts) })
 		const name = "cf-madrid"
-		runner, asker := a, b
-		if b.owned()[name] {
-			runner, asker = b, a
-		}
-		sb.Fix(name)
-		var docs []model.Document
-		eventually(t, 5*time.Second, "rejected documents shown", func() bool {
-			docs = rejectedOf(asker, name)
-			return len(docs) >= 3
-		})
+		sb, runner, asker, docs := holderAndAsker(t, loc, name, 3)
 		sb.SetFaults(name, sandbox.Faults{Latency: 300 * time.Millisecond}) // a slow provider: the retry takes a while
 		batch := retry.Batch{Client: asker.p.Client, Ledger: asker.st, Fleet: asker.m}
 		plan, err := batch.Plan(docs, retry.Options{Operator: "ana"})

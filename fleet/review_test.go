@@ -109,20 +109,7 @@ func TestEveryAccountPolledWhenConfigurationsDiffer(t *testing.T) {
 		other := start(t, loc, accounts[len(accounts)-1:])
 		procs := []*proc{all, few, other}
 		time.Sleep(3 * lease) // the three know of each other, and balanced the accounts
-		eventually(t, 6*lease, "every account held by one process", func() bool {
-			holders := map[string]int{}
-			for _, pr := range procs {
-				for a := range pr.owned() {
-					holders[a]++
-				}
-			}
-			for _, a := range accounts {
-				if holders[a.Name] != 1 {
-					return false
-				}
-			}
-			return true
-		})
+		eventually(t, 6*lease, "every account held by one process", func() bool { return heldOnce(procs, accounts) })
 	})
 }
 
