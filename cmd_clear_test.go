@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"emitop/config"
-	"emitop/model"
-	"emitop/pace"
 	"emitop/poller"
 	"emitop/sandbox"
 	"emitop/store"
@@ -34,32 +31,11 @@ func TestClearUsage(t *testing.T) {
 // a provider without a delete says so.
 func TestClear(t *testing.T) {
 	sb, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true}, "5s")
-	cfg, err := config.Load(cfgPath, poller.Providers())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var id string
-	for _, acc := range cfg.Accounts {
-		if acc.Name != "factus-bog" {
-			continue
-		}
-		c, err := poller.NewClient(acc, poller.ClientOptions{Version: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		items, err := poller.OpenDocuments(context.Background(), c, pace.Poll)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range items {
-			if it.Doc.Status == model.StatusRejected && id == "" {
-				id = it.Doc.ID
-			}
-		}
-	}
-	if id == "" {
+	ids := rejectedIDs(t, cfgPath, "factus-bog", func(poller.Item) bool { return true })
+	if len(ids) == 0 {
 		t.Fatal("factus-bog has no rejected bill")
 	}
+	id := ids[0]
 	db := filepath.Join(t.TempDir(), "h.db")
 
 	code, out, errs := runCmd("clear", "--config", cfgPath, "--db", db, "--account", "factus-bog", "--doc", id, "--dry-run")

@@ -31,13 +31,26 @@ func retrySandbox(t *testing.T, faults sandbox.Faults) (*sandbox.Sandbox, string
 	t.Helper()
 	sb, cfgPath := sandboxConfig(t, sandbox.Options{Scenario: "storm", Seed: 11, NoFaults: true}, "5s")
 	sb.SetFaults("cf-madrid", faults)
+	ids := rejectedIDs(t, cfgPath, "cf-madrid", func(it poller.Item) bool {
+		return it.Problem != nil && it.Problem.Verdict == model.VerdictEscalate
+	})
+	if len(ids) < 3 {
+		t.Fatalf("%d documents to resend", len(ids))
+	}
+	return sb, cfgPath, ids
+}
+
+// rejectedIDs lists account's open documents as the provider shows them and returns the
+// ids of the rejected ones keep accepts.
+func rejectedIDs(t *testing.T, cfgPath, account string, keep func(poller.Item) bool) []string {
+	t.Helper()
 	cfg, err := config.Load(cfgPath, poller.Providers())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []string
 	for _, acc := range cfg.Accounts {
-		if acc.Name != "cf-madrid" {
+		if acc.Name != account {
 			continue
 		}
 		c, err := poller.NewClient(acc, poller.ClientOptions{Version: "test"})
@@ -49,15 +62,12 @@ func retrySandbox(t *testing.T, faults sandbox.Faults) (*sandbox.Sandbox, string
 			t.Fatal(err)
 		}
 		for _, it := range items {
-			if it.Doc.Status == model.StatusRejected && it.Problem != nil && it.Problem.Verdict == model.VerdictEscalate {
+			if it.Doc.Status == model.StatusRejected && keep(it) {
 				ids = append(ids, it.Doc.ID)
 			}
 		}
 	}
-	if len(ids) < 3 {
-		t.Fatalf("%d documents to resend", len(ids))
-	}
-	return sb, cfgPath, ids
+	return ids
 }
 
 func TestRetryUsage(t *testing.T) {
