@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -575,13 +576,26 @@ func (p *Poller) Show(states []store.SharedState) {
 }
 
 // fingerprint sums up what a document list shows, to share it only when it changed.
+// It runs at every poll of a shared account, so it writes into one buffer rather than
+// formatting each document.
 func fingerprint(docs []model.Document) uint64 {
 	h := fnv.New64a()
-	for _, d := range docs {
-		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00", d.ID, d.Number, d.Status, d.Attempts, d.FirstSeen.UnixNano(), d.Changed.UnixNano())
-		if p := d.Problem; p != nil {
-			fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", p.Class, p.Verdict, p.Code, p.Message)
+	var b []byte
+	text := func(s ...string) {
+		for _, x := range s {
+			b = append(append(b, x...), 0)
 		}
+	}
+	for _, d := range docs {
+		b = b[:0]
+		text(d.ID, d.Number, string(d.Status))
+		for _, n := range [...]int64{int64(d.Attempts), d.FirstSeen.UnixNano(), d.Changed.UnixNano()} {
+			b = append(strconv.AppendInt(b, n, 10), 0)
+		}
+		if p := d.Problem; p != nil {
+			text(string(p.Class), string(p.Verdict), p.Code, p.Message)
+		}
+		h.Write(b)
 	}
 	return h.Sum64()
 }
