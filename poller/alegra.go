@@ -540,7 +540,7 @@ func alegraOpen(c *Client) []pages {
 				return nil, false, fmt.Errorf("malformed listing: %w", err)
 			}
 		}
-		items, err := rawItems(env.Data)
+		items, err := checkedItems(env.Data)
 		return items, (n+1)*alegraPage < env.Metadata.Total, err
 	}}}
 }

@@ -38,6 +38,7 @@ type Client struct {
 	agent   string
 	auth    authenticator
 	trace   func(Exchange)
+	listed  *decoded // the last listing's documents, decoded (OpenDocuments)
 }
 
 // ClientOptions tune a Client; the zero value is production's choice.
@@ -116,7 +117,7 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 		return nil, fmt.Errorf("account %s: base_url is not an http(s) URL", acc.Name)
 	}
 	acc.BaseURL = strings.TrimRight(acc.BaseURL, "/")
-	c := &Client{account: acc, d: d, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace}
+	c := &Client{account: acc, d: d, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace, listed: newDecoded()}
 	if c.clock == nil {
 		c.clock = pace.RealClock
 	}

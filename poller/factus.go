@@ -546,7 +546,7 @@ func factusOpen(c *Client) []pages {
 				return nil, false, fmt.Errorf("malformed listing: %w", err)
 			}
 		}
-		items, err := rawItems(env.Data.Data)
+		items, err := checkedItems(env.Data.Data)
 		return items, n < env.Data.Pagination.LastPage, err
 	}}}
 }
