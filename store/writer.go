@@ -16,10 +16,15 @@ import (
 )
 
 // Batching: the writer commits when it holds MaxBatch ops, when Linger has passed since the
-// first op of the batch, or at once when someone flushes.
+// first op of the batch, or at once when someone flushes (the retry ledger's writes, and
+// everything a command writes before it exits). A commit writes again every page the batch
+// touched, and the pages where tables and time indexes grow are touched by every batch:
+// at 10,000 accounts, lingering 250 ms instead of 50 ms commits about 4 times a second
+// instead of 20. What a screen reads of history trails the polls by at most that, and a
+// crash loses only what was not committed, as before.
 const (
 	MaxBatch = 500
-	Linger   = 50 * time.Millisecond
+	Linger   = 250 * time.Millisecond
 )
 
 // The backlog is every op enqueued and not yet committed. While the database refuses
