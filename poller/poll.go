@@ -90,9 +90,10 @@ const attemptsEvery = 30 * time.Second
 // publishGap is how long Run waits, at least, between two snapshots: every poll changes
 // one account, and a snapshot carries them all, so with thousands of accounts one per
 // poll would cost more than the polls. It grows with the accounts: 25 ms for a few, about
-// half a second for 10,000.
+// a second for 10,000 (at half a second the snapshots were a twentieth of the poller's
+// CPU there, pprof), never more than the second a screen is redrawn at anyway.
 func publishGap(accounts int) time.Duration {
-	return 25*time.Millisecond + time.Duration(accounts)*50*time.Microsecond
+	return min(time.Second, 25*time.Millisecond+time.Duration(accounts)*100*time.Microsecond)
 }
 
 // pruneEvery is how often Run prunes the request log and window samples, pruneBatch how
@@ -1004,6 +1005,9 @@ func (p *Poller) reconcile(ctx context.Context, a *account, items []Item, now ti
 // the listing with it, so that a document settled while emitop was away is read once.
 // The attempts come with it.
 func (p *Poller) storedOpen(ctx context.Context, a *account) map[string]model.Document {
+	// The attempts come with the documents: the poll need not read them again for a
+	// retry that ended before this read (Hold asks for one), only for one after.
+	a.retried.Store(false)
 	docs, err := p.st.Documents(ctx, store.DocFilter{Account: a.cfg.Name,
 		Statuses: []model.Status{model.StatusPending, model.StatusRejected, model.StatusUnknown}, Limit: 10000})
 	known := make(map[string]model.Document, len(docs))
