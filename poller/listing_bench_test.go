@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -96,4 +97,76 @@ func decodeSplit(body []byte) ([][]byte, error) {
 		out[i] = r
 	}
 	return out, nil
+}
+
+// BenchmarkListingDecode turns the documents of every sandbox account's first listing
+// page into Items two ways: as a poll does, through the client's memo of its last
+// listing (the page is the one it listed last time, as most pages are from one poll to
+// the next), and, as the baseline it must beat, decoding every document again, as polls
+// did before. Both must give the same Items. memo-vs-decode is the memo's time over the
+// baseline's (below 1 is faster).
+func BenchmarkListingDecode(b *testing.B) {
+	_, accounts := sandboxAccounts(b, sandbox.Options{Scenario: "calm", Seed: 1, NoFaults: true})
+	ctx := context.Background()
+	type page struct {
+		d    *Dialect
+		name string
+		raws [][]byte
+		memo *decoded
+	}
+	var pages []page
+	for _, acc := range accounts {
+		c, err := NewClient(acc, ClientOptions{Version: "test"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		src := c.d.open(c)[0]
+		body, err := getJSON(ctx, c, pace.Poll, src.path(src.first))
+		if err != nil {
+			b.Fatal(err)
+		}
+		raws, _, err := src.split(body, src.first)
+		if err != nil || len(raws) == 0 {
+			b.Fatalf("%s: %d documents (%v)", acc.Name, len(raws), err)
+		}
+		pg := page{d: c.d, name: acc.Name, raws: raws, memo: newDecoded()}
+		for range 2 { // the second time through, every document comes from the memo
+			prev, next := pg.memo.begin(len(raws))
+			for _, raw := range raws {
+				got, gok := prev.item(next, pg.d, pg.name, raw)
+				want, wok := pg.d.item(pg.name, raw)
+				if gok != wok || !reflect.DeepEqual(got.Doc, want.Doc) || !reflect.DeepEqual(got.Problem, want.Problem) {
+					b.Fatalf("%s: the memo gave %+v, decoding %+v", acc.Name, got.Doc, want.Doc)
+				}
+			}
+			pg.memo.end(next)
+		}
+		pages = append(pages, pg)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		for _, pg := range pages {
+			prev, next := pg.memo.begin(len(pg.raws))
+			for _, raw := range pg.raws {
+				prev.item(next, pg.d, pg.name, raw)
+			}
+			pg.memo.end(next)
+		}
+	}
+	memo := time.Since(start)
+	start = time.Now()
+	for i := 0; i < b.N; i++ {
+		for _, pg := range pages {
+			for _, raw := range pg.raws {
+				pg.d.item(pg.name, raw)
+			}
+		}
+	}
+	decode := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(memo.Nanoseconds())/float64(b.N*len(pages)), "memo-ns/page")
+	b.ReportMetric(float64(decode.Nanoseconds())/float64(b.N*len(pages)), "decode-ns/page")
+	b.ReportMetric(float64(memo)/float64(decode), "memo-vs-decode")
 }

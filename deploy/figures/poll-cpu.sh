@@ -56,4 +56,5 @@ awk -v n="$N" -v w="$wall" -v pt="$pt" -v pw="$pw" -v warm="$warm" -v st="$st" -
 	printf "sandbox: CPU %.1f%% of one core, max RSS %.0f MB\n", 100 * st / hz / w, sh / 1024
 	printf "requests served: %d, 429s: %d\n", r, l
 }'
-grep -c 'level=WARN\|level=ERROR' "$dir/poll.log" | sed 's/^/poller warnings and errors: /'
+grep -c 'level=WARN\|level=ERROR' "$dir/poll.log" | sed 's/^/poller warnings and errors: /' || true
+grep 'level=WARN\|level=ERROR' "$dir/poll.log" | head -3
