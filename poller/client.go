@@ -38,7 +38,8 @@ type Client struct {
 	agent   string
 	auth    authenticator
 	trace   func(Exchange)
-	listed  *decoded // the last listing's documents, decoded (OpenDocuments)
+	listed  *decoded    // the last listing's documents, decoded (OpenDocuments)
+	secrets secretForms // the configured credentials' forms, found once (scrub)
 }
 
 // ClientOptions tune a Client; the zero value is production's choice.
@@ -118,6 +119,9 @@ func NewClient(acc config.Account, opt ClientOptions) (*Client, error) {
 	}
 	acc.BaseURL = strings.TrimRight(acc.BaseURL, "/")
 	c := &Client{account: acc, d: d, clock: opt.Clock, gov: opt.Governor, backoff: opt.Backoff, trace: opt.Trace, listed: newDecoded()}
+	for _, s := range acc.Credentials.Secrets() {
+		c.secrets.add(s)
+	}
 	if c.clock == nil {
 		c.clock = pace.RealClock
 	}
@@ -367,6 +371,24 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxPooledBody = 1 << 20
 
+// secretForms are the forms a credential may be echoed in, as scrub looks for them: the
+// value and its URL-encoded form, and each lowered for header names.
+type secretForms struct{ forms, lower []string }
+
+// add adds secret's forms; one shorter than minSecret is not looked for.
+func (f *secretForms) add(secret string) {
+	if len(secret) < minSecret {
+		return
+	}
+	f.forms = append(f.forms, secret)
+	if q := url.QueryEscape(secret); q != secret {
+		f.forms = append(f.forms, q)
+	}
+	for _, s := range f.forms[len(f.lower):] {
+		f.lower = append(f.lower, strings.ToLower(s))
+	}
+}
+
 // minSecret is the shortest credential value scrubbed from provider text: a shorter one
 // would blot out ordinary words, and no provider issues one.
 const minSecret = 4
@@ -376,26 +398,19 @@ const minSecret = 4
 // [redacted], as it arrives: nothing downstream stores, logs or shows provider text that
 // still holds one. Their URL-encoded forms (a form body echoed back) go too.
 func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, http.Header) {
-	secrets := c.account.Credentials.Secrets()
-	for _, ch := range cred {
-		if _, v, ok := strings.Cut(ch.value, " "); ok {
-			secrets = append(secrets, v) // Basic or Bearer
+	forms, lower := c.secrets.forms, c.secrets.lower
+	if len(cred) > 0 {
+		var extra secretForms
+		for _, ch := range cred {
+			if _, v, ok := strings.Cut(ch.value, " "); ok {
+				extra.add(v) // Basic or Bearer
+			}
+			extra.add(ch.value)
 		}
-		secrets = append(secrets, ch.value)
+		forms = append(slices.Clip(forms), extra.forms...)
+		lower = append(slices.Clip(lower), extra.lower...)
 	}
-	var forms []string
-	for _, s := range secrets {
-		if len(s) < minSecret {
-			continue
-		}
-		forms = append(forms, s)
-		if q := url.QueryEscape(s); q != s {
-			forms = append(forms, q)
-		}
-	}
-	lower := make([]string, len(forms))
-	for i, s := range forms {
-		lower[i] = strings.ToLower(s)
+	for _, s := range forms {
 		if bytes.Contains(body, []byte(s)) {
 			body = bytes.ReplaceAll(body, []byte(s), []byte(redacted))
 		}

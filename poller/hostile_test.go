@@ -343,3 +343,34 @@ func TestEscapedEchoesAreScrubbed(t *testing.T) {
 		})
 	}
 }
+
+// TestIssuedTokenEchoIsScrubbed: a token the provider issued at login (no configured
+// secret) that a later answer echoes, in its body and in a header's value and name, is
+// scrubbed as a configured one is. Login shape: testdata/contracts/factus/login.http.
+func TestIssuedTokenEchoIsScrubbed(t *testing.T) {
+	const token = "issued-0123456789abcdef"
+	c, _ := newTestClient(t, "factus", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/oauth/token" {
+			fmt.Fprintf(w, `{"token_type": "Bearer", "expires_in": 600, "access_token": %q, "refresh_token": "r-0123456789abcdef"}`, token)
+			return
+		}
+		auth := r.Header.Get("Authorization")
+		w.Header().Set("X-Echo", auth)
+		w.Header().Set("X-Limit-"+token, "5")
+		fmt.Fprintf(w, `{"seen": %q, "token": %q}`, auth, strings.TrimPrefix(auth, "Bearer "))
+	}), map[string]string{"client_id": "cid", "client_secret": "csecret-0123", "username": "ops@x.co", "password": "pw-0123456"})
+	res, err := c.Do(context.Background(), pace.Poll, http.MethodGet, "/v1/bills", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := res.Response.Header
+	if strings.Contains(string(res.Response.Body), token) || strings.Contains(h.Get("X-Echo"), token) || h.Get("X-Echo") == "" {
+		t.Fatalf("echoed token kept: body %s, X-Echo %q", res.Response.Body, h.Get("X-Echo"))
+	}
+	for k := range h {
+		if strings.Contains(strings.ToLower(k), token) {
+			t.Fatalf("a header named after the token was kept: %s", k)
+		}
+	}
+}
