@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"emitop/config"
 	"emitop/pace"
 	"emitop/sandbox"
 )
@@ -22,7 +23,6 @@ import (
 // 1 is faster).
 func BenchmarkListingSplit(b *testing.B) {
 	_, accounts := sandboxAccounts(b, sandbox.Options{Scenario: "calm", Seed: 1, NoFaults: true})
-	ctx := context.Background()
 	type page struct {
 		body  []byte
 		split func([]byte, int) ([][]byte, bool, error)
@@ -33,15 +33,7 @@ func BenchmarkListingSplit(b *testing.B) {
 		if acc.Provider != "certifactu" && acc.Provider != "sv-dte" && acc.Provider != "alforse" {
 			continue
 		}
-		c, err := NewClient(acc, ClientOptions{Version: "test"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		src := c.d.open(c)[0]
-		body, err := getJSON(ctx, c, pace.Poll, src.path(src.first))
-		if err != nil {
-			b.Fatal(err)
-		}
+		_, src, body := firstPage(b, acc)
 		pg := page{body: body, split: src.split, first: src.first}
 		got, _, err := pg.split(body, pg.first)
 		want, werr := decodeSplit(body)
@@ -107,7 +99,6 @@ func decodeSplit(body []byte) ([][]byte, error) {
 // baseline's (below 1 is faster).
 func BenchmarkListingDecode(b *testing.B) {
 	_, accounts := sandboxAccounts(b, sandbox.Options{Scenario: "calm", Seed: 1, NoFaults: true})
-	ctx := context.Background()
 	type page struct {
 		d    *Dialect
 		name string
@@ -116,15 +107,7 @@ func BenchmarkListingDecode(b *testing.B) {
 	}
 	var pages []page
 	for _, acc := range accounts {
-		c, err := NewClient(acc, ClientOptions{Version: "test"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		src := c.d.open(c)[0]
-		body, err := getJSON(ctx, c, pace.Poll, src.path(src.first))
-		if err != nil {
-			b.Fatal(err)
-		}
+		c, src, body := firstPage(b, acc)
 		raws, _, err := src.split(body, src.first)
 		if err != nil || len(raws) == 0 {
 			b.Fatalf("%s: %d documents (%v)", acc.Name, len(raws), err)
@@ -169,4 +152,20 @@ func BenchmarkListingDecode(b *testing.B) {
 	b.ReportMetric(float64(memo.Nanoseconds())/float64(b.N*len(pages)), "memo-ns/page")
 	b.ReportMetric(float64(decode.Nanoseconds())/float64(b.N*len(pages)), "decode-ns/page")
 	b.ReportMetric(float64(memo)/float64(decode), "memo-vs-decode")
+}
+
+// firstPage reads the first page of the account's listing of open documents: the
+// account's client, the listing, and the page's body.
+func firstPage(b *testing.B, acc config.Account) (*Client, pages, []byte) {
+	b.Helper()
+	c, err := NewClient(acc, ClientOptions{Version: "test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := c.d.open(c)[0]
+	body, err := getJSON(context.Background(), c, pace.Poll, src.path(src.first))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, src, body
 }
