@@ -128,8 +128,8 @@ func TestListingMemoKeepsNoPage(t *testing.T) {
 	page := []byte("[" + invoiceJSON("1043", "STAMPED_AND_WAITING_RESPONSE", "") + "]")
 	raw := page[1 : len(page)-1]
 	m := newDecoded()
-	prev, next := m.begin(1)
-	it, ok := prev.item(next, d, "acct", raw)
+	memo := m.begin(1)
+	it, ok := memo.item(d, "acct", raw)
 	if !ok {
 		t.Fatal("the invoice did not decode")
 	}
@@ -137,7 +137,37 @@ func TestListingMemoKeepsNoPage(t *testing.T) {
 	for i := range page {
 		page[i] = ' '
 	}
-	if string(it.Raw) != want || string(next[maphash.Bytes(m.seed, []byte(want))].Raw) != want {
+	if string(it.Raw) != want || string(memo.next[maphash.Bytes(m.seed, []byte(want))].Raw) != want {
 		t.Fatalf("the document's JSON changed with its page: %q", it.Raw)
+	}
+}
+
+// A provider that lists more than a client's memo keeps pins no more than maxRemembered
+// bytes of it between polls; the documents beyond are decoded at every listing, and each
+// listing still gives every document as decoding it gives it.
+func TestListingMemoIsBounded(t *testing.T) {
+	d := mustDialect(t, "alegra")
+	var raws [][]byte
+	for i := 0; i*200 < 2*maxRemembered; i++ {
+		raws = append(raws, []byte(invoiceJSON(fmt.Sprint(10000+i), "STAMPED_AND_REJECTED", "AEP6016")))
+	}
+	m := newDecoded()
+	for round := range 3 {
+		memo := m.begin(len(raws))
+		for _, raw := range raws {
+			got, ok := memo.item(d, "acct", raw)
+			want, wok := d.item("acct", raw)
+			if ok != wok || !reflect.DeepEqual(got.Doc, want.Doc) || !reflect.DeepEqual(got.Problem, want.Problem) || string(got.Raw) != string(raw) {
+				t.Fatalf("round %d: %s gave %+v, decoding gives %+v", round, raw, got.Doc, want.Doc)
+			}
+		}
+		m.end(memo)
+		kept := 0
+		for _, it := range m.last {
+			kept += len(it.Raw)
+		}
+		if kept > maxRemembered || kept < maxRemembered/2 {
+			t.Fatalf("round %d: the memo keeps %d bytes of %d listed, want at most %d (and most of that)", round, kept, len(raws)*len(raws[0]), maxRemembered)
+		}
 	}
 }

@@ -72,10 +72,10 @@ func OpenDocuments(ctx context.Context, c *Client, kind pace.Kind) ([]Item, erro
 	items := make([]Item, 0, len(raws))
 	seen := make(map[string]bool, len(raws))
 	absurd := 0
-	prev, next := c.listed.begin(len(raws))
-	defer c.listed.end(next)
+	memo := c.listed.begin(len(raws))
+	defer c.listed.end(memo)
 	for _, raw := range raws {
-		it, ok := prev.item(next, d, c.account.Name, raw)
+		it, ok := memo.item(d, c.account.Name, raw)
 		if !ok || seen[it.Doc.ID] || !needsOperator(it.Doc.Status) {
 			continue
 		}
@@ -199,55 +199,68 @@ func (d *Dialect) item(account string, raw []byte) (Item, bool) {
 // decoded remembers the documents of a client's last listing, decoded, by their JSON. A
 // poll lists every open document each time and most are as they were; decoding them again
 // was an eighth of the poller's CPU at 10,000 accounts (pprof). A document is taken from
-// it only when its JSON is byte for byte the one decoded, and it holds only the last
+// it only when its JSON is byte for byte the one decoded. It holds only the last
 // listing's documents, each with its own copy of its JSON (a slice of the page would keep
-// the whole page alive for as long as the document stays unchanged).
+// the whole page alive for as long as the document stays unchanged), and at most
+// maxRemembered bytes of it: what a provider lists beyond that is decoded at every poll,
+// as before, and not kept between polls.
 type decoded struct {
 	mu   sync.Mutex
 	seed maphash.Seed
 	last map[uint64]Item
 }
 
+// maxRemembered bounds the JSON one client's memo keeps: a few hundred documents, more
+// than most accounts have open (the sandbox's have 1 to 5 KiB).
+const maxRemembered = 256 << 10
+
 func newDecoded() *decoded { return &decoded{seed: maphash.MakeSeed()} }
 
-// listingMemo is one listing's view of decoded: the documents of the last one, by the
-// hash of their JSON.
+// listingMemo is one listing's use of decoded: the last listing's documents by the hash
+// of their JSON, this one's as they are found, and the bytes it may still keep.
 type listingMemo struct {
-	seed maphash.Seed
-	last map[uint64]Item
+	seed       maphash.Seed
+	last, next map[uint64]Item
+	room       int
 }
 
-// begin takes the last listing's documents, and a map for this one's (end stores it).
-// Two listings of one client at once (a poll and a retry's confirmation) each take what
-// is there; the later end wins, and the other's documents are decoded again next time.
-func (m *decoded) begin(n int) (listingMemo, map[uint64]Item) {
+// begin takes the last listing's documents for a listing of n. Two listings of one
+// client at once each take what is there; the later end wins, and the other's documents
+// are decoded again next time.
+func (m *decoded) begin(n int) *listingMemo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	prev := listingMemo{seed: m.seed, last: m.last}
+	l := &listingMemo{seed: m.seed, last: m.last, next: make(map[uint64]Item, n), room: maxRemembered}
 	m.last = nil
-	return prev, make(map[uint64]Item, n)
+	return l
 }
 
-// end keeps next as the last listing's documents.
-func (m *decoded) end(next map[uint64]Item) {
+// end keeps the listing's documents as the last listing's.
+func (m *decoded) end(l *listingMemo) {
 	m.mu.Lock()
-	m.last = next
+	m.last = l.next
 	m.mu.Unlock()
 }
 
 // item is raw's Item: the last listing's when its JSON is the same bytes, decoded
-// otherwise. Either way it is kept in next.
-func (l listingMemo) item(next map[uint64]Item, d *Dialect, account string, raw []byte) (Item, bool) {
+// otherwise. It is kept for the next listing while there is room.
+func (l *listingMemo) item(d *Dialect, account string, raw []byte) (Item, bool) {
 	h := maphash.Bytes(l.seed, raw)
-	if it, ok := l.last[h]; ok && bytes.Equal(it.Raw, raw) {
-		next[h] = it
-		return it, true
+	it, ok := l.last[h]
+	if !ok || !bytes.Equal(it.Raw, raw) {
+		keep := len(raw) <= l.room
+		if keep {
+			raw = bytes.Clone(raw)
+		}
+		if it, ok = d.item(account, raw); !ok || !keep {
+			return it, ok
+		}
 	}
-	it, ok := d.item(account, bytes.Clone(raw))
-	if ok {
-		next[h] = it
+	if len(raw) <= l.room {
+		l.room -= len(raw)
+		l.next[h] = it
 	}
-	return it, ok
+	return it, true
 }
 
 // getJSON reads path as a request of kind and returns the body of a 2xx answer; any

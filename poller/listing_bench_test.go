@@ -114,15 +114,15 @@ func BenchmarkListingDecode(b *testing.B) {
 		}
 		pg := page{d: c.d, name: acc.Name, raws: raws, memo: newDecoded()}
 		for range 2 { // the second time through, every document comes from the memo
-			prev, next := pg.memo.begin(len(raws))
+			memo := pg.memo.begin(len(raws))
 			for _, raw := range raws {
-				got, gok := prev.item(next, pg.d, pg.name, raw)
+				got, gok := memo.item(pg.d, pg.name, raw)
 				want, wok := pg.d.item(pg.name, raw)
 				if gok != wok || !reflect.DeepEqual(got.Doc, want.Doc) || !reflect.DeepEqual(got.Problem, want.Problem) {
 					b.Fatalf("%s: the memo gave %+v, decoding %+v", acc.Name, got.Doc, want.Doc)
 				}
 			}
-			pg.memo.end(next)
+			pg.memo.end(memo)
 		}
 		pages = append(pages, pg)
 	}
@@ -131,11 +131,11 @@ func BenchmarkListingDecode(b *testing.B) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		for _, pg := range pages {
-			prev, next := pg.memo.begin(len(pg.raws))
+			memo := pg.memo.begin(len(pg.raws))
 			for _, raw := range pg.raws {
-				prev.item(next, pg.d, pg.name, raw)
+				memo.item(pg.d, pg.name, raw)
 			}
-			pg.memo.end(next)
+			pg.memo.end(memo)
 		}
 	}
 	memo := time.Since(start)
