@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -201,6 +202,37 @@ func TestIntentDeadlinesAreDurable(t *testing.T) {
 			if got := all[1].Deadline.Sub(t0); got != 30*time.Second {
 				t.Errorf("a settled intent's deadline moved to %v", got)
 			}
+		}
+	})
+}
+
+// TestLedgerClosesBeforeTheWriter: once Close has begun and the writer takes no more ops,
+// the ledger takes no more writes either, however long the writer's backlog takes to
+// drain. Otherwise a job runner whose retry met the closing writer marked its job failed
+// on the still open ledger (seen in CI as TestJobTakenOverWhenItsRunnerDies failing)
+// instead of leaving it to the account's next holder.
+func TestLedgerClosesBeforeTheWriter(t *testing.T) {
+	forEngines(t, func(t *testing.T, e testEngine) {
+		s := e.open(t)
+		ctx := context.Background()
+		// A backlog that takes a while to drain (PostgreSQL commits fewer a second).
+		n := 20_000
+		if e.name == "postgres" {
+			n = 1_000
+		}
+		for i := range n {
+			enqueue(t, s, UpsertDocument(model.Document{Account: "sv-main", ID: fmt.Sprint("DTE-", i), Status: model.StatusPending}, nil, t0))
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		for s.Enqueue(ctx, UpsertDocument(model.Document{Account: "sv-main", ID: "late", Status: model.StatusPending}, nil, t0)) == nil {
+			time.Sleep(time.Millisecond)
+		}
+		if _, err := s.AcquireLease(ctx, "sv-main", "DTE-1", "runner", time.Minute); err == nil {
+			t.Error("the ledger took a write after the writer stopped taking ops")
+		}
+		if err := <-closed; err != nil {
+			t.Fatal(err)
 		}
 	})
 }

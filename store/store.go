@@ -129,6 +129,13 @@ func (s *Store) Path() string {
 // the write errors not yet reported by Flush, and any error closing the database.
 func (s *Store) Close() error {
 	var errs []error
+	// The ledger closes first: once the writer takes no more ops, no ledger write may land
+	// either. A job runner whose retry met the closing writer would otherwise mark its job
+	// failed on the still open ledger while the backlog drained, instead of leaving it to
+	// the account's next holder (TestLedgerClosesBeforeTheWriter).
+	if s.ledger != nil {
+		errs = append(errs, s.ledger.Close())
+	}
 	if s.w != nil {
 		errs = append(errs, s.w.close())
 	}
@@ -138,7 +145,7 @@ func (s *Store) Close() error {
 	}
 	s.stmts.m = nil
 	s.stmts.mu.Unlock()
-	for _, db := range []*sql.DB{s.read, s.ledger, s.write} {
+	for _, db := range []*sql.DB{s.read, s.write} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
