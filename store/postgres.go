@@ -30,6 +30,7 @@ const connectTimeout = 5 * time.Second
 const ledgerConns = 4
 
 var postgresEngine = &engine{
+	remote:     true,
 	migrations: "postgres",
 	versionTable: `CREATE TABLE IF NOT EXISTS schema_version (
 		version integer PRIMARY KEY,

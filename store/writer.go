@@ -46,8 +46,9 @@ const (
 	closeTries = 3
 )
 
-// batchTimeout bounds one try of a batch: a server that stops answering (a network that
-// drops every packet) fails the try, which then waits its backoff like any other.
+// batchTimeout bounds one try of a batch on a server (engine.remote): one that stops
+// answering (a network that drops every packet) fails the try, which then waits its
+// backoff like any other.
 const batchTimeout = 30 * time.Second
 
 // maxErrs is how many refused calls the writer keeps for the next Flush; it counts the rest.
@@ -462,8 +463,12 @@ func (w *writer) takeErrs() error {
 // each op runs in its own savepoint, and one the database refuses outright is rolled back
 // alone and its error appended to refused.
 func (w *writer) apply(ops []Op, refused *[]error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if w.eng.remote {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, batchTimeout)
+		defer cancel()
+	}
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
