@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"database/sql"
@@ -23,6 +22,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"emitop/internal/pgtest"
+	"emitop/internal/storetest"
 	"emitop/model"
 	"emitop/sandbox"
 )
@@ -344,7 +344,7 @@ func TestFleetTakeoverOnPostgres(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	events := committedEvents(t, db)
+	events := storetest.EventIDs(t, db)
 	runner.kill()
 	killed := time.Now()
 	delete(alive, runner.cmd.Process.Pid)
@@ -424,7 +424,7 @@ func TestFleetTakeoverOnPostgres(t *testing.T) {
 	if duplicates != 0 || limited != 0 {
 		t.Errorf("%d duplicate emissions, %d 429s", duplicates, limited)
 	}
-	after := committedEvents(t, db)
+	after := storetest.EventIDs(t, db)
 	for id := range events {
 		if !after[id] {
 			t.Errorf("event %d, committed before the kill, is gone", id)
@@ -435,28 +435,4 @@ func TestFleetTakeoverOnPostgres(t *testing.T) {
 	}
 	t.Logf("%d accounts (lease %v, polled every %v); %d of them, the killed host's, taken over in %v; the retry resent %d documents and ended %v after the kill; %d requests served, %d duplicate emissions, %d 429s; %d events committed before the kill, all kept",
 		total, lease, interval, len(dead), took.Round(time.Millisecond), sent, time.Since(killed).Round(time.Millisecond), requests, duplicates, limited, len(events))
-}
-
-// committedEvents reads the ids of the events the store holds.
-func committedEvents(t *testing.T, db *sql.DB) map[int64]bool {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rows, err := db.QueryContext(ctx, `SELECT id FROM events`)
-	if err != nil {
-		t.Fatalf("events: %v", err)
-	}
-	defer rows.Close()
-	out := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

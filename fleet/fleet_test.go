@@ -13,6 +13,7 @@ import (
 	"emitop/config"
 	"emitop/internal/pgtest"
 	"emitop/internal/sandboxtest"
+	"emitop/internal/storetest"
 	"emitop/model"
 	"emitop/poller"
 	"emitop/retry"
@@ -438,7 +439,7 @@ func TestDatabaseRestart(t *testing.T) {
 	if err := pr.st.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	before := eventIDs(t, db)
+	before := storetest.EventIDs(t, db)
 	if len(before) == 0 {
 		t.Fatal("no event committed before the stop")
 	}
@@ -473,7 +474,7 @@ func TestDatabaseRestart(t *testing.T) {
 	back := time.Now()
 	took := eventually(t, 10*lease, "every account polled again", func() bool { return polled(back) })
 	t.Logf("every account polled again %v after the server started", took.Round(time.Millisecond))
-	after := eventIDs(t, db)
+	after := storetest.EventIDs(t, db)
 	for id := range before {
 		if !after[id] {
 			t.Errorf("event %d, committed before the stop, is gone", id)
@@ -484,26 +485,4 @@ func TestDatabaseRestart(t *testing.T) {
 			t.Errorf("%s: %d 429s", a.Name, st.RateLimited)
 		}
 	}
-}
-
-// eventIDs reads the ids of the events the store holds.
-func eventIDs(t *testing.T, db *sql.DB) map[int64]bool {
-	t.Helper()
-	rows, err := db.Query(`SELECT id FROM events`)
-	if err != nil {
-		t.Fatalf("events: %v", err)
-	}
-	defer rows.Close()
-	out := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
