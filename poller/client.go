@@ -398,18 +398,16 @@ const minSecret = 4
 // [redacted], as it arrives: nothing downstream stores, logs or shows provider text that
 // still holds one. Their URL-encoded forms (a form body echoed back) go too.
 func (c *Client) scrub(body []byte, h http.Header, cred credential) ([]byte, http.Header) {
-	forms, lower := c.secrets.forms, c.secrets.lower
-	if len(cred) > 0 {
-		var extra secretForms
-		for _, ch := range cred {
-			if _, v, ok := strings.Cut(ch.value, " "); ok {
-				extra.add(v) // Basic or Bearer
-			}
-			extra.add(ch.value)
+	// The configured ones, and this request's (clipped: adding never writes into the
+	// client's, which other requests read at the same time).
+	all := secretForms{slices.Clip(c.secrets.forms), slices.Clip(c.secrets.lower)}
+	for _, ch := range cred {
+		if _, v, ok := strings.Cut(ch.value, " "); ok {
+			all.add(v) // Basic or Bearer
 		}
-		forms = append(slices.Clip(forms), extra.forms...)
-		lower = append(slices.Clip(lower), extra.lower...)
+		all.add(ch.value)
 	}
+	forms, lower := all.forms, all.lower
 	for _, s := range forms {
 		if bytes.Contains(body, []byte(s)) {
 			body = bytes.ReplaceAll(body, []byte(s), []byte(redacted))
