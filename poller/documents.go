@@ -248,12 +248,11 @@ func (l *listingMemo) item(d *Dialect, account string, raw []byte) (Item, bool) 
 	h := maphash.Bytes(l.seed, raw)
 	it, ok := l.last[h]
 	if !ok || !bytes.Equal(it.Raw, raw) {
-		keep := len(raw) <= l.room
-		if keep {
-			raw = bytes.Clone(raw)
+		if len(raw) > l.room {
+			return d.item(account, raw) // no room: not kept, decoded again next time
 		}
-		if it, ok = d.item(account, raw); !ok || !keep {
-			return it, ok
+		if it, ok = d.item(account, bytes.Clone(raw)); !ok {
+			return it, false
 		}
 	}
 	if len(raw) <= l.room {
